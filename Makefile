@@ -1,0 +1,43 @@
+# The two commands of the README: `make demo` and `make test`. Both install what is missing first.
+
+# One build folder outside the clone, reused by every clone on this machine (CI clones afresh).
+CARGO_TARGET_DIR ?= $(HOME)/.cache/twinray-target
+export CARGO_TARGET_DIR
+# lavapipe warns on every start without it.
+XDG_RUNTIME_DIR ?= /tmp/twinray-runtime
+export XDG_RUNTIME_DIR
+
+TWINRAY := $(CARGO_TARGET_DIR)/debug/twinray
+DEMO_OUT ?= out
+
+.PHONY: setup build demo test lint bench
+
+setup:
+	@bash scripts/setup.sh
+	@mkdir -p $(XDG_RUNTIME_DIR)
+
+build: setup
+	cargo build -p twinray-studio
+
+# Renders the shipped demo case (real CT, vertebra labels) into out/.
+demo: build
+	@mkdir -p $(DEMO_OUT)
+	$(TWINRAY) render --ct data/demo/example_ct.nii.gz \
+	    --labels data/demo/spine_report_totalseg_vertebrae.nii.gz \
+	    --preset ct-bone --azimuth 30 --elevation 15 --size 512x512 --out $(DEMO_OUT)/spine.png
+	$(TWINRAY) render --ct data/demo/example_ct.nii.gz --preset mip --size 512x512 \
+	    --out $(DEMO_OUT)/mip.png
+	@echo "demo: wrote $(DEMO_OUT)/spine.png and $(DEMO_OUT)/mip.png"
+
+# The whole test suite, on lavapipe when there is no GPU.
+test: setup
+	cargo test --workspace
+
+# What a commit must pass besides the tests.
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+# Benchmarks that print figures (no timing asserts).
+bench: setup
+	cargo bench -p twinray-benches

@@ -1,0 +1,514 @@
+//! The event model: what a lesson records.
+//!
+//! Every event carries `time_ns`, session-relative integer nanoseconds (the wall-clock anchor
+//! lives in the file header). Every position is in millimetres, in a space named per stream:
+//!
+//! | stream        | space                                                                 |
+//! |---------------|-----------------------------------------------------------------------|
+//! | head, hands, controllers, gestures | [`Space::Stage`]: the OpenXR stage (room) space, in mm |
+//! | strokes       | the [`Space`] named in each [`StrokeBegin`]                            |
+//! | scene         | clip plane, crop box, MPR slices: [`Space::Patient`]; twin pose: `stage_from_patient` |
+//! | viewpoints    | the [`Space`] named in each [`Viewpoint`]                              |
+//!
+//! Millimetres everywhere (not OpenXR's metres) so that one quantisation step means the same
+//! thing in every stream; the studio multiplies by 1000 at the OpenXR boundary.
+
+use glam::{Quat, Vec2, Vec3};
+use serde::{Deserialize, Serialize};
+
+/// Number of joints per hand in the `XR_EXT_hand_tracking` joint set.
+pub const HAND_JOINT_COUNT: usize = 26;
+
+/// Index of the wrist joint in the `XR_EXT_hand_tracking` joint set (`XR_HAND_JOINT_WRIST_EXT`).
+pub const WRIST_JOINT: usize = 1;
+
+/// A rigid pose: position in millimetres and orientation, in the space of its stream.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Pose {
+    /// Position in millimetres.
+    pub position_mm: Vec3,
+    /// Orientation (unit quaternion).
+    pub orientation: Quat,
+}
+
+impl Default for Pose {
+    fn default() -> Self {
+        Self::IDENTITY
+    }
+}
+
+impl Pose {
+    /// The identity pose.
+    pub const IDENTITY: Self = Self {
+        position_mm: Vec3::ZERO,
+        orientation: Quat::IDENTITY,
+    };
+
+    /// Interpolates between two poses: lerp for the position, slerp for the orientation.
+    #[must_use]
+    pub fn interpolate(&self, other: &Self, s: f32) -> Self {
+        Self {
+            position_mm: self.position_mm.lerp(other.position_mm, s),
+            orientation: self.orientation.slerp(other.orientation, s),
+        }
+    }
+}
+
+/// The coordinate space a position is expressed in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Space {
+    /// The room: the OpenXR stage reference space, in millimetres.
+    Stage,
+    /// The case's patient coordinates (the volume's patient space), in millimetres; moves with
+    /// the twin when the instructor moves it.
+    Patient,
+}
+
+/// Which hand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Handedness {
+    /// The left hand.
+    Left,
+    /// The right hand.
+    Right,
+}
+
+impl Handedness {
+    /// 0 for left, 1 for right: the index into per-hand arrays.
+    #[must_use]
+    pub fn index(self) -> usize {
+        match self {
+            Self::Left => 0,
+            Self::Right => 1,
+        }
+    }
+
+    /// Both hands, in index order.
+    pub const BOTH: [Self; 2] = [Self::Left, Self::Right];
+}
+
+/// One hand joint: pose and radius.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct HandJoint {
+    /// Joint pose in stage space.
+    pub pose: Pose,
+    /// Joint radius in millimetres.
+    pub radius_mm: f32,
+}
+
+impl Default for HandJoint {
+    fn default() -> Self {
+        Self {
+            pose: Pose::IDENTITY,
+            radius_mm: 0.0,
+        }
+    }
+}
+
+/// All joints of a tracked hand.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct HandJoints {
+    /// The 26 joints, in `XR_EXT_hand_tracking` order.
+    pub joints: [HandJoint; HAND_JOINT_COUNT],
+    /// Bit `i` set: joint `i` was tracked (not inferred) by the runtime.
+    pub tracked_mask: u32,
+}
+
+impl Default for HandJoints {
+    fn default() -> Self {
+        Self {
+            joints: [HandJoint::default(); HAND_JOINT_COUNT],
+            tracked_mask: (1 << HAND_JOINT_COUNT) - 1,
+        }
+    }
+}
+
+/// One hand-tracking sample.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HandSample {
+    /// Which hand.
+    pub hand: Handedness,
+    /// The joints, or `None` when the runtime lost the hand.
+    pub joints: Option<HandJoints>,
+}
+
+/// The state of one motion controller.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ControllerState {
+    /// Grip pose in stage space.
+    pub grip: Pose,
+    /// Aim pose in stage space.
+    pub aim: Pose,
+    /// Bit mask of pressed buttons (the studio's button numbering).
+    pub buttons: u32,
+    /// Trigger value, 0 to 1.
+    pub trigger: f32,
+    /// Squeeze (grip) value, 0 to 1.
+    pub squeeze: f32,
+    /// Thumbstick, each axis -1 to 1.
+    pub thumbstick: Vec2,
+}
+
+/// One controller sample.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ControllerSample {
+    /// Which hand holds it.
+    pub hand: Handedness,
+    /// Its state, or `None` when it is not tracked.
+    pub state: Option<ControllerState>,
+}
+
+/// Discrete gestures recognised by the studio.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GestureKind {
+    /// Thumb and index finger touch.
+    Pinch,
+    /// Whole-hand grab.
+    Grab,
+    /// Index finger pointing.
+    Point,
+    /// The previous gesture ended.
+    Release,
+    /// A gesture code this build does not know (from a newer writer); kept, not dropped.
+    Other(u8),
+}
+
+/// A gesture, with the pose at which it happened.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Gesture {
+    /// Which hand.
+    pub hand: Handedness,
+    /// What gesture.
+    pub kind: GestureKind,
+    /// Where, in stage space.
+    pub pose: Pose,
+}
+
+/// Brush used for a stroke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Brush {
+    /// Solid pen.
+    Pen,
+    /// Wide marker.
+    Marker,
+    /// Translucent highlighter.
+    Highlighter,
+    /// A brush code this build does not know (from a newer writer).
+    Other(u8),
+}
+
+/// The look of a stroke.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct StrokeStyle {
+    /// sRGB colour and alpha.
+    pub colour_rgba: [u8; 4],
+    /// Nominal width in millimetres.
+    pub width_mm: f32,
+    /// The brush.
+    pub brush: Brush,
+}
+
+/// A stroke starts.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct StrokeBegin {
+    /// Id unique within the lesson; later points, end, erase and undo refer to it.
+    pub stroke_id: u32,
+    /// The space its points are in (drawn on the patient, or in the room).
+    pub space: Space,
+    /// How it looks.
+    pub style: StrokeStyle,
+}
+
+/// One point of a stroke; its time is the event's `time_ns`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct StrokePoint {
+    /// The stroke it belongs to.
+    pub stroke_id: u32,
+    /// Position in the stroke's space, millimetres.
+    pub position_mm: Vec3,
+    /// Pen pressure, 0 to 1.
+    pub pressure: f32,
+}
+
+/// One control point of a transfer-function curve.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TransferPoint {
+    /// Density in Hounsfield units.
+    pub density_hu: f32,
+    /// Linear RGB and opacity, 0 to 1.
+    pub rgba: [f32; 4],
+}
+
+/// A clip plane in patient space: keeps points with `normal · p <= distance_mm`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ClipPlane {
+    /// Unit normal.
+    pub normal: Vec3,
+    /// Signed distance from the patient origin along `normal`, millimetres.
+    pub distance_mm: f32,
+}
+
+/// An axis-aligned crop box in patient space.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CropBox {
+    /// Minimum corner, millimetres.
+    pub min_mm: Vec3,
+    /// Maximum corner, millimetres.
+    pub max_mm: Vec3,
+}
+
+/// A change to the scene. Scene values are stored exactly (not quantised): they change at
+/// human speed, so exactness costs nothing worth saving.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SceneChange {
+    /// A transfer-function preset was chosen (by name). The curve is sent separately.
+    Preset {
+        /// Preset name.
+        name: String,
+    },
+    /// The transfer-function curve was edited; the full new curve.
+    TransferCurve {
+        /// Control points.
+        points: Vec<TransferPoint>,
+    },
+    /// Window/level for MPR views.
+    WindowLevel {
+        /// Window centre (level), HU.
+        centre_hu: f32,
+        /// Window width, HU.
+        width_hu: f32,
+    },
+    /// A label was shown or hidden.
+    LabelVisibility {
+        /// Label value.
+        label: u32,
+        /// Shown?
+        visible: bool,
+    },
+    /// A label's colour changed.
+    LabelColour {
+        /// Label value.
+        label: u32,
+        /// sRGB colour.
+        colour_rgb: [u8; 3],
+    },
+    /// A label's opacity changed.
+    LabelOpacity {
+        /// Label value.
+        label: u32,
+        /// Opacity, 0 to 1.
+        opacity: f32,
+    },
+    /// The clip plane was set or removed.
+    ClipPlane {
+        /// The plane, or `None` for no clipping.
+        plane: Option<ClipPlane>,
+    },
+    /// The crop box was set or removed.
+    CropBox {
+        /// The box, or `None` for no cropping.
+        crop: Option<CropBox>,
+    },
+    /// The twin was moved in the room.
+    TwinPose {
+        /// Transform from patient space to stage space (position in mm).
+        stage_from_patient: Pose,
+    },
+    /// MPR slice positions in patient space: x sagittal, y coronal, z axial, millimetres.
+    MprSlices {
+        /// Slice positions.
+        slices_mm: Vec3,
+    },
+}
+
+/// A chapter mark.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Chapter {
+    /// Title shown in the chapter list.
+    pub title: String,
+}
+
+/// A suggested viewpoint the learner can jump to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Viewpoint {
+    /// Name shown to the learner.
+    pub name: String,
+    /// The space of `pose`.
+    pub space: Space,
+    /// Camera pose.
+    pub pose: Pose,
+}
+
+/// A text note.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Note {
+    /// The note.
+    pub text: String,
+}
+
+/// An audio packet. Reserved: the voice work defines codecs; this build stores the bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AudioPacket {
+    /// Codec identifier (0 = unspecified; to be assigned by the voice work).
+    pub codec: u8,
+    /// Sample rate in hertz.
+    pub sample_rate_hz: u32,
+    /// Number of channels.
+    pub channel_count: u8,
+    /// Encoded audio.
+    pub data: Vec<u8>,
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Payload {
+    /// Head pose in stage space (sampled at display rate).
+    Head(Pose),
+    /// A hand-tracking sample. Boxed so that every event stays small in the recorder's channel.
+    Hand(Box<HandSample>),
+    /// A controller sample.
+    Controller(ControllerSample),
+    /// A discrete gesture.
+    Gesture(Gesture),
+    /// A stroke starts.
+    StrokeBegin(StrokeBegin),
+    /// A stroke point.
+    StrokePoint(StrokePoint),
+    /// A stroke ends.
+    StrokeEnd {
+        /// The stroke.
+        stroke_id: u32,
+    },
+    /// Strokes were erased.
+    StrokeErase {
+        /// The strokes.
+        stroke_ids: Vec<u32>,
+    },
+    /// A stroke was undone.
+    StrokeUndo {
+        /// The stroke.
+        stroke_id: u32,
+    },
+    /// The scene changed.
+    Scene(SceneChange),
+    /// A chapter starts.
+    Chapter(Chapter),
+    /// A suggested viewpoint.
+    Viewpoint(Viewpoint),
+    /// A text note.
+    Note(Note),
+    /// An audio packet (reserved).
+    Audio(AudioPacket),
+}
+
+/// One timestamped event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Session-relative time in nanoseconds.
+    pub time_ns: i64,
+    /// What happened.
+    #[serde(flatten)]
+    pub payload: Payload,
+}
+
+impl Event {
+    /// An event at `time_ns`.
+    #[must_use]
+    pub fn new(time_ns: i64, payload: Payload) -> Self {
+        Self { time_ns, payload }
+    }
+
+    /// The stream this event belongs to.
+    #[must_use]
+    pub fn stream(&self) -> StreamId {
+        self.payload.stream()
+    }
+}
+
+impl Payload {
+    /// The stream this payload belongs to.
+    #[must_use]
+    pub fn stream(&self) -> StreamId {
+        match self {
+            Self::Head(_) => StreamId::Head,
+            Self::Hand(_) => StreamId::Hands,
+            Self::Controller(_) => StreamId::Controllers,
+            Self::Gesture(_) => StreamId::Gestures,
+            Self::StrokeBegin(_)
+            | Self::StrokePoint(_)
+            | Self::StrokeEnd { .. }
+            | Self::StrokeErase { .. }
+            | Self::StrokeUndo { .. } => StreamId::Strokes,
+            Self::Scene(_) => StreamId::Scene,
+            Self::Chapter(_) | Self::Viewpoint(_) | Self::Note(_) => StreamId::Marks,
+            Self::Audio(_) => StreamId::Audio,
+        }
+    }
+}
+
+/// The streams of a lesson, as numbered in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamId {
+    /// Keyframes (scene state snapshots); accounted as a stream for sizes.
+    Keyframe = 0,
+    /// Head poses.
+    Head = 1,
+    /// Hand tracking.
+    Hands = 2,
+    /// Controllers.
+    Controllers = 3,
+    /// Gestures.
+    Gestures = 4,
+    /// Strokes.
+    Strokes = 5,
+    /// Scene changes.
+    Scene = 6,
+    /// Chapters, viewpoints and notes.
+    Marks = 7,
+    /// Audio (reserved).
+    Audio = 8,
+}
+
+impl StreamId {
+    /// All known streams.
+    pub const ALL: [Self; 9] = [
+        Self::Keyframe,
+        Self::Head,
+        Self::Hands,
+        Self::Controllers,
+        Self::Gestures,
+        Self::Strokes,
+        Self::Scene,
+        Self::Marks,
+        Self::Audio,
+    ];
+
+    /// The stream with this file code, if this build knows it.
+    #[must_use]
+    pub fn from_code(code: u8) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| *s as u8 == code)
+    }
+
+    /// Short lower-case name, used by `info` and `dump`.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Keyframe => "keyframe",
+            Self::Head => "head",
+            Self::Hands => "hands",
+            Self::Controllers => "controllers",
+            Self::Gestures => "gestures",
+            Self::Strokes => "strokes",
+            Self::Scene => "scene",
+            Self::Marks => "marks",
+            Self::Audio => "audio",
+        }
+    }
+}

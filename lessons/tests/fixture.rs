@@ -1,0 +1,272 @@
+//! Backwards compatibility: `fixtures/v1.lesson` was written by format version 1 and must be
+//! read, with these exact contents, by every later version. Never regenerate it to make this
+//! test pass; add a new fixture for a new version instead.
+//!
+//! It was written by `write_v1_fixture` (ignored; run with `TWINRAY_WRITE_FIXTURE=1` only when
+//! creating it). `fixtures/v1-unfinished.lesson` is the same recording cut mid-chunk without
+//! a footer, as a crash leaves it.
+#![allow(clippy::unwrap_used)] // Tests may unwrap.
+
+mod common;
+
+use glam::{Quat, Vec3};
+use twinray_lessons::chunk::DecodeParts;
+use twinray_lessons::event::*;
+use twinray_lessons::player::Player;
+use twinray_lessons::reader::{IndexOrigin, LessonReader};
+use twinray_lessons::recorder::{Recorder, RecorderOptions};
+use twinray_lessons::tools;
+
+const MS: i64 = 1_000_000;
+const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/v1.lesson");
+const UNFINISHED: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/v1-unfinished.lesson"
+);
+
+/// Self-contained (no shared helpers that may change): 3 s of head and right hand at 30 Hz,
+/// plus one event of every other type.
+fn fixture_events() -> Vec<Event> {
+    let mut events = one_of_everything_fixed();
+    for i in 0..90i64 {
+        let t = i * 33 * MS;
+        let s = i as f32;
+        events.push(Event::new(
+            t,
+            Payload::Head(Pose {
+                position_mm: Vec3::new(s, 1600.0, -s * 2.0),
+                orientation: Quat::from_rotation_y(s * 0.01),
+            }),
+        ));
+        let mut hj = HandJoints::default();
+        for (j, joint) in hj.joints.iter_mut().enumerate() {
+            joint.pose.position_mm = Vec3::new(200.0 + j as f32 * 10.0 + s, 1100.0, -400.0);
+            joint.pose.orientation = Quat::from_rotation_x(j as f32 * 0.05);
+            joint.radius_mm = 8.0;
+        }
+        events.push(Event::new(
+            t + 1,
+            Payload::Hand(Box::new(HandSample {
+                hand: Handedness::Right,
+                joints: Some(hj),
+            })),
+        ));
+    }
+    events.sort_by_key(|e| e.time_ns);
+    events
+}
+
+fn one_of_everything_fixed() -> Vec<Event> {
+    let style = StrokeStyle {
+        colour_rgba: [10, 20, 30, 255],
+        width_mm: 3.0,
+        brush: Brush::Highlighter,
+    };
+    let p = Pose {
+        position_mm: Vec3::new(1.0, 2.0, 3.0),
+        orientation: Quat::IDENTITY,
+    };
+    let mut events = vec![
+        Event::new(
+            100 * MS,
+            Payload::Chapter(Chapter {
+                title: "Anatomy".into(),
+            }),
+        ),
+        Event::new(
+            110 * MS,
+            Payload::Scene(SceneChange::Preset {
+                name: "CT bone".into(),
+            }),
+        ),
+        Event::new(
+            120 * MS,
+            Payload::Scene(SceneChange::WindowLevel {
+                centre_hu: 40.0,
+                width_hu: 400.0,
+            }),
+        ),
+        Event::new(
+            130 * MS,
+            Payload::Scene(SceneChange::LabelVisibility {
+                label: 2,
+                visible: false,
+            }),
+        ),
+        Event::new(
+            140 * MS,
+            Payload::Scene(SceneChange::ClipPlane {
+                plane: Some(ClipPlane {
+                    normal: Vec3::Z,
+                    distance_mm: 5.0,
+                }),
+            }),
+        ),
+        Event::new(
+            150 * MS,
+            Payload::Gesture(Gesture {
+                hand: Handedness::Right,
+                kind: GestureKind::Point,
+                pose: p,
+            }),
+        ),
+        Event::new(
+            160 * MS,
+            Payload::Controller(ControllerSample {
+                hand: Handedness::Left,
+                state: None,
+            }),
+        ),
+        Event::new(
+            170 * MS,
+            Payload::Viewpoint(Viewpoint {
+                name: "front".into(),
+                space: Space::Patient,
+                pose: p,
+            }),
+        ),
+        Event::new(
+            180 * MS,
+            Payload::Note(Note {
+                text: "fixture note".into(),
+            }),
+        ),
+        Event::new(
+            190 * MS,
+            Payload::Audio(AudioPacket {
+                codec: 0,
+                sample_rate_hz: 16_000,
+                channel_count: 1,
+                data: vec![9; 4],
+            }),
+        ),
+        Event::new(
+            1000 * MS,
+            Payload::StrokeBegin(StrokeBegin {
+                stroke_id: 5,
+                space: Space::Patient,
+                style,
+            }),
+        ),
+        Event::new(2500 * MS, Payload::StrokeEnd { stroke_id: 5 }),
+        Event::new(
+            2600 * MS,
+            Payload::Scene(SceneChange::TwinPose {
+                stage_from_patient: p,
+            }),
+        ),
+    ];
+    for i in 0..=30i64 {
+        events.push(Event::new(
+            1000 * MS + i * 50 * MS + 2,
+            Payload::StrokePoint(StrokePoint {
+                stroke_id: 5,
+                position_mm: Vec3::new(i as f32 * 0.5, 10.0, 20.0),
+                pressure: 0.5,
+            }),
+        ));
+    }
+    events
+}
+
+#[test]
+#[ignore = "writes the committed fixture; run only when creating a new version's fixture"]
+fn write_v1_fixture() {
+    if std::env::var("TWINRAY_WRITE_FIXTURE").as_deref() != Ok("1") {
+        return;
+    }
+    let mut header = twinray_lessons::format::LessonHeader::new(
+        "sha256:fixture-case-v1",
+        1_750_000_000_000_000_000,
+    );
+    header.recorder = "twinray-lessons 0.1.0".into();
+    header.title = Some("v1 fixture".into());
+    let options = RecorderOptions {
+        sync_each_chunk: false,
+        ..RecorderOptions::default()
+    };
+    let recorder = Recorder::create(FIXTURE, &header, options).unwrap();
+    for e in fixture_events() {
+        recorder.record_blocking(e).unwrap();
+    }
+    recorder.finish().unwrap();
+    let bytes = std::fs::read(FIXTURE).unwrap();
+    let reader = LessonReader::open(FIXTURE).unwrap();
+    let last = reader.index().last().unwrap();
+    std::fs::write(
+        UNFINISHED,
+        &bytes[..(last.offset + last.frame_len / 2) as usize],
+    )
+    .unwrap();
+}
+
+#[test]
+fn v1_fixture_reads_with_its_recorded_contents() {
+    let mut reader =
+        LessonReader::open(FIXTURE).expect("tests/fixtures/v1.lesson must exist and open");
+    assert_eq!(*reader.index_origin(), IndexOrigin::Footer);
+    let h = reader.header();
+    assert_eq!(h.format_version, 1);
+    assert_eq!(h.lesson.case_ref, "sha256:fixture-case-v1");
+    assert_eq!(
+        h.lesson.wall_clock_anchor_unix_ns,
+        1_750_000_000_000_000_000
+    );
+    assert_eq!(h.lesson.title.as_deref(), Some("v1 fixture"));
+    assert_eq!(reader.index().len(), 3);
+    assert_eq!(reader.time_range_ns(), Some((0, 89 * 33 * MS + 1)));
+
+    let mut events = Vec::new();
+    for i in 0..reader.index().len() {
+        let chunk = reader.read_chunk(i, DecodeParts::ALL).unwrap();
+        assert_eq!(chunk.unknown_records, 0);
+        events.extend(chunk.into_events());
+    }
+    let expected = fixture_events();
+    assert_eq!(events.len(), expected.len());
+    for (want, got) in expected.iter().zip(&events) {
+        common::assert_event_close(want, got);
+    }
+    assert!(tools::verify(FIXTURE).unwrap().is_clean());
+}
+
+#[test]
+fn v1_fixture_replays_known_state() {
+    let mut p = Player::open(FIXTURE).unwrap();
+    let s = p.state_at(2000 * MS);
+    assert_eq!(s.chapter.as_deref(), Some("Anatomy"));
+    assert_eq!(s.scene.preset.as_deref(), Some("CT bone"));
+    assert!(!s.scene.labels[&2].visible);
+    assert_eq!(s.scene.clip_plane.unwrap().distance_mm, 5.0);
+    assert_eq!(s.strokes.len(), 1);
+    assert_eq!(
+        s.strokes[0].points.len(),
+        20,
+        "points at 1.0 s + 2 ns, ..., 1.95 s + 2 ns"
+    );
+    // Head halfway between samples 60 (x = 60) and 61: 1980 ms + 16.5 ms.
+    let head = p.state_at(1980 * MS + 16_500_000).head.unwrap();
+    assert!((head.position_mm.x - 60.5).abs() < 0.06, "{head:?}");
+    assert!((head.position_mm.z + 121.0).abs() < 0.11, "{head:?}");
+    let right = p.state_at(1000 * MS).hands[1].unwrap();
+    assert!((right.joints[0].pose.position_mm.x - (200.0 + 1000.0 / 33.0)).abs() < 1.0);
+    assert_eq!(
+        p.state_at(2700 * MS).scene.stage_from_patient.position_mm,
+        Vec3::new(1.0, 2.0, 3.0)
+    );
+}
+
+#[test]
+fn v1_unfinished_fixture_recovers_all_closed_chunks() {
+    let reader = LessonReader::open(UNFINISHED).unwrap();
+    assert!(matches!(reader.index_origin(), IndexOrigin::Scan { .. }));
+    assert_eq!(reader.index().len(), 2);
+    assert!(!tools::verify(UNFINISHED).unwrap().is_clean());
+    let dir = common::temp_dir("fixture-recover");
+    let out = dir.join("fixed.lesson");
+    let report = tools::recover(UNFINISHED, &out).unwrap();
+    assert_eq!(report.chunks_kept, 2);
+    assert_eq!(report.lost.len(), 1);
+    assert!(report.lost[0].message.contains("truncated"), "{report}");
+    assert!(tools::verify(&out).unwrap().is_clean());
+}

@@ -1,0 +1,261 @@
+//! `state_at`: interpolation, strokes up to t, scene state via keyframes, scrubbing.
+#![allow(clippy::unwrap_used)] // Tests may unwrap.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::*;
+use glam::{Quat, Vec3};
+use twinray_lessons::encoder::EncoderOptions;
+use twinray_lessons::event::*;
+use twinray_lessons::player::Player;
+use twinray_lessons::reader::LessonReader;
+use twinray_lessons::state::SceneState;
+use twinray_lessons::synthetic::Rng;
+
+const MS: i64 = 1_000_000;
+
+fn player(events: &[Event]) -> Player {
+    Player::new(
+        LessonReader::from_bytes("<memory>", encode(events, EncoderOptions::default())).unwrap(),
+    )
+}
+
+#[test]
+fn head_pose_is_lerped_and_slerped_between_samples() {
+    let a = Pose {
+        position_mm: Vec3::new(0.0, 1600.0, 0.0),
+        orientation: Quat::IDENTITY,
+    };
+    let b = Pose {
+        position_mm: Vec3::new(100.0, 1600.0, 0.0),
+        orientation: Quat::from_rotation_y(0.5),
+    };
+    let mut p = player(&[
+        Event::new(0, Payload::Head(a)),
+        Event::new(10 * MS, Payload::Head(b)),
+    ]);
+    let mid = p.state_at(5 * MS).head.unwrap();
+    assert!((mid.position_mm.x - 50.0).abs() < 0.1, "{mid:?}");
+    assert!((mid.orientation.angle_between(Quat::from_rotation_y(0.25))) < 1e-3);
+    let quarter = p.state_at(2_500_000).head.unwrap();
+    assert!((quarter.position_mm.x - 25.0).abs() < 0.1);
+    // Held briefly after the last sample, gone once tracking is clearly lost.
+    assert!(p.state_at(100 * MS).head.is_some());
+    assert!(p.state_at(400 * MS).head.is_none());
+    // Nothing before the first sample.
+    assert!(p.state_at(-MS).head.is_none());
+}
+
+#[test]
+fn hands_interpolate_and_disappear_when_untracked() {
+    let mut events = Vec::new();
+    for i in 0..10 {
+        events.push(Event::new(
+            i * 10 * MS,
+            Payload::Hand(Box::new(HandSample {
+                hand: Handedness::Left,
+                joints: (i < 6).then(|| hand_joints(i as f32 * 10.0)),
+            })),
+        ));
+    }
+    let mut p = player(&events);
+    let s = p.state_at(15 * MS);
+    let left = s.hands[0].unwrap();
+    let want = (hand_joints(10.0).joints[3].pose.position_mm
+        + hand_joints(20.0).joints[3].pose.position_mm)
+        / 2.0;
+    assert!(
+        (left.joints[3].pose.position_mm - want).abs().max_element() <= 1.0,
+        "{:?}",
+        left.joints[3]
+    );
+    assert!(s.hands[1].is_none(), "right hand was never tracked");
+    assert!(
+        p.state_at(65 * MS).hands[0].is_none(),
+        "left hand lost at 60 ms"
+    );
+}
+
+fn stroke_events() -> Vec<Event> {
+    let style = StrokeStyle {
+        colour_rgba: [255, 0, 0, 255],
+        width_mm: 2.0,
+        brush: Brush::Pen,
+    };
+    let mut events = vec![Event::new(
+        1000 * MS,
+        Payload::StrokeBegin(StrokeBegin {
+            stroke_id: 1,
+            space: Space::Patient,
+            style,
+        }),
+    )];
+    // Points from 1.00 s to 2.50 s, across chunk boundaries.
+    for i in 0..=150 {
+        events.push(Event::new(
+            1000 * MS + i * 10 * MS,
+            Payload::StrokePoint(StrokePoint {
+                stroke_id: 1,
+                position_mm: Vec3::new(i as f32, 0.0, 0.0),
+                pressure: 1.0,
+            }),
+        ));
+    }
+    events.push(Event::new(2600 * MS, Payload::StrokeEnd { stroke_id: 1 }));
+    events.push(Event::new(
+        3000 * MS,
+        Payload::StrokeBegin(StrokeBegin {
+            stroke_id: 2,
+            space: Space::Stage,
+            style,
+        }),
+    ));
+    events.push(Event::new(3100 * MS, Payload::StrokeEnd { stroke_id: 2 }));
+    events.push(Event::new(4000 * MS, Payload::StrokeUndo { stroke_id: 2 }));
+    events.push(Event::new(
+        9000 * MS,
+        Payload::StrokeErase {
+            stroke_ids: vec![1],
+        },
+    ));
+    // Keep the lesson going so later chunks (and keyframes) exist.
+    for i in 0..100 {
+        events.push(Event::new(i * 100 * MS, Payload::Head(pose(i as f32))));
+    }
+    events.sort_by_key(|e| e.time_ns);
+    events
+}
+
+#[test]
+fn strokes_show_only_the_points_drawn_up_to_t() {
+    let mut p = player(&stroke_events());
+    assert!(p.state_at(999 * MS).strokes.is_empty());
+    let s = p.state_at(1500 * MS);
+    assert_eq!(s.strokes.len(), 1);
+    assert_eq!(s.strokes[0].points.len(), 51, "points at 1.00..=1.50 s");
+    assert!(s.strokes[0].points.iter().all(|q| q.time_ns <= 1500 * MS));
+    assert_eq!(s.strokes[0].begin.space, Space::Patient);
+    // After the end, from a keyframe that lists the stroke: all points.
+    let s = p.state_at(3050 * MS);
+    assert_eq!(
+        s.strokes
+            .iter()
+            .map(|s| s.begin.stroke_id)
+            .collect::<Vec<_>>(),
+        [1, 2]
+    );
+    assert_eq!(s.strokes[0].points.len(), 151);
+    // Undo removes stroke 2, erase removes stroke 1.
+    let s = p.state_at(5000 * MS);
+    assert_eq!(
+        s.strokes
+            .iter()
+            .map(|s| s.begin.stroke_id)
+            .collect::<Vec<_>>(),
+        [1]
+    );
+    assert_eq!(s.strokes[0].points.len(), 151);
+    assert!(p.state_at(9500 * MS).strokes.is_empty());
+    // Scrubbing back shows the partial stroke again.
+    assert_eq!(p.state_at(1200 * MS).strokes[0].points.len(), 21);
+}
+
+/// Reference: replay every event from the start (what keyframes must be equivalent to).
+fn naive_state(events: &[Event], t: i64) -> (SceneState, Option<String>, BTreeMap<u32, usize>) {
+    let mut scene = SceneState::default();
+    let mut chapter = None;
+    let mut strokes: BTreeMap<u32, usize> = BTreeMap::new();
+    for e in events.iter().filter(|e| e.time_ns <= t) {
+        match &e.payload {
+            Payload::Scene(c) => scene.apply(c),
+            Payload::Chapter(c) => chapter = Some(c.title.clone()),
+            Payload::StrokeBegin(b) => {
+                strokes.insert(b.stroke_id, 0);
+            }
+            Payload::StrokePoint(p) => {
+                if let Some(n) = strokes.get_mut(&p.stroke_id) {
+                    *n += 1;
+                }
+            }
+            Payload::StrokeErase { stroke_ids } => stroke_ids.iter().for_each(|id| {
+                strokes.remove(id);
+            }),
+            Payload::StrokeUndo { stroke_id } => {
+                strokes.remove(stroke_id);
+            }
+            _ => {}
+        }
+    }
+    (scene, chapter, strokes)
+}
+
+#[test]
+fn state_at_matches_a_full_replay_at_random_times_in_any_order() {
+    let mut rng = Rng::new(3);
+    let mut instructor = twinray_lessons::synthetic::SyntheticInstructor::new(1);
+    let mut events = Vec::new();
+    // 150 s: chapters, ~30 strokes, a clear at 60 s and 120 s, ~15 scene changes.
+    while instructor.time_ns() < 150_000 * MS {
+        instructor.next_frame(&mut events);
+    }
+    let extra_scene = (0..40).map(|i| {
+        Event::new(
+            i * 3700 * MS + 5,
+            Payload::Scene(SceneChange::LabelVisibility {
+                label: (i % 5) as u32,
+                visible: i % 3 == 0,
+            }),
+        )
+    });
+    events.extend(extra_scene);
+    events.sort_by_key(|e| e.time_ns);
+    let bytes = encode(&events, EncoderOptions::default());
+    let fresh = || Player::new(LessonReader::from_bytes("<memory>", bytes.clone()).unwrap());
+    let mut scrubbing = fresh();
+    for _ in 0..60 {
+        let t = rng.below(160_000) as i64 * MS;
+        let (scene, chapter, strokes) = naive_state(&events, t);
+        let s = scrubbing.state_at(t);
+        assert_eq!(s.scene, scene, "scene at {t}");
+        assert_eq!(s.chapter, chapter, "chapter at {t}");
+        let got: BTreeMap<u32, usize> = s
+            .strokes
+            .iter()
+            .map(|s| (s.begin.stroke_id, s.points.len()))
+            .collect();
+        assert_eq!(got, strokes, "strokes at {t}");
+        // A fresh player (no caches) agrees with the scrubbing one.
+        assert_eq!(fresh().state_at(t), s, "cache changed the result at {t}");
+    }
+    assert!(scrubbing.problems().is_empty());
+}
+
+#[test]
+fn a_damaged_chunk_is_skipped_and_reported() {
+    let mut events = Vec::new();
+    for i in 0..600 {
+        events.push(Event::new(i * 10 * MS, Payload::Head(pose(i as f32))));
+    }
+    events.push(Event::new(
+        4500 * MS,
+        Payload::Scene(SceneChange::Preset {
+            name: "late".into(),
+        }),
+    ));
+    events.sort_by_key(|e| e.time_ns);
+    let mut bytes = encode(&events, EncoderOptions::default());
+    let reader = LessonReader::from_bytes("<memory>", bytes.clone()).unwrap();
+    let victim = reader.index()[2].clone();
+    let at = (victim.offset + victim.frame_len - 10) as usize;
+    bytes[at] ^= 0x40;
+    let mut p = Player::new(LessonReader::from_bytes("<memory>", bytes).unwrap());
+    let s = p.state_at(victim.t_start_ns + 100 * MS);
+    assert!(s.head.is_none(), "no samples from a damaged chunk");
+    assert_eq!(p.problems().len(), 1);
+    assert!(p.problems().values().next().unwrap().contains("checksum"));
+    let s = p.state_at(5000 * MS);
+    assert!(s.head.is_some());
+    assert_eq!(s.scene.preset.as_deref(), Some("late"));
+}

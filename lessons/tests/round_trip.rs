@@ -1,0 +1,284 @@
+//! Every event type survives encoding and decoding; unknown records are skipped.
+#![allow(clippy::unwrap_used)] // Tests may unwrap.
+
+mod common;
+
+use common::*;
+use twinray_lessons::chunk::{decode_payload, ChunkBuilder, DecodeParts};
+use twinray_lessons::encoder::EncoderOptions;
+use twinray_lessons::error::{DecodeError, LessonError};
+use twinray_lessons::event::*;
+use twinray_lessons::format::{decode_file_header, Compression, FORMAT_VERSION};
+use twinray_lessons::reader::{IndexOrigin, LessonReader};
+use twinray_lessons::recorder::{Recorder, RecorderOptions};
+
+fn read_all_events(bytes: Vec<u8>) -> Vec<Event> {
+    let mut reader = LessonReader::from_bytes("<memory>", bytes).unwrap();
+    assert_eq!(*reader.index_origin(), IndexOrigin::Footer);
+    let mut events = Vec::new();
+    for i in 0..reader.index().len() {
+        events.extend(
+            reader
+                .read_chunk(i, DecodeParts::ALL)
+                .unwrap()
+                .into_events(),
+        );
+    }
+    events
+}
+
+#[test]
+fn every_event_type_round_trips_through_a_file() {
+    let events = one_of_everything();
+    for compression in [Compression::Zstd, Compression::None] {
+        let options = EncoderOptions {
+            compression,
+            ..EncoderOptions::default()
+        };
+        let decoded = read_all_events(encode(&events, options));
+        assert_eq!(decoded.len(), events.len());
+        for (e, d) in events.iter().zip(&decoded) {
+            assert_event_close(e, d);
+        }
+    }
+}
+
+#[test]
+fn events_round_trip_across_many_chunks_and_keyframes() {
+    // 30 s at 90 Hz of head, hands and controllers, plus a stroke: many chunks, several
+    // keyframes, deltas restarting in every chunk.
+    let mut events = Vec::new();
+    for i in 0..2700i64 {
+        let t = i * 11_111_111;
+        let s = i as f32;
+        events.push(Event::new(t, Payload::Head(pose(s))));
+        events.push(Event::new(
+            t + 1,
+            Payload::Hand(Box::new(HandSample {
+                hand: Handedness::Right,
+                joints: (i % 50 != 0).then(|| hand_joints(s)),
+            })),
+        ));
+        events.push(Event::new(
+            t + 2,
+            Payload::Controller(ControllerSample {
+                hand: Handedness::Left,
+                state: Some(controller(s)),
+            }),
+        ));
+    }
+    events.sort_by_key(|e| e.time_ns);
+    let bytes = encode(&events, EncoderOptions::default());
+    let reader = LessonReader::from_bytes("<memory>", bytes.clone()).unwrap();
+    assert!(
+        reader.index().len() >= 29,
+        "{} chunks",
+        reader.index().len()
+    );
+    assert!(reader.index().iter().filter(|e| e.keyframe).count() >= 10);
+    let decoded = read_all_events(bytes);
+    assert_eq!(decoded.len(), events.len());
+    for (e, d) in events.iter().zip(&decoded) {
+        assert_event_close(e, d);
+    }
+}
+
+#[test]
+fn recorder_writes_a_finished_file_with_every_event() {
+    let dir = temp_dir("recorder-finish");
+    let path = dir.join("a.lesson");
+    let events = one_of_everything();
+    let recorder = Recorder::create(&path, &header(), RecorderOptions::default()).unwrap();
+    for e in &events {
+        assert!(recorder.record(e.clone()));
+    }
+    let report = recorder.finish().unwrap();
+    assert_eq!(report.event_count, events.len() as u64);
+    assert_eq!(report.dropped_event_count, 0);
+    assert_eq!(
+        report.bytes_written,
+        std::fs::metadata(&path).unwrap().len()
+    );
+
+    let reader = LessonReader::open(&path).unwrap();
+    assert_eq!(reader.header().lesson, header());
+    assert_eq!(reader.header().format_version, FORMAT_VERSION);
+    assert_eq!(*reader.index_origin(), IndexOrigin::Footer);
+    let decoded = read_all_events(std::fs::read(&path).unwrap());
+    for (e, d) in events.iter().zip(&decoded) {
+        assert_event_close(e, d);
+    }
+    let v = twinray_lessons::tools::verify(&path).unwrap();
+    assert!(v.is_clean(), "{v}");
+    assert_eq!(v.event_count, events.len() as u64);
+}
+
+#[test]
+fn recorder_drops_and_counts_when_the_channel_is_full() {
+    let dir = temp_dir("recorder-full");
+    let path = dir.join("a.lesson");
+    let options = RecorderOptions {
+        channel_capacity: 1,
+        ..RecorderOptions::default()
+    };
+    let recorder = Recorder::create(&path, &header(), options).unwrap();
+    let mut refused = 0u64;
+    // The writer cannot keep up with a tight loop through a one-slot channel.
+    for i in 0..20_000i64 {
+        if !recorder.record(Event::new(i, Payload::Head(pose(1.0)))) {
+            refused += 1;
+        }
+    }
+    assert!(
+        refused > 0,
+        "expected some drops through a one-slot channel"
+    );
+    assert_eq!(recorder.dropped_event_count(), refused);
+    let report = recorder.finish().unwrap();
+    assert_eq!(report.dropped_event_count, refused);
+    assert_eq!(report.event_count + refused, 20_000);
+}
+
+#[test]
+fn dropping_a_recorder_without_finish_leaves_a_recoverable_file() {
+    let dir = temp_dir("recorder-drop");
+    let path = dir.join("a.lesson");
+    let events = one_of_everything();
+    {
+        let recorder = Recorder::create(&path, &header(), RecorderOptions::default()).unwrap();
+        for e in &events {
+            recorder.record(e.clone());
+        }
+    }
+    let reader = LessonReader::open(&path).unwrap();
+    assert!(matches!(reader.index_origin(), IndexOrigin::Scan { .. }));
+    let decoded = read_all_events_scanned(&path);
+    assert_eq!(decoded.len(), events.len());
+    let v = twinray_lessons::tools::verify(&path).unwrap();
+    assert!(!v.is_clean(), "an unfinished file has no footer");
+    let fixed = dir.join("fixed.lesson");
+    let r = twinray_lessons::tools::recover(&path, &fixed).unwrap();
+    assert!(r.lost.is_empty(), "{r}");
+    assert!(twinray_lessons::tools::verify(&fixed).unwrap().is_clean());
+}
+
+fn read_all_events_scanned(path: &std::path::Path) -> Vec<Event> {
+    let mut reader = LessonReader::open(path).unwrap();
+    let mut events = Vec::new();
+    for i in 0..reader.index().len() {
+        events.extend(
+            reader
+                .read_chunk(i, DecodeParts::ALL)
+                .unwrap()
+                .into_events(),
+        );
+    }
+    events
+}
+
+#[test]
+fn unknown_record_types_are_skipped_not_fatal() {
+    let mut b = ChunkBuilder::new(None);
+    b.push(Event::new(
+        5,
+        Payload::Note(Note {
+            text: "before".into(),
+        }),
+    ));
+    b.push(Event::new(
+        9,
+        Payload::Note(Note {
+            text: "after".into(),
+        }),
+    ));
+    let mut payload = b.encode().unwrap().bytes;
+    // A future record type 0xEE with a 3-byte body, inserted between the two notes.
+    let first_len = 2 + payload[1] as usize;
+    let tail = payload.split_off(first_len);
+    payload.extend([0xEE, 3, 1, 2, 3]);
+    // And a scene record with a future scene-change tag (0x7F).
+    payload.extend([0x40, 2, 0, 0x7F]);
+    payload.extend(tail);
+    let chunk = decode_payload(&payload, 0, DecodeParts::ALL).unwrap();
+    assert_eq!(chunk.unknown_records, 2);
+    let texts: Vec<_> = chunk
+        .events
+        .iter()
+        .map(|e| match &e.payload {
+            Payload::Note(n) => n.text.clone(),
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    assert_eq!(texts, ["before", "after"]);
+}
+
+#[test]
+fn a_newer_format_version_is_refused_with_a_clear_error() {
+    let mut bytes = encode(&one_of_everything(), EncoderOptions::default());
+    bytes[8] = 99; // version, little-endian u16 at offset 8
+    assert!(matches!(
+        decode_file_header(&bytes),
+        Err(DecodeError::UnsupportedVersion { found: 99, .. })
+    ));
+    let err = LessonReader::from_bytes("new.lesson", bytes).unwrap_err();
+    assert!(matches!(err, LessonError::Header { .. }));
+    let msg = twinray_lessons::error::full_message(&err);
+    assert!(
+        msg.contains("new.lesson") && msg.contains("version 99"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn dump_writes_the_header_and_one_json_line_per_event() {
+    let dir = temp_dir("dump");
+    let path = dir.join("a.lesson");
+    std::fs::write(
+        &path,
+        encode(&one_of_everything(), EncoderOptions::default()),
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    let report = twinray_lessons::tools::dump(&path, &mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(report.event_count as usize, one_of_everything().len());
+    assert_eq!(lines.len(), one_of_everything().len() + 1);
+    assert_eq!(lines[0]["header"]["case_ref"], "sha256:0123456789abcdef");
+    assert_eq!(lines[1]["stream"], "head");
+    assert_eq!(lines[1]["time_ns"], 7_000_000);
+    let note = lines
+        .iter()
+        .find(|l| l["stream"] == "marks" && l.get("note").is_some())
+        .unwrap();
+    assert_eq!(note["note"]["text"], "note the aneurysm");
+}
+
+#[test]
+fn info_lists_streams_and_chapters() {
+    let dir = temp_dir("info");
+    let path = dir.join("a.lesson");
+    std::fs::write(
+        &path,
+        encode(&one_of_everything(), EncoderOptions::default()),
+    )
+    .unwrap();
+    let info = twinray_lessons::tools::info(&path).unwrap();
+    assert!(info.has_footer);
+    assert_eq!(info.header.case_ref, "sha256:0123456789abcdef");
+    assert_eq!(info.chapters.len(), 1);
+    assert_eq!(info.chapters[0].title, "Introduction — Übersicht");
+    let strokes = info.streams.iter().find(|s| s.name == "strokes").unwrap();
+    assert_eq!(strokes.event_count, 6);
+    let hands = info.streams.iter().find(|s| s.name == "hands").unwrap();
+    assert_eq!(hands.event_count, 2);
+    assert_eq!(info.duration_ns(), 27 * 7_000_000);
+    let text = info.to_string();
+    assert!(
+        text.contains("Introduction") && text.contains("hands"),
+        "{text}"
+    );
+}

@@ -1,0 +1,197 @@
+//! Empty-space skipping: per-brick density ranges and label sets, and the occupancy they imply
+//! under a transfer function.
+//!
+//! Rays jump over bricks that nothing visible can come from. The statistics are computed once per
+//! volume; the occupancy (one byte per brick) is recomputed on the CPU whenever the transfer
+//! function or a label's visibility changes, which takes milliseconds, not a re-upload.
+
+use twinray_transfer_functions::Lut;
+
+/// Brick edge in voxels.
+pub const BRICK_VOXELS: usize = 8;
+
+/// Density range (normalised, with a one-voxel apron for trilinear filtering) and the label ids
+/// present, for every brick.
+#[derive(Debug, Clone)]
+pub struct BrickStats {
+    /// Bricks along x, y, z.
+    pub dims: [usize; 3],
+    ranges: Vec<[u16; 2]>,
+    labels: Vec<[u64; 4]>,
+}
+
+impl BrickStats {
+    /// Scans a volume of normalised densities (u16 of [0, 1]) and optional label ids.
+    pub fn compute(dims: [usize; 3], density: &[u16], labels: Option<&[u8]>) -> Self {
+        let bdims = dims.map(|n| n.div_ceil(BRICK_VOXELS));
+        let count = bdims[0] * bdims[1] * bdims[2];
+        let mut ranges = vec![[u16::MAX, 0u16]; count];
+        let mut label_sets = vec![[0u64; 4]; count];
+        let per_slab = bdims[0] * bdims[1];
+        let workers = std::thread::available_parallelism().map_or(1, usize::from);
+        let slabs_per_worker = bdims[2].div_ceil(workers).max(1);
+        // Slab ranges a thread could not be started for; scanned on this thread afterwards.
+        let mut not_started = Vec::new();
+        std::thread::scope(|scope| {
+            let mut ranges_left = ranges.as_mut_slice();
+            let mut labels_left = label_sets.as_mut_slice();
+            let mut bz0 = 0;
+            while bz0 < bdims[2] {
+                let n = slabs_per_worker.min(bdims[2] - bz0);
+                let (r, rest_r) = ranges_left.split_at_mut(n * per_slab);
+                let (l, rest_l) = labels_left.split_at_mut(n * per_slab);
+                ranges_left = rest_r;
+                labels_left = rest_l;
+                let first = bz0;
+                let spawned = std::thread::Builder::new()
+                    .name("twinray-bricks".into())
+                    .spawn_scoped(scope, move || {
+                        scan_slabs(dims, bdims, first, density, labels, r, l);
+                    });
+                if spawned.is_err() {
+                    not_started.push((first, n));
+                }
+                bz0 += n;
+            }
+        });
+        for (first, n) in not_started {
+            let span = first * per_slab..(first + n) * per_slab;
+            scan_slabs(
+                dims,
+                bdims,
+                first,
+                density,
+                labels,
+                &mut ranges[span.clone()],
+                &mut label_sets[span],
+            );
+        }
+        Self {
+            dims: bdims,
+            ranges,
+            labels: label_sets,
+        }
+    }
+
+    /// One byte per brick (x fastest): 1 when some voxel in it may be visible under `lut`.
+    pub fn occupancy(&self, lut: &Lut) -> Vec<u8> {
+        self.ranges
+            .iter()
+            .zip(&self.labels)
+            .map(|(&[lo, hi], set)| {
+                if lo > hi {
+                    return 0;
+                }
+                let (lo, hi) = (f32::from(lo) / 65535.0, f32::from(hi) / 65535.0);
+                let visible = set.iter().enumerate().any(|(word, &bits)| {
+                    let mut bits = bits;
+                    while bits != 0 {
+                        let id = word * 64 + bits.trailing_zeros() as usize;
+                        if lut.row_visible_in(id as u8, lo, hi) {
+                            return true;
+                        }
+                        bits &= bits - 1;
+                    }
+                    false
+                });
+                u8::from(visible)
+            })
+            .collect()
+    }
+}
+
+/// Fills the statistics of brick slabs `first_bz..` (as many as `ranges` holds).
+fn scan_slabs(
+    dims: [usize; 3],
+    bdims: [usize; 3],
+    first_bz: usize,
+    density: &[u16],
+    labels: Option<&[u8]>,
+    ranges: &mut [[u16; 2]],
+    label_sets: &mut [[u64; 4]],
+) {
+    let [nx, ny, nz] = dims;
+    let per_slab = bdims[0] * bdims[1];
+    for (slot, (range, set)) in ranges.iter_mut().zip(label_sets.iter_mut()).enumerate() {
+        let bz = first_bz + slot / per_slab;
+        let by = (slot % per_slab) / bdims[0];
+        let bx = slot % bdims[0];
+        let lo = [bx, by, bz].map(|b| b * BRICK_VOXELS);
+        // Density with a one-voxel apron: trilinear samples inside the brick read it.
+        let apron =
+            |a: usize, n: usize| (lo[a].saturating_sub(1), (lo[a] + BRICK_VOXELS + 1).min(n));
+        let ((x0, x1), (y0, y1), (z0, z1)) = (apron(0, nx), apron(1, ny), apron(2, nz));
+        let (mut mn, mut mx) = (u16::MAX, 0u16);
+        for z in z0..z1 {
+            for y in y0..y1 {
+                let row = &density[(z * ny + y) * nx + x0..(z * ny + y) * nx + x1];
+                for &v in row {
+                    mn = mn.min(v);
+                    mx = mx.max(v);
+                }
+            }
+        }
+        *range = [mn, mx];
+        // Labels are read nearest-neighbour: only the brick's own voxels matter.
+        let hi = [0, 1, 2].map(|a| (lo[a] + BRICK_VOXELS).min(dims[a]));
+        match labels {
+            None => set[0] = 1,
+            Some(labels) => {
+                for z in lo[2]..hi[2] {
+                    for y in lo[1]..hi[1] {
+                        let start = (z * ny + y) * nx;
+                        for &id in &labels[start + lo[0]..start + hi[0]] {
+                            set[usize::from(id) / 64] |= 1u64 << (id % 64);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use twinray_transfer_functions::{Preset, TransferFunction};
+
+    #[test]
+    fn occupancy_marks_only_bricks_that_can_show_something() {
+        // 16³ volume of air with one bone voxel in brick (1, 1, 1), whose voxels all carry label 31.
+        let dims = [16, 16, 16];
+        let air = (Lut::normalise_hu(-1000.0) * 65535.0) as u16;
+        let bone = (Lut::normalise_hu(1500.0) * 65535.0) as u16;
+        let mut density = vec![air; 16 * 16 * 16];
+        let mut labels = vec![0u8; 16 * 16 * 16];
+        let at = |x: usize, y: usize, z: usize| (z * 16 + y) * 16 + x;
+        density[at(12, 12, 12)] = bone;
+        for z in 8..16 {
+            for y in 8..16 {
+                for x in 8..16 {
+                    labels[at(x, y, z)] = 31;
+                }
+            }
+        }
+        let stats = BrickStats::compute(dims, &density, Some(&labels));
+        assert_eq!(stats.dims, [2, 2, 2]);
+        let mut tf = TransferFunction::new(Preset::load("ct-bone").expect("preset"));
+        let occ = stats.occupancy(&tf.bake());
+        assert_eq!(occ, vec![0, 0, 0, 0, 0, 0, 0, 1]);
+
+        // Hiding the only label present makes its brick empty as well.
+        tf.labels.set_visible(31, false);
+        assert!(stats.occupancy(&tf.bake()).iter().all(|&o| o == 0));
+    }
+
+    #[test]
+    fn the_apron_catches_bone_just_across_a_brick_border() {
+        let dims = [16, 8, 8];
+        let air = (Lut::normalise_hu(-1000.0) * 65535.0) as u16;
+        let bone = (Lut::normalise_hu(1500.0) * 65535.0) as u16;
+        let mut density = vec![air; 16 * 8 * 8];
+        density[(4 * 8 + 4) * 16 + 8] = bone; // first voxel of brick x = 1
+        let stats = BrickStats::compute(dims, &density, None);
+        let tf = TransferFunction::new(Preset::load("ct-bone").expect("preset"));
+        assert_eq!(stats.occupancy(&tf.bake()), vec![1, 1]);
+    }
+}

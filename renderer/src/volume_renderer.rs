@@ -1,0 +1,692 @@
+//! The ray-march pass: volume, label and lookup textures on the GPU, and one dispatch per frame.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use glam::{DMat4, DVec3, DVec4};
+use half::f16;
+use twinray_shaders::raymarch;
+use twinray_transfer_functions::{Blend, Lut, TransferFunction, LUT_BINS, LUT_ROWS};
+use twinray_volume::{CtVolume, Geometry, LabelVolume};
+use vulkano::buffer::{Buffer, BufferContents, BufferCreateInfo, BufferUsage, Subbuffer};
+use vulkano::command_buffer::{
+    AutoCommandBufferBuilder, CommandBufferUsage, CopyBufferToImageInfo, CopyImageToBufferInfo,
+    PrimaryAutoCommandBuffer,
+};
+use vulkano::descriptor_set::{DescriptorSet, WriteDescriptorSet};
+use vulkano::format::{Format, FormatFeatures};
+use vulkano::image::sampler::{Filter, Sampler, SamplerAddressMode, SamplerCreateInfo};
+use vulkano::image::view::ImageView;
+use vulkano::image::{Image, ImageCreateInfo, ImageType, ImageUsage};
+use vulkano::memory::allocator::{AllocationCreateInfo, MemoryTypeFilter};
+use vulkano::pipeline::compute::ComputePipelineCreateInfo;
+use vulkano::pipeline::layout::PipelineDescriptorSetLayoutCreateInfo;
+use vulkano::pipeline::{
+    ComputePipeline, Pipeline, PipelineBindPoint, PipelineLayout, PipelineShaderStageCreateInfo,
+};
+use vulkano::sync::GpuFuture;
+
+use crate::bricks::{BrickStats, BRICK_VOXELS};
+use crate::camera::Camera;
+use crate::context::GpuContext;
+use crate::image::RgbaImage;
+use crate::RenderError;
+
+/// How long a frame may take before we give up on the device (a lavapipe frame of a large
+/// volume at high resolution takes seconds; a hung driver takes forever).
+const FRAME_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// A plane in world (patient LPS mm) coordinates; the renderer keeps `normal · p + offset_mm ≥ 0`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ClipPlane {
+    /// Direction pointing into the kept half-space (need not be unit length).
+    pub normal: DVec3,
+    /// Signed offset in millimetres (for a unit normal).
+    pub offset_mm: f64,
+}
+
+impl ClipPlane {
+    /// The plane through `point` with `normal` pointing into the kept half.
+    pub fn through(point: DVec3, normal: DVec3) -> Self {
+        let n = normal.normalize_or_zero();
+        Self {
+            normal: n,
+            offset_mm: -n.dot(point),
+        }
+    }
+}
+
+/// A crop box as fractions of the volume along each voxel axis, `[0, 1]` keeping everything.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CropBox {
+    /// Lower corner, each in [0, 1].
+    pub min: [f32; 3],
+    /// Upper corner, each in [0, 1].
+    pub max: [f32; 3],
+}
+
+impl Default for CropBox {
+    fn default() -> Self {
+        Self {
+            min: [0.0; 3],
+            max: [1.0; 3],
+        }
+    }
+}
+
+/// Per-frame settings that are not part of the transfer function.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RenderOptions {
+    /// Distance between samples, in units of the smallest voxel spacing (0.5 = half a voxel).
+    pub step_voxels: f32,
+    /// Stop a ray once its accumulated opacity reaches this.
+    pub early_termination: f32,
+    /// Seed of the per-pixel start jitter, `None` for none; a fixed seed keeps frames
+    /// reproducible (tests), jitter hides the wood-grain rings of step-aligned sampling.
+    pub jitter_seed: Option<u32>,
+    /// Overrides the preset's blend mode.
+    pub blend: Option<Blend>,
+    /// An optional clip plane.
+    pub clip_plane: Option<ClipPlane>,
+    /// The crop box.
+    pub crop: CropBox,
+}
+
+impl Default for RenderOptions {
+    fn default() -> Self {
+        Self {
+            step_voxels: 0.5,
+            early_termination: 0.99,
+            jitter_seed: Some(0x7717_4a11),
+            blend: None,
+            clip_plane: None,
+            crop: CropBox::default(),
+        }
+    }
+}
+
+/// What a frame cost, for benchmarks and the VR comfort budget.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FrameStats {
+    /// Step between samples in millimetres.
+    pub step_mm: f32,
+    /// Density samples the rays took (after empty-space skipping and early termination).
+    pub samples: u64,
+    /// What a plain ray-marcher would take: pixels × steps across the volume's diagonal.
+    pub max_samples: u64,
+}
+
+struct GpuVolume {
+    geometry: Geometry,
+    density: Arc<ImageView>,
+    labels: Option<Arc<ImageView>>,
+    bricks: BrickStats,
+    occupancy: Arc<Image>,
+}
+
+struct Target {
+    size: [u32; 2],
+    image: Arc<Image>,
+    view: Arc<ImageView>,
+    readback: Subbuffer<[u8]>,
+    counters: Subbuffer<[u32]>,
+}
+
+/// Renders one CT volume (with optional labels) under a transfer function.
+pub struct VolumeRenderer {
+    ctx: Arc<GpuContext>,
+    pipeline: Arc<ComputePipeline>,
+    linear: Arc<Sampler>,
+    nearest: Arc<Sampler>,
+    lut: Arc<Image>,
+    lut_cpu: Lut,
+    transfer_function: TransferFunction,
+    volume: Option<GpuVolume>,
+    target: Option<Target>,
+    /// A 1-voxel label texture bound when the volume has no labels (the shader never reads it).
+    no_labels: Arc<ImageView>,
+}
+
+impl std::fmt::Debug for VolumeRenderer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VolumeRenderer")
+            .field("device", &self.ctx.device_name())
+            .field("preset", &self.transfer_function.preset.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl VolumeRenderer {
+    /// Builds the pipeline and an initial transfer function; no volume yet.
+    pub fn new(ctx: Arc<GpuContext>, tf: &TransferFunction) -> Result<Self, RenderError> {
+        let device = ctx.device.clone();
+        check_formats(&ctx)?;
+        let shader = raymarch::load(device.clone())
+            .map_err(|e| RenderError::vulkan("loading the ray-march shader", e))?;
+        let entry = shader
+            .entry_point("main")
+            .ok_or_else(|| RenderError::Vulkan {
+                context: "loading the ray-march shader",
+                message: "no entry point `main`".into(),
+            })?;
+        let stage = PipelineShaderStageCreateInfo::new(entry);
+        let layout = PipelineLayout::new(
+            device.clone(),
+            PipelineDescriptorSetLayoutCreateInfo::from_stages([&stage])
+                .into_pipeline_layout_create_info(device.clone())
+                .map_err(|e| RenderError::vulkan("creating the pipeline layout", e.error))?,
+        )
+        .map_err(|e| RenderError::vulkan("creating the pipeline layout", e))?;
+        let pipeline = ComputePipeline::new(
+            device.clone(),
+            None,
+            ComputePipelineCreateInfo::stage_layout(stage, layout),
+        )
+        .map_err(|e| RenderError::vulkan("creating the ray-march pipeline", e))?;
+        let sampler = |filter| {
+            Sampler::new(
+                device.clone(),
+                SamplerCreateInfo {
+                    mag_filter: filter,
+                    min_filter: filter,
+                    address_mode: [SamplerAddressMode::ClampToEdge; 3],
+                    ..Default::default()
+                },
+            )
+            .map_err(|e| RenderError::vulkan("creating a sampler", e))
+        };
+        let lut = new_image(
+            &ctx,
+            ImageType::Dim2d,
+            Format::R16G16B16A16_SFLOAT,
+            [LUT_BINS as u32, LUT_ROWS as u32, 1],
+        )?;
+        let no_labels = new_image(&ctx, ImageType::Dim3d, Format::R8_UINT, [1, 1, 1])?;
+        let mut init = command_builder(&ctx)?;
+        upload(&ctx, &mut init, &no_labels, [0u8])?;
+        submit_and_wait(&ctx, init)?;
+        let mut renderer = Self {
+            linear: sampler(Filter::Linear)?,
+            nearest: sampler(Filter::Nearest)?,
+            no_labels: view(&no_labels)?,
+            lut,
+            lut_cpu: tf.bake(),
+            transfer_function: tf.clone(),
+            volume: None,
+            target: None,
+            pipeline,
+            ctx,
+        };
+        renderer.set_transfer_function(tf)?;
+        Ok(renderer)
+    }
+
+    /// The device this renderer runs on.
+    pub fn context(&self) -> &Arc<GpuContext> {
+        &self.ctx
+    }
+
+    /// The transfer function in use.
+    pub fn transfer_function(&self) -> &TransferFunction {
+        &self.transfer_function
+    }
+
+    /// Uploads a CT volume and, optionally, its label map (which must share its grid).
+    pub fn set_volume(
+        &mut self,
+        ct: &CtVolume,
+        labels: Option<&LabelVolume>,
+    ) -> Result<(), RenderError> {
+        let geometry = *ct.geometry();
+        let max = self
+            .ctx
+            .device
+            .physical_device()
+            .properties()
+            .max_image_dimension3_d as usize;
+        if geometry.dims.iter().any(|&n| n > max) {
+            return Err(RenderError::VolumeTooLarge {
+                dims: geometry.dims,
+                max,
+            });
+        }
+        let label_ids: Option<Vec<u8>> = match labels {
+            None => None,
+            Some(l) => {
+                if !l.geometry().same_grid(&geometry, 0.01) {
+                    return Err(RenderError::LabelGridMismatch {
+                        ct_dims: geometry.dims,
+                        label_dims: l.geometry().dims,
+                    });
+                }
+                let mut ids = Vec::with_capacity(l.voxels().len());
+                for &id in l.voxels() {
+                    ids.push(u8::try_from(id).map_err(|_| RenderError::LabelOutOfRange { id })?);
+                }
+                Some(ids)
+            }
+        };
+        let density: Vec<u16> = ct
+            .voxels()
+            .iter()
+            .map(|&hu| (Lut::normalise_hu(hu) * 65535.0).round() as u16)
+            .collect();
+        let bricks = BrickStats::compute(geometry.dims, &density, label_ids.as_deref());
+        let extent = geometry.dims.map(|n| n as u32);
+        let density_image = new_image(&self.ctx, ImageType::Dim3d, Format::R16_UNORM, extent)?;
+        let occupancy = new_image(
+            &self.ctx,
+            ImageType::Dim3d,
+            Format::R8_UINT,
+            bricks.dims.map(|n| n as u32),
+        )?;
+        let mut cb = command_builder(&self.ctx)?;
+        upload(&self.ctx, &mut cb, &density_image, density)?;
+        let labels = match label_ids {
+            None => None,
+            Some(ids) => {
+                let image = new_image(&self.ctx, ImageType::Dim3d, Format::R8_UINT, extent)?;
+                upload(&self.ctx, &mut cb, &image, ids)?;
+                Some(view(&image)?)
+            }
+        };
+        upload(
+            &self.ctx,
+            &mut cb,
+            &occupancy,
+            bricks.occupancy(&self.lut_cpu),
+        )?;
+        submit_and_wait(&self.ctx, cb)?;
+        self.volume = Some(GpuVolume {
+            geometry,
+            density: view(&density_image)?,
+            labels,
+            bricks,
+            occupancy,
+        });
+        Ok(())
+    }
+
+    /// Replaces the transfer function: rewrites the lookup table and the occupancy bricks only.
+    pub fn set_transfer_function(&mut self, tf: &TransferFunction) -> Result<(), RenderError> {
+        let lut = tf.bake();
+        let texels: Vec<f16> = lut
+            .texels()
+            .iter()
+            .flat_map(|t| t.map(f16::from_f32))
+            .collect();
+        let mut cb = command_builder(&self.ctx)?;
+        upload(&self.ctx, &mut cb, &self.lut, texels)?;
+        if let Some(volume) = &self.volume {
+            upload(
+                &self.ctx,
+                &mut cb,
+                &volume.occupancy,
+                volume.bricks.occupancy(&lut),
+            )?;
+        }
+        submit_and_wait(&self.ctx, cb)?;
+        self.lut_cpu = lut;
+        self.transfer_function = tf.clone();
+        Ok(())
+    }
+
+    /// Renders a frame of `size` pixels and reads it back.
+    pub fn render(
+        &mut self,
+        camera: &Camera,
+        options: &RenderOptions,
+        size: [u32; 2],
+    ) -> Result<(RgbaImage, FrameStats), RenderError> {
+        let volume = self.volume.as_ref().ok_or(RenderError::NoVolume)?;
+        if size[0] == 0 || size[1] == 0 || size[0] > 16384 || size[1] > 16384 {
+            return Err(RenderError::BadImageSize { size });
+        }
+        if self.target.as_ref().is_none_or(|t| t.size != size) {
+            self.target = Some(new_target(&self.ctx, size)?);
+        }
+        let target = self.target.as_ref().ok_or(RenderError::NoVolume)?;
+        let (params, stats) = frame_params(
+            &volume.geometry,
+            volume.bricks.dims,
+            volume.labels.is_some(),
+            &self.transfer_function,
+            camera,
+            options,
+            size,
+        );
+        let ubo = Buffer::from_data(
+            self.ctx.memory.clone(),
+            BufferCreateInfo {
+                usage: BufferUsage::UNIFORM_BUFFER,
+                ..Default::default()
+            },
+            AllocationCreateInfo {
+                memory_type_filter: MemoryTypeFilter::PREFER_DEVICE
+                    | MemoryTypeFilter::HOST_SEQUENTIAL_WRITE,
+                ..Default::default()
+            },
+            params,
+        )
+        .map_err(|e| RenderError::vulkan("allocating frame parameters", e))?;
+        let labels = volume
+            .labels
+            .clone()
+            .unwrap_or_else(|| self.no_labels.clone());
+        let set = DescriptorSet::new(
+            self.ctx.descriptors.clone(),
+            self.pipeline.layout().set_layouts()[0].clone(),
+            [
+                WriteDescriptorSet::image_view_sampler(
+                    0,
+                    volume.density.clone(),
+                    self.linear.clone(),
+                ),
+                WriteDescriptorSet::image_view_sampler(1, labels, self.nearest.clone()),
+                WriteDescriptorSet::image_view_sampler(2, view(&self.lut)?, self.linear.clone()),
+                WriteDescriptorSet::image_view_sampler(
+                    3,
+                    view(&volume.occupancy)?,
+                    self.nearest.clone(),
+                ),
+                WriteDescriptorSet::image_view(4, target.view.clone()),
+                WriteDescriptorSet::buffer(5, ubo),
+                WriteDescriptorSet::buffer(6, target.counters.clone()),
+            ],
+            [],
+        )
+        .map_err(|e| RenderError::vulkan("binding textures", e))?;
+        target
+            .counters
+            .write()
+            .map_err(|e| RenderError::vulkan("resetting the sample counter", e))?
+            .fill(0);
+        let mut cb = command_builder(&self.ctx)?;
+        cb.bind_pipeline_compute(self.pipeline.clone())
+            .and_then(|cb| {
+                cb.bind_descriptor_sets(
+                    PipelineBindPoint::Compute,
+                    self.pipeline.layout().clone(),
+                    0,
+                    set,
+                )
+            })
+            .map_err(|e| RenderError::vulkan("recording the frame", e))?;
+        // SAFETY: the shader bounds-checks the pixel against the image size from the uniform
+        // block, reads textures only through clamped coordinates, and every loop advances `t`
+        // by at least one positive step, so the dispatch cannot read out of bounds or hang.
+        unsafe { cb.dispatch([size[0].div_ceil(8), size[1].div_ceil(8), 1]) }
+            .map_err(|e| RenderError::vulkan("recording the frame", e))?;
+        cb.copy_image_to_buffer(CopyImageToBufferInfo::image_buffer(
+            target.image.clone(),
+            target.readback.clone(),
+        ))
+        .map_err(|e| RenderError::vulkan("recording the read-back", e))?;
+        submit_and_wait(&self.ctx, cb)?;
+        let pixels = target
+            .readback
+            .read()
+            .map_err(|e| RenderError::vulkan("reading the frame back", e))?
+            .to_vec();
+        let mut stats = stats;
+        stats.samples = target
+            .counters
+            .read()
+            .map_err(|e| RenderError::vulkan("reading the sample counter", e))?
+            .first()
+            .copied()
+            .map_or(0, u64::from);
+        Ok((
+            RgbaImage {
+                width: size[0],
+                height: size[1],
+                pixels,
+            },
+            stats,
+        ))
+    }
+}
+
+/// Fills the shader's uniform block for one frame.
+fn frame_params(
+    geometry: &Geometry,
+    brick_dims: [usize; 3],
+    has_labels: bool,
+    tf: &TransferFunction,
+    camera: &Camera,
+    options: &RenderOptions,
+    size: [u32; 2],
+) -> (raymarch::Params, FrameStats) {
+    let dims = geometry.dims.map(|n| n as f64);
+    let voxel_from_world = geometry.voxel_from_patient();
+    let tex_from_voxel = DMat4::from_scale(DVec3::new(1.0 / dims[0], 1.0 / dims[1], 1.0 / dims[2]))
+        * DMat4::from_translation(DVec3::splat(0.5));
+    let tex_from_world = tex_from_voxel * voxel_from_world;
+    let a = glam::DMat3::from_mat4(voxel_from_world).transpose();
+    let grad = DMat4::from_mat3(a);
+    let spacing = geometry.spacing_mm();
+    let unit_mm = spacing.iter().copied().fold(f64::INFINITY, f64::min);
+    let step_mm = (f64::from(options.step_voxels.max(0.01)) * unit_mm) as f32;
+    let f = camera.frustum;
+    let clip = options.clip_plane.map_or(DVec4::ZERO, |c| {
+        let len = c.normal.length();
+        if len > 0.0 {
+            (c.normal / len).extend(c.offset_mm / len)
+        } else {
+            DVec4::ZERO
+        }
+    });
+    let blend = options.blend.unwrap_or(tf.preset.blend);
+    let shading = tf.preset.shading;
+    let mut flags = 0u32;
+    if shading.enabled && blend == Blend::Composite {
+        flags |= 1;
+    }
+    if options.jitter_seed.is_some() {
+        flags |= 2;
+    }
+    if has_labels {
+        flags |= 4;
+    }
+    let m = |m: DMat4| m.as_mat4().to_cols_array_2d();
+    let crop_lo = options.crop.min.map(|v| v.clamp(0.0, 1.0));
+    let crop_hi = options.crop.max.map(|v| v.clamp(0.0, 1.0));
+    let diagonal_mm = geometry.bounding_radius_mm() * 2.0 + spacing.iter().sum::<f64>();
+    let params = raymarch::Params {
+        tex_from_world: m(tex_from_world),
+        world_from_view: m(camera.world_from_view),
+        world_grad_from_index_grad: m(grad),
+        tangents: [f.tan_left, f.tan_right, f.tan_up, f.tan_down].map(|t| t as f32),
+        clip_plane: clip.as_vec4().to_array(),
+        crop_min: [crop_lo[0], crop_lo[1], crop_lo[2], 0.0],
+        crop_max: [crop_hi[0], crop_hi[1], crop_hi[2], 0.0],
+        march: [step_mm, unit_mm as f32, options.early_termination, 0.0],
+        shading: [
+            shading.ambient,
+            shading.diffuse,
+            shading.specular,
+            shading.specular_power,
+        ],
+        dims: [
+            geometry.dims[0] as u32,
+            geometry.dims[1] as u32,
+            geometry.dims[2] as u32,
+            u32::from(blend == Blend::Mip),
+        ],
+        bricks: [
+            brick_dims[0] as u32,
+            brick_dims[1] as u32,
+            brick_dims[2] as u32,
+            BRICK_VOXELS as u32,
+        ],
+        image: [size[0], size[1], options.jitter_seed.unwrap_or(0), flags],
+    };
+    let stats = FrameStats {
+        step_mm,
+        samples: 0,
+        max_samples: u64::from(size[0])
+            * u64::from(size[1])
+            * (diagonal_mm / f64::from(step_mm)).ceil() as u64,
+    };
+    (params, stats)
+}
+
+fn check_formats(ctx: &GpuContext) -> Result<(), RenderError> {
+    let physical = ctx.device.physical_device();
+    let needs = [
+        (
+            Format::R16_UNORM,
+            FormatFeatures::SAMPLED_IMAGE | FormatFeatures::SAMPLED_IMAGE_FILTER_LINEAR,
+        ),
+        (Format::R8_UINT, FormatFeatures::SAMPLED_IMAGE),
+        (
+            Format::R16G16B16A16_SFLOAT,
+            FormatFeatures::SAMPLED_IMAGE | FormatFeatures::SAMPLED_IMAGE_FILTER_LINEAR,
+        ),
+        (Format::R8G8B8A8_UNORM, FormatFeatures::STORAGE_IMAGE),
+    ];
+    for (format, features) in needs {
+        let props = physical
+            .format_properties(format)
+            .map_err(|e| RenderError::vulkan("querying format support", e))?;
+        if !props.optimal_tiling_features.contains(features) {
+            return Err(RenderError::MissingFormat {
+                format: format!("{format:?}"),
+                device: ctx.device_name(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn new_image(
+    ctx: &GpuContext,
+    image_type: ImageType,
+    format: Format,
+    extent: [u32; 3],
+) -> Result<Arc<Image>, RenderError> {
+    Image::new(
+        ctx.memory.clone(),
+        ImageCreateInfo {
+            image_type,
+            format,
+            extent,
+            usage: ImageUsage::TRANSFER_DST | ImageUsage::SAMPLED,
+            ..Default::default()
+        },
+        AllocationCreateInfo::default(),
+    )
+    .map_err(|e| RenderError::vulkan("allocating a texture", e))
+}
+
+fn view(image: &Arc<Image>) -> Result<Arc<ImageView>, RenderError> {
+    ImageView::new_default(image.clone()).map_err(|e| RenderError::vulkan("creating a view", e))
+}
+
+fn new_target(ctx: &GpuContext, size: [u32; 2]) -> Result<Target, RenderError> {
+    let image = Image::new(
+        ctx.memory.clone(),
+        ImageCreateInfo {
+            image_type: ImageType::Dim2d,
+            format: Format::R8G8B8A8_UNORM,
+            extent: [size[0], size[1], 1],
+            usage: ImageUsage::STORAGE | ImageUsage::TRANSFER_SRC,
+            ..Default::default()
+        },
+        AllocationCreateInfo::default(),
+    )
+    .map_err(|e| RenderError::vulkan("allocating the frame", e))?;
+    let readback = Buffer::new_slice::<u8>(
+        ctx.memory.clone(),
+        BufferCreateInfo {
+            usage: BufferUsage::TRANSFER_DST,
+            ..Default::default()
+        },
+        AllocationCreateInfo {
+            memory_type_filter: MemoryTypeFilter::PREFER_HOST
+                | MemoryTypeFilter::HOST_RANDOM_ACCESS,
+            ..Default::default()
+        },
+        u64::from(size[0]) * u64::from(size[1]) * 4,
+    )
+    .map_err(|e| RenderError::vulkan("allocating the read-back buffer", e))?;
+    let counters = Buffer::from_iter(
+        ctx.memory.clone(),
+        BufferCreateInfo {
+            usage: BufferUsage::STORAGE_BUFFER,
+            ..Default::default()
+        },
+        AllocationCreateInfo {
+            memory_type_filter: MemoryTypeFilter::PREFER_DEVICE
+                | MemoryTypeFilter::HOST_RANDOM_ACCESS,
+            ..Default::default()
+        },
+        [0u32],
+    )
+    .map_err(|e| RenderError::vulkan("allocating the sample counter", e))?;
+    Ok(Target {
+        size,
+        counters,
+        view: view(&image)?,
+        image,
+        readback,
+    })
+}
+
+fn command_builder(
+    ctx: &GpuContext,
+) -> Result<AutoCommandBufferBuilder<PrimaryAutoCommandBuffer>, RenderError> {
+    AutoCommandBufferBuilder::primary(
+        ctx.commands.clone(),
+        ctx.queue.queue_family_index(),
+        CommandBufferUsage::OneTimeSubmit,
+    )
+    .map_err(|e| RenderError::vulkan("creating a command buffer", e))
+}
+
+/// Records a copy of `data` into the whole of `image` through a staging buffer.
+fn upload<T, I>(
+    ctx: &GpuContext,
+    cb: &mut AutoCommandBufferBuilder<PrimaryAutoCommandBuffer>,
+    image: &Arc<Image>,
+    data: I,
+) -> Result<(), RenderError>
+where
+    T: BufferContents,
+    I: IntoIterator<Item = T>,
+    I::IntoIter: ExactSizeIterator,
+{
+    let staging = Buffer::from_iter(
+        ctx.memory.clone(),
+        BufferCreateInfo {
+            usage: BufferUsage::TRANSFER_SRC,
+            ..Default::default()
+        },
+        AllocationCreateInfo {
+            memory_type_filter: MemoryTypeFilter::PREFER_HOST
+                | MemoryTypeFilter::HOST_SEQUENTIAL_WRITE,
+            ..Default::default()
+        },
+        data,
+    )
+    .map_err(|e| RenderError::vulkan("allocating an upload buffer", e))?;
+    cb.copy_buffer_to_image(CopyBufferToImageInfo::buffer_image(staging, image.clone()))
+        .map_err(|e| RenderError::vulkan("recording an upload", e))?;
+    Ok(())
+}
+
+fn submit_and_wait(
+    ctx: &GpuContext,
+    cb: AutoCommandBufferBuilder<PrimaryAutoCommandBuffer>,
+) -> Result<(), RenderError> {
+    let cb = cb
+        .build()
+        .map_err(|e| RenderError::vulkan("finishing a command buffer", e))?;
+    vulkano::sync::now(ctx.device.clone())
+        .then_execute(ctx.queue.clone(), cb)
+        .map_err(|e| RenderError::vulkan("submitting work", e))?
+        .then_signal_fence_and_flush()
+        .map_err(|e| RenderError::vulkan("submitting work", e))?
+        .wait(Some(FRAME_TIMEOUT))
+        .map_err(|e| RenderError::vulkan("waiting for the GPU", e))
+}

@@ -1,0 +1,10 @@
+//! From scanner data to a labelled twin: reading CT volumes and label maps with their patient
+//! geometry.
+//!
+//! The shared grid types live in `twinray-volume` (re-exported here) so that the renderer can use
+//! them without depending on file formats or inference.
+
+mod nifti_io;
+
+pub use nifti_io::{read_ct, read_labels, write_ct, write_labels, NiftiError, MAX_VOXELS};
+pub use twinray_volume::{CtVolume, Geometry, LabelVolume, Volume, VolumeError};

@@ -1,0 +1,182 @@
+#version 450
+// Ray-marches a CT volume with its label mask, one invocation per pixel.
+//
+// Frames: `world` is patient LPS millimetres; `view` is the camera's frame as OpenXR gives it
+// (+x right, +y up, looking down -z); `tex` is the volume's texture space, [0,1]^3 over the
+// voxel cells (voxel centres at (i + 0.5) / n). The ray parameter `t` is in world millimetres,
+// so the step and the opacity correction are physical whatever the voxel spacing.
+
+layout(local_size_x = 8, local_size_y = 8, local_size_z = 1) in;
+
+// Density normalised to [0,1] over the renderer's HU range; trilinear.
+layout(set = 0, binding = 0) uniform sampler3D density;
+// Label id per voxel; read with texelFetch (nearest, never blended).
+layout(set = 0, binding = 1) uniform usampler3D labels;
+// RGBA per (density bin, label row); linear along density.
+layout(set = 0, binding = 2) uniform sampler2D lut;
+// One byte per brick: 0 when nothing in it can be visible under the current transfer function.
+layout(set = 0, binding = 3) uniform usampler3D occupancy;
+// Premultiplied RGBA (colour over black) and accumulated opacity.
+layout(set = 0, binding = 4, rgba8) uniform writeonly image2D target;
+
+layout(set = 0, binding = 5) uniform Params {
+    mat4 tex_from_world;
+    mat4 world_from_view;
+    // Columns hold A^T for A = voxel_from_world's linear part: turns an index-space gradient
+    // into a world-space one.
+    mat4 world_grad_from_index_grad;
+    // tan of the frustum half-angles: left (negative), right, up, down (negative).
+    vec4 tangents;
+    // World plane (n, d): keeps points with dot(n, p) + d >= 0; n = 0 disables it.
+    vec4 clip_plane;
+    // Crop box in tex space.
+    vec4 crop_min;
+    vec4 crop_max;
+    // x: step in mm, y: opacity unit distance in mm, z: early-termination opacity, w: unused.
+    vec4 march;
+    // ambient, diffuse, specular, specular power.
+    vec4 shading;
+    // x, y, z: voxel dims; w: blend mode (0 composite, 1 MIP).
+    uvec4 dims;
+    // x, y, z: brick grid dims; w: brick edge in voxels.
+    uvec4 bricks;
+    // x, y: image size; z: jitter seed; w: flags (bit 0 shading, bit 1 jitter, bit 2 labels).
+    uvec4 image;
+} p;
+
+// Density samples taken this frame (for benchmarks: samples per second across machines).
+layout(set = 0, binding = 6) buffer Counters {
+    uint samples_taken;
+} counters;
+
+const float LUT_BINS = 1024.0;
+const float LUT_ROWS = 256.0;
+
+// Integer hash (lowbias32); deterministic per pixel and seed.
+float hash01(uvec2 pixel, uint seed) {
+    uint x = pixel.x * 0x9E3779B1u ^ (pixel.y + 0x7F4A7C15u) * 0x85EBCA77u ^ seed * 0xC2B2AE3Du;
+    x ^= x >> 16; x *= 0x7feb352du; x ^= x >> 15; x *= 0x846ca68bu; x ^= x >> 16;
+    return float(x >> 8) * (1.0 / 16777216.0);
+}
+
+vec4 lut_at(float v, uint label) {
+    vec2 uv = vec2(v * ((LUT_BINS - 1.0) / LUT_BINS) + 0.5 / LUT_BINS,
+                   (float(label) + 0.5) / LUT_ROWS);
+    return textureLod(lut, uv, 0.0);
+}
+
+uint label_at(vec3 tex) {
+    ivec3 n = ivec3(p.dims.xyz);
+    ivec3 ijk = clamp(ivec3(floor(tex * vec3(n))), ivec3(0), n - 1);
+    return texelFetch(labels, ijk, 0).r;
+}
+
+// Intersects a ray with an axis-aligned box; returns (t_near, t_far), empty when near > far.
+vec2 slab(vec3 o, vec3 inv_d, vec3 lo, vec3 hi) {
+    vec3 a = (lo - o) * inv_d;
+    vec3 b = (hi - o) * inv_d;
+    vec3 t0 = min(a, b);
+    vec3 t1 = max(a, b);
+    return vec2(max(max(t0.x, t0.y), t0.z), min(min(t1.x, t1.y), t1.z));
+}
+
+vec3 shade(vec3 rgb, vec3 tex, vec3 ray_world) {
+    vec3 h = 1.0 / vec3(p.dims.xyz);
+    vec3 g_index = 0.5 * vec3(
+        textureLod(density, tex + vec3(h.x, 0, 0), 0.0).r - textureLod(density, tex - vec3(h.x, 0, 0), 0.0).r,
+        textureLod(density, tex + vec3(0, h.y, 0), 0.0).r - textureLod(density, tex - vec3(0, h.y, 0), 0.0).r,
+        textureLod(density, tex + vec3(0, 0, h.z), 0.0).r - textureLod(density, tex - vec3(0, 0, h.z), 0.0).r);
+    vec3 g = mat3(p.world_grad_from_index_grad) * g_index;
+    float len = length(g);
+    if (len < 1e-6) {
+        // Flat region: no defined surface, light it as if facing the viewer.
+        return rgb * (p.shading.x + p.shading.y) + vec3(p.shading.z);
+    }
+    vec3 n = g / len;
+    // Headlight: light and eye both along the ray, two-sided as in VTK.
+    float ndl = abs(dot(n, ray_world));
+    float spec = pow(ndl, p.shading.w);
+    return rgb * (p.shading.x + p.shading.y * ndl) + vec3(p.shading.z * spec);
+}
+
+void main() {
+    uvec2 pixel = gl_GlobalInvocationID.xy;
+    if (pixel.x >= p.image.x || pixel.y >= p.image.y) {
+        return;
+    }
+    vec2 f = (vec2(pixel) + 0.5) / vec2(p.image.xy);
+    vec3 dir_view = vec3(mix(p.tangents.x, p.tangents.y, f.x), mix(p.tangents.z, p.tangents.w, f.y), -1.0);
+    vec3 ray_world = normalize(mat3(p.world_from_view) * dir_view);
+    vec3 eye_world = p.world_from_view[3].xyz;
+
+    vec3 o = (p.tex_from_world * vec4(eye_world, 1.0)).xyz;
+    vec3 d = mat3(p.tex_from_world) * ray_world;
+    // Avoid infinities in the slab test for axis-parallel rays.
+    vec3 safe_d = mix(d, vec3(1e-12), lessThan(abs(d), vec3(1e-12)));
+    vec3 inv_d = 1.0 / safe_d;
+    vec2 span = slab(o, inv_d, p.crop_min.xyz, p.crop_max.xyz);
+    span.x = max(span.x, 0.0);
+
+    vec3 n = p.clip_plane.xyz;
+    if (dot(n, n) > 0.0) {
+        float side = dot(n, eye_world) + p.clip_plane.w;
+        float rate = dot(n, ray_world);
+        if (abs(rate) < 1e-9) {
+            if (side < 0.0) span = vec2(1.0, 0.0);
+        } else {
+            float t_cross = -side / rate;
+            if (rate > 0.0) span.x = max(span.x, t_cross); else span.y = min(span.y, t_cross);
+        }
+    }
+
+    vec4 acc = vec4(0.0);
+    if (span.x < span.y) {
+        float step_mm = p.march.x;
+        float jitter = (p.image.w & 2u) != 0u ? hash01(pixel, p.image.z) : 0.0;
+        float t = span.x + step_mm * jitter;
+        float exponent = step_mm / p.march.y;
+        bool mip = p.dims.w == 1u;
+        bool shading = (p.image.w & 1u) != 0u;
+        bool has_labels = (p.image.w & 4u) != 0u;
+        vec3 brick_scale = vec3(p.dims.xyz) / float(p.bricks.w);
+        ivec3 brick_max = ivec3(p.bricks.xyz) - 1;
+        float best_v = -1.0;
+        uint best_label = 0u;
+        uint taken = 0u;
+
+        while (t <= span.y) {
+            vec3 tex = o + t * d;
+            ivec3 b = clamp(ivec3(floor(tex * brick_scale)), ivec3(0), brick_max);
+            if (texelFetch(occupancy, b, 0).r == 0u) {
+                // Jump to the first step past this brick, staying on the jittered step grid.
+                vec3 lo = vec3(b) / brick_scale;
+                vec3 hi = vec3(b + 1) / brick_scale;
+                float t_exit = slab(o, inv_d, lo, hi).y;
+                t += step_mm * max(1.0, ceil((t_exit - t) / step_mm));
+                continue;
+            }
+            float v = textureLod(density, tex, 0.0).r;
+            taken++;
+            uint label = has_labels ? label_at(tex) : 0u;
+            vec4 c = lut_at(v, label);
+            if (c.a > 0.0) {
+                if (mip) {
+                    if (v > best_v) { best_v = v; best_label = label; }
+                } else {
+                    float alpha = 1.0 - pow(1.0 - min(c.a, 0.9999), exponent);
+                    vec3 rgb = shading ? shade(c.rgb, tex, ray_world) : c.rgb;
+                    acc.rgb += (1.0 - acc.a) * alpha * rgb;
+                    acc.a += (1.0 - acc.a) * alpha;
+                    if (acc.a >= p.march.z) break;
+                }
+            }
+            t += step_mm;
+        }
+        if (mip && best_v >= 0.0) {
+            vec4 c = lut_at(best_v, best_label);
+            acc = vec4(c.rgb * c.a, c.a);
+        }
+        atomicAdd(counters.samples_taken, taken);
+    }
+    imageStore(target, ivec2(pixel), vec4(clamp(acc.rgb, 0.0, 1.0), acc.a));
+}

@@ -1,0 +1,43 @@
+//! `twinray`: the command line and (later) the studio application.
+
+mod lesson_cmd;
+mod render_cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// twinray: patient digital twins for medical education.
+///
+/// Renders CT volumes with their anatomical labels by ray marching on the GPU (or on the CPU
+/// through lavapipe), and records and replays lessons taught on them.
+#[derive(Debug, Parser)]
+#[command(name = "twinray", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Render a CT volume (with optional labels) to a PNG, headless.
+    Render(render_cmd::RenderArgs),
+    /// Inspect, check, repair and dump recorded lessons.
+    #[command(subcommand)]
+    Lesson(lesson_cmd::LessonCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Render(args) => render_cmd::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Lesson(cmd) => lesson_cmd::run(cmd),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}

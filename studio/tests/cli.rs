@@ -1,0 +1,158 @@
+//! The `twinray` binary as a user runs it: the README's render command, and bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from(".."), Path::to_path_buf)
+}
+
+fn demo(name: &str) -> PathBuf {
+    repo().join("data/demo").join(name)
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("twinray-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir.join(name)
+}
+
+fn twinray(args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_twinray"));
+    if std::env::var_os("TWINRAY_DEVICE").is_none() {
+        cmd.env("TWINRAY_DEVICE", "cpu");
+    }
+    cmd.args(args).output().expect("twinray runs")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn png_size(path: &Path) -> (u32, u32) {
+    let decoder = png::Decoder::new(std::io::BufReader::new(
+        std::fs::File::open(path).expect("png exists"),
+    ));
+    let reader = decoder.read_info().expect("valid png");
+    (reader.info().width, reader.info().height)
+}
+
+#[test]
+fn renders_the_readme_example_to_a_png() {
+    let out_png = scratch("spine.png");
+    let ct = demo("example_ct.nii.gz");
+    let labels = demo("spine_report_totalseg_vertebrae.nii.gz");
+    let out = twinray(&[
+        "render",
+        "--ct",
+        ct.to_str().expect("utf-8 path"),
+        "--labels",
+        labels.to_str().expect("utf-8 path"),
+        "--preset",
+        "ct-bone",
+        "--azimuth",
+        "30",
+        "--elevation",
+        "15",
+        "--size",
+        "320x200",
+        "--hide-label",
+        "vertebrae_L5",
+        "--clip-plane",
+        "0,1,0,-200",
+        "--out",
+        out_png.to_str().expect("utf-8 path"),
+    ]);
+    assert!(out.status.success(), "render failed: {}", stderr(&out));
+    assert_eq!(png_size(&out_png), (320, 200));
+    assert!(stderr(&out).contains("llvmpipe") || stderr(&out).contains("GPU"));
+}
+
+#[test]
+fn bad_input_exits_2_and_names_the_file_and_problem() {
+    let out_png = scratch("never.png");
+    let out_s = out_png.to_str().expect("utf-8 path");
+    let ct = demo("example_ct.nii.gz");
+    let ct_s = ct.to_str().expect("utf-8 path");
+
+    let missing = scratch("no-such-ct.nii.gz");
+    let out = twinray(&[
+        "render",
+        "--ct",
+        missing.to_str().expect("utf-8"),
+        "--out",
+        out_s,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("no-such-ct.nii.gz"),
+        "{}",
+        stderr(&out)
+    );
+
+    let text = scratch("readme.nii");
+    std::fs::write(&text, "not a nifti file").expect("write");
+    let out = twinray(&[
+        "render",
+        "--ct",
+        text.to_str().expect("utf-8"),
+        "--out",
+        out_s,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("readme.nii") && stderr(&out).contains("not a NIfTI"),
+        "{}",
+        stderr(&out)
+    );
+
+    // Labels from another grid: the reference segmentation of the DICOM series (512x512x20).
+    let other = repo().join("../shared/data/ct/totalsegmentator/example_seg_dicom.nii.gz");
+    let out = twinray(&[
+        "render",
+        "--ct",
+        ct_s,
+        "--labels",
+        other.to_str().expect("utf-8"),
+        "--out",
+        out_s,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("example_seg_dicom.nii.gz") && stderr(&out).contains("grid"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = twinray(&[
+        "render", "--ct", ct_s, "--preset", "ct-bones", "--out", out_s,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("unknown preset 'ct-bones'"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = twinray(&["render", "--ct", ct_s, "--size", "big", "--out", out_s]);
+    assert_eq!(out.status.code(), Some(2), "clap usage errors exit 2 too");
+    assert!(!out_png.exists(), "no output after a failure");
+}
+
+#[test]
+fn help_explains_orientation_and_flags() {
+    let out = twinray(&["render", "--help"]);
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "--hide-label",
+        "--clip-plane",
+        "--device",
+        "anterior",
+        "patient's left",
+    ] {
+        assert!(help.contains(needle), "--help lacks {needle}");
+    }
+}

@@ -1,0 +1,39 @@
+//! Transfer functions: how CT densities (HU) and anatomical labels become colour and opacity.
+//!
+//! A [`Preset`] is a readable data file (TOML, in `presets/`) with a colour ramp, an opacity ramp,
+//! a blend mode and shading parameters. A [`LabelStyles`] table says how each label looks (colour,
+//! opacity factor, visibility). [`TransferFunction::bake`] turns both into a [`Lut`]: one row per
+//! label id, row 0 for unlabelled tissue, so that hiding or recolouring a label only rewrites a
+//! small table on the GPU instead of re-uploading the volume.
+
+mod lut;
+mod palette;
+mod preset;
+
+pub use lut::{Lut, HU_MAX, HU_MIN, LUT_BINS, LUT_ROWS};
+pub use palette::{LabelInfo, LabelStyle, LabelStyles, Palette};
+pub use preset::{Blend, ColourPoint, OpacityPoint, Preset, PresetError, Shading};
+
+/// A preset plus per-label styles: everything the renderer needs to colour a sample.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransferFunction {
+    /// The HU ramps, blend mode and shading.
+    pub preset: Preset,
+    /// Colour, opacity and visibility per label id.
+    pub labels: LabelStyles,
+}
+
+impl TransferFunction {
+    /// A preset with the TotalSegmentator palette for labels.
+    pub fn new(preset: Preset) -> Self {
+        Self {
+            preset,
+            labels: LabelStyles::from_palette(&Palette::totalsegmentator()),
+        }
+    }
+
+    /// Bakes both ramps and every label row into a lookup table.
+    pub fn bake(&self) -> Lut {
+        Lut::bake(&self.preset, &self.labels)
+    }
+}

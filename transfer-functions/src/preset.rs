@@ -1,0 +1,276 @@
+//! Presets: HU ramps, blend mode and shading, stored as TOML data files.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Errors reading or validating a preset.
+#[derive(Debug, thiserror::Error)]
+pub enum PresetError {
+    /// The name is neither a built-in preset nor an existing file.
+    #[error("unknown preset '{name}': built-in presets are {}; or give a path to a .toml preset file", Preset::BUILT_IN_NAMES.join(", "))]
+    Unknown {
+        /// What the user asked for.
+        name: String,
+    },
+    /// The preset file could not be read.
+    #[error("cannot read preset file {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The preset text is not valid TOML or misses fields.
+    #[error("preset {origin} is not a valid preset: {message}")]
+    Parse {
+        /// File path or built-in name.
+        origin: String,
+        /// What the TOML parser said.
+        message: String,
+    },
+    /// The ramps are empty, unsorted or out of range.
+    #[error("preset {origin}: {problem}")]
+    Invalid {
+        /// File path or built-in name.
+        origin: String,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+/// How samples along a ray combine into a pixel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Blend {
+    /// Front-to-back alpha compositing (emission-absorption).
+    Composite,
+    /// Maximum-intensity projection: the densest visible sample wins.
+    Mip,
+}
+
+/// Phong shading with a headlight, on the gradient of the density.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Shading {
+    /// Whether gradients are computed and lighting applied.
+    pub enabled: bool,
+    /// Ambient term.
+    #[serde(default = "default_ambient")]
+    pub ambient: f32,
+    /// Diffuse term.
+    #[serde(default = "default_diffuse")]
+    pub diffuse: f32,
+    /// Specular term.
+    #[serde(default = "default_specular")]
+    pub specular: f32,
+    /// Specular exponent.
+    #[serde(default = "default_specular_power")]
+    pub specular_power: f32,
+}
+
+fn default_ambient() -> f32 {
+    0.2
+}
+fn default_diffuse() -> f32 {
+    0.7
+}
+fn default_specular() -> f32 {
+    0.3
+}
+fn default_specular_power() -> f32 {
+    10.0
+}
+
+/// One control point of the colour ramp.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColourPoint {
+    /// Density in Hounsfield units.
+    pub hu: f32,
+    /// Linear RGB, each in [0, 1].
+    pub rgb: [f32; 3],
+}
+
+/// One control point of the opacity ramp.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpacityPoint {
+    /// Density in Hounsfield units.
+    pub hu: f32,
+    /// Opacity per unit distance (the smallest voxel spacing), in [0, 1].
+    pub alpha: f32,
+}
+
+/// A named transfer function preset.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Preset {
+    /// Short name used on the command line.
+    pub name: String,
+    /// One line for menus and `--help`.
+    pub description: String,
+    /// Composite or MIP.
+    pub blend: Blend,
+    /// Lighting.
+    pub shading: Shading,
+    /// Colour ramp, sorted by HU; piecewise linear, constant beyond the ends.
+    pub colour: Vec<ColourPoint>,
+    /// Opacity ramp, sorted by HU; piecewise linear, constant beyond the ends.
+    pub opacity: Vec<OpacityPoint>,
+}
+
+/// The presets shipped inside the binary, so it works from any folder.
+const BUILT_IN: [(&str, &str); 5] = [
+    ("ct-bone", include_str!("../presets/ct-bone.toml")),
+    (
+        "ct-soft-tissue",
+        include_str!("../presets/ct-soft-tissue.toml"),
+    ),
+    ("ct-lung", include_str!("../presets/ct-lung.toml")),
+    ("ct-vessels", include_str!("../presets/ct-vessels.toml")),
+    ("mip", include_str!("../presets/mip.toml")),
+];
+
+impl Preset {
+    /// Names of the built-in presets.
+    pub const BUILT_IN_NAMES: [&'static str; 5] = [
+        BUILT_IN[0].0,
+        BUILT_IN[1].0,
+        BUILT_IN[2].0,
+        BUILT_IN[3].0,
+        BUILT_IN[4].0,
+    ];
+
+    /// A built-in preset by name, or a preset file when `name_or_path` names one.
+    pub fn load(name_or_path: &str) -> Result<Self, PresetError> {
+        if let Some((name, text)) = BUILT_IN.iter().find(|(n, _)| *n == name_or_path) {
+            return Self::parse(text, name);
+        }
+        let path = Path::new(name_or_path);
+        let looks_like_path = name_or_path.ends_with(".toml") || name_or_path.contains('/');
+        if looks_like_path || path.is_file() {
+            let text = std::fs::read_to_string(path).map_err(|source| PresetError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            return Self::parse(&text, &path.display().to_string());
+        }
+        Err(PresetError::Unknown {
+            name: name_or_path.to_owned(),
+        })
+    }
+
+    /// Parses and validates preset text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Self, PresetError> {
+        let preset: Self = toml::from_str(text).map_err(|e| PresetError::Parse {
+            origin: origin.to_owned(),
+            message: e.to_string(),
+        })?;
+        preset.validate().map_err(|problem| PresetError::Invalid {
+            origin: origin.to_owned(),
+            problem,
+        })?;
+        Ok(preset)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.colour.is_empty() || self.opacity.is_empty() {
+            return Err("needs at least one [[colour]] and one [[opacity]] point".into());
+        }
+        let sorted = |hus: Vec<f32>| hus.windows(2).all(|w| w[0] <= w[1]);
+        if !sorted(self.colour.iter().map(|p| p.hu).collect())
+            || !sorted(self.opacity.iter().map(|p| p.hu).collect())
+        {
+            return Err("control points must be sorted by increasing hu".into());
+        }
+        let unit = |x: f32| x.is_finite() && (0.0..=1.0).contains(&x);
+        if let Some(p) = self.colour.iter().find(|p| !p.rgb.iter().all(|c| unit(*c))) {
+            return Err(format!(
+                "colour at {} HU has a component outside [0, 1]",
+                p.hu
+            ));
+        }
+        if let Some(p) = self.opacity.iter().find(|p| !unit(p.alpha)) {
+            return Err(format!("opacity at {} HU is outside [0, 1]", p.hu));
+        }
+        Ok(())
+    }
+
+    /// Colour at a density (linear interpolation between control points).
+    pub fn colour_at(&self, hu: f32) -> [f32; 3] {
+        let rgb = |i: usize| self.colour[i].rgb;
+        let (i, t) = segment(self.colour.iter().map(|p| p.hu), hu);
+        let (a, b) = (rgb(i), rgb((i + 1).min(self.colour.len() - 1)));
+        std::array::from_fn(|c| a[c] + (b[c] - a[c]) * t)
+    }
+
+    /// Opacity per unit distance at a density.
+    pub fn opacity_at(&self, hu: f32) -> f32 {
+        let (i, t) = segment(self.opacity.iter().map(|p| p.hu), hu);
+        let a = self.opacity[i].alpha;
+        let b = self.opacity[(i + 1).min(self.opacity.len() - 1)].alpha;
+        a + (b - a) * t
+    }
+}
+
+/// Finds the ramp segment holding `x`: the index of its first point and the fraction along it.
+/// Beyond either end, the end point's value holds (fraction 0 at the last point).
+fn segment(points: impl ExactSizeIterator<Item = f32>, x: f32) -> (usize, f32) {
+    let hus: Vec<f32> = points.collect();
+    if x <= hus[0] {
+        return (0, 0.0);
+    }
+    for (i, w) in hus.windows(2).enumerate() {
+        if x <= w[1] {
+            let span = w[1] - w[0];
+            let t = if span > 0.0 { (x - w[0]) / span } else { 1.0 };
+            return (i, t);
+        }
+    }
+    (hus.len() - 1, 0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_built_in_preset_parses() {
+        for name in Preset::BUILT_IN_NAMES {
+            let p = Preset::load(name).expect("built-in preset parses");
+            assert_eq!(p.name, name);
+        }
+        assert_eq!(
+            Preset::load("mip").expect("mip").blend,
+            Blend::Mip,
+            "mip preset must use maximum-intensity blending"
+        );
+    }
+
+    #[test]
+    fn bone_ramp_matches_the_vtk_peer() {
+        let p = Preset::load("ct-bone").expect("ct-bone");
+        assert_eq!(p.opacity_at(100.0), 0.0);
+        assert!((p.opacity_at(675.0) - 0.45).abs() < 1e-6);
+        assert!((p.opacity_at(3000.0) - 0.9).abs() < 1e-6);
+        let c = p.colour_at(150.0);
+        assert!((c[0] - 0.85).abs() < 1e-6 && (c[2] - 0.65).abs() < 1e-6);
+    }
+
+    #[test]
+    fn unknown_and_invalid_presets_are_named_in_errors() {
+        let err = Preset::load("ct-banana").expect_err("unknown preset");
+        assert!(err.to_string().contains("ct-banana"), "{err}");
+        assert!(err.to_string().contains("ct-bone"), "{err}");
+        let bad = "name='x'\ndescription=''\nblend='composite'\n[shading]\nenabled=false\n\
+                   [[colour]]\nhu=10\nrgb=[1,1,1]\n[[opacity]]\nhu=10\nalpha=1.5\n";
+        let err = Preset::parse(bad, "bad.toml").expect_err("alpha out of range");
+        assert!(err.to_string().contains("bad.toml") && err.to_string().contains("10 HU"));
+        let err = Preset::load("/nonexistent/preset.toml").expect_err("missing file");
+        assert!(
+            err.to_string().contains("/nonexistent/preset.toml"),
+            "{err}"
+        );
+    }
+}
