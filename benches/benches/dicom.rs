@@ -1,5 +1,188 @@
-//! DICOM series loading time (placeholder until the DICOM loader lands; see issue 3).
+//! DICOM series → HU volume: median load time and peak memory for a synthetic uncompressed
+//! 512×512×200 series, the same in JPEG 2000, and the real 20-slice TotalSegmentator series,
+//! printed beside pydicom and SimpleITK loading the same folders in the same run.
+//!
+//! The synthetic series come from `../shared/peers/make_series.py` (see
+//! `../shared/peers/README.md`), written to `~/.cache/twinray-peers/data`; missing ones are
+//! reported and skipped. Peer figures need the peer venv (`~/.cache/twinray-peers/venv`).
+//! Prints figures only; no timing asserts.
 
-fn main() {
-    println!("dicom: no benchmark yet");
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use twinray_segmentation::dicom::{load_series, LoadOptions};
+
+fn cache_dir() -> PathBuf {
+    let base = std::env::var_os("XDG_CACHE_HOME").map_or_else(
+        || PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache"),
+        PathBuf::from,
+    );
+    base.join("twinray-peers")
+}
+
+/// Resets the kernel's peak-RSS counter (VmHWM) so each series gets its own peak.
+fn reset_peak() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// Peak resident memory of this process since the last reset, MiB.
+fn peak_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+struct Ours {
+    median_ms: f64,
+    min_hu: f64,
+    max_hu: f64,
+    mean_hu: f64,
+    peak_mib: Option<f64>,
+}
+
+fn time_ours(folder: &Path, repeats: usize) -> Result<Ours> {
+    reset_peak();
+    let warm = load_series(folder, &LoadOptions::default())?;
+    let voxels = warm.ct.voxels();
+    let (min_hu, max_hu) = voxels
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+            (a.min(f64::from(v)), b.max(f64::from(v)))
+        });
+    let mean_hu = voxels.iter().map(|&v| f64::from(v)).sum::<f64>() / voxels.len() as f64;
+    drop(warm);
+    let mut times = Vec::new();
+    for _ in 0..repeats {
+        let start = Instant::now();
+        let loaded = load_series(folder, &LoadOptions::default())?;
+        times.push(start.elapsed().as_secs_f64() * 1e3);
+        drop(loaded);
+    }
+    Ok(Ours {
+        median_ms: median(times),
+        min_hu,
+        max_hu,
+        mean_hu,
+        peak_mib: peak_mib(),
+    })
+}
+
+/// Runs `dicom_load.py` and returns its last stdout line as JSON.
+fn run_peers(python: &Path, folder: &Path, repeats: usize) -> Result<serde_json::Value> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/peers/dicom_load.py");
+    let out = Command::new(python)
+        .arg(&script)
+        .arg(folder)
+        .args([
+            "--methods",
+            "pydicom,sitk",
+            "--repeats",
+            &repeats.to_string(),
+        ])
+        .output()
+        .with_context(|| format!("running {}", script.display()))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .context("dicom_load.py printed nothing")?;
+    serde_json::from_str(last).context("dicom_load.py's last line is not JSON")
+}
+
+fn main() -> Result<()> {
+    let cache = cache_dir();
+    let python = cache.join("venv/bin/python");
+    let have_peers = python.exists();
+    let shared_real = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/data/ct/totalsegmentator/example_ct_dicom");
+    let series: [(&str, PathBuf, usize); 3] = [
+        (
+            "synthetic 512x512x200, explicit VR LE",
+            cache.join("data/series_512x512x200"),
+            7,
+        ),
+        (
+            "synthetic 512x512x200, JPEG 2000 lossless",
+            cache.join("data/series_512x512x200_j2k"),
+            3,
+        ),
+        (
+            "real example_ct_dicom, 20 x 512x512 JPEG 2000",
+            shared_real,
+            7,
+        ),
+    ];
+    println!(
+        "dicom load (median of N after one warm-up; warm page cache; {} threads)",
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    );
+    for (name, folder, repeats) in series {
+        if !folder.exists() {
+            println!(
+                "{name}: missing {} (make it with ../shared/peers/make_series.py, see ../shared/peers/README.md)",
+                folder.display()
+            );
+            continue;
+        }
+        let ours = time_ours(&folder, repeats)?;
+        println!(
+            "{name}: twinray {:.0} ms (n={repeats}), peak RSS {} MiB, HU {}..{} mean {:.3}",
+            ours.median_ms,
+            ours.peak_mib
+                .map_or_else(|| "?".into(), |m| format!("{m:.0}")),
+            ours.min_hu,
+            ours.max_hu,
+            ours.mean_hu
+        );
+        if !have_peers {
+            println!(
+                "  peers: no venv at {} (run ../shared/peers/setup.sh)",
+                python.display()
+            );
+            continue;
+        }
+        let peer_repeats = repeats.min(3);
+        match run_peers(&python, &folder, peer_repeats) {
+            Ok(json) => {
+                let results = json
+                    .get("results")
+                    .or_else(|| json.pointer("/result/results"))
+                    .cloned()
+                    .unwrap_or_default();
+                for method in ["pydicom", "sitk"] {
+                    let Some(r) = results.get(method) else {
+                        continue;
+                    };
+                    let ms = r
+                        .pointer("/load/median_ms")
+                        .and_then(serde_json::Value::as_f64);
+                    let mean = r.get("hu_mean").and_then(serde_json::Value::as_f64);
+                    if let Some(ms) = ms {
+                        let agree = mean.map_or("?".to_owned(), |m| {
+                            if (m - ours.mean_hu).abs() < 0.01 {
+                                "same HU mean".to_owned()
+                            } else {
+                                format!("HU mean differs: {m}")
+                            }
+                        });
+                        println!(
+                            "  {method}: {ms:.0} ms (n={peer_repeats}) -> twinray is {:.1}x faster; {agree}",
+                            ms / ours.median_ms
+                        );
+                    }
+                }
+            }
+            Err(e) => println!("  peers failed: {e:#}"),
+        }
+    }
+    Ok(())
 }

@@ -4,7 +4,9 @@
 //! The shared grid types live in `twinray-volume` (re-exported here) so that the renderer can use
 //! them without depending on file formats or inference.
 
+pub mod dicom;
 mod nifti_io;
 
+pub use dicom::{load_series, scan, DicomError, GeometryPolicy, LoadOptions, LoadedSeries};
 pub use nifti_io::{read_ct, read_labels, write_ct, write_labels, NiftiError, MAX_VOXELS};
 pub use twinray_volume::{CtVolume, Geometry, LabelVolume, Volume, VolumeError};

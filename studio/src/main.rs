@@ -1,5 +1,6 @@
 //! `twinray`: the command line and (later) the studio application.
 
+mod dicom_cmd;
 mod lesson_cmd;
 mod render_cmd;
 
@@ -25,6 +26,10 @@ enum Command {
     /// Inspect, check, repair and dump recorded lessons.
     #[command(subcommand)]
     Lesson(lesson_cmd::LessonCommand),
+    /// List the DICOM series in a folder: geometry, codecs, warnings, skipped files.
+    Info(dicom_cmd::InfoArgs),
+    /// Convert a DICOM series to NIfTI with its patient geometry.
+    Convert(dicom_cmd::ConvertArgs),
 }
 
 fn main() -> ExitCode {
@@ -32,6 +37,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Render(args) => render_cmd::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Lesson(cmd) => lesson_cmd::run(cmd),
+        Command::Info(args) => dicom_cmd::info(&args).map(|()| ExitCode::SUCCESS),
+        Command::Convert(args) => dicom_cmd::convert(&args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

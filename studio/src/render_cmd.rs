@@ -29,10 +29,11 @@ Examples:
   twinray render --ct ct.nii.gz --mode mip --out mip.png
   twinray render --ct ct.nii.gz --clip-plane 0,1,0,0 --out posterior-half.png")]
 pub struct RenderArgs {
-    /// CT volume: a NIfTI file (.nii or .nii.gz) in Hounsfield units.
+    /// CT volume: a NIfTI file (.nii or .nii.gz) in Hounsfield units, or a DICOM folder or file
+    /// (the series with the most slices is taken; `twinray info DIR` lists them).
     #[arg(long, value_name = "FILE")]
     pub ct: PathBuf,
-    /// Label map on the CT's own grid (NIfTI, integer ids 0..=255; 0 = no label).
+    /// Label map on the CT's own grid (NIfTI, integer ids 0..=255; 0 = no label), or a DICOM SEG.
     #[arg(long, value_name = "FILE")]
     pub labels: Option<PathBuf>,
     /// Transfer function: a built-in preset (ct-bone, ct-soft-tissue, ct-lung, ct-vessels, mip)
@@ -174,25 +175,50 @@ fn label_id(text: &str, palette: &Palette) -> Result<u8> {
 
 /// Loads the CT and labels named on the command line.
 pub fn load_case(ct: &Path, labels: Option<&Path>) -> Result<(CtVolume, Option<LabelVolume>)> {
-    if ct.is_dir() {
-        bail!(
-            "{} is a folder: reading DICOM series is not available yet; give a NIfTI file (.nii or .nii.gz)",
-            ct.display()
-        );
-    }
-    let ct_volume = read_ct(ct)?;
-    let label_volume = labels.map(read_labels).transpose()?;
-    if let (Some(l), Some(path)) = (&label_volume, labels) {
-        if !l.geometry().same_grid(ct_volume.geometry(), 0.01) {
-            bail!(
-                "{}: the label map's grid ({:?} voxels) is not the CT's ({:?} voxels in {}), or is placed differently in the patient; labels must be on the CT's own grid",
-                path.display(),
-                l.geometry().dims,
-                ct_volume.geometry().dims,
-                ct.display()
-            );
+    let is_nifti = |p: &Path| {
+        let name = p.to_string_lossy().to_ascii_lowercase();
+        name.ends_with(".nii") || name.ends_with(".nii.gz")
+    };
+    // Folders, and files that are not NIfTI, are read as DICOM (a series or one multi-frame file).
+    let ct_volume = if ct.is_dir() || !is_nifti(ct) {
+        crate::dicom_cmd::load_dicom(
+            ct,
+            None,
+            twinray_segmentation::dicom::GeometryPolicy::Resample,
+        )?
+    } else {
+        read_ct(ct)?
+    };
+    let label_volume = match labels {
+        // A DICOM SEG is placed on the CT's grid by its own frame positions.
+        Some(path) if !is_nifti(path) => {
+            let import = twinray_segmentation::dicom::read_seg(path, ct_volume.geometry())
+                .with_context(|| format!("importing the DICOM SEG {}", path.display()))?;
+            for w in &import.warnings {
+                eprintln!("warning: {}: {w}", path.display());
+            }
+            Some(import.labels)
         }
-    }
+        Some(path) => Some(read_labels(path)?),
+        None => None,
+    };
+    let label_volume = match (label_volume, labels) {
+        (Some(l), Some(path)) if !l.geometry().same_grid(ct_volume.geometry(), 0.01) => {
+            // The same points stored in another axis order (a LAS label map for an LPS CT)
+            // are only reordered; anything else would need interpolation and is refused.
+            let reindexed = l.reindexed_onto(ct_volume.geometry(), 0.01).with_context(|| {
+                format!(
+                    "{}: the label map's grid ({:?} voxels) is not the CT's ({:?} voxels in {}), or is placed differently in the patient; labels must be on the CT's own grid",
+                    path.display(),
+                    l.geometry().dims,
+                    ct_volume.geometry().dims,
+                    ct.display()
+                )
+            })?;
+            Some(reindexed)
+        }
+        (l, _) => l,
+    };
     Ok((ct_volume, label_volume))
 }
 

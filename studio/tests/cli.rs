@@ -156,3 +156,31 @@ fn help_explains_orientation_and_flags() {
         assert!(help.contains(needle), "--help lacks {needle}");
     }
 }
+
+#[test]
+fn renders_a_dicom_series_with_a_label_map_stored_in_another_axis_order() {
+    // The reference segmentation is LAS (rows flipped against the DICOM series): the same
+    // points, so it is reordered onto the CT's grid rather than refused.
+    let series = repo().join("../shared/data/ct/totalsegmentator/example_ct_dicom");
+    let seg = repo().join("../shared/data/ct/totalsegmentator/example_seg_dicom.nii.gz");
+    let out_png = scratch("dicom.png");
+    let out = twinray(&[
+        "render",
+        "--ct",
+        series.to_str().expect("utf-8"),
+        "--labels",
+        seg.to_str().expect("utf-8"),
+        "--size",
+        "96x96",
+        "--out",
+        out_png.to_str().expect("utf-8"),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(png_size(&out_png), (96, 96));
+
+    let out = twinray(&["info", series.to_str().expect("utf-8")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("512 x 512 x 20"), "{text}");
+    assert!(text.contains("JPEG 2000"), "{text}");
+}

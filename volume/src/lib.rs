@@ -200,6 +200,73 @@ impl<T> Volume<T> {
     }
 }
 
+impl<T: Copy> Volume<T> {
+    /// The same voxels stored in the index order of `target`, when both grids hold the same
+    /// points in the patient and differ only in axis order or direction (a label map saved LAS
+    /// for a CT read LPS, say). `None` when the grids do not coincide within `tolerance_mm`:
+    /// then the data would need interpolation, not reordering.
+    pub fn reindexed_onto(&self, target: &Geometry, tolerance_mm: f64) -> Option<Self> {
+        if self.geometry.voxel_count() != target.voxel_count() {
+            return None;
+        }
+        let source_from_target = self.geometry.voxel_from_patient() * target.patient_from_voxel;
+        // The map is affine: check that it sends the target's corners to integer source indices
+        // inside the grid; then every voxel lands on one.
+        let spacing = self.geometry.spacing_mm();
+        let max_spacing = spacing.iter().copied().fold(0.0, f64::max);
+        let tolerance_vox = tolerance_mm / max_spacing.max(1e-9);
+        let inside = |p: DVec3| {
+            (0..3).all(|a| {
+                let v = p[a];
+                (v - v.round()).abs() <= tolerance_vox
+                    && v.round() >= 0.0
+                    && v.round() < self.geometry.dims[a] as f64
+            })
+        };
+        let hi = target.dims.map(|n| n as f64 - 1.0);
+        let corners_ok = (0..8).all(|c| {
+            let pick = |bit: usize, axis: usize| if c & bit != 0 { hi[axis] } else { 0.0 };
+            inside(source_from_target.transform_point3(DVec3::new(
+                pick(1, 0),
+                pick(2, 1),
+                pick(4, 2),
+            )))
+        });
+        // Each target axis must step exactly one source voxel along one source axis.
+        let axes_ok = [
+            source_from_target.x_axis,
+            source_from_target.y_axis,
+            source_from_target.z_axis,
+        ]
+        .iter()
+        .all(|axis| {
+            let a = axis.truncate().abs();
+            let big = a.max_element();
+            (big - 1.0).abs() <= tolerance_vox && a.element_sum() - big <= tolerance_vox
+        });
+        if !corners_ok || !axes_ok {
+            return None;
+        }
+        let step = |axis: glam::DVec4| axis.truncate().round().as_ivec3();
+        let (di, dj, dk) = (
+            step(source_from_target.x_axis),
+            step(source_from_target.y_axis),
+            step(source_from_target.z_axis),
+        );
+        let origin = source_from_target.w_axis.truncate().round().as_ivec3();
+        let [nx, ny, _] = self.geometry.dims;
+        let voxels = Volume::from_fn(*target, |i, j, k| {
+            let s = origin + di * i as i32 + dj * j as i32 + dk * k as i32;
+            self.voxels[s.x as usize + nx * (s.y as usize + ny * s.z as usize)]
+        })
+        .voxels;
+        Some(Self {
+            geometry: *target,
+            voxels,
+        })
+    }
+}
+
 /// CT densities in Hounsfield units.
 pub type CtVolume = Volume<f32>;
 
@@ -240,6 +307,34 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn reindexing_follows_flipped_axes_and_refuses_other_grids() {
+        // 4 x 3 x 2 grid, and the same points stored with j reversed (as LAS vs LPS files do).
+        let g = Geometry::axis_aligned([4, 3, 2], [1.0, 2.0, 3.0], [0.0; 3]).expect("grid");
+        let v = Volume::from_fn(g, |i, j, k| (i + 10 * j + 100 * k) as u16);
+        let flipped = Geometry::new(
+            [4, 3, 2],
+            DMat4::from_cols(
+                DVec4::new(1.0, 0.0, 0.0, 0.0),
+                DVec4::new(0.0, -2.0, 0.0, 0.0),
+                DVec4::new(0.0, 0.0, 3.0, 0.0),
+                DVec4::new(0.0, 4.0, 0.0, 1.0),
+            ),
+        )
+        .expect("grid");
+        let r = v.reindexed_onto(&flipped, 0.01).expect("same points");
+        assert_eq!(r.get(1, 0, 1), Some(&121), "target j = 0 is source j = 2");
+        assert_eq!(r.get(3, 2, 0), Some(&3));
+        let shifted =
+            Geometry::axis_aligned([4, 3, 2], [1.0, 2.0, 3.0], [0.5, 0.0, 0.0]).expect("grid");
+        assert!(
+            v.reindexed_onto(&shifted, 0.01).is_none(),
+            "half-voxel shift"
+        );
+        let finer = Geometry::axis_aligned([4, 3, 2], [1.0, 1.0, 3.0], [0.0; 3]).expect("grid");
+        assert!(v.reindexed_onto(&finer, 0.01).is_none(), "other spacing");
     }
 
     #[test]
