@@ -310,10 +310,15 @@ impl VolumeRenderer {
     /// Replaces the transfer function: rewrites the lookup table and the occupancy bricks only.
     pub fn set_transfer_function(&mut self, tf: &TransferFunction) -> Result<(), RenderError> {
         let lut = tf.bake();
+        // The shader wants log2(1 - alpha) (see raymarch.comp); opacity 1 is capped so it stays
+        // finite in half floats.
         let texels: Vec<f16> = lut
             .texels()
             .iter()
-            .flat_map(|t| t.map(f16::from_f32))
+            .flat_map(|t| {
+                let log_transmittance = (1.0 - t[3].min(0.9999)).log2();
+                [t[0], t[1], t[2], log_transmittance].map(f16::from_f32)
+            })
             .collect();
         let mut cb = command_builder(&self.ctx)?;
         upload(&self.ctx, &mut cb, &self.lut, texels)?;

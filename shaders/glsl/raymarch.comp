@@ -12,7 +12,8 @@ layout(local_size_x = 8, local_size_y = 8, local_size_z = 1) in;
 layout(set = 0, binding = 0) uniform sampler3D density;
 // Label id per voxel; read with texelFetch (nearest, never blended).
 layout(set = 0, binding = 1) uniform usampler3D labels;
-// RGBA per (density bin, label row); linear along density.
+// Per (density bin, label row): RGB, and log2(1 - opacity per unit distance) in A, so that the
+// step correction is one exp2 and interpolating between bins interpolates optical depth.
 layout(set = 0, binding = 2) uniform sampler2D lut;
 // One byte per brick: 0 when nothing in it can be visible under the current transfer function.
 layout(set = 0, binding = 3) uniform usampler3D occupancy;
@@ -51,6 +52,7 @@ layout(set = 0, binding = 6) buffer Counters {
 
 const float LUT_BINS = 1024.0;
 const float LUT_ROWS = 256.0;
+const int BATCH = 4;
 
 // Integer hash (lowbias32); deterministic per pixel and seed.
 float hash01(uvec2 pixel, uint seed) {
@@ -144,6 +146,11 @@ void main() {
         uint best_label = 0u;
         uint taken = 0u;
 
+        // Samples are taken in batches of BATCH consecutive steps: the texture fetches of a batch
+        // do not depend on each other, so a CPU implementation (lavapipe) overlaps their memory
+        // latency instead of stalling on each in turn. Skipping and early termination work at
+        // batch granularity; samples past the exit contribute nothing.
+        vec3 step_tex = d * step_mm;
         while (t <= span.y) {
             vec3 tex = o + t * d;
             ivec3 b = clamp(ivec3(floor(tex * brick_scale)), ivec3(0), brick_max);
@@ -155,26 +162,38 @@ void main() {
                 t += step_mm * max(1.0, ceil((t_exit - t) / step_mm));
                 continue;
             }
-            float v = textureLod(density, tex, 0.0).r;
-            taken++;
-            uint label = has_labels ? label_at(tex) : 0u;
-            vec4 c = lut_at(v, label);
-            if (c.a > 0.0) {
-                if (mip) {
-                    if (v > best_v) { best_v = v; best_label = label; }
-                } else {
-                    float alpha = 1.0 - pow(1.0 - min(c.a, 0.9999), exponent);
-                    vec3 rgb = shading ? shade(c.rgb, tex, ray_world) : c.rgb;
-                    acc.rgb += (1.0 - acc.a) * alpha * rgb;
-                    acc.a += (1.0 - acc.a) * alpha;
-                    if (acc.a >= p.march.z) break;
+            float v[BATCH];
+            uint label[BATCH];
+            for (int k = 0; k < BATCH; k++) {
+                vec3 tk = tex + float(k) * step_tex;
+                v[k] = textureLod(density, tk, 0.0).r;
+                label[k] = has_labels ? label_at(tk) : 0u;
+            }
+            vec4 c[BATCH];
+            for (int k = 0; k < BATCH; k++) {
+                c[k] = lut_at(v[k], label[k]);
+            }
+            for (int k = 0; k < BATCH; k++) {
+                // The LUT holds log2(1 - opacity per unit distance): 0 means transparent.
+                if (c[k].a < 0.0 && t + float(k) * step_mm <= span.y) {
+                    if (mip) {
+                        if (v[k] > best_v) { best_v = v[k]; best_label = label[k]; }
+                    } else if (acc.a < p.march.z) {
+                        float alpha = 1.0 - exp2(c[k].a * exponent);
+                        vec3 rgb = shading ? shade(c[k].rgb, tex + float(k) * step_tex, ray_world) : c[k].rgb;
+                        acc.rgb += (1.0 - acc.a) * alpha * rgb;
+                        acc.a += (1.0 - acc.a) * alpha;
+                    }
                 }
             }
-            t += step_mm;
+            taken += uint(BATCH);
+            if (acc.a >= p.march.z) break;
+            t += float(BATCH) * step_mm;
         }
         if (mip && best_v >= 0.0) {
             vec4 c = lut_at(best_v, best_label);
-            acc = vec4(c.rgb * c.a, c.a);
+            float a = 1.0 - exp2(c.a);
+            acc = vec4(c.rgb * a, a);
         }
         atomicAdd(counters.samples_taken, taken);
     }
