@@ -215,7 +215,7 @@ fn main() -> Result<()> {
         if let (Some(ours), Some((cpu, gpu))) = (ours, vtk_peer(&input)) {
             println!(
                 "peer, same run: {label}: VTK CPU ray caster {cpu:.1} ms, VTK GPU mapper {gpu:.1} ms; \
-                 twinray {ours:.1} ms = {:.2}x faster than VTK CPU, {:.1}x than VTK GPU",
+                 twinray {ours:.1} ms; speed-up over VTK CPU {:.2}x, over VTK GPU {:.2}x (above 1: twinray faster)",
                 cpu / ours,
                 gpu / ours
             );

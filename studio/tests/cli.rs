@@ -184,3 +184,37 @@ fn renders_a_dicom_series_with_a_label_map_stored_in_another_axis_order() {
     assert!(text.contains("512 x 512 x 20"), "{text}");
     assert!(text.contains("JPEG 2000"), "{text}");
 }
+
+#[test]
+fn lesson_tools_verify_recover_and_dump_the_committed_fixtures() {
+    let fixtures = repo().join("lessons/tests/fixtures");
+    let clean = fixtures.join("v1.lesson");
+    let crashed = fixtures.join("v1-unfinished.lesson");
+    let s = |p: &Path| p.to_str().expect("utf-8 path").to_owned();
+
+    let out = twinray(&["lesson", "verify", &s(&clean)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = twinray(&["lesson", "verify", &s(&crashed)]);
+    assert_eq!(out.status.code(), Some(1), "a crashed recording is damaged");
+
+    let fixed = scratch("fixed.lesson");
+    let _ = std::fs::remove_file(&fixed);
+    let out = twinray(&["lesson", "recover", &s(&crashed), "--out", &s(&fixed)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = twinray(&["lesson", "verify", &s(&fixed)]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "the recovered file verifies clean"
+    );
+
+    let out = twinray(&["lesson", "dump", &s(&clean)]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.lines().count() > 100, "one JSON line per event");
+    assert!(text.lines().all(|l| l.starts_with('{') && l.ends_with('}')));
+
+    let out = twinray(&["lesson", "info", &s(&repo().join("README.md"))]);
+    assert_eq!(out.status.code(), Some(2), "not a lesson: an error");
+    assert!(stderr(&out).contains("README.md"), "{}", stderr(&out));
+}
