@@ -30,8 +30,24 @@ impl RgbaImage {
         ]
     }
 
-    /// Writes the frame over a black background as an opaque RGB PNG.
+    /// Writes the frame over a black background as an opaque RGB PNG. The image goes to a
+    /// temporary file beside `path` that is renamed over it when complete, so an interrupted
+    /// write never leaves a truncated PNG (or destroys the previous one).
     pub fn write_png(&self, path: &Path) -> Result<(), RenderError> {
+        let tmp = path.with_extension("png.partial");
+        let written = self.write_png_to(&tmp).and_then(|()| {
+            std::fs::rename(&tmp, path).map_err(|e| RenderError::Output {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })
+        });
+        if written.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        written
+    }
+
+    fn write_png_to(&self, path: &Path) -> Result<(), RenderError> {
         let io = |e: std::io::Error| RenderError::Output {
             path: path.to_path_buf(),
             message: e.to_string(),
