@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what twinray needs on Debian/Ubuntu, and only what is missing (safe to run again):
 # the Vulkan loader and Mesa's CPU driver (lavapipe) to render without a GPU, and cmake, ninja
-# and python3 to build shaderc (the GLSL compiler) from source.
+# and python3 to build shaderc (the GLSL compiler) from source; the Khronos validation layer so
+# that the tests fail on any misuse of Vulkan.
 set -euo pipefail
 
-packages=(mesa-vulkan-drivers libvulkan1 cmake ninja-build python3 g++ make pkg-config)
+packages=(mesa-vulkan-drivers libvulkan1 vulkan-validationlayers cmake ninja-build python3 g++ make pkg-config)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

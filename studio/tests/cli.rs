@@ -218,3 +218,45 @@ fn lesson_tools_verify_recover_and_dump_the_committed_fixtures() {
     assert_eq!(out.status.code(), Some(2), "not a lesson: an error");
     assert!(stderr(&out).contains("README.md"), "{}", stderr(&out));
 }
+
+#[test]
+fn renders_without_vulkan_validation_errors() {
+    // The Khronos validation layer checks every Vulkan call of a real render (upload, LUT
+    // update, dispatch, read-back) and prints "Validation Error" on misuse.
+    let layer = Path::new("/usr/share/vulkan/explicit_layer.d/VkLayer_khronos_validation.json");
+    assert!(
+        layer.exists(),
+        "the Vulkan validation layer is missing: apt-get install vulkan-validationlayers (make test does)"
+    );
+    let out_png = scratch("validated.png");
+    let ct = demo("example_ct.nii.gz");
+    let labels = demo("spine_report_totalseg_vertebrae.nii.gz");
+    for mode in ["composite", "mip"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_twinray"))
+            .env("TWINRAY_DEVICE", "cpu")
+            .env("VK_INSTANCE_LAYERS", "VK_LAYER_KHRONOS_validation")
+            .args(["render", "--ct"])
+            .arg(&ct)
+            .arg("--labels")
+            .arg(&labels)
+            .args([
+                "--mode",
+                mode,
+                "--hide-label",
+                "31",
+                "--clip-plane",
+                "1,0,0,-30",
+            ])
+            .args(["--size", "64x48", "--out"])
+            .arg(&out_png)
+            .output()
+            .expect("twinray runs");
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{all}");
+        assert!(!all.contains("Validation Error"), "{all}");
+    }
+}
