@@ -1,8 +1,9 @@
 //! DICOM CT series: discovery in a folder, slice ordering, patient geometry, decoding to HU.
 //!
 //! dicom-rs parses files and decodes codecs (uncompressed, deflate, RLE, JPEG baseline and
-//! lossless, JPEG-LS through `charls`, JPEG 2000 through OpenJPEG (`openjpeg-sys`, the C library the peers use, about twice as fast as the pure-Rust `openjp2` port here)); everything above a single
-//! frame — grouping files into series, ordering slices, geometry, resampling, rescale and
+//! lossless, JPEG-LS through `charls`, JPEG 2000 through OpenJPEG via `openjpeg-sys`: the C
+//! library the peers use, about twice as fast here as the pure-Rust `openjp2` port); everything
+//! above a single frame — grouping files into series, ordering slices, geometry, resampling, rescale and
 //! padding, DICOM SEG — is done here.
 //!
 //! Geometry policy: slices are sorted by position along the slice normal; when the stack is
