@@ -122,6 +122,7 @@ struct GpuVolume {
     labels: Option<Arc<ImageView>>,
     bricks: BrickStats,
     occupancy: Arc<Image>,
+    occupancy_view: Arc<ImageView>,
 }
 
 struct Target {
@@ -139,6 +140,7 @@ pub struct VolumeRenderer {
     linear: Arc<Sampler>,
     nearest: Arc<Sampler>,
     lut: Arc<Image>,
+    lut_view: Arc<ImageView>,
     lut_cpu: Lut,
     transfer_function: TransferFunction,
     volume: Option<GpuVolume>,
@@ -209,6 +211,7 @@ impl VolumeRenderer {
             linear: sampler(Filter::Linear)?,
             nearest: sampler(Filter::Nearest)?,
             no_labels: view(&no_labels)?,
+            lut_view: view(&lut)?,
             lut,
             lut_cpu: tf.bake(),
             transfer_function: tf.clone(),
@@ -302,6 +305,7 @@ impl VolumeRenderer {
             density: view(&density_image)?,
             labels,
             bricks,
+            occupancy_view: view(&occupancy)?,
             occupancy,
         });
         Ok(())
@@ -388,10 +392,14 @@ impl VolumeRenderer {
                     self.linear.clone(),
                 ),
                 WriteDescriptorSet::image_view_sampler(1, labels, self.nearest.clone()),
-                WriteDescriptorSet::image_view_sampler(2, view(&self.lut)?, self.linear.clone()),
+                WriteDescriptorSet::image_view_sampler(
+                    2,
+                    self.lut_view.clone(),
+                    self.linear.clone(),
+                ),
                 WriteDescriptorSet::image_view_sampler(
                     3,
-                    view(&volume.occupancy)?,
+                    volume.occupancy_view.clone(),
                     self.nearest.clone(),
                 ),
                 WriteDescriptorSet::image_view(4, target.view.clone()),

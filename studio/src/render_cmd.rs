@@ -272,7 +272,11 @@ pub fn run(args: &RenderArgs) -> Result<()> {
     let centre = ct.geometry().centre_mm();
     let options = RenderOptions {
         step_voxels: args.step,
-        jitter_seed: (!args.no_jitter).then_some(RenderOptions::default().jitter_seed.unwrap_or(0)),
+        jitter_seed: if args.no_jitter {
+            None
+        } else {
+            RenderOptions::default().jitter_seed
+        },
         blend: args.mode.map(|m| match m {
             Mode::Composite => Blend::Composite,
             Mode::Mip => Blend::Mip,

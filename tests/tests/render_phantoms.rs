@@ -45,7 +45,7 @@ fn render(
 }
 
 fn sphere(radius_mm: f64, dims: usize, spacing: [f64; 3]) -> CtVolume {
-    phantom([dims; 3].map(|n| n), spacing, |p| {
+    phantom([dims; 3], spacing, |p| {
         if p.length() <= radius_mm {
             1000.0
         } else {

@@ -200,14 +200,14 @@ impl Preset {
     /// Colour at a density (linear interpolation between control points).
     pub fn colour_at(&self, hu: f32) -> [f32; 3] {
         let rgb = |i: usize| self.colour[i].rgb;
-        let (i, t) = segment(self.colour.iter().map(|p| p.hu), hu);
+        let (i, t) = segment(self.colour.len(), |i| self.colour[i].hu, hu);
         let (a, b) = (rgb(i), rgb((i + 1).min(self.colour.len() - 1)));
         std::array::from_fn(|c| a[c] + (b[c] - a[c]) * t)
     }
 
     /// Opacity per unit distance at a density.
     pub fn opacity_at(&self, hu: f32) -> f32 {
-        let (i, t) = segment(self.opacity.iter().map(|p| p.hu), hu);
+        let (i, t) = segment(self.opacity.len(), |i| self.opacity[i].hu, hu);
         let a = self.opacity[i].alpha;
         let b = self.opacity[(i + 1).min(self.opacity.len() - 1)].alpha;
         a + (b - a) * t
@@ -216,19 +216,19 @@ impl Preset {
 
 /// Finds the ramp segment holding `x`: the index of its first point and the fraction along it.
 /// Beyond either end, the end point's value holds (fraction 0 at the last point).
-fn segment(points: impl ExactSizeIterator<Item = f32>, x: f32) -> (usize, f32) {
-    let hus: Vec<f32> = points.collect();
-    if x <= hus[0] {
+fn segment(len: usize, hu_at: impl Fn(usize) -> f32, x: f32) -> (usize, f32) {
+    if x <= hu_at(0) {
         return (0, 0.0);
     }
-    for (i, w) in hus.windows(2).enumerate() {
-        if x <= w[1] {
-            let span = w[1] - w[0];
-            let t = if span > 0.0 { (x - w[0]) / span } else { 1.0 };
+    for i in 0..len - 1 {
+        let (lo, hi) = (hu_at(i), hu_at(i + 1));
+        if x <= hi {
+            let span = hi - lo;
+            let t = if span > 0.0 { (x - lo) / span } else { 1.0 };
             return (i, t);
         }
     }
-    (hus.len() - 1, 0.0)
+    (len - 1, 0.0)
 }
 
 #[cfg(test)]
