@@ -122,6 +122,12 @@ def main():
         f"example_ct held-out slices z<{HELD_OUT_Z} (of {vol.shape[0]}; whole volume {list(vol.shape)} run, "
         f"{n} windows; NOT trained on; vertebrae S1..L4 labelled only)",
         lab[:HELD_OUT_Z], ref_v[:HELD_OUT_Z], [sd.VERTEBRA_CHANNEL])
+    zs = np.where((ref_v[:HELD_OUT_Z] == sd.VERTEBRA_CHANNEL).any(axis=(1, 2)))[0]
+    z0 = int(zs.min())
+    results["held_out_spine_slices"] = table(
+        f"example_ct held-out slices z {z0}..{HELD_OUT_Z - 1} only (those with labelled vertebrae; below them "
+        "lies the pelvis, which the model never saw and the reference does not label)",
+        lab[z0:HELD_OUT_Z], ref_v[z0:HELD_OUT_Z], [sd.VERTEBRA_CHANNEL])
     seg_sm, _ = sd.to_model_grid(nib.load(os.path.join(sd.DATA, "example_seg.nii.gz")), True)
     results["train_crop"] = table("example_ct_sm crop = example_ct z 82..111 (TRAINING data, for reference)",
                                   lab[82:112], sd.ts_to_channels(seg_sm), range(1, sd.NUM_CLASSES))
