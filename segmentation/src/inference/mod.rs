@@ -368,6 +368,13 @@ pub struct Segmenter {
     dynamic_batch: bool,
 }
 
+// The studio runs segmentations on a worker thread (and cancels them through the flag).
+const _: () = {
+    const fn assert_send<T: Send>() {}
+    assert_send::<Segmenter>();
+    assert_send::<Model>();
+};
+
 /// Shape of a tensor outlet, or a description of what it is instead.
 fn tensor_shape(t: &ValueType) -> Result<Vec<i64>, String> {
     match t {
