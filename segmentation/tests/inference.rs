@@ -347,3 +347,23 @@ fn an_onnx_file_without_description_is_refused() {
     std::fs::write(dir.join("bare.json"), text).expect("write");
     assert!(Model::open(&onnx).is_ok());
 }
+
+#[test]
+fn the_builtin_model_loads_from_memory_or_says_it_is_absent() {
+    match twinray_segmentation::inference::BUILTIN_MODEL {
+        None => {
+            let e = Model::builtin().expect_err("no built-in model in this build");
+            assert!(matches!(e, InferenceError::NoBuiltinModel), "{e}");
+            assert!(e.to_string().contains("--model"), "{e}");
+        }
+        Some(_) => {
+            let model = Model::builtin().expect("the built-in description is valid");
+            let mut seg = Segmenter::new(&runtime(), &model, Some(1)).expect("loads from memory");
+            let ct = read_ct(&fixtures().join("case2_ct.nii.gz")).expect("fixture CT");
+            let result = seg
+                .segment(&ct, &SegmentOptions::default(), &mut |_| {})
+                .expect("segments");
+            assert_eq!(result.labels.geometry(), ct.geometry());
+        }
+    }
+}
