@@ -2,8 +2,9 @@
 //! the model's axes, each resampled to the model's spacing; and the way back.
 //!
 //! This is what nnU-Net and TotalSegmentator do (reorient to the closest canonical axes, then
-//! resample in voxel space), so an oblique CT is fed in its own slice orientation, as those
-//! models saw during training. Each model axis runs along exactly one CT axis, so sampling is
+//! resample in voxel space, voxel centres spread evenly over the CT's extent as skimage's
+//! `resize` does), so an oblique CT is fed in its own slice orientation, as those models saw
+//! during training. Each model axis runs along exactly one CT axis, so sampling is
 //! separable: trilinear for the CT, nearest for labels going back. An axis whose spacing already
 //! matches the model's within 1e-4 mm is copied, not interpolated, so a CT stored at the model's
 //! spacing reaches the model bit for bit.
@@ -17,23 +18,49 @@ use super::model::ModelDescription;
 pub const EXACT_SPACING_MM: f64 = 1e-4;
 
 /// How one model array axis maps onto the CT's voxel coordinates.
+///
+/// Resampled axes follow nnU-Net (skimage's `resize`, `align_corners=False`): `len =
+/// round(n · spacing / model_spacing)` voxels whose centres split the CT's extent evenly, array
+/// index `j` sampling canonical coordinate `(j + 0.5) · n / len − 0.5` (canonical: counted from
+/// the end the model's direction starts at, i.e. after the flip).
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct AxisMap {
     /// CT voxel axis (0 = i, 1 = j, 2 = k) this array axis runs along.
     ct_axis: usize,
-    /// CT voxel coordinate of array index 0.
-    origin: f64,
-    /// CT voxels per array index step (negative when flipped).
-    step: f64,
+    /// The array runs against the CT's index.
+    flip: bool,
+    /// CT voxels along `ct_axis`.
+    n: usize,
     /// Array length.
     len: usize,
-    /// Copied, not interpolated (|step| = 1).
+    /// Copied, not interpolated (same spacing).
     exact: bool,
 }
 
 impl AxisMap {
+    /// CT voxel coordinate (continuous) of array index `j`.
     fn ct_coordinate(&self, j: usize) -> f64 {
-        self.origin + self.step * j as f64
+        let canonical = if self.exact {
+            j as f64
+        } else {
+            (j as f64 + 0.5) * (self.n as f64 / self.len as f64) - 0.5
+        };
+        if self.flip {
+            (self.n - 1) as f64 - canonical
+        } else {
+            canonical
+        }
+    }
+
+    /// Array index whose voxel holds CT index `i` (nearest, same centre mapping).
+    fn array_index(&self, i: usize) -> usize {
+        let canonical = if self.flip { self.n - 1 - i } else { i };
+        if self.exact {
+            canonical
+        } else {
+            let j = ((canonical as f64 + 0.5) * (self.len as f64 / self.n as f64)).floor();
+            (j as usize).min(self.len - 1)
+        }
     }
 }
 
@@ -70,32 +97,18 @@ impl ModelGrid {
         let spacing = ct.spacing_mm();
         let axes = std::array::from_fn(|a| {
             let k = perm[a];
-            let flip = dirs[k].dot(wanted[a]) < 0.0;
             let n = ct.dims[k];
             let (s, t) = (spacing[k], model.spacing_mm[a]);
             let exact = (s - t).abs() <= EXACT_SPACING_MM;
-            // Resampled axes keep the CT's extent centred: nnU-Net's shape rule, exact spacing.
-            let len = if exact {
-                n
-            } else {
-                ((n as f64 * s / t).round() as usize).max(1)
-            };
-            let step_mag = if exact { 1.0 } else { t / s };
-            let centre = (n as f64 - 1.0) * 0.5;
-            let half = (len as f64 - 1.0) * 0.5 * step_mag;
-            let (origin, step) = if flip {
-                (
-                    if exact { n as f64 - 1.0 } else { centre + half },
-                    -step_mag,
-                )
-            } else {
-                (if exact { 0.0 } else { centre - half }, step_mag)
-            };
             AxisMap {
                 ct_axis: k,
-                origin,
-                step,
-                len,
+                flip: dirs[k].dot(wanted[a]) < 0.0,
+                n,
+                len: if exact {
+                    n
+                } else {
+                    ((n as f64 * s / t).round() as usize).max(1)
+                },
                 exact,
             }
         });
@@ -118,10 +131,11 @@ impl ModelGrid {
         let mut ct_from_model = DMat4::ZERO;
         let mut w = DVec4::new(0.0, 0.0, 0.0, 1.0);
         for (col, a) in self.axes.iter().rev().enumerate() {
+            let origin = a.ct_coordinate(0);
             let mut v = DVec4::ZERO;
-            v[a.ct_axis] = a.step;
+            v[a.ct_axis] = a.ct_coordinate(1) - origin;
             *ct_from_model.col_mut(col) = v;
-            w[a.ct_axis] = a.origin;
+            w[a.ct_axis] = origin;
         }
         *ct_from_model.col_mut(3) = w;
         let shape = self.shape();
@@ -143,7 +157,7 @@ impl ModelGrid {
             (0..m.len)
                 .map(|j| {
                     if m.exact {
-                        let i = m.ct_coordinate(j).round() as usize;
+                        let i = m.ct_coordinate(j) as usize;
                         (i * stride, i * stride, 0.0)
                     } else {
                         let x = m.ct_coordinate(j).clamp(0.0, n as f64 - 1.0);
@@ -188,12 +202,7 @@ impl ModelGrid {
         let mut lookup: [(usize, Vec<usize>); 3] = Default::default();
         for (a, m) in self.axes.iter().enumerate() {
             let n = self.ct.dims[m.ct_axis];
-            let index = (0..n)
-                .map(|i| {
-                    let j = ((i as f64 - m.origin) / m.step).round();
-                    j.clamp(0.0, m.len as f64 - 1.0) as usize
-                })
-                .collect();
+            let index = (0..n).map(|i| m.array_index(i)).collect();
             lookup[m.ct_axis] = (a, index);
         }
         let array_strides = [shape[1] * shape[2], shape[2], 1];
