@@ -107,11 +107,13 @@ fn run_peer(
     } = d.normalization;
     let script = repo().join("../shared/peers/onnx_sliding_window.py");
     let patch = d.patch_size.map(|p| p.to_string()).join("x");
-    // Run the peer's main() and print its peak RSS after its own JSON line.
+    // Run the peer's main() and print its peak RSS after its own JSON line: VmHWM, which belongs
+    // to the process image (getrusage's ru_maxrss would include this process's RSS at fork).
     let code = format!(
-        "import json, resource, runpy, sys\nsys.argv = {argv}\n\
+        "import json, runpy, sys\nsys.argv = {argv}\n\
          runpy.run_path(sys.argv[0], run_name='__main__')\n\
-         print(json.dumps({{'maxrss_kib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}}))",
+         hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM:')]\n\
+         print(json.dumps({{'maxrss_kib': float(hwm[0].split()[1]) if hwm else None}}))",
         argv = serde_json::to_string(&[
             script.to_string_lossy().into_owned(),
             "--model".into(),
