@@ -7,6 +7,11 @@ export CARGO_TARGET_DIR
 XDG_RUNTIME_DIR ?= /tmp/twinray-runtime
 export XDG_RUNTIME_DIR
 
+# The ONNX Runtime library scripts/setup.sh installs; `twinray segment` and the tests load it.
+XDG_CACHE_HOME ?= $(HOME)/.cache
+TWINRAY_ORT_LIB ?= $(XDG_CACHE_HOME)/twinray-ort/libonnxruntime.so.1.32.0
+export TWINRAY_ORT_LIB
+
 TWINRAY := $(CARGO_TARGET_DIR)/debug/twinray
 DEMO_OUT ?= out
 

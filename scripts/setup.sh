@@ -19,6 +19,39 @@ if ((${#missing[@]})); then
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then
-  echo "setup: Rust is missing. Install it with rustup (https://rustup.rs), Rust 1.85 or newer, then run this again." >&2
+  echo "setup: Rust is missing. Install it with rustup (https://rustup.rs), Rust 1.92 or newer, then run this again." >&2
   exit 2
+fi
+
+# ONNX Runtime for `twinray segment`: the shared library from the onnxruntime wheel on PyPI
+# (it needs only libc and libstdc++). The Rust side loads it at run time from this fixed path
+# (or from TWINRAY_ORT_LIB / ORT_DYLIB_PATH); nothing is downloaded at build time.
+ort_version=1.32.0
+ort_dir="${XDG_CACHE_HOME:-$HOME/.cache}/twinray-ort"
+ort_lib="$ort_dir/libonnxruntime.so.$ort_version"
+if [ ! -s "$ort_lib" ]; then
+  echo "setup: installing the ONNX Runtime $ort_version library into $ort_dir" >&2
+  if ! python3 -m pip --version >/dev/null 2>&1; then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends python3-pip >&2
+  fi
+  mkdir -p "$ort_dir/wheel"
+  python3 -m pip download --quiet --no-deps --only-binary=:all: --dest "$ort_dir/wheel" \
+    "onnxruntime==$ort_version" >&2
+  wheel=$(ls "$ort_dir"/wheel/onnxruntime-"$ort_version"-*.whl | head -n 1)
+  # Extract only the library, through a temporary name so an interrupted run leaves no half file.
+  python3 - "$wheel" "$ort_lib" <<'PY'
+import shutil, sys, zipfile
+wheel, dest = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(wheel) as z:
+    names = [n for n in z.namelist() if n.startswith("onnxruntime/capi/libonnxruntime.so.")]
+    if not names:
+        sys.exit(f"setup: {wheel} holds no onnxruntime/capi/libonnxruntime.so.*")
+    with z.open(names[0]) as src, open(dest + ".part", "wb") as out:
+        shutil.copyfileobj(src, out)
+shutil.move(dest + ".part", dest)
+PY
+  rm -rf "$ort_dir/wheel"
 fi

@@ -3,6 +3,7 @@
 mod dicom_cmd;
 mod lesson_cmd;
 mod render_cmd;
+mod segment_cmd;
 
 use std::process::ExitCode;
 
@@ -30,6 +31,8 @@ enum Command {
     Info(dicom_cmd::InfoArgs),
     /// Convert a DICOM series to NIfTI with its patient geometry.
     Convert(dicom_cmd::ConvertArgs),
+    /// Label the anatomy in a CT with a segmentation model (ONNX), nnU-Net style.
+    Segment(segment_cmd::SegmentArgs),
 }
 
 fn main() -> ExitCode {
@@ -39,6 +42,7 @@ fn main() -> ExitCode {
         Command::Lesson(cmd) => lesson_cmd::run(cmd),
         Command::Info(args) => dicom_cmd::info(&args).map(|()| ExitCode::SUCCESS),
         Command::Convert(args) => dicom_cmd::convert(&args).map(|()| ExitCode::SUCCESS),
+        Command::Segment(args) => segment_cmd::run(&args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

@@ -10,8 +10,8 @@ use twinray_renderer::{
     Camera, ClipPlane, CropBox, DevicePreference, Frustum, GpuContext, RenderOptions,
     VolumeRenderer,
 };
-use twinray_segmentation::{read_ct, read_labels, CtVolume, LabelVolume};
-use twinray_transfer_functions::{Blend, Palette, Preset, TransferFunction};
+use twinray_segmentation::{read_ct, read_labels, CtVolume, LabelNames, LabelVolume};
+use twinray_transfer_functions::{Blend, Preset, TransferFunction};
 
 /// Vertical field of view of the default camera, as in the VTK peer benchmark.
 const DEFAULT_FOV_DEG: f64 = 25.0;
@@ -161,13 +161,14 @@ fn parse_crop(text: &str) -> Result<CropBox, String> {
     })
 }
 
-/// Parses `--hide-label` values: ids, or names from the TotalSegmentator palette.
-fn label_id(text: &str, palette: &Palette) -> Result<u8> {
+/// Parses `--hide-label` values: ids, or names (from the label map's `.tsv` sidecar when it has
+/// one, else TotalSegmentator's).
+fn label_id(text: &str, names: &LabelNames) -> Result<u8> {
     if let Ok(id) = text.trim().parse::<u16>() {
         return u8::try_from(id)
             .with_context(|| format!("--hide-label {id}: label ids go up to 255"));
     }
-    let id = palette
+    let id = names
         .id_of(text.trim())
         .with_context(|| format!("--hide-label '{text}': no label of that name (use an id, or a TotalSegmentator name such as vertebrae_L1)"))?;
     u8::try_from(id).with_context(|| format!("--hide-label '{text}': id {id} is above 255"))
@@ -189,6 +190,12 @@ pub fn load_case(ct: &Path, labels: Option<&Path>) -> Result<(CtVolume, Option<L
     } else {
         read_ct(ct)?
     };
+    if let Some(path) = labels.filter(|p| p.extension().is_some_and(|e| e == "tsv")) {
+        bail!(
+            "{} holds label names; pass the label map itself (.nii.gz, or a DICOM SEG) to --labels",
+            path.display()
+        );
+    }
     let label_volume = match labels {
         // A DICOM SEG is placed on the CT's grid by its own frame positions.
         Some(path) if !is_nifti(path) => {
@@ -247,9 +254,12 @@ pub fn orbit_camera(
 pub fn run(args: &RenderArgs) -> Result<()> {
     let preset = Preset::load(&args.preset)?;
     let mut tf = TransferFunction::new(preset);
-    let palette = Palette::totalsegmentator();
+    let names = match &args.labels {
+        Some(path) => LabelNames::for_label_map(path)?,
+        None => LabelNames::totalsegmentator(),
+    };
     for label in &args.hide_label {
-        tf.labels.set_visible(label_id(label, &palette)?, false);
+        tf.labels.set_visible(label_id(label, &names)?, false);
     }
     if let Some(parent) = args.out.parent().filter(|p| !p.as_os_str().is_empty()) {
         if !parent.is_dir() {
@@ -338,7 +348,7 @@ mod tests {
 
     #[test]
     fn hide_label_accepts_ids_and_names() {
-        let p = Palette::totalsegmentator();
+        let p = LabelNames::totalsegmentator();
         assert_eq!(label_id("32", &p).expect("id"), 32);
         assert_eq!(label_id("vertebrae_T12", &p).expect("name"), 32);
         assert!(label_id("vertebra_T13", &p).is_err());

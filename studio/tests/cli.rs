@@ -260,3 +260,246 @@ fn renders_without_vulkan_validation_errors() {
         assert!(!all.contains("Validation Error"), "{all}");
     }
 }
+
+// --- twinray segment ----------------------------------------------------------------------
+
+fn inference_fixture(name: &str) -> PathBuf {
+    repo()
+        .join("segmentation/tests/fixtures/inference")
+        .join(name)
+}
+
+#[test]
+fn segments_a_small_ct_writes_labels_on_its_grid_with_names_and_renders_them() {
+    let ct = inference_fixture("case1_ct.nii.gz");
+    let model = inference_fixture("tiny_unet3d.json");
+    let out_labels = scratch("seg-labels.nii.gz");
+    let out = twinray(&[
+        "segment",
+        ct.to_str().expect("utf-8"),
+        "--model",
+        model.to_str().expect("utf-8"),
+        "--out",
+        out_labels.to_str().expect("utf-8"),
+        "--threads",
+        "1",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("27/27 windows"), "progress bar: {err}");
+    assert!(err.contains("liver ("), "summary names the labels: {err}");
+
+    let ct_volume = twinray_segmentation::read_ct(&ct).expect("ct");
+    let labels = twinray_segmentation::read_labels(&out_labels).expect("labels written");
+    assert!(labels.geometry().same_grid(ct_volume.geometry(), 1e-4));
+    // The reference labels (channel indices) mapped to the model's ids: 0, 5, 31.
+    let reference =
+        twinray_segmentation::read_labels(&inference_fixture("case1_labels.nii.gz")).expect("ref");
+    let ids = [0u16, 5, 31];
+    assert!(labels
+        .voxels()
+        .iter()
+        .zip(reference.voxels())
+        .all(|(&got, &channel)| got == ids[usize::from(channel)]));
+    let names_path = scratch("seg-labels.tsv");
+    let names = std::fs::read_to_string(&names_path).expect("names sidecar");
+    assert!(
+        names.contains("5\tliver\n") && names.contains("31\tvertebrae_L1\n"),
+        "{names}"
+    );
+
+    // The renderer takes the output, and --hide-label finds names in the sidecar.
+    let png = scratch("seg.png");
+    let out = twinray(&[
+        "render",
+        "--ct",
+        ct.to_str().expect("utf-8"),
+        "--labels",
+        out_labels.to_str().expect("utf-8"),
+        "--hide-label",
+        "liver",
+        "--size",
+        "64x64",
+        "--out",
+        png.to_str().expect("utf-8"),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(png_size(&png), (64, 64));
+    // Passing the sidecar instead of the map is a clear error.
+    let out = twinray(&[
+        "render",
+        "--ct",
+        ct.to_str().expect("utf-8"),
+        "--labels",
+        names_path.to_str().expect("utf-8"),
+        "--out",
+        png.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("label names"), "{}", stderr(&out));
+}
+
+#[test]
+fn segment_errors_name_the_problem() {
+    let ct = inference_fixture("case1_ct.nii.gz");
+    let ct_s = ct.to_str().expect("utf-8");
+    let out_labels = scratch("never-labels.nii.gz");
+    let out_s = out_labels.to_str().expect("utf-8");
+
+    // A bare ONNX file without its description.
+    let bare = scratch("bare-model.onnx");
+    std::fs::copy(inference_fixture("tiny_unet3d.onnx"), &bare).expect("copy");
+    let out = twinray(&[
+        "segment",
+        ct_s,
+        "--model",
+        bare.to_str().expect("utf-8"),
+        "--out",
+        out_s,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("bare-model.json") && stderr(&out).contains("description"),
+        "{}",
+        stderr(&out)
+    );
+
+    // No ONNX Runtime where TWINRAY_ORT_LIB points.
+    let out = Command::new(env!("CARGO_BIN_EXE_twinray"))
+        .env("TWINRAY_ORT_LIB", "/nonexistent/libonnxruntime.so")
+        .args([
+            "segment",
+            ct_s,
+            "--model",
+            inference_fixture("tiny_unet3d.json")
+                .to_str()
+                .expect("utf-8"),
+            "--out",
+            out_s,
+        ])
+        .output()
+        .expect("twinray runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("make setup") && stderr(&out).contains("TWINRAY_ORT_LIB"),
+        "{}",
+        stderr(&out)
+    );
+
+    // A model file that is not ONNX.
+    let dir = scratch("garbage-model");
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(dir.join("tiny_unet3d.onnx"), "not onnx").expect("write");
+    std::fs::copy(inference_fixture("tiny_unet3d.json"), dir.join("m.json")).expect("copy");
+    let out = twinray(&[
+        "segment",
+        ct_s,
+        "--model",
+        dir.join("m.json").to_str().expect("utf-8"),
+        "--out",
+        out_s,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("not an ONNX model"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!out_labels.exists(), "no output after a failure");
+}
+
+#[test]
+fn segment_without_model_uses_the_builtin_one_or_says_it_is_absent() {
+    let ct = inference_fixture("case2_ct.nii.gz");
+    let out_labels = scratch("builtin-labels.nii.gz");
+    let out = twinray(&[
+        "segment",
+        ct.to_str().expect("utf-8"),
+        "--out",
+        out_labels.to_str().expect("utf-8"),
+    ]);
+    if twinray_segmentation::inference::BUILTIN_MODEL.is_some() {
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(out_labels.exists());
+    } else {
+        assert_eq!(out.status.code(), Some(2));
+        assert!(
+            stderr(&out).contains("no built-in segmentation model")
+                && stderr(&out).contains("--model"),
+            "{}",
+            stderr(&out)
+        );
+    }
+}
+
+/// Dice of two masks.
+fn dice(a: &[bool], b: &[bool]) -> f64 {
+    let both = a.iter().zip(b).filter(|(x, y)| **x && **y).count();
+    let total = a.iter().filter(|x| **x).count() + b.iter().filter(|x| **x).count();
+    if total == 0 {
+        1.0
+    } else {
+        2.0 * both as f64 / total as f64
+    }
+}
+
+#[test]
+fn the_shipped_model_finds_liver_and_vertebrae_on_the_dicom_series() {
+    let model = repo().join("segmentation/models/twinray-abdomen-3mm.json");
+    if !model.exists() {
+        eprintln!(
+            "\n\n*** SKIPPED: {} is absent: the shipped model's Dice test did not run ***\n\n",
+            model.display()
+        );
+        return;
+    }
+    let series = repo().join("../shared/data/ct/totalsegmentator/example_ct_dicom");
+    let seg = repo().join("../shared/data/ct/totalsegmentator/example_seg_dicom.nii.gz");
+    let out_labels = scratch("dicom-seg.nii.gz");
+    let out = twinray(&[
+        "segment",
+        series.to_str().expect("utf-8"),
+        "--model",
+        model.to_str().expect("utf-8"),
+        "--out",
+        out_labels.to_str().expect("utf-8"),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let predicted = twinray_segmentation::read_labels(&out_labels).expect("labels");
+    // The reference is stored LAS for an LPS-read series: the same voxels, reordered.
+    let reference = twinray_segmentation::read_labels(&seg)
+        .expect("reference")
+        .reindexed_onto(predicted.geometry(), 0.01)
+        .expect("the reference is on the series' grid");
+    let names = twinray_segmentation::LabelNames::read_tsv(&scratch("dicom-seg.tsv"))
+        .expect("names sidecar");
+    let total = twinray_segmentation::LabelNames::totalsegmentator();
+    let mut scores = std::collections::BTreeMap::new();
+    for (id, name) in names.iter() {
+        let pred: Vec<bool> = predicted.voxels().iter().map(|&v| v == id).collect();
+        // Merged vertebrae compare with all of TotalSegmentator's vertebrae_* labels.
+        let truth: Vec<bool> = if name.starts_with("vertebra") {
+            reference
+                .voxels()
+                .iter()
+                .map(|&v| total.get(v).is_some_and(|n| n.starts_with("vertebrae_")))
+                .collect()
+        } else {
+            let Some(ref_id) = total.id_of(name) else {
+                continue;
+            };
+            reference.voxels().iter().map(|&v| v == ref_id).collect()
+        };
+        if !truth.contains(&true) {
+            eprintln!("{name}: not in the reference");
+            continue;
+        }
+        let d = dice(&pred, &truth);
+        eprintln!("Dice {name}: {d:.3}");
+        scores.insert(name.to_owned(), d);
+    }
+    for class in ["liver", "vertebrae"] {
+        let d = scores.get(class).copied().unwrap_or(0.0);
+        assert!(d >= 0.7, "Dice for {class} is {d:.3} (< 0.7): {scores:?}");
+    }
+}

@@ -1,0 +1,269 @@
+//! Sliding-window segmentation: seconds per window and in total, and peak memory, for twinray
+//! (`twinray_segmentation::Segmenter`) beside `../shared/peers/onnx_sliding_window.py` (nnU-Net's
+//! algorithm on onnxruntime, the same library version) run on the same array in the same run.
+//!
+//! Models: the peer's tiny random 3D U-Net at patch 64 (`make_unet_onnx.py`, written to a
+//! temporary folder; the peer published 27 windows, 4.0 s on example_ct) and the shipped
+//! `segmentation/models/twinray-abdomen-3mm` when present. Volumes: `data/demo/example_ct.nii.gz`
+//! (3 mm, 27 windows at patch 64) and the real DICOM series `example_ct_dicom` (resampled to the
+//! model's spacing; the peer is given that resampled array as NIfTI, since it does no
+//! resampling). Peer figures need the peer venv (`~/.cache/twinray-peers/venv`). Prints figures
+//! only; no timing asserts.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use twinray_segmentation::dicom::{load_series, LoadOptions};
+use twinray_segmentation::inference::ModelGrid;
+use twinray_segmentation::{
+    read_ct, write_ct, CtVolume, Model, Runtime, SegmentOptions, Segmenter, Volume,
+};
+
+const REPEATS: usize = 3;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn peers_python() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME").map_or_else(
+        || PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache"),
+        PathBuf::from,
+    );
+    Some(base.join("twinray-peers/venv/bin/python")).filter(|p| p.exists())
+}
+
+fn reset_peak() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn peak_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+struct Ours {
+    total_s: f64,
+    per_window_s: f64,
+    windows: usize,
+    peak_mib: Option<f64>,
+}
+
+/// Times `segment` (resampling, normalisation, windows, arg-max, labels back on the CT grid):
+/// one warm-up, then the median of [`REPEATS`].
+fn time_ours(seg: &mut Segmenter, ct: &CtVolume, batch: usize) -> Result<Ours> {
+    let options = SegmentOptions {
+        batch_size: batch,
+        ..SegmentOptions::default()
+    };
+    reset_peak();
+    seg.segment(ct, &options, &mut |_| {})?;
+    let mut totals = Vec::new();
+    let mut steps = Vec::new();
+    let mut windows = 0;
+    for _ in 0..REPEATS {
+        let start = Instant::now();
+        let mut last = Instant::now();
+        let r = seg.segment(ct, &options, &mut |p| {
+            let now = Instant::now();
+            // Per model call; divided by the windows it ran.
+            let per = (now - last).as_secs_f64() / batch.min(p.windows_done).max(1) as f64;
+            steps.push(per);
+            last = now;
+        })?;
+        totals.push(start.elapsed().as_secs_f64());
+        windows = r.windows;
+    }
+    Ok(Ours {
+        total_s: median(totals),
+        per_window_s: median(steps),
+        windows,
+        peak_mib: peak_mib(),
+    })
+}
+
+/// Runs the peer on a NIfTI holding the model-grid array; returns its JSON and peak RSS (MiB).
+fn run_peer(
+    python: &Path,
+    onnx: &Path,
+    nifti: &Path,
+    model: &Model,
+) -> Result<(serde_json::Value, Option<f64>)> {
+    let d = model.description();
+    let twinray_segmentation::inference::Normalization::Ct {
+        clip_low,
+        clip_high,
+        mean,
+        std,
+    } = d.normalization;
+    let script = repo().join("../shared/peers/onnx_sliding_window.py");
+    let patch = d.patch_size.map(|p| p.to_string()).join("x");
+    // Run the peer's main() and print its peak RSS after its own JSON line: VmHWM, which belongs
+    // to the process image (getrusage's ru_maxrss would include this process's RSS at fork).
+    let code = format!(
+        "import json, runpy, sys\nsys.argv = {argv}\n\
+         runpy.run_path(sys.argv[0], run_name='__main__')\n\
+         hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM:')]\n\
+         print(json.dumps({{'maxrss_kib': float(hwm[0].split()[1]) if hwm else None}}))",
+        argv = serde_json::to_string(&[
+            script.to_string_lossy().into_owned(),
+            "--model".into(),
+            onnx.to_string_lossy().into_owned(),
+            "--volume".into(),
+            nifti.to_string_lossy().into_owned(),
+            "--patch".into(),
+            patch,
+            "--step".into(),
+            d.step_fraction.to_string(),
+            format!("--ct-norm={clip_low},{clip_high},{mean},{std}"),
+            "--repeats".into(),
+            REPEATS.to_string(),
+        ])?
+    );
+    let out = Command::new(python)
+        .args(["-c", &code])
+        .output()
+        .with_context(|| format!("running {}", script.display()))?;
+    if !out.status.success() {
+        bail!(
+            "the peer failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+        );
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().filter(|l| !l.trim().is_empty()).collect();
+    let [.., result, rss] = lines.as_slice() else {
+        bail!("the peer printed too little");
+    };
+    let result: serde_json::Value = serde_json::from_str(result).context("peer JSON")?;
+    let rss: serde_json::Value = serde_json::from_str(rss).context("peer RSS")?;
+    Ok((result, rss["maxrss_kib"].as_f64().map(|k| k / 1024.0)))
+}
+
+/// The peer's tiny U-Net (base 16, 4 classes, seed 0) with a description at patch 64.
+fn tiny_unet(python: &Path, dir: &Path) -> Result<PathBuf> {
+    let onnx = dir.join("tiny_unet3d.onnx");
+    let status = Command::new(python)
+        .arg(repo().join("../shared/peers/make_unet_onnx.py"))
+        .arg("--out")
+        .arg(&onnx)
+        .stdout(std::process::Stdio::null())
+        .status()?;
+    if !status.success() {
+        bail!("make_unet_onnx.py failed");
+    }
+    let json = dir.join("tiny_unet3d.json");
+    std::fs::write(
+        &json,
+        r#"{"format": "twinray-segmentation-model", "version": 1, "name": "peer-tiny-unet3d",
+            "onnx": "tiny_unet3d.onnx", "axes": ["S", "A", "R"], "spacing_mm": [3, 3, 3],
+            "patch_size": [64, 64, 64], "step_fraction": 0.5,
+            "normalization": {"scheme": "ct", "clip_low": -1024, "clip_high": 1500, "mean": 0, "std": 500},
+            "classes": [{"channel": 0, "id": 0, "name": "c0"}, {"channel": 1, "id": 1, "name": "c1"},
+                        {"channel": 2, "id": 2, "name": "c2"}, {"channel": 3, "id": 3, "name": "c3"}],
+            "description": "random weights, for timing"}"#,
+    )?;
+    Ok(json)
+}
+
+fn main() -> Result<()> {
+    let runtime = Runtime::load(None)?;
+    let python = peers_python();
+    let scratch =
+        std::env::temp_dir().join(format!("twinray-bench-segment-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch)?;
+    let mut models = Vec::new();
+    match &python {
+        Some(py) => models.push(tiny_unet(py, &scratch)?),
+        None => println!("tiny U-Net: no peer venv to write it (run ../shared/peers/setup.sh)"),
+    }
+    let shipped = repo().join("segmentation/models/twinray-abdomen-3mm.json");
+    if shipped.exists() {
+        models.push(shipped);
+    } else {
+        println!("shipped model: {} is absent", shipped.display());
+    }
+    let dicom = repo().join("../shared/data/ct/totalsegmentator/example_ct_dicom");
+    let volumes: [(&str, CtVolume); 2] = [
+        (
+            "example_ct",
+            read_ct(&repo().join("data/demo/example_ct.nii.gz"))?,
+        ),
+        (
+            "example_ct_dicom",
+            load_series(&dicom, &LoadOptions::default())?.ct,
+        ),
+    ];
+    println!(
+        "segment: median of {REPEATS} after a warm-up; ONNX Runtime {} from {}; {} cores; ORT default threads",
+        twinray_segmentation::inference::runtime::ORT_VERSION,
+        runtime.library().display(),
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    );
+    for json in &models {
+        let model = Model::open(json)?;
+        let mut seg = Segmenter::new(&runtime, &model, None)?;
+        let d = model.description().clone();
+        for (name, ct) in &volumes {
+            let grid = ModelGrid::new(ct.geometry(), &d);
+            let mut batches = vec![1];
+            if seg.dynamic_batch() {
+                batches.push(4);
+            }
+            for &batch in &batches {
+                let ours = time_ours(&mut seg, ct, batch)?;
+                println!(
+                    "{} on {name} ({:?} model grid, patch {:?}, batch {batch}): twinray {:.2} s total, {:.3} s/window, {} windows, peak RSS {} MiB",
+                    d.name,
+                    grid.shape(),
+                    d.patch_size,
+                    ours.total_s,
+                    ours.per_window_s,
+                    ours.windows,
+                    ours.peak_mib.map_or_else(|| "?".into(), |m| format!("{m:.0}"))
+                );
+                if batch != 1 {
+                    continue;
+                }
+                let Some(py) = &python else {
+                    println!("  peer: no venv");
+                    continue;
+                };
+                // The peer reads NIfTI and does not resample: give it the model-grid array.
+                let nifti = scratch.join(format!("{name}-model-grid.nii.gz"));
+                write_ct(&nifti, &Volume::new(grid.geometry()?, grid.sample(ct))?)?;
+                let onnx = json
+                    .parent()
+                    .unwrap_or_else(|| Path::new("."))
+                    .join(&d.onnx);
+                match run_peer(py, &onnx, &nifti, &model) {
+                    Ok((peer, peer_rss)) => {
+                        let total = peer["total_s_median"].as_f64().unwrap_or(f64::NAN);
+                        let per = peer["s_per_window_median"].as_f64().unwrap_or(f64::NAN);
+                        println!(
+                            "  peer onnx_sliding_window.py: {total:.2} s total, {per:.3} s/window, {} windows, peak RSS {} MiB; twinray/peer total {:.2}x",
+                            peer["windows"],
+                            peer_rss.map_or_else(|| "?".into(), |m| format!("{m:.0}")),
+                            ours.total_s / total
+                        );
+                    }
+                    Err(e) => println!("  peer: {e:#}"),
+                }
+            }
+        }
+    }
+    std::fs::remove_dir_all(&scratch).ok();
+    Ok(())
+}
