@@ -194,9 +194,7 @@ pub fn spine_landmarks(case: &Case) -> Result<SpineLandmarks> {
 /// renderer's own definition of the surface (`VolumeRenderer::pick`), computed here on the
 /// CPU so recording needs no GPU.
 fn surface_from_behind(case: &Case, p: DVec3) -> Option<DVec3> {
-    let Some(preset) = bone_preset() else {
-        return None;
-    };
+    let preset = bone_preset()?;
     let dir = DVec3::new(0.0, -1.0, 0.0);
     let start = p - dir * 30.0;
     let step_mm = 0.25;
