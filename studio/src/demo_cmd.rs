@@ -8,8 +8,9 @@
 //! sample along the ray from the instructor's side), a sagittal clip plane opens the spine and
 //! a pen (a controller without hand tracking) points at a vertebral body.
 //!
-//! Everything is a function of the case, so the same case gives the same events; the file's
-//! wall-clock anchor is fixed for the same reason.
+//! Everything is a function of the case, so the same case gives the same events (the file's
+//! wall-clock anchor is fixed for the same reason; chunk boundaries, and so the bytes, may
+//! differ between runs, as the recorder also closes chunks by wall-clock time).
 
 use std::path::{Path, PathBuf};
 
@@ -100,7 +101,7 @@ mod ids {
 /// so strokes sit where the learner sees bone.
 const SURFACE_OPACITY: f64 = 0.5;
 
-/// Fixed wall-clock anchor of the demo lesson (2026-01-01T00:00:00Z), so the file depends
+/// Fixed wall-clock anchor of the demo lesson (2026-01-01T00:00:00Z), so its content depends
 /// only on the case.
 const DEMO_ANCHOR_UNIX_NS: i64 = 1_767_225_600_000_000_000;
 
