@@ -386,7 +386,7 @@ fn pointing_hand(
         let (curl, splay) = match f {
             0 => (0.35, side * 0.6),
             1 => (0.05, 0.0),
-            _ => (1.2, -side * 0.05 * (f as f64 - 1.0)),
+            _ => (0.55, -side * 0.05 * (f as f64 - 1.0)),
         };
         let segments = if f == 0 { 4 } else { 5 };
         let mut p = bases[f];
