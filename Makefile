@@ -24,7 +24,8 @@ setup:
 build: setup
 	cargo build -p twinray-studio
 
-# Renders the shipped demo case (real CT, vertebra labels) into out/.
+# Renders the shipped demo case (real CT, vertebra labels) into out/, records the scripted
+# lumbar spine lesson on it and replays a frame of that lesson from behind the patient.
 demo: build
 	@mkdir -p $(DEMO_OUT)
 	$(TWINRAY) render --ct data/demo/example_ct.nii.gz \
@@ -32,7 +33,10 @@ demo: build
 	    --preset ct-bone --azimuth 30 --elevation 15 --size 512x512 --out $(DEMO_OUT)/spine.png
 	$(TWINRAY) render --ct data/demo/example_ct.nii.gz --preset mip --size 512x512 \
 	    --out $(DEMO_OUT)/mip.png
-	@echo "demo: wrote $(DEMO_OUT)/spine.png and $(DEMO_OUT)/mip.png"
+	$(TWINRAY) demo --out $(DEMO_OUT)/demo.lesson
+	$(TWINRAY) replay $(DEMO_OUT)/demo.lesson --at 29.5 --azimuth 180 --elevation 20 --zoom 1.5 \
+	    --size 512x512 --out $(DEMO_OUT)/lesson.png
+	@echo "demo: wrote $(DEMO_OUT)/spine.png, $(DEMO_OUT)/mip.png, $(DEMO_OUT)/demo.lesson and $(DEMO_OUT)/lesson.png"
 
 # The whole test suite, on lavapipe when there is no GPU.
 test: setup
