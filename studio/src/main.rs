@@ -1,8 +1,10 @@
-//! `twinray`: the command line and (later) the studio application.
+//! `twinray`: the command line and the studio application.
 
+mod app;
 mod dicom_cmd;
 mod lesson_cmd;
 mod render_cmd;
+mod window;
 
 use std::process::ExitCode;
 
@@ -30,6 +32,8 @@ enum Command {
     Info(dicom_cmd::InfoArgs),
     /// Convert a DICOM series to NIfTI with its patient geometry.
     Convert(dicom_cmd::ConvertArgs),
+    /// Open the studio window on a case or a lesson (the embedded demo case without one).
+    Studio(window::StudioArgs),
 }
 
 fn main() -> ExitCode {
@@ -39,6 +43,7 @@ fn main() -> ExitCode {
         Command::Lesson(cmd) => lesson_cmd::run(cmd),
         Command::Info(args) => dicom_cmd::info(&args).map(|()| ExitCode::SUCCESS),
         Command::Convert(args) => dicom_cmd::convert(&args).map(|()| ExitCode::SUCCESS),
+        Command::Studio(args) => window::run(args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,
