@@ -1,55 +1,5 @@
-//! `twinray`: the command line and the studio application.
+//! `twinray`: the command line and (later) the studio application.
 
-mod app;
-mod dicom_cmd;
-mod lesson_cmd;
-mod render_cmd;
-mod window;
-
-use std::process::ExitCode;
-
-use clap::{Parser, Subcommand};
-
-/// twinray: patient digital twins for medical education.
-///
-/// Renders CT volumes with their anatomical labels by ray marching on the GPU (or on the CPU
-/// through lavapipe), and records and replays lessons taught on them.
-#[derive(Debug, Parser)]
-#[command(name = "twinray", version, propagate_version = true)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Render a CT volume (with optional labels) to a PNG, headless.
-    Render(render_cmd::RenderArgs),
-    /// Inspect, check, repair and dump recorded lessons.
-    #[command(subcommand)]
-    Lesson(lesson_cmd::LessonCommand),
-    /// List the DICOM series in a folder: geometry, codecs, warnings, skipped files.
-    Info(dicom_cmd::InfoArgs),
-    /// Convert a DICOM series to NIfTI with its patient geometry.
-    Convert(dicom_cmd::ConvertArgs),
-    /// Open the studio window on a case or a lesson (the embedded demo case without one).
-    Studio(window::StudioArgs),
-}
-
-fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Render(args) => render_cmd::run(&args).map(|()| ExitCode::SUCCESS),
-        Command::Lesson(cmd) => lesson_cmd::run(cmd),
-        Command::Info(args) => dicom_cmd::info(&args).map(|()| ExitCode::SUCCESS),
-        Command::Convert(args) => dicom_cmd::convert(&args).map(|()| ExitCode::SUCCESS),
-        Command::Studio(args) => window::run(args).map(|()| ExitCode::SUCCESS),
-    };
-    match result {
-        Ok(code) => code,
-        Err(error) => {
-            eprintln!("error: {error:#}");
-            ExitCode::from(2)
-        }
-    }
+fn main() -> std::process::ExitCode {
+    twinray_studio::cli::main()
 }

@@ -7,14 +7,10 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use glam::DVec3;
 use twinray_renderer::{
-    Camera, ClipPlane, CropBox, DevicePreference, Frustum, GpuContext, RenderOptions,
-    VolumeRenderer,
+    ClipPlane, CropBox, DevicePreference, GpuContext, RenderOptions, VolumeRenderer,
 };
 use twinray_segmentation::{read_ct, read_labels, CtVolume, LabelVolume};
 use twinray_transfer_functions::{Blend, Palette, Preset, TransferFunction};
-
-/// Vertical field of view of the default camera, as in the VTK peer benchmark.
-const DEFAULT_FOV_DEG: f64 = 25.0;
 
 /// Arguments of `twinray render`.
 #[derive(Debug, Args)]
@@ -111,7 +107,8 @@ impl DeviceArg {
     }
 }
 
-fn parse_size(text: &str) -> Result<[u32; 2], String> {
+/// Parses `WIDTHxHEIGHT` (1 to 16384 pixels a side), for `--size`.
+pub fn parse_size(text: &str) -> Result<[u32; 2], String> {
     let (w, h) = text
         .split_once(['x', 'X'])
         .ok_or_else(|| format!("'{text}' is not WIDTHxHEIGHT, e.g. 512x512"))?;
@@ -222,27 +219,6 @@ pub fn load_case(ct: &Path, labels: Option<&Path>) -> Result<(CtVolume, Option<L
     Ok((ct_volume, label_volume))
 }
 
-/// The camera the CLI uses: orbiting the volume's centre, framed like the VTK peer.
-pub fn orbit_camera(
-    ct: &CtVolume,
-    azimuth_deg: f64,
-    elevation_deg: f64,
-    zoom: f64,
-    size: [u32; 2],
-) -> Camera {
-    let g = ct.geometry();
-    // VTK frames the bounds' sphere at (radius / sin 15°) with a 25° view angle.
-    let distance = g.bounding_radius_mm() / 15f64.to_radians().sin() / zoom.max(1e-3);
-    let aspect = f64::from(size[0]) / f64::from(size[1]);
-    Camera::orbit(
-        g.centre_mm(),
-        distance,
-        azimuth_deg,
-        elevation_deg,
-        Frustum::symmetric(DEFAULT_FOV_DEG, aspect),
-    )
-}
-
 /// Runs `twinray render`.
 pub fn run(args: &RenderArgs) -> Result<()> {
     let preset = Preset::load(&args.preset)?;
@@ -291,7 +267,15 @@ pub fn run(args: &RenderArgs) -> Result<()> {
         crop: args.crop.unwrap_or_default(),
         ..RenderOptions::default()
     };
-    let camera = orbit_camera(&ct, args.azimuth, args.elevation, args.zoom, args.size);
+    let camera = crate::scene::orbit_camera(
+        ct.geometry(),
+        &crate::scene::OrbitView {
+            azimuth_deg: args.azimuth,
+            elevation_deg: args.elevation,
+            zoom: args.zoom,
+        },
+        args.size,
+    );
     let (image, stats) = renderer.render(&camera, &options, args.size)?;
     let rendered = started.elapsed();
     image.write_png(&args.out)?;

@@ -1,17 +1,17 @@
-//! The case open in the studio: the CT, its labels, and what the panels derive from them once
-//! (which labels are present, the HU histogram, a de-identified content reference).
+//! The case open in the studio ([`crate::case::Case`]: volumes and content hash) and what the
+//! panels derive from it once: which labels are present and the HU histogram.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use twinray_segmentation::{CtVolume, LabelVolume};
 use twinray_transfer_functions::{HU_MAX, HU_MIN};
 
 /// Bins of the HU histogram shown under the transfer-function curve.
 pub const HISTOGRAM_BINS: usize = 256;
 
-/// The demo case shipped in `data/demo/` (a lumbar spine CT with vertebra labels).
+/// The demo case's files in the source tree (tests read them; the binary embeds them).
 pub fn demo_paths() -> (PathBuf, PathBuf) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/demo");
     (
@@ -23,7 +23,7 @@ pub fn demo_paths() -> (PathBuf, PathBuf) {
 /// A loaded case and what the studio derives from it once.
 #[derive(Debug)]
 pub struct Case {
-    /// Shown in the title bar: the file or folder name, never DICOM patient fields.
+    /// Shown in the title bar: the file name or "demo", never DICOM patient fields.
     pub name: String,
     /// The CT in HU (shared with the render thread).
     pub ct: Arc<CtVolume>,
@@ -33,57 +33,54 @@ pub struct Case {
     pub present_labels: Vec<u16>,
     /// Voxel counts over [`HU_MIN`, `HU_MAX`] in [`HISTOGRAM_BINS`] bins.
     pub histogram: Vec<u64>,
-    /// Content reference written into lesson headers: identifies the case without naming the
-    /// patient.
+    /// Content hash written into lesson headers ([`crate::case::content_hash`]).
     pub case_ref: String,
 }
 
 impl Case {
     /// Wraps volumes already in memory.
     pub fn new(name: impl Into<String>, ct: CtVolume, labels: Option<LabelVolume>) -> Self {
-        let mut seen = [false; 65536];
-        if let Some(l) = &labels {
+        Self::from_case(name, crate::case::Case::new(ct, labels, "memory"))
+    }
+
+    /// Derives the panels' data from a loaded case.
+    pub fn from_case(name: impl Into<String>, case: crate::case::Case) -> Self {
+        let mut seen = vec![false; 65536];
+        if let Some(l) = &case.labels {
             for &v in l.voxels() {
                 seen[usize::from(v)] = true;
             }
         }
         let present_labels = (1..=u16::MAX).filter(|&id| seen[usize::from(id)]).collect();
         let mut histogram = vec![0u64; HISTOGRAM_BINS];
-        for &hu in ct.voxels() {
+        for &hu in case.ct.voxels() {
             histogram[histogram_bin(hu)] += 1;
-        }
-        let mut hash = crc32c::crc32c(bytemuck::cast_slice(ct.voxels()));
-        if let Some(l) = &labels {
-            let bytes: Vec<u8> = l.voxels().iter().flat_map(|v| v.to_le_bytes()).collect();
-            hash = crc32c::crc32c_append(hash, &bytes);
         }
         Self {
             name: name.into(),
-            ct: Arc::new(ct),
-            labels: labels.map(Arc::new),
+            ct: Arc::new(case.ct),
+            labels: case.labels.map(Arc::new),
             present_labels,
             histogram,
-            case_ref: format!("crc32c:{hash:08x}"),
+            case_ref: case.case_ref,
         }
     }
 
     /// Loads a CT (NIfTI file or DICOM folder) and optional labels, as `twinray render` does.
     pub fn load(ct: &Path, labels: Option<&Path>) -> Result<Self> {
-        let (ct_volume, label_volume) = crate::render_cmd::load_case(ct, labels)
-            .with_context(|| format!("opening the case {}", ct.display()))?;
         let name = ct.file_name().map_or_else(
             || ct.display().to_string(),
             |n| n.to_string_lossy().into_owned(),
         );
-        Ok(Self::new(name, ct_volume, label_volume))
+        Ok(Self::from_case(name, crate::case::Case::load(ct, labels)?))
     }
 
-    /// The embedded demo case.
+    /// The demo case embedded in the binary.
     pub fn demo() -> Result<Self> {
-        let (ct, labels) = demo_paths();
-        let mut case = Self::load(&ct, Some(&labels))?;
-        case.name = "demo: lumbar spine".to_owned();
-        Ok(case)
+        Ok(Self::from_case(
+            "demo: lumbar spine",
+            crate::case::Case::demo()?,
+        ))
     }
 
     /// HU at the centre of histogram bin `bin`.

@@ -595,12 +595,47 @@ impl App {
 
     /// The transfer function of the scene on screen.
     pub fn transfer_function(&self) -> TransferFunction {
-        scene_bridge::transfer_function(self.shown_scene())
+        scene_bridge::transfer_function(self.shown_scene(), self.case.ct.geometry())
     }
 
     /// Clip plane and crop box of the scene on screen.
     pub fn render_options(&self) -> RenderOptions {
         scene_bridge::render_options(self.shown_scene(), self.case.ct.geometry())
+    }
+
+    /// Overlay capsules composited with the volume: the strokes drawn in this session while
+    /// authoring; while replaying, the lesson's strokes so far and the instructor's avatar.
+    pub fn overlays(&self) -> Vec<twinray_renderer::Capsule> {
+        if let Some(replay) = &self.replay {
+            let following = replay.follow_instructor && replay.state.head.is_some();
+            return scene_bridge::replay_overlays(&replay.state, following);
+        }
+        let mut out = Vec::new();
+        for s in &self.strokes {
+            let stroke = twinray_lessons::state::VisibleStroke {
+                begin: StrokeBegin {
+                    stroke_id: s.stroke_id,
+                    space: Space::Patient,
+                    style: StrokeStyle {
+                        colour_rgba: s.style.colour_rgba,
+                        width_mm: s.style.width_mm,
+                        brush: Brush::Pen,
+                    },
+                },
+                begin_time_ns: 0,
+                points: s
+                    .points_mm
+                    .iter()
+                    .map(|&position_mm| twinray_lessons::state::TimedStrokePoint {
+                        time_ns: 0,
+                        position_mm,
+                        pressure: 1.0,
+                    })
+                    .collect(),
+            };
+            crate::scene::stroke_capsules(&stroke, 0, &DMat4::IDENTITY, &mut out);
+        }
+        out
     }
 
     /// The camera for an image of `aspect`: the desktop camera, or the instructor's head when
@@ -613,7 +648,8 @@ impl App {
             .and_then(|r| r.state.head)
         {
             return Camera {
-                world_from_view: world_from_pose(&head),
+                world_from_view: crate::scene::patient_from_stage(self.shown_scene())
+                    * crate::scene::pose_matrix(&head),
                 frustum: Frustum::symmetric(FOV_DEG, aspect),
             };
         }
@@ -622,7 +658,7 @@ impl App {
 
     /// The curve in effect on screen (edited, or the preset's).
     pub fn curve(&self) -> Vec<TransferPoint> {
-        scene_bridge::effective_curve(self.shown_scene())
+        scene_bridge::effective_curve(self.shown_scene(), self.case.ct.geometry())
     }
 
     /// The MPR crosshair, patient mm.
@@ -662,7 +698,7 @@ impl App {
     /// A label's colour on screen (its override, or the palette's), sRGB.
     pub fn label_colour(&self, label: u16) -> [u8; 3] {
         self.label_state(label).colour_rgb.unwrap_or_else(|| {
-            let tf = TransferFunction::new(scene_bridge::preset(self.shown_scene()));
+            let tf = self.transfer_function();
             let rgb = u8::try_from(label).map_or([0.5; 3], |id| tf.labels.get(id).rgb);
             rgb.map(|c| (c * 255.0).round() as u8)
         })
@@ -912,11 +948,6 @@ pub fn pose_of(world_from_view: &DMat4) -> Pose {
             rotation.w as f32,
         ),
     }
-}
-
-/// A recorded head pose as a camera pose.
-pub fn world_from_pose(pose: &Pose) -> DMat4 {
-    DMat4::from_rotation_translation(pose.orientation.as_dquat(), pose.position_mm.as_dvec3())
 }
 
 #[cfg(test)]

@@ -219,6 +219,7 @@ impl Studio {
             options: self.app.render_options(),
             camera: self.app.camera(aspect),
             size,
+            overlays: self.app.overlays(),
         });
         self.requested = (revision, !preview);
     }

@@ -5,7 +5,7 @@ use egui::{
     Color32, ComboBox, Context, PointerButton, Pos2, Rect, Sense, Stroke, TextureHandle, Ui, Vec2,
 };
 use glam::{DVec3, Vec3};
-use twinray_lessons::event::{ClipPlane as SceneClip, CropBox as SceneCrop, Space};
+use twinray_lessons::event::{ClipPlane as SceneClip, CropBox as SceneCrop};
 use twinray_lessons::state::WindowLevel;
 use twinray_lessons::tools::format_time_ns;
 use twinray_transfer_functions::Preset;
@@ -13,9 +13,6 @@ use twinray_transfer_functions::Preset;
 use crate::app::case::Case;
 use crate::app::mpr::SliceImage;
 use crate::app::{pick, scene_bridge, Action, App, PenStyle};
-
-/// Magenta: the colour of the instructor's embodiment and of default pen strokes.
-const INSTRUCTOR: Color32 = Color32::from_rgb(255, 0, 255);
 
 /// Panel state that is not part of the app (text being typed, the tool in hand).
 #[derive(Debug, Clone)]
@@ -638,7 +635,6 @@ fn view_3d(
             );
         }
     }
-    overlays_2d(&painter, app, rect);
 
     let to_pixel = |pos: Pos2| {
         [
@@ -692,61 +688,6 @@ fn view_3d(
             actions.push(Action::Zoom {
                 factor: f64::from(scroll * 0.003).exp(),
             });
-        }
-    }
-}
-
-/// Strokes and the instructor's head drawn over the frame.
-///
-/// Known debt: flat 2D lines, not hidden by bone in front of them; the renderer's overlay
-/// capsules (overlay branch) composite them by depth and replace this after the merge.
-fn overlays_2d(painter: &egui::Painter, app: &App, rect: Rect) {
-    let size = [rect.width().max(1.0) as u32, rect.height().max(1.0) as u32];
-    let camera = app.camera(f64::from(size[0]) / f64::from(size[1]));
-    let project = |p: Vec3| {
-        camera
-            .project(p.as_dvec3(), size)
-            .map(|[x, y]| Pos2::new(rect.left() + x as f32, rect.top() + y as f32))
-    };
-    let polyline = |points: &[Vec3], rgba: [u8; 4], width_mm: f32| {
-        let screen: Vec<Pos2> = points.iter().filter_map(|p| project(*p)).collect();
-        let colour = Color32::from_rgba_unmultiplied(rgba[0], rgba[1], rgba[2], rgba[3]);
-        let px_per_mm = rect.height() / (2.0 * app.view.distance_mm as f32 * 0.22);
-        let stroke = Stroke::new((width_mm * px_per_mm).clamp(1.0, 12.0), colour);
-        if screen.len() == 1 {
-            painter.circle_filled(screen[0], stroke.width, colour);
-        } else {
-            painter.add(egui::Shape::line(screen, stroke));
-        }
-    };
-    match &app.replay {
-        None => {
-            for s in &app.strokes {
-                polyline(&s.points_mm, s.style.colour_rgba, s.style.width_mm);
-            }
-        }
-        Some(replay) => {
-            for s in replay
-                .state
-                .strokes
-                .iter()
-                .filter(|s| s.begin.space == Space::Patient)
-            {
-                let points: Vec<Vec3> = s.points.iter().map(|p| p.position_mm).collect();
-                polyline(&points, s.begin.style.colour_rgba, s.begin.style.width_mm);
-            }
-            if let Some(head) = replay.state.head.filter(|_| !replay.follow_instructor) {
-                if let Some(pos) = project(head.position_mm) {
-                    painter.circle_stroke(pos, 8.0, Stroke::new(2.0, INSTRUCTOR));
-                    painter.text(
-                        pos + Vec2::new(10.0, -10.0),
-                        egui::Align2::LEFT_BOTTOM,
-                        "instructor",
-                        egui::FontId::proportional(12.0),
-                        INSTRUCTOR,
-                    );
-                }
-            }
         }
     }
 }

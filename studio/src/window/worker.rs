@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use twinray_renderer::{
-    Camera, DevicePreference, GpuContext, RenderOptions, RgbaImage, VolumeRenderer,
+    Camera, Capsule, DevicePreference, GpuContext, RenderOptions, RgbaImage, VolumeRenderer,
 };
 use twinray_segmentation::{CtVolume, LabelVolume};
 use twinray_transfer_functions::TransferFunction;
@@ -28,6 +28,8 @@ pub struct RenderRequest {
     pub camera: Camera,
     /// Pixels.
     pub size: [u32; 2],
+    /// Strokes and the instructor's avatar, composited by depth.
+    pub overlays: Vec<Capsule>,
 }
 
 /// A rendered frame, or why there is none.
@@ -82,11 +84,12 @@ impl RenderWorker {
                     Ok(renderer)
                 };
                 let mut renderer = setup();
+                let mut overlays: Vec<Capsule> = Vec::new();
                 while let Some(request) = newest(&request_rx) {
                     let started = Instant::now();
                     let image = match renderer.as_mut() {
                         Err(e) => Err(e.clone()),
-                        Ok(r) => render(r, &request),
+                        Ok(r) => render(r, &request, &mut overlays),
                     };
                     let result = RenderResult {
                         revision: request.revision,
@@ -158,7 +161,15 @@ fn newest(rx: &Receiver<RenderRequest>) -> Option<RenderRequest> {
     }
 }
 
-fn render(renderer: &mut VolumeRenderer, request: &RenderRequest) -> Result<RgbaImage, String> {
+fn render(
+    renderer: &mut VolumeRenderer,
+    request: &RenderRequest,
+    overlays: &mut Vec<Capsule>,
+) -> Result<RgbaImage, String> {
+    if *overlays != request.overlays {
+        crate::overlay::set_overlays(renderer, &request.overlays).map_err(|e| e.to_string())?;
+        overlays.clone_from(&request.overlays);
+    }
     if renderer.transfer_function() != &request.tf {
         renderer
             .set_transfer_function(&request.tf)
