@@ -1,6 +1,6 @@
 //! The twinray application as a library: the command line (`twinray`), the desktop studio
-//! ([`app`] state and its [`window`]), the embedded demo case, and the [`scene`] module that turns lesson state into render inputs for the
-//! replayer, the desktop window and VR alike. The `twinray` binary only calls [`cli::main`].
+//! ([`app`] state and its [`window`]), the embedded demo case, and the [`scene`] module that
+//! turns lesson state into render inputs for the replayer, the desktop window and VR alike. The `twinray` binary only calls [`cli::main`].
 
 pub mod app;
 pub mod case;
