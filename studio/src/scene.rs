@@ -162,6 +162,19 @@ impl Overlays {
         out.extend_from_slice(&self.hands);
         out
     }
+
+    /// What is drawn: everything, except the glasses when the learner looks through the
+    /// instructor's eyes (they would fill the view).
+    #[must_use]
+    pub fn drawn(&self, follows_instructor: bool) -> Vec<Capsule> {
+        if follows_instructor {
+            let mut out = self.strokes.clone();
+            out.extend_from_slice(&self.hands);
+            out
+        } else {
+            self.all()
+        }
+    }
 }
 
 /// Everything one frame needs.
@@ -710,7 +723,10 @@ impl FrameRenderer {
             self.renderer
                 .set_transfer_function(&frame.transfer_function)?;
         }
-        crate::overlay::set_overlays(&mut self.renderer, &frame.overlays.all())?;
+        crate::overlay::set_overlays(
+            &mut self.renderer,
+            &frame.overlays.drawn(frame.follows_instructor),
+        )?;
         self.renderer.render(&frame.camera, &frame.options, size)
     }
 

@@ -56,11 +56,7 @@ pub fn render_options(scene: &SceneState, geometry: &Geometry) -> RenderOptions 
 /// Overlay capsules of a replayed instant: strokes drawn so far, and the instructor's glasses
 /// and hands unless the learner looks through the instructor's eyes.
 pub fn replay_overlays(state: &LessonState, following_head: bool) -> Vec<Capsule> {
-    let mut overlays = scene::overlays(state);
-    if following_head {
-        overlays.glasses.clear();
-    }
-    overlays.all()
+    scene::overlays(state).drawn(following_head)
 }
 
 /// The patient-space box of the whole volume (voxel centres).
