@@ -50,7 +50,7 @@ the wheel zooms. Click in an MPR view to move the crosshair.
 Examples:
   twinray studio                                  # the embedded demo case
   twinray studio ct.nii.gz --labels labels.nii.gz
-  twinray studio lesson.lesson                    # replay (on the demo case unless --case)
+  twinray studio lesson.lesson --at 22            # replay (on the demo case unless --case)
   xvfb-run twinray studio --screenshot shot.png   # draw once, save the window, exit")]
 pub struct StudioArgs {
     /// A CT (NIfTI file or DICOM folder) to author on, or a .lesson file to replay.
@@ -65,6 +65,9 @@ pub struct StudioArgs {
     /// Window size in logical pixels, WIDTHxHEIGHT.
     #[arg(long, default_value = "1280x800")]
     pub size: String,
+    /// Open a replayed lesson at this many seconds from its start.
+    #[arg(long, value_name = "SECONDS")]
+    pub at: Option<f64>,
     /// Once the refined 3D frame is on screen, save the whole window to this PNG and exit.
     #[arg(long, value_name = "PNG")]
     pub screenshot: Option<PathBuf>,
@@ -93,6 +96,10 @@ pub fn run(args: StudioArgs) -> Result<()> {
     let mut app = App::new(case);
     if let Some(path) = lesson {
         app.apply(Action::OpenLesson(path.clone()))?;
+        if let (Some(seconds), Some(replay)) = (args.at, &app.replay) {
+            let t = replay.range_ns.0 + (seconds * 1e9) as i64;
+            app.apply(Action::Seek(t))?;
+        }
         if let Some(replay) = &app.replay {
             let header = twinray_lessons::tools::info(&replay.path)?.header;
             if header.case_ref != app.case.case_ref {

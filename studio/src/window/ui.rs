@@ -78,6 +78,10 @@ pub fn draw(ctx: &Context, app: &App, state: &mut UiState, textures: &Textures) 
     egui::SidePanel::left("left")
         .default_width(300.0)
         .show(ctx, |ui| {
+            // A replayed lesson's scene is the instructor's: shown, not edited.
+            if app.replay.is_some() {
+                ui.disable();
+            }
             egui::ScrollArea::vertical().show(ui, |ui| {
                 egui::CollapsingHeader::new("Labels")
                     .default_open(true)
