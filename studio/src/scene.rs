@@ -162,19 +162,6 @@ impl Overlays {
         out.extend_from_slice(&self.hands);
         out
     }
-
-    /// What is drawn: everything, except the glasses when the learner looks through the
-    /// instructor's eyes (they would fill the view).
-    #[must_use]
-    pub fn drawn(&self, follows_instructor: bool) -> Vec<Capsule> {
-        if follows_instructor {
-            let mut out = self.strokes.clone();
-            out.extend_from_slice(&self.hands);
-            out
-        } else {
-            self.all()
-        }
-    }
 }
 
 /// Everything one frame needs.
@@ -218,6 +205,7 @@ impl SceneBuilder {
     }
 
     /// Everything a frame of `state` needs, seen from `view` in an image of `size` pixels.
+    /// Following the instructor, the glasses are left out (the camera is inside them).
     pub fn frame(
         &mut self,
         state: &LessonState,
@@ -225,12 +213,17 @@ impl SceneBuilder {
         size: [u32; 2],
     ) -> FrameInputs {
         let (camera, follows_instructor) = self.camera(state, view, size);
+        let mut overlays = overlays(state);
+        if follows_instructor {
+            // Through the instructor's eyes their own glasses would fill the view.
+            overlays.glasses.clear();
+        }
         FrameInputs {
             transfer_function: self.transfer_function(&state.scene),
             options: self.render_options(&state.scene),
             camera,
             follows_instructor,
-            overlays: overlays(state),
+            overlays,
         }
     }
 
@@ -682,6 +675,8 @@ pub fn look_rotation(eye: DVec3, target: DVec3, up: DVec3) -> DQuat {
 /// changed, hands the overlays over, and renders.
 pub struct FrameRenderer {
     renderer: VolumeRenderer,
+    /// The capsules on the GPU, to skip re-uploading an unchanged set.
+    uploaded: Option<Vec<Capsule>>,
 }
 
 impl std::fmt::Debug for FrameRenderer {
@@ -707,7 +702,10 @@ impl FrameRenderer {
         );
         let mut renderer = VolumeRenderer::new(ctx, &tf)?;
         renderer.set_volume(ct, labels)?;
-        Ok(Self { renderer })
+        Ok(Self {
+            renderer,
+            uploaded: None,
+        })
     }
 
     /// Renders one frame of `size` pixels.
@@ -723,16 +721,40 @@ impl FrameRenderer {
             self.renderer
                 .set_transfer_function(&frame.transfer_function)?;
         }
-        crate::overlay::set_overlays(
-            &mut self.renderer,
-            &frame.overlays.drawn(frame.follows_instructor),
-        )?;
+        let capsules = frame.overlays.all();
+        if self.uploaded.as_ref() != Some(&capsules) {
+            self.uploaded = None;
+            crate::overlay::set_overlays(&mut self.renderer, &capsules)?;
+            self.uploaded = Some(capsules);
+        }
         self.renderer.render(&frame.camera, &frame.options, size)
     }
 
-    /// The volume renderer, e.g. for picking.
+    /// The volume renderer, e.g. for picking. Overlays set on it directly are replaced by
+    /// the next [`Self::render`].
     pub fn renderer_mut(&mut self) -> &mut VolumeRenderer {
+        self.uploaded = None;
         &mut self.renderer
+    }
+
+    /// The surface point under `pixel` (x right, y down) of the frame's view, as the pen
+    /// finds it: the first sample where the volume's accumulated opacity reaches 0.5, with
+    /// the frame's transfer function, clip plane and crop box.
+    ///
+    /// # Errors
+    /// If the device fails or the size is out of range.
+    pub fn pick(
+        &mut self,
+        frame: &FrameInputs,
+        size: [u32; 2],
+        pixel: [f64; 2],
+    ) -> Result<Option<DVec3>, RenderError> {
+        if self.renderer.transfer_function() != &frame.transfer_function {
+            self.renderer
+                .set_transfer_function(&frame.transfer_function)?;
+        }
+        self.renderer
+            .pick(&frame.camera, &frame.options, size, pixel)
     }
 }
 

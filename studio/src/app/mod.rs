@@ -608,7 +608,11 @@ impl App {
     pub fn overlays(&self) -> Vec<twinray_renderer::Capsule> {
         if let Some(replay) = &self.replay {
             let following = replay.follow_instructor && replay.state.head.is_some();
-            return scene_bridge::replay_overlays(&replay.state, following);
+            return scene_bridge::replay_overlays(
+                &replay.state,
+                self.case.ct.geometry(),
+                following,
+            );
         }
         let mut out = Vec::new();
         for s in &self.strokes {

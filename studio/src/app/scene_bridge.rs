@@ -53,10 +53,19 @@ pub fn render_options(scene: &SceneState, geometry: &Geometry) -> RenderOptions 
     SceneBuilder::new(*geometry).render_options(scene)
 }
 
-/// Overlay capsules of a replayed instant: strokes drawn so far, and the instructor's glasses
-/// and hands unless the learner looks through the instructor's eyes.
-pub fn replay_overlays(state: &LessonState, following_head: bool) -> Vec<Capsule> {
-    scene::overlays(state).drawn(following_head)
+/// Overlay capsules of a replayed instant: strokes drawn so far, and the instructor's avatar
+/// (the scene module leaves the glasses out when the learner looks through them).
+pub fn replay_overlays(state: &LessonState, geometry: &Geometry, following: bool) -> Vec<Capsule> {
+    let orbit = scene::OrbitView::default();
+    let view = if following {
+        scene::LearnerView::FollowInstructor(orbit)
+    } else {
+        scene::LearnerView::Orbit(orbit)
+    };
+    SceneBuilder::new(*geometry)
+        .frame(state, &view, [1, 1])
+        .overlays
+        .all()
 }
 
 /// The patient-space box of the whole volume (voxel centres).
