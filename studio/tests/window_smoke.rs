@@ -1,5 +1,6 @@
 //! Starts the real studio window under Xvfb, lets it draw the refined 3D frame, saves a
-//! screenshot of the whole window and checks that it shows panels and the demo spine.
+//! screenshot of the whole window and checks that it shows panels and the demo spine, and that
+//! the recording it was making is finalised when the window closes.
 //!
 //! Needs `xvfb-run` (scripts/setup.sh installs it) and a Vulkan driver that presents to X11
 //! (lavapipe does). Fails, rather than skips, when either is missing.
@@ -32,6 +33,8 @@ fn the_window_draws_panels_and_the_demo_volume() {
     let out_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
     let shot = out_dir.join("studio-window.png");
     let _ = std::fs::remove_file(&shot);
+    let lesson = out_dir.join("studio-window.lesson");
+    let _ = std::fs::remove_file(&lesson);
     let runtime = std::env::temp_dir().join("twinray-runtime");
     std::fs::create_dir_all(&runtime).expect("runtime dir");
     let output = Command::new("xvfb-run")
@@ -46,6 +49,8 @@ fn the_window_draws_panels_and_the_demo_volume() {
             "--screenshot",
         ])
         .arg(&shot)
+        .arg("--record")
+        .arg(&lesson)
         .env("XDG_RUNTIME_DIR", &runtime)
         .env_remove("WAYLAND_DISPLAY")
         .output()
@@ -55,6 +60,16 @@ fn the_window_draws_panels_and_the_demo_volume() {
         "twinray studio failed: {}\n{}",
         output.status,
         String::from_utf8_lossy(&output.stderr)
+    );
+    // The window closed while recording: the lesson is finalised (index and footer written).
+    let info = twinray_lessons::tools::info(&lesson).expect("the recorded lesson opens");
+    assert!(
+        info.has_footer,
+        "closing the window must finalise the recording"
+    );
+    assert!(
+        info.streams.iter().any(|s| s.name == "head"),
+        "the desktop camera is recorded as the instructor's head: {info}"
     );
     let (w, h, pixels) = read_png(&shot);
     assert!(w >= 1000 && h >= 600, "window {w}x{h}");

@@ -65,6 +65,10 @@ pub struct StudioArgs {
     /// Window size in logical pixels, WIDTHxHEIGHT.
     #[arg(long, default_value = "1280x800")]
     pub size: String,
+    /// Start recording a lesson into this file as soon as the window opens (Stop, or closing
+    /// the window, finalises it).
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
     /// Open a replayed lesson at this many seconds from its start.
     #[arg(long, value_name = "SECONDS")]
     pub at: Option<f64>,
@@ -111,6 +115,9 @@ pub fn run(args: StudioArgs) -> Result<()> {
                 );
             }
         }
+    }
+    if let Some(path) = &args.record {
+        app.apply(Action::StartRecording(path.clone()))?;
     }
     let preference = DeviceArg::resolve(args.device)?;
     let worker = RenderWorker::start(
