@@ -5,7 +5,10 @@
 # that the tests fail on any misuse of Vulkan.
 set -euo pipefail
 
-packages=(mesa-vulkan-drivers libvulkan1 vulkan-validationlayers cmake ninja-build python3 g++ make pkg-config)
+# xvfb, xauth and the X client libraries that winit loads at run time: the studio window's
+# smoke test runs under a virtual X server.
+packages=(mesa-vulkan-drivers libvulkan1 vulkan-validationlayers cmake ninja-build python3 g++ make pkg-config
+  xvfb xauth libx11-6 libx11-xcb1 libxcursor1 libxrandr2 libxi6 libxkbcommon-x11-0)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,6 +1,6 @@
 //! The `twinray` command line: parsing, dispatch, and exit codes (2 for errors).
 
-use crate::{demo_cmd, dicom_cmd, lesson_cmd, render_cmd, replay_cmd, segment_cmd};
+use crate::{demo_cmd, dicom_cmd, lesson_cmd, render_cmd, replay_cmd, segment_cmd, window};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -33,6 +33,8 @@ enum Command {
     Demo(demo_cmd::DemoArgs),
     /// Render a lesson at an instant (or every frame of it) from a learner's viewpoint.
     Replay(replay_cmd::ReplayArgs),
+    /// Open the studio window on a case or a lesson (the embedded demo case without one).
+    Studio(window::StudioArgs),
 }
 
 /// Parses the command line, runs the command and returns the exit status; errors are
@@ -48,6 +50,7 @@ pub fn main() -> ExitCode {
         Command::Segment(args) => segment_cmd::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Demo(args) => demo_cmd::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Replay(args) => replay_cmd::run(&args),
+        Command::Studio(args) => window::run(args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

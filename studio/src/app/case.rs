@@ -1,0 +1,96 @@
+//! The case open in the studio ([`crate::case::Case`]: volumes and content hash) and what the
+//! panels derive from it once: which labels are present and the HU histogram.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Result;
+use twinray_segmentation::{CtVolume, LabelVolume};
+use twinray_transfer_functions::{HU_MAX, HU_MIN};
+
+/// Bins of the HU histogram shown under the transfer-function curve.
+pub const HISTOGRAM_BINS: usize = 256;
+
+/// The demo case's files in the source tree (tests read them; the binary embeds them).
+pub fn demo_paths() -> (PathBuf, PathBuf) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/demo");
+    (
+        root.join("example_ct.nii.gz"),
+        root.join("spine_report_totalseg_vertebrae.nii.gz"),
+    )
+}
+
+/// A loaded case and what the studio derives from it once.
+#[derive(Debug)]
+pub struct Case {
+    /// Shown in the title bar: the file name or "demo", never DICOM patient fields.
+    pub name: String,
+    /// The CT in HU (shared with the render thread).
+    pub ct: Arc<CtVolume>,
+    /// Its label map on the same grid, if any.
+    pub labels: Option<Arc<LabelVolume>>,
+    /// Label ids that occur in the label map (0 excluded), ascending.
+    pub present_labels: Vec<u16>,
+    /// Voxel counts over [`HU_MIN`, `HU_MAX`] in [`HISTOGRAM_BINS`] bins.
+    pub histogram: Vec<u64>,
+    /// Content hash written into lesson headers ([`crate::case::content_hash`]).
+    pub case_ref: String,
+}
+
+impl Case {
+    /// Wraps volumes already in memory.
+    pub fn new(name: impl Into<String>, ct: CtVolume, labels: Option<LabelVolume>) -> Self {
+        Self::from_case(name, crate::case::Case::new(ct, labels, "memory"))
+    }
+
+    /// Derives the panels' data from a loaded case.
+    pub fn from_case(name: impl Into<String>, case: crate::case::Case) -> Self {
+        let mut seen = vec![false; 65536];
+        if let Some(l) = &case.labels {
+            for &v in l.voxels() {
+                seen[usize::from(v)] = true;
+            }
+        }
+        let present_labels = (1..=u16::MAX).filter(|&id| seen[usize::from(id)]).collect();
+        let mut histogram = vec![0u64; HISTOGRAM_BINS];
+        for &hu in case.ct.voxels() {
+            histogram[histogram_bin(hu)] += 1;
+        }
+        Self {
+            name: name.into(),
+            ct: Arc::new(case.ct),
+            labels: case.labels.map(Arc::new),
+            present_labels,
+            histogram,
+            case_ref: case.case_ref,
+        }
+    }
+
+    /// Loads a CT (NIfTI file or DICOM folder) and optional labels, as `twinray render` does.
+    pub fn load(ct: &Path, labels: Option<&Path>) -> Result<Self> {
+        let name = ct.file_name().map_or_else(
+            || ct.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        Ok(Self::from_case(name, crate::case::Case::load(ct, labels)?))
+    }
+
+    /// The demo case embedded in the binary.
+    pub fn demo() -> Result<Self> {
+        Ok(Self::from_case(
+            "demo: lumbar spine",
+            crate::case::Case::demo()?,
+        ))
+    }
+
+    /// HU at the centre of histogram bin `bin`.
+    pub fn histogram_hu(bin: usize) -> f32 {
+        HU_MIN + (bin as f32 + 0.5) * (HU_MAX - HU_MIN) / HISTOGRAM_BINS as f32
+    }
+}
+
+/// The histogram bin of a density (clamped to the lookup table's range).
+pub fn histogram_bin(hu: f32) -> usize {
+    let t = ((hu - HU_MIN) / (HU_MAX - HU_MIN)).clamp(0.0, 1.0);
+    ((t * HISTOGRAM_BINS as f32) as usize).min(HISTOGRAM_BINS - 1)
+}
