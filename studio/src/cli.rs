@@ -1,6 +1,6 @@
 //! The `twinray` command line: parsing, dispatch, and exit codes (2 for errors).
 
-use crate::{demo_cmd, dicom_cmd, lesson_cmd, render_cmd, replay_cmd};
+use crate::{demo_cmd, dicom_cmd, lesson_cmd, render_cmd, replay_cmd, vr_cmd};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -31,6 +31,8 @@ enum Command {
     Demo(demo_cmd::DemoArgs),
     /// Render a lesson at an instant (or every frame of it) from a learner's viewpoint.
     Replay(replay_cmd::ReplayArgs),
+    /// Teach or replay in a headset through OpenXR, or from a simulated headset (--simulate).
+    Vr(vr_cmd::VrArgs),
 }
 
 /// Parses the command line, runs the command and returns the exit status; errors are
@@ -45,6 +47,7 @@ pub fn main() -> ExitCode {
         Command::Convert(args) => dicom_cmd::convert(&args).map(|()| ExitCode::SUCCESS),
         Command::Demo(args) => demo_cmd::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Replay(args) => replay_cmd::run(&args),
+        Command::Vr(args) => vr_cmd::run(&args),
     };
     match result {
         Ok(code) => code,

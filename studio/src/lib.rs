@@ -11,3 +11,5 @@ mod overlay;
 pub mod render_cmd;
 pub mod replay_cmd;
 pub mod scene;
+pub mod vr_cmd;
+pub mod xr;
