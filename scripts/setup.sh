@@ -5,7 +5,8 @@
 # that the tests fail on any misuse of Vulkan.
 set -euo pipefail
 
-packages=(mesa-vulkan-drivers libvulkan1 vulkan-validationlayers cmake ninja-build python3 g++ make pkg-config)
+# libopenxr-loader1: the OpenXR loader `twinray vr` dlopens (it reports a missing runtime itself).
+packages=(mesa-vulkan-drivers libvulkan1 vulkan-validationlayers cmake ninja-build python3 g++ make pkg-config libopenxr-loader1)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

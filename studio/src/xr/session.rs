@@ -208,7 +208,7 @@ impl VrSession {
             let t0 = *first_time_ns.get_or_insert(frame.predicted_display_time_ns);
             let time_ns = frame.predicted_display_time_ns - t0 + self.options.start_time_ns;
             let started = Instant::now();
-            let (eyes, stats) = self.frame(&frame, time_ns, source.recommended_eye_size())?;
+            let (eyes, stats) = self.render_frame(&frame, time_ns, source.recommended_eye_size())?;
             let render_ns = i64::try_from(started.elapsed().as_nanos()).unwrap_or(i64::MAX);
             report.frame_times_ns.push(render_ns);
             report.last_comfort =
@@ -230,8 +230,13 @@ impl VrSession {
         Ok(report)
     }
 
-    /// One frame: input, state, both eyes.
-    fn frame(
+    /// One frame at lesson time `time_ns`: input, state, both eyes at the recommended size
+    /// scaled by the frame's quality. [`Self::run`] calls it per frame; tests call it for
+    /// fixed instants.
+    ///
+    /// # Errors
+    /// When rendering or the recorder fails.
+    pub fn render_frame(
         &mut self,
         frame: &XrFrame,
         time_ns: i64,
