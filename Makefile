@@ -19,7 +19,8 @@ setup:
 build: setup
 	cargo build -p twinray-studio
 
-# Renders the shipped demo case (real CT, vertebra labels) into out/.
+# Renders the shipped demo case (real CT, vertebra labels) into out/, records the scripted
+# lumbar spine lesson on it and replays a frame of that lesson from behind the patient.
 demo: build
 	@mkdir -p $(DEMO_OUT)
 	$(TWINRAY) render --ct data/demo/example_ct.nii.gz \
@@ -27,7 +28,10 @@ demo: build
 	    --preset ct-bone --azimuth 30 --elevation 15 --size 512x512 --out $(DEMO_OUT)/spine.png
 	$(TWINRAY) render --ct data/demo/example_ct.nii.gz --preset mip --size 512x512 \
 	    --out $(DEMO_OUT)/mip.png
-	@echo "demo: wrote $(DEMO_OUT)/spine.png and $(DEMO_OUT)/mip.png"
+	$(TWINRAY) demo --out $(DEMO_OUT)/demo.lesson
+	$(TWINRAY) replay $(DEMO_OUT)/demo.lesson --at 27.5 --azimuth 160 --elevation 25 \
+	    --size 512x512 --out $(DEMO_OUT)/lesson.png
+	@echo "demo: wrote $(DEMO_OUT)/spine.png, $(DEMO_OUT)/mip.png, $(DEMO_OUT)/demo.lesson and $(DEMO_OUT)/lesson.png"
 
 # The whole test suite, on lavapipe when there is no GPU.
 test: setup

@@ -4,17 +4,22 @@
 //! before the clock stops. Prints medians, the device, the step and the samples per frame; when
 //! the peer venv exists, runs VTK's CPU ray caster in the same run and prints the ratio.
 //!
+//! The overlay cases draw 0, 100 and 2000 capsules (pen strokes wound around the anatomy, half
+//! of them hidden behind it, plus an avatar's glasses outside the volume) composited by depth
+//! into the same 512×512 bone frame, so their difference to the plain case is the overlay cost.
+//!
 //! `cargo bench -p twinray-benches --bench render` (`-- --quick` for fewer cases,
-//! `TWINRAY_DEVICE=gpu|cpu` to choose the device, `TWINRAY_BENCH_PEER=0` to skip VTK).
+//! `-- --overlays` for the overlay cases only, `TWINRAY_DEVICE=gpu|cpu` to choose the device,
+//! `TWINRAY_BENCH_PEER=0` to skip VTK).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use glam::DVec3;
+use glam::{DVec3, Vec3};
 use twinray_renderer::{
-    Camera, DevicePreference, Frustum, GpuContext, RenderOptions, VolumeRenderer,
+    Camera, Capsule, DevicePreference, Frustum, GpuContext, RenderOptions, VolumeRenderer,
 };
 use twinray_segmentation::read_ct;
 use twinray_transfer_functions::{Preset, TransferFunction};
@@ -48,6 +53,58 @@ struct Case {
     ct: CtVolume,
     size: [u32; 2],
     preset: &'static str,
+    /// Overlay capsules drawn with the volume.
+    overlays: Vec<Capsule>,
+}
+
+/// `strokes` pen strokes of `segments` capsules each, wound as a helix around the volume's
+/// centre at 0.45 of its bounding radius (so they pass in front of and behind the anatomy),
+/// plus the avatar's glasses (eight capsules) outside the volume in the camera's view.
+fn strokes(ct: &CtVolume, count: usize) -> Vec<Capsule> {
+    let g = ct.geometry();
+    let c = g.centre_mm().as_vec3();
+    let r = (g.bounding_radius_mm() * 0.45) as f32;
+    let magenta = [1.0, 0.1, 0.9, 1.0];
+    let mut out = Vec::with_capacity(count + 8);
+    let turns = 6.0;
+    let point = |i: usize| {
+        let s = i as f32 / count.max(1) as f32;
+        let angle = s * turns * std::f32::consts::TAU;
+        c + Vec3::new(r * angle.cos(), r * angle.sin(), r * (2.0 * s - 1.0))
+    };
+    for i in 0..count.saturating_sub(8) {
+        out.push(Capsule {
+            a_mm: point(i),
+            b_mm: point(i + 1),
+            radius_mm: 1.5,
+            rgba: magenta,
+        });
+    }
+    if count > 0 {
+        // Glasses: two rims of three segments and a bridge, in front of the patient's face.
+        let eye = c + Vec3::new(0.0, -1.6 * r, 0.5 * r);
+        for side in [-1.0f32, 1.0] {
+            let centre = eye + Vec3::new(side * 18.0, 0.0, 0.0);
+            for k in 0..3 {
+                let a = k as f32 / 3.0 * std::f32::consts::TAU;
+                let b = (k + 1) as f32 / 3.0 * std::f32::consts::TAU;
+                out.push(Capsule {
+                    a_mm: centre + 14.0 * Vec3::new(a.cos(), 0.0, a.sin()),
+                    b_mm: centre + 14.0 * Vec3::new(b.cos(), 0.0, b.sin()),
+                    radius_mm: 1.5,
+                    rgba: magenta,
+                });
+            }
+        }
+        out.push(Capsule {
+            a_mm: eye + Vec3::new(-4.0, 0.0, 0.0),
+            b_mm: eye + Vec3::new(4.0, 0.0, 0.0),
+            radius_mm: 1.5,
+            rgba: magenta,
+        });
+        out.truncate(count);
+    }
+    out
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -62,6 +119,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn run_case(renderer: &mut VolumeRenderer, case: &Case) -> Result<(f64, f64, u64, f32)> {
     renderer.set_transfer_function(&TransferFunction::new(Preset::load(case.preset)?))?;
+    renderer.set_overlays(&case.overlays)?;
     let upload = Instant::now();
     renderer.set_volume(&case.ct, None)?;
     let upload_ms = upload.elapsed().as_secs_f64() * 1e3;
@@ -131,34 +189,49 @@ fn vtk_peer(volume: &Path) -> Option<(f64, f64)> {
 
 fn main() -> Result<()> {
     let quick = std::env::args().any(|a| a == "--quick");
+    let overlays_only = std::env::args().any(|a| a == "--overlays");
     let ctx = GpuContext::new(DevicePreference::from_env()?)?;
     println!("device: {}", ctx.device_name());
     let demo = repo_root().join("data/demo/example_ct.nii.gz");
     let ct = read_ct(&demo).with_context(|| format!("loading {}", demo.display()))?;
+    let overlay_cases: Vec<Case> = [0, 100, 2000]
+        .into_iter()
+        .map(|n| Case {
+            name: format!("example_ct + {n} capsules"),
+            overlays: strokes(&ct, n),
+            ct: ct.clone(),
+            size: [512, 512],
+            preset: "ct-bone",
+        })
+        .collect();
     let mut cases = vec![
         Case {
             name: "example_ct 122x101x112 3mm".into(),
             ct: ct.clone(),
             size: [512, 512],
             preset: "ct-bone",
+            overlays: Vec::new(),
         },
         Case {
             name: "example_ct 122x101x112 3mm".into(),
             ct: ct.clone(),
             size: [1024, 1024],
             preset: "ct-bone",
+            overlays: Vec::new(),
         },
         Case {
             name: "example_ct MIP".into(),
             ct: ct.clone(),
             size: [512, 512],
             preset: "mip",
+            overlays: Vec::new(),
         },
         Case {
             name: "synthetic 256^3 1mm".into(),
             ct: sphere_shell(256),
             size: [512, 512],
             preset: "ct-bone",
+            overlays: Vec::new(),
         },
     ];
     if !quick {
@@ -167,8 +240,13 @@ fn main() -> Result<()> {
             ct: sphere_shell(512),
             size: [512, 512],
             preset: "ct-bone",
+            overlays: Vec::new(),
         });
     }
+    if overlays_only {
+        cases.clear();
+    }
+    cases.extend(overlay_cases);
     let mut renderer = VolumeRenderer::new(
         ctx.clone(),
         &TransferFunction::new(Preset::load("ct-bone")?),
@@ -192,7 +270,7 @@ fn main() -> Result<()> {
             samples as f64 / ms / 1e3,
             upload_ms
         );
-        if case.preset == "ct-bone" && case.size == [512, 512] {
+        if case.preset == "ct-bone" && case.size == [512, 512] && case.overlays.is_empty() {
             if case.name.starts_with("example_ct") {
                 example_512 = Some(ms);
             } else if case.name.contains("256") {

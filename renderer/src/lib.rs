@@ -5,6 +5,11 @@
 //! hiding or recolouring a structure only rewrites the table. The same code renders on a
 //! discrete GPU or on Mesa's lavapipe (CPU), headless, into an image that is read back.
 //!
+//! Overlays (pen strokes, the avatar's glasses and hands) are [`Capsule`]s composited with the
+//! volume by depth inside the same pass (`VolumeRenderer::set_overlays`), and
+//! `VolumeRenderer::pick` finds the first opaque sample under a pixel with that same shader, so
+//! strokes land on the surface the user sees.
+//!
 //! The renderer knows nothing of windows, XR runtimes, lessons or inference: callers give it a
 //! [`Camera`] (a pose plus the four frustum tangents OpenXR reports per eye) and get pixels back.
 
@@ -13,6 +18,7 @@ mod camera;
 mod context;
 mod external;
 mod image;
+mod overlay;
 mod volume_renderer;
 
 pub use bricks::{BrickStats, BRICK_VOXELS};
@@ -20,6 +26,7 @@ pub use camera::{Camera, Frustum};
 pub use context::{DevicePreference, GpuContext, DEVICE_ENV};
 pub use external::{ExternalFormat, ExternalHandles, VulkanCreator, EXTERNAL_API_VERSION};
 pub use image::RgbaImage;
+pub use overlay::{Capsule, MAX_OVERLAY_CAPSULES};
 pub use volume_renderer::{ClipPlane, CropBox, FrameStats, RenderOptions, VolumeRenderer};
 
 use std::path::PathBuf;
@@ -87,6 +94,22 @@ pub enum RenderError {
     BadImageSize {
         /// Requested size.
         size: [u32; 2],
+    },
+    /// `set_overlays` was given more capsules than the renderer draws.
+    #[error("{count} overlay capsules exceed the renderer's limit of {max}; draw long strokes with fewer, longer segments")]
+    TooManyOverlays {
+        /// Capsules given.
+        count: usize,
+        /// The limit, [`MAX_OVERLAY_CAPSULES`].
+        max: usize,
+    },
+    /// An overlay capsule is unusable.
+    #[error("overlay capsule {index} is invalid: {reason}")]
+    BadOverlay {
+        /// Its position in the slice given to `set_overlays`.
+        index: usize,
+        /// What is wrong with it.
+        reason: &'static str,
     },
     /// The frame could not be written.
     #[error("cannot write {path}: {message}")]

@@ -30,6 +30,7 @@ use crate::bricks::{BrickStats, BRICK_VOXELS};
 use crate::camera::Camera;
 use crate::context::GpuContext;
 use crate::image::RgbaImage;
+use crate::overlay::{self, Bins, Capsule};
 use crate::RenderError;
 
 /// How long a frame may take before we give up on the device (a lavapipe frame of a large
@@ -130,7 +131,18 @@ struct Target {
     image: Arc<Image>,
     view: Arc<ImageView>,
     readback: Subbuffer<[u8]>,
+    /// The shader's `Counters`: samples taken, then the pick depth (f32 bits).
     counters: Subbuffer<[u32]>,
+}
+
+/// The overlay set on the CPU (for the per-frame binning) and on the GPU.
+struct Overlays {
+    /// Packed as the shader's `Capsules` (three vec4 per capsule); empty when there are none.
+    packed: Vec<[f32; 4]>,
+    /// The same on the GPU; one zero capsule when there are none (a buffer cannot be empty).
+    gpu: Subbuffer<[[f32; 4]]>,
+    /// Bins bound when there are no overlays (the shader does not read them then).
+    no_bins: Subbuffer<[u32]>,
 }
 
 /// Renders one CT volume (with optional labels) under a transfer function.
@@ -145,6 +157,9 @@ pub struct VolumeRenderer {
     transfer_function: TransferFunction,
     volume: Option<GpuVolume>,
     target: Option<Target>,
+    /// The 1×1 target of `pick`, kept apart so picking does not reallocate the frame.
+    pick_target: Option<Target>,
+    overlays: Overlays,
     /// A 1-voxel label texture bound when the volume has no labels (the shader never reads it).
     no_labels: Arc<ImageView>,
 }
@@ -207,7 +222,14 @@ impl VolumeRenderer {
         let mut init = command_builder(&ctx)?;
         upload(&ctx, &mut init, &no_labels, [0u8])?;
         submit_and_wait(&ctx, init)?;
+        let overlays = Overlays {
+            packed: Vec::new(),
+            gpu: storage_buffer(&ctx, [[0.0f32; 4]; overlay::CAPSULE_VEC4S])?,
+            no_bins: storage_buffer(&ctx, [0u32; 4])?,
+        };
         let mut renderer = Self {
+            overlays,
+            pick_target: None,
             linear: sampler(Filter::Linear)?,
             nearest: sampler(Filter::Nearest)?,
             no_labels: view(&no_labels)?,
@@ -340,6 +362,22 @@ impl VolumeRenderer {
         Ok(())
     }
 
+    /// Replaces the overlay set drawn by every later `render` (empty = none).
+    ///
+    /// Capsules are composited with the volume by depth: tissue in front tints them by its
+    /// opacity, opaque tissue hides them, and they draw outside the volume's box as well. At
+    /// most [`crate::MAX_OVERLAY_CAPSULES`]; capsules with zero radius or opacity are dropped.
+    pub fn set_overlays(&mut self, capsules: &[Capsule]) -> Result<(), RenderError> {
+        let packed = overlay::pack(capsules)?;
+        self.overlays.gpu = if packed.is_empty() {
+            storage_buffer(&self.ctx, [[0.0f32; 4]; overlay::CAPSULE_VEC4S])?
+        } else {
+            storage_buffer(&self.ctx, packed.iter().copied())?
+        };
+        self.overlays.packed = packed;
+        Ok(())
+    }
+
     /// Renders a frame of `size` pixels and reads it back.
     pub fn render(
         &mut self,
@@ -347,15 +385,83 @@ impl VolumeRenderer {
         options: &RenderOptions,
         size: [u32; 2],
     ) -> Result<(RgbaImage, FrameStats), RenderError> {
+        let (image, stats, _) = self.dispatch(camera, options, size, false)?;
+        Ok((image, stats))
+    }
+
+    /// Patient-space point of the first opaque volume sample (accumulated opacity crossing 0.5,
+    /// same transfer function, label visibility, clip plane and crop as `render`) along the ray
+    /// through pixel centre `pixel` (x right, y down, in pixels of an image of `size`), or None
+    /// when the ray hits nothing. Overlays are ignored.
+    ///
+    /// It runs the ray-march shader on a one-pixel image whose frustum is narrowed to that
+    /// pixel's ray, so it sees exactly what `render` draws, with two differences: no start
+    /// jitter (the point is a sample on the step grid from the ray's entry, within one step
+    /// behind the surface), and MIP presets are marched as composite (a projection has no depth).
+    pub fn pick(
+        &mut self,
+        camera: &Camera,
+        options: &RenderOptions,
+        size: [u32; 2],
+        pixel: [f64; 2],
+    ) -> Result<Option<DVec3>, RenderError> {
+        if size[0] == 0 || size[1] == 0 || size[0] > 16384 || size[1] > 16384 {
+            return Err(RenderError::BadImageSize { size });
+        }
+        let f = camera.frustum;
+        let u = pixel[0] / f64::from(size[0]);
+        let v = pixel[1] / f64::from(size[1]);
+        let tan_x = f.tan_left + (f.tan_right - f.tan_left) * u;
+        let tan_y = f.tan_up + (f.tan_down - f.tan_up) * v;
+        let ray = Camera {
+            world_from_view: camera.world_from_view,
+            frustum: crate::Frustum {
+                tan_left: tan_x,
+                tan_right: tan_x,
+                tan_up: tan_y,
+                tan_down: tan_y,
+            },
+        };
+        let options = RenderOptions {
+            early_termination: 0.5,
+            jitter_seed: None,
+            blend: Some(Blend::Composite),
+            ..*options
+        };
+        let (_, _, depth_mm) = self.dispatch(&ray, &options, [1, 1], true)?;
+        if depth_mm.is_nan() || depth_mm < 0.0 {
+            return Ok(None);
+        }
+        let dir = camera
+            .world_from_view
+            .transform_vector3(DVec3::new(tan_x, tan_y, -1.0))
+            .normalize_or_zero();
+        Ok(Some(camera.eye() + dir * f64::from(depth_mm)))
+    }
+
+    /// One ray-march dispatch and its read-back; `pick` renders into the pick target, without
+    /// overlays, and returns the depth where the opacity reached the early-termination level.
+    fn dispatch(
+        &mut self,
+        camera: &Camera,
+        options: &RenderOptions,
+        size: [u32; 2],
+        pick: bool,
+    ) -> Result<(RgbaImage, FrameStats, f32), RenderError> {
         let volume = self.volume.as_ref().ok_or(RenderError::NoVolume)?;
         if size[0] == 0 || size[1] == 0 || size[0] > 16384 || size[1] > 16384 {
             return Err(RenderError::BadImageSize { size });
         }
-        if self.target.as_ref().is_none_or(|t| t.size != size) {
-            self.target = Some(new_target(&self.ctx, size)?);
+        let slot = if pick {
+            &mut self.pick_target
+        } else {
+            &mut self.target
+        };
+        if slot.as_ref().is_none_or(|t| t.size != size) {
+            *slot = Some(new_target(&self.ctx, size)?);
         }
-        let target = self.target.as_ref().ok_or(RenderError::NoVolume)?;
-        let (params, stats) = frame_params(
+        let target = slot.as_ref().ok_or(RenderError::NoVolume)?;
+        let (mut params, stats) = frame_params(
             &volume.geometry,
             volume.bricks.dims,
             volume.labels.is_some(),
@@ -364,6 +470,21 @@ impl VolumeRenderer {
             options,
             size,
         );
+        let bins = if pick || self.overlays.packed.is_empty() {
+            None
+        } else {
+            Some(Bins::build(&self.overlays.packed, camera, size))
+        };
+        let bins_buffer = match &bins {
+            Some(b) if b.visible > 0 => {
+                params.overlay = [b.tiles[0], b.tiles[1], b.tile_px, 0];
+                storage_buffer(&self.ctx, b.words.iter().copied())?
+            }
+            _ => self.overlays.no_bins.clone(),
+        };
+        if pick {
+            params.image[3] |= 8;
+        }
         let ubo = Buffer::from_data(
             self.ctx.memory.clone(),
             BufferCreateInfo {
@@ -405,6 +526,8 @@ impl VolumeRenderer {
                 WriteDescriptorSet::image_view(4, target.view.clone()),
                 WriteDescriptorSet::buffer(5, ubo),
                 WriteDescriptorSet::buffer(6, target.counters.clone()),
+                WriteDescriptorSet::buffer(7, self.overlays.gpu.clone()),
+                WriteDescriptorSet::buffer(8, bins_buffer),
             ],
             [],
         )
@@ -413,7 +536,7 @@ impl VolumeRenderer {
             .counters
             .write()
             .map_err(|e| RenderError::vulkan("resetting the sample counter", e))?
-            .fill(0);
+            .copy_from_slice(&[0, (-1.0f32).to_bits()]);
         let mut cb = command_builder(&self.ctx)?;
         cb.bind_pipeline_compute(self.pipeline.clone())
             .and_then(|cb| {
@@ -442,13 +565,13 @@ impl VolumeRenderer {
             .map_err(|e| RenderError::vulkan("reading the frame back", e))?
             .to_vec();
         let mut stats = stats;
-        stats.samples = target
+        let counters = target
             .counters
             .read()
-            .map_err(|e| RenderError::vulkan("reading the sample counter", e))?
-            .first()
-            .copied()
-            .map_or(0, u64::from);
+            .map_err(|e| RenderError::vulkan("reading the sample counter", e))?;
+        stats.samples = counters.first().copied().map_or(0, u64::from);
+        let depth_mm = counters.get(1).copied().map_or(-1.0, f32::from_bits);
+        drop(counters);
         Ok((
             RgbaImage {
                 width: size[0],
@@ -456,6 +579,7 @@ impl VolumeRenderer {
                 pixels,
             },
             stats,
+            depth_mm,
         ))
     }
 }
@@ -533,6 +657,7 @@ fn frame_params(
             BRICK_VOXELS as u32,
         ],
         image: [size[0], size[1], options.jitter_seed.unwrap_or(0), flags],
+        overlay: [0; 4],
     };
     let stats = FrameStats {
         step_mm,
@@ -634,7 +759,7 @@ fn new_target(ctx: &GpuContext, size: [u32; 2]) -> Result<Target, RenderError> {
                 | MemoryTypeFilter::HOST_RANDOM_ACCESS,
             ..Default::default()
         },
-        [0u32],
+        [0u32, (-1.0f32).to_bits()],
     )
     .map_err(|e| RenderError::vulkan("allocating the sample counter", e))?;
     Ok(Target {
@@ -644,6 +769,29 @@ fn new_target(ctx: &GpuContext, size: [u32; 2]) -> Result<Target, RenderError> {
         image,
         readback,
     })
+}
+
+/// A host-written storage buffer holding `data` (overlay capsules, bins).
+fn storage_buffer<T, I>(ctx: &GpuContext, data: I) -> Result<Subbuffer<[T]>, RenderError>
+where
+    T: BufferContents,
+    I: IntoIterator<Item = T>,
+    I::IntoIter: ExactSizeIterator,
+{
+    Buffer::from_iter(
+        ctx.memory.clone(),
+        BufferCreateInfo {
+            usage: BufferUsage::STORAGE_BUFFER,
+            ..Default::default()
+        },
+        AllocationCreateInfo {
+            memory_type_filter: MemoryTypeFilter::PREFER_DEVICE
+                | MemoryTypeFilter::HOST_SEQUENTIAL_WRITE,
+            ..Default::default()
+        },
+        data,
+    )
+    .map_err(|e| RenderError::vulkan("allocating an overlay buffer", e))
 }
 
 fn command_builder(

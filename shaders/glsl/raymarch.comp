@@ -5,6 +5,11 @@
 // (+x right, +y up, looking down -z); `tex` is the volume's texture space, [0,1]^3 over the
 // voxel cells (voxel centres at (i + 0.5) / n). The ray parameter `t` is in world millimetres,
 // so the step and the opacity correction are physical whatever the voxel spacing.
+//
+// Overlays (pen strokes, the avatar) are capsules composited by depth in the same pass: each
+// pixel finds the nearest capsule its ray enters, marches the volume up to it, blends the shaded
+// capsule under what accumulated in front, then goes on to the next capsule and the volume
+// behind it. So semi-transparent tissue in front tints a capsule and opaque bone hides it.
 
 layout(local_size_x = 8, local_size_y = 8, local_size_z = 1) in;
 
@@ -41,14 +46,35 @@ layout(set = 0, binding = 5) uniform Params {
     uvec4 dims;
     // x, y, z: brick grid dims; w: brick edge in voxels.
     uvec4 bricks;
-    // x, y: image size; z: jitter seed; w: flags (bit 0 shading, bit 1 jitter, bit 2 labels).
+    // x, y: image size; z: jitter seed; w: flags (bit 0 shading, bit 1 jitter, bit 2 labels,
+    // bit 3 pick: pixel (0, 0) writes the depth where opacity reached march.z).
     uvec4 image;
+    // x, y: overlay tiles along x and y (0 when there are no overlays); z: tile edge in pixels.
+    uvec4 overlay;
 } p;
 
-// Density samples taken this frame (for benchmarks: samples per second across machines).
+// Density samples taken this frame (for benchmarks: samples per second across machines), and
+// for a pick, the ray distance in mm at which the opacity first reached march.z (-1: never).
 layout(set = 0, binding = 6) buffer Counters {
     uint samples_taken;
+    float pick_depth_mm;
 } counters;
+
+// Overlay capsules in world mm: (a, radius), (b, unused), straight-alpha RGBA.
+struct Capsule {
+    vec4 a_radius;
+    vec4 b;
+    vec4 rgba;
+};
+layout(set = 0, binding = 7, std430) readonly buffer Capsules {
+    Capsule capsules[];
+};
+// Screen-space bins of the capsules for this frame: an (offset, count) pair per tile, row by
+// row, then one pair for the global list every pixel tests; offsets index this same array,
+// whose tail holds capsule indices.
+layout(set = 0, binding = 8, std430) readonly buffer Bins {
+    uint bins[];
+};
 
 const float LUT_BINS = 1024.0;
 const float LUT_ROWS = 256.0;
@@ -101,6 +127,98 @@ vec3 shade(vec3 rgb, vec3 tex, vec3 ray_world) {
     return rgb * (p.shading.x + p.shading.y * ndl) + vec3(p.shading.z * spec);
 }
 
+const float NO_HIT = 3.0e38;
+// Most capsules one pixel blends (nested translucent strokes); bounds the per-pixel work.
+const int MAX_OVERLAY_LAYERS = 8;
+
+// Distance along the unit ray (ro, rd) at which it enters capsule i, or NO_HIT. A ray that
+// starts inside a capsule never enters it (an eye inside the avatar's glasses sees through).
+float capsule_entry(uint i, vec3 ro, vec3 rd) {
+    vec3 a = capsules[i].a_radius.xyz;
+    vec3 b = capsules[i].b.xyz;
+    float r = capsules[i].a_radius.w;
+    vec3 centre = 0.5 * (a + b);
+    float bound = 0.5 * length(b - a) + r;
+    // Bounding sphere first; then solve near its closest approach, where every quantity is of
+    // the capsule's size and single precision holds whatever the eye's distance.
+    float tc = dot(centre - ro, rd);
+    vec3 q = ro + tc * rd;
+    vec3 qc = q - centre;
+    if (dot(qc, qc) > bound * bound) return NO_HIT;
+    float best = NO_HIT;
+    // The cylinder's side between the end discs.
+    vec3 ab = b - a;
+    float len = length(ab);
+    if (len > 1e-6) {
+        vec3 u = ab / len;
+        vec3 o = q - a;
+        vec3 o_perp = o - u * dot(o, u);
+        vec3 d_perp = rd - u * dot(rd, u);
+        float qa = dot(d_perp, d_perp);
+        float qb = dot(o_perp, d_perp);
+        float qcc = dot(o_perp, o_perp) - r * r;
+        float h = qb * qb - qa * qcc;
+        if (qa > 1e-12 && h >= 0.0) {
+            float s = (-qb - sqrt(h)) / qa;
+            float along = dot(o, u) + s * dot(rd, u);
+            if (along >= 0.0 && along <= len) best = s;
+        }
+    }
+    // The two end spheres (entering through an end disc means entering its sphere first).
+    for (int e = 0; e < 2; e++) {
+        vec3 oc = q - (e == 0 ? a : b);
+        float hb = dot(oc, rd);
+        float h = hb * hb - (dot(oc, oc) - r * r);
+        if (h >= 0.0) best = min(best, -hb - sqrt(h));
+    }
+    if (best == NO_HIT) return NO_HIT;
+    float t = tc + best;
+    return t > 0.0 ? t : NO_HIT;
+}
+
+// The nearest capsule entry beyond t_after among those binned for this pixel's tile and the
+// global list; NO_HIT when none. `which` receives its index.
+float next_capsule(uvec2 pixel, vec3 ro, vec3 rd, float t_after, out uint which) {
+    float best = NO_HIT;
+    which = 0u;
+    if (p.overlay.x == 0u) return NO_HIT;
+    uvec2 tile = pixel / p.overlay.z;
+    uint lists[2] = uint[2](2u * (tile.y * p.overlay.x + tile.x), 2u * p.overlay.x * p.overlay.y);
+    for (int l = 0; l < 2; l++) {
+        uint first = bins[lists[l]];
+        uint end = first + bins[lists[l] + 1u];
+        for (uint j = first; j < end; j++) {
+            uint i = bins[j];
+            float t = capsule_entry(i, ro, rd);
+            if (t > t_after && t < best) { best = t; which = i; }
+        }
+    }
+    return best;
+}
+
+// Premultiplied colour of capsule i where the ray enters it at t: headlight Lambert, and a
+// darker rim towards the outline so that a stroke reads as a tube.
+vec4 capsule_colour(uint i, vec3 ro, vec3 rd, float t) {
+    vec3 a = capsules[i].a_radius.xyz;
+    vec3 b = capsules[i].b.xyz;
+    vec3 hit = ro + t * rd;
+    vec3 ab = b - a;
+    float l2 = dot(ab, ab);
+    float s = l2 > 0.0 ? clamp(dot(hit - a, ab) / l2, 0.0, 1.0) : 0.0;
+    vec3 n = hit - (a + s * ab);
+    float nl = length(n);
+    float facing = nl > 0.0 ? clamp(-dot(n / nl, rd), 0.0, 1.0) : 1.0;
+    vec4 c = capsules[i].rgba;
+    vec3 rgb = c.rgb * (0.35 + 0.65 * facing) * (0.55 + 0.45 * smoothstep(0.0, 0.45, facing));
+    return vec4(rgb * c.a, c.a);
+}
+
+// Blends a premultiplied colour under the accumulated one (front to back).
+void blend_under(inout vec4 acc, vec4 c) {
+    acc.rgb += (1.0 - acc.a) * c.rgb;
+    acc.a += (1.0 - acc.a) * c.a;
+}
+
 void main() {
     uvec2 pixel = gl_GlobalInvocationID.xy;
     if (pixel.x >= p.image.x || pixel.y >= p.image.y) {
@@ -132,12 +250,17 @@ void main() {
     }
 
     vec4 acc = vec4(0.0);
+    // The next capsule along the ray and how many have been blended.
+    uint cap = 0u;
+    float t_cap = next_capsule(pixel, eye_world, ray_world, 0.0, cap);
+    int layers = 0;
+    float t_reached = -1.0;
+    bool mip = p.dims.w == 1u;
     if (span.x < span.y) {
         float step_mm = p.march.x;
         float jitter = (p.image.w & 2u) != 0u ? hash01(pixel, p.image.z) : 0.0;
         float t = span.x + step_mm * jitter;
         float exponent = step_mm / p.march.y;
-        bool mip = p.dims.w == 1u;
         bool shading = (p.image.w & 1u) != 0u;
         bool has_labels = (p.image.w & 4u) != 0u;
         vec3 brick_scale = vec3(p.dims.xyz) / float(p.bricks.w);
@@ -175,14 +298,26 @@ void main() {
             }
             for (int k = 0; k < BATCH; k++) {
                 // The LUT holds log2(1 - opacity per unit distance): 0 means transparent.
-                if (c[k].a < 0.0 && t + float(k) * step_mm <= span.y) {
+                float tk = t + float(k) * step_mm;
+                if (c[k].a < 0.0 && tk <= span.y) {
                     if (mip) {
                         if (v[k] > best_v) { best_v = v[k]; best_label = label[k]; }
-                    } else if (acc.a < p.march.z) {
-                        float alpha = 1.0 - exp2(c[k].a * exponent);
-                        vec3 rgb = shading ? shade(c[k].rgb, tex + float(k) * step_tex, ray_world) : c[k].rgb;
-                        acc.rgb += (1.0 - acc.a) * alpha * rgb;
-                        acc.a += (1.0 - acc.a) * alpha;
+                    } else {
+                        // Capsules entered before this sample lie in front of it. (Transparent
+                        // samples change nothing, so blending capsules here, at visible samples
+                        // and after the march, keeps the order.)
+                        while (tk > t_cap && acc.a < p.march.z && layers < MAX_OVERLAY_LAYERS) {
+                            blend_under(acc, capsule_colour(cap, eye_world, ray_world, t_cap));
+                            layers++;
+                            t_cap = next_capsule(pixel, eye_world, ray_world, t_cap, cap);
+                        }
+                        if (acc.a < p.march.z) {
+                            float alpha = 1.0 - exp2(c[k].a * exponent);
+                            vec3 rgb = shading ? shade(c[k].rgb, tex + float(k) * step_tex, ray_world) : c[k].rgb;
+                            acc.rgb += (1.0 - acc.a) * alpha * rgb;
+                            acc.a += (1.0 - acc.a) * alpha;
+                            if (acc.a >= p.march.z) t_reached = tk;
+                        }
                     }
                 }
             }
@@ -196,6 +331,27 @@ void main() {
             acc = vec4(c.rgb * a, a);
         }
         atomicAdd(counters.samples_taken, taken);
+    }
+    // Capsules behind the last visible sample, or (MIP, which has no depth) all capsules in
+    // front of the projection.
+    vec4 overlay = vec4(0.0);
+    while (t_cap < NO_HIT && layers < MAX_OVERLAY_LAYERS) {
+        if (mip) {
+            blend_under(overlay, capsule_colour(cap, eye_world, ray_world, t_cap));
+        } else if (acc.a < p.march.z) {
+            blend_under(acc, capsule_colour(cap, eye_world, ray_world, t_cap));
+        } else {
+            break;
+        }
+        layers++;
+        t_cap = next_capsule(pixel, eye_world, ray_world, t_cap, cap);
+    }
+    if (mip && overlay.a > 0.0) {
+        blend_under(overlay, acc);
+        acc = overlay;
+    }
+    if ((p.image.w & 8u) != 0u && pixel == uvec2(0u)) {
+        counters.pick_depth_mm = t_reached;
     }
     imageStore(target, ivec2(pixel), vec4(clamp(acc.rgb, 0.0, 1.0), acc.a));
 }

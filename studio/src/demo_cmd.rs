@@ -373,12 +373,13 @@ fn pointing_hand(
                 9.0 - 1.2 * s as f32
             };
             local[j] = (p, rot, radius);
-            if s + 1 < segments {
+            // The bone to the next joint (none after the tip).
+            if let Some(length) = lengths[f].get(s).filter(|_| s + 1 < segments) {
                 // Fingers bend at the knuckles onwards (not inside the palm).
                 if s >= 1 || f == 0 {
                     rot *= DQuat::from_rotation_x(curl);
                 }
-                p += rot * DVec3::new(0.0, 0.0, lengths[f][s]);
+                p += rot * DVec3::new(0.0, 0.0, *length);
             }
             j += 1;
         }

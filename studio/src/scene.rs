@@ -19,7 +19,7 @@ use glam::{DMat3, DMat4, DQuat, DVec3, Vec3};
 use twinray_lessons::event::{
     ControllerState, HandJoints, Pose, Space, HAND_JOINT_COUNT, WRIST_JOINT,
 };
-use twinray_lessons::state::{LessonState, SceneState, VisibleStroke};
+use twinray_lessons::state::{LessonState, SceneState, TimedStrokePoint, VisibleStroke};
 use twinray_renderer::{
     Camera, ClipPlane, CropBox, FrameStats, Frustum, GpuContext, RenderError, RenderOptions,
     RgbaImage, VolumeRenderer,
@@ -494,8 +494,12 @@ pub fn overlays(state: &LessonState) -> Overlays {
     out
 }
 
+/// Shortest stroke segment drawn as its own capsule.
+pub const STROKE_SEGMENT_MIN_MM: f32 = 2.0;
+
 /// Appends a stroke's capsules: one per segment between consecutive points drawn by
-/// `time_ns` (a dot for a single point), its width and colour from its style.
+/// `time_ns` (a dot for a single point; points closer than [`STROKE_SEGMENT_MIN_MM`] merged),
+/// its width and colour from its style.
 pub fn stroke_capsules(
     stroke: &VisibleStroke,
     time_ns: i64,
@@ -514,11 +518,20 @@ pub fn stroke_capsules(
         1.0
     };
     let radius = |pressure: f32| 0.5 * width * (0.5 + 0.5 * pressure.clamp(0.0, 1.0));
-    let points: Vec<_> = stroke
-        .points
-        .iter()
-        .take_while(|p| p.time_ns <= time_ns)
-        .collect();
+    let visible = stroke.points.partition_point(|p| p.time_ns <= time_ns);
+    let visible = &stroke.points[..visible];
+    // Pens sample at display rate, a fraction of a millimetre apart: keep points at least
+    // STROKE_SEGMENT_MIN_MM apart (greedily from the start, so an earlier instant's capsules
+    // are a prefix of a later one's), and always the newest point, where the pen is.
+    let mut points: Vec<&TimedStrokePoint> = Vec::new();
+    for (i, p) in visible.iter().enumerate() {
+        let far = points
+            .last()
+            .is_none_or(|k| k.position_mm.distance(p.position_mm) >= STROKE_SEGMENT_MIN_MM);
+        if far || i + 1 == visible.len() {
+            points.push(p);
+        }
+    }
     match points.as_slice() {
         [] => {}
         [only] => {
@@ -713,7 +726,7 @@ mod tests {
     use twinray_lessons::event::{
         Brush, ClipPlane as LessonClip, HandJoint, StrokeBegin, StrokeStyle,
     };
-    use twinray_lessons::state::{LabelState, TimedStrokePoint};
+    use twinray_lessons::state::LabelState;
     use twinray_transfer_functions::Lut;
 
     fn grid() -> Geometry {
@@ -748,7 +761,7 @@ mod tests {
                 .iter()
                 .map(|&t| TimedStrokePoint {
                     time_ns: t,
-                    position_mm: Vec3::new(t as f32 * 1e-9, 0.0, 0.0),
+                    position_mm: Vec3::new(t as f32 * 1e-2, 0.0, 0.0),
                     pressure: 1.0,
                 })
                 .collect(),
@@ -876,10 +889,27 @@ mod tests {
         let mut state = empty_state(2_500);
         state.strokes = vec![s];
         let o = overlays(&state);
-        assert_eq!(o.strokes[0].b_mm, Vec3::new(2e-6, 0.0, 0.0));
+        assert_eq!(o.strokes[0].b_mm, Vec3::new(20.0, 0.0, 0.0));
         assert_eq!(o.strokes[0].radius_mm, 1.5);
         assert_eq!(o.strokes[0].rgba, [1.0, 200.0 / 255.0, 0.0, 1.0]);
         assert!(o.glasses.is_empty() && o.hands.is_empty());
+
+        // Display-rate points 0.5 mm apart merge into segments of at least 2 mm, and the
+        // newest point is always the stroke's end.
+        let mut dense = stroke(2, &(1..=21).map(|i| i * 1_000).collect::<Vec<_>>());
+        for (i, p) in dense.points.iter_mut().enumerate() {
+            p.position_mm = Vec3::new(i as f32 * 0.5, 0.0, 0.0);
+        }
+        let mut state = empty_state(21_000);
+        state.strokes = vec![dense.clone()];
+        let all = overlays(&state).strokes;
+        assert_eq!(all.len(), 5);
+        assert_eq!(all[4].b_mm, Vec3::new(10.0, 0.0, 0.0));
+        state.time_ns = 12_000;
+        let part = overlays(&state).strokes;
+        assert_eq!(part.len(), 3);
+        assert_eq!(part[2].b_mm, Vec3::new(5.5, 0.0, 0.0));
+        assert_eq!(part[..2], all[..2]);
     }
 
     fn twin_pose() -> Pose {
