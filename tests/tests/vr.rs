@@ -56,25 +56,60 @@ fn session(content: Content) -> VrSession {
     )
 }
 
-#[test]
-fn stereo_pairs_of_the_demo_lesson_match_the_goldens() {
-    let _gpu = gpu_lock();
-    let lesson = scratch("demo.lesson");
-    record_demo(demo_case(), &lesson).expect("record the demo lesson");
-    let player = Player::open(&lesson).expect("open the demo lesson");
-    let mut vr = session(Content::Replay(Box::new(player)));
-    let xr = SimulatedXr::new(TWIN_CENTRE_MM, EYE, 1);
-    // After the strokes on the spine; then with the clip plane and the instructor's pen.
-    for (seconds, name) in [(29.5, "strokes"), (42.0, "clip-pen")] {
-        let frame = xr.frame_at(seconds);
-        let (eyes, _) = vr
-            .render_frame(&frame, (seconds * 1e9) as i64, EYE)
-            .expect("stereo frame");
-        assert_eq!([eyes[0].width, eyes[0].height], EYE);
-        assert_ne!(eyes[0].pixels, eyes[1].pixels, "the eyes must see differently");
-        assert_matches_golden(&format!("vr-demo-{name}-left"), &eyes[0]);
-        assert_matches_golden(&format!("vr-demo-{name}-right"), &eyes[1]);
+/// The left and right eye side by side, as one image (one golden per instant).
+fn side_by_side(eyes: &[RgbaImage; 2]) -> RgbaImage {
+    let [l, r] = eyes;
+    let mut pixels = Vec::with_capacity(l.pixels.len() + r.pixels.len());
+    for y in 0..l.height as usize {
+        let row = |img: &RgbaImage| {
+            let w = img.width as usize * 4;
+            img.pixels[y * w..(y + 1) * w].to_vec()
+        };
+        pixels.extend(row(l));
+        pixels.extend(row(r));
     }
+    RgbaImage {
+        width: l.width + r.width,
+        height: l.height,
+        pixels,
+    }
+}
+
+fn demo_lesson() -> &'static PathBuf {
+    static LESSON: OnceLock<PathBuf> = OnceLock::new();
+    LESSON.get_or_init(|| {
+        let lesson = scratch("demo.lesson");
+        record_demo(demo_case(), &lesson).expect("record the demo lesson");
+        lesson
+    })
+}
+
+/// The stereo pair the simulated headset sees of the demo lesson at `seconds`.
+fn demo_pair(seconds: f64) -> [RgbaImage; 2] {
+    let player = Player::open(demo_lesson()).expect("open the demo lesson");
+    let mut vr = session(Content::Replay(Box::new(player)));
+    let frame = SimulatedXr::new(TWIN_CENTRE_MM, EYE, 1).frame_at(seconds);
+    let (eyes, _) = vr
+        .render_frame(&frame, (seconds * 1e9) as i64, EYE)
+        .expect("stereo frame");
+    assert_eq!([eyes[0].width, eyes[0].height], EYE);
+    assert_ne!(
+        eyes[0].pixels, eyes[1].pixels,
+        "the eyes must see differently"
+    );
+    eyes
+}
+
+#[test]
+fn stereo_pair_after_the_spine_strokes_matches_the_golden() {
+    let _gpu = gpu_lock();
+    assert_matches_golden("vr-demo-strokes-stereo", &side_by_side(&demo_pair(29.5)));
+}
+
+#[test]
+fn stereo_pair_with_the_clip_plane_and_the_pen_matches_the_golden() {
+    let _gpu = gpu_lock();
+    assert_matches_golden("vr-demo-clip-pen-stereo", &side_by_side(&demo_pair(42.0)));
 }
 
 /// Renders a bright ball of `radius_mm` placed `distance_mm` in front of the simulated head,
@@ -118,7 +153,10 @@ fn a_near_ball_sits_further_right_in_the_left_eye_and_far_ones_less() {
     assert!((near_l - pred_l).abs() < 1.5 && (near_r - pred_r).abs() < 1.5);
     let [far_l, far_r, ..] = ball_in_both_eyes(1500.0, 60.0);
     let (near, far) = (near_l - near_r, far_l - far_r);
-    assert!(near > 0.0, "left-eye x minus right-eye x of the near ball: {near}");
+    assert!(
+        near > 0.0,
+        "left-eye x minus right-eye x of the near ball: {near}"
+    );
     // At infinity the two images differ only by the frusta's offsets; nearer means more.
     let xr = SimulatedXr::new(TWIN_CENTRE_MM, EYE, 1);
     let [l, r] = xr.frame_at(0.0).views.map(|v| v.fov);
@@ -129,7 +167,10 @@ fn a_near_ball_sits_further_right_in_the_left_eye_and_far_ones_less() {
     let infinity = axis_x(l) - axis_x(r);
     // 63 mm of baseline at 300 mm is 0.21 in tangent units, about 15 px at these eye sizes.
     assert!(near - infinity > 10.0, "near {near} infinity {infinity}");
-    assert!(far > infinity && far - infinity < (near - infinity) / 3.0, "far {far}");
+    assert!(
+        far > infinity && far - infinity < (near - infinity) / 3.0,
+        "far {far}"
+    );
 }
 
 #[test]
@@ -143,7 +184,9 @@ fn a_simulated_vr_recording_replays_with_head_samples_at_display_rate() {
     let mut xr = SimulatedXr::new(TWIN_CENTRE_MM, [24, 26], 150);
     let report = vr.run(&mut xr).expect("simulated VR run");
     assert_eq!(report.frames, 150);
-    let recording = report.recording.expect("the menu button started a recording");
+    let recording = report
+        .recording
+        .expect("the menu button started a recording");
     assert_eq!(recording.dropped_event_count, 0);
 
     let info = twinray_lessons::tools::info(&lesson).expect("lesson info");
@@ -154,7 +197,10 @@ fn a_simulated_vr_recording_replays_with_head_samples_at_display_rate() {
         .expect("a head stream");
     let spacing_ns = (head.t_max_ns - head.t_min_ns) / (head.event_count as i64 - 1);
     assert!(head.event_count >= 140, "{} head samples", head.event_count);
-    assert!((spacing_ns - PERIOD_90HZ_NS).abs() < 1000, "{spacing_ns} ns between head samples");
+    assert!(
+        (spacing_ns - PERIOD_90HZ_NS).abs() < 1000,
+        "{spacing_ns} ns between head samples"
+    );
 
     let mut player = Player::open(&lesson).expect("replay the VR lesson");
     let state = player.state_at(1_600_000_000);

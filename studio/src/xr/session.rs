@@ -208,7 +208,8 @@ impl VrSession {
             let t0 = *first_time_ns.get_or_insert(frame.predicted_display_time_ns);
             let time_ns = frame.predicted_display_time_ns - t0 + self.options.start_time_ns;
             let started = Instant::now();
-            let (eyes, stats) = self.render_frame(&frame, time_ns, source.recommended_eye_size())?;
+            let (eyes, stats) =
+                self.render_frame(&frame, time_ns, source.recommended_eye_size())?;
             let render_ns = i64::try_from(started.elapsed().as_nanos()).unwrap_or(i64::MAX);
             report.frame_times_ns.push(render_ns);
             report.last_comfort =
@@ -310,6 +311,11 @@ impl VrSession {
             .try_into()
             .map_err(|_| anyhow::anyhow!("two eyes rendered"))?;
         Ok(([left, right], stats.context("no eye rendered")?))
+    }
+
+    /// Renders every later frame at `quality` instead of the governor's choice (benchmarks).
+    pub fn set_fixed_quality(&mut self, quality: Option<Quality>) {
+        self.options.fixed_quality = quality;
     }
 
     /// The twin's placement now (after input).
