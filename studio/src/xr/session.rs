@@ -263,6 +263,9 @@ impl VrSession {
                                 );
                             }
                             None => {
+                                if record_to.is_none() {
+                                    eprintln!("vr: not recording: no destination (pass --out DIR)");
+                                }
                                 if let Some(path) = record_to {
                                     self.recorder = Some(start_recording(
                                         path,
@@ -344,4 +347,81 @@ fn start_recording(
     }
     eprintln!("vr: recording to {}", path.display());
     Ok(recorder)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use glam::{Quat, Vec3};
+    use twinray_lessons::event::{ControllerState, HandJoints};
+
+    #[test]
+    fn a_scaled_twin_keeps_hands_on_the_same_anatomy_for_the_rigid_scene() {
+        let twin = TwinPlacement {
+            stage_from_patient: Pose {
+                position_mm: Vec3::new(0.0, 1200.0, -600.0),
+                orientation: Quat::from_rotation_y(0.4),
+            },
+            scale: 2.0,
+        };
+        let hand_mm = Vec3::new(30.0, 1250.0, -500.0);
+        let pose = Pose {
+            position_mm: hand_mm,
+            orientation: Quat::IDENTITY,
+        };
+        let mut state = LiveState::new(SceneState {
+            stage_from_patient: twin.stage_from_patient,
+            ..SceneState::default()
+        })
+        .state;
+        let mut joints = HandJoints::default();
+        joints.joints[0].pose = pose;
+        state.hands[1] = Some(joints);
+        state.controllers[0] = Some(ControllerState {
+            grip: pose,
+            aim: pose,
+            buttons: 0,
+            trigger: 0.0,
+            squeeze: 0.0,
+            thumbstick: glam::Vec2::ZERO,
+        });
+        let seen = unscaled_for_scene(&state, &twin);
+        let rigid = TwinPlacement::rigid(twin.stage_from_patient);
+        let expected = twin.patient_from_stage(hand_mm);
+        let palm = seen.hands[1].expect("hand").joints[0].pose.position_mm;
+        assert!(rigid.patient_from_stage(palm).distance(expected) < 1e-3);
+        let aim = seen.controllers[0].expect("controller").aim.position_mm;
+        assert!(rigid.patient_from_stage(aim).distance(expected) < 1e-3);
+    }
+
+    #[test]
+    fn live_events_fold_into_the_lesson_state() {
+        use twinray_lessons::event::{Brush, Space, StrokeBegin, StrokePoint, StrokeStyle};
+        let mut live = LiveState::new(SceneState::default());
+        let begin = StrokeBegin {
+            stroke_id: 7,
+            space: Space::Patient,
+            style: StrokeStyle {
+                colour_rgba: [255, 0, 0, 255],
+                width_mm: 2.0,
+                brush: Brush::Pen,
+            },
+        };
+        live.apply(&Event::new(10, Payload::StrokeBegin(begin)));
+        for i in 0..3 {
+            live.apply(&Event::new(
+                20 + i,
+                Payload::StrokePoint(StrokePoint {
+                    stroke_id: 7,
+                    position_mm: Vec3::splat(i as f32),
+                    pressure: 1.0,
+                }),
+            ));
+        }
+        assert_eq!(live.state.strokes.len(), 1);
+        assert_eq!(live.state.strokes[0].points.len(), 3);
+        live.apply(&Event::new(30, Payload::StrokeUndo { stroke_id: 7 }));
+        assert!(live.state.strokes.is_empty());
+        assert_eq!(live.state.time_ns, 30);
+    }
 }
