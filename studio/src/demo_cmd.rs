@@ -23,6 +23,7 @@ use twinray_lessons::event::{
 };
 use twinray_lessons::format::LessonHeader;
 use twinray_lessons::recorder::{Recorder, RecorderOptions, RecordingReport};
+use twinray_transfer_functions::Preset;
 
 use crate::case::Case;
 use crate::scene::look_rotation;
@@ -95,9 +96,9 @@ mod ids {
     pub const LUMBAR: [u32; 5] = [L1, L2, L3, L4, L5];
 }
 
-/// Density at which the pen finds bone (the `ct-bone` ramp starts at 150 HU and is clearly
-/// visible from about here).
-const BONE_HU: f32 = 250.0;
+/// Accumulated opacity at which the pen finds the surface: the renderer's `pick` threshold,
+/// so strokes sit where the learner sees bone.
+const SURFACE_OPACITY: f64 = 0.5;
 
 /// Fixed wall-clock anchor of the demo lesson (2026-01-01T00:00:00Z), so the file depends
 /// only on the case.
@@ -187,16 +188,41 @@ pub fn spine_landmarks(case: &Case) -> Result<SpineLandmarks> {
     })
 }
 
-/// The first point at or above [`BONE_HU`] on the ray from 30 mm behind `p` (posterior)
-/// towards anterior, up to 15 mm past `p`: where the pen lands when the instructor draws
-/// over `p` from behind the patient.
+/// Where the pen lands when the instructor draws over `p` from behind the patient: on the
+/// ray from 30 mm behind `p` (posterior) towards anterior, up to 30 mm past `p`, the first
+/// point where the `ct-bone` opacity accumulated front to back reaches one half — the
+/// renderer's own definition of the surface (`VolumeRenderer::pick`), computed here on the
+/// CPU so recording needs no GPU.
 fn surface_from_behind(case: &Case, p: DVec3) -> Option<DVec3> {
+    let Some(preset) = bone_preset() else {
+        return None;
+    };
     let dir = DVec3::new(0.0, -1.0, 0.0);
     let start = p - dir * 30.0;
     let step_mm = 0.25;
-    (0..=(45.0 / step_mm) as usize)
-        .map(|s| start + dir * (s as f64 * step_mm))
-        .find(|q| sample_hu(case, *q) >= BONE_HU)
+    // Opacities are per unit distance, the smallest voxel spacing, as the renderer reads them.
+    let unit_mm = case
+        .ct
+        .geometry()
+        .spacing_mm()
+        .into_iter()
+        .fold(f64::INFINITY, f64::min);
+    let mut transmittance = 1.0f64;
+    for s in 0..=(60.0 / step_mm) as usize {
+        let q = start + dir * (s as f64 * step_mm);
+        let alpha = f64::from(preset.opacity_at(sample_hu(case, q))).clamp(0.0, 1.0);
+        transmittance *= (1.0 - alpha).powf(step_mm / unit_mm);
+        if 1.0 - transmittance >= SURFACE_OPACITY {
+            return Some(q);
+        }
+    }
+    None
+}
+
+/// The `ct-bone` preset the demo draws on (built in, so always there).
+fn bone_preset() -> Option<&'static Preset> {
+    static PRESET: std::sync::OnceLock<Option<Preset>> = std::sync::OnceLock::new();
+    PRESET.get_or_init(|| Preset::load("ct-bone").ok()).as_ref()
 }
 
 /// CT density at a patient point, trilinear; air outside the volume.

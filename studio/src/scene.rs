@@ -205,6 +205,7 @@ impl SceneBuilder {
     }
 
     /// Everything a frame of `state` needs, seen from `view` in an image of `size` pixels.
+    /// Following the instructor, the glasses are left out (the camera is inside them).
     pub fn frame(
         &mut self,
         state: &LessonState,
@@ -212,12 +213,17 @@ impl SceneBuilder {
         size: [u32; 2],
     ) -> FrameInputs {
         let (camera, follows_instructor) = self.camera(state, view, size);
+        let mut overlays = overlays(state);
+        if follows_instructor {
+            // Through the instructor's eyes their own glasses would fill the view.
+            overlays.glasses.clear();
+        }
         FrameInputs {
             transfer_function: self.transfer_function(&state.scene),
             options: self.render_options(&state.scene),
             camera,
             follows_instructor,
-            overlays: overlays(state),
+            overlays,
         }
     }
 
@@ -669,6 +675,8 @@ pub fn look_rotation(eye: DVec3, target: DVec3, up: DVec3) -> DQuat {
 /// changed, hands the overlays over, and renders.
 pub struct FrameRenderer {
     renderer: VolumeRenderer,
+    /// The capsules on the GPU, to skip re-uploading an unchanged set.
+    uploaded: Option<Vec<Capsule>>,
 }
 
 impl std::fmt::Debug for FrameRenderer {
@@ -694,7 +702,10 @@ impl FrameRenderer {
         );
         let mut renderer = VolumeRenderer::new(ctx, &tf)?;
         renderer.set_volume(ct, labels)?;
-        Ok(Self { renderer })
+        Ok(Self {
+            renderer,
+            uploaded: None,
+        })
     }
 
     /// Renders one frame of `size` pixels.
@@ -710,13 +721,40 @@ impl FrameRenderer {
             self.renderer
                 .set_transfer_function(&frame.transfer_function)?;
         }
-        crate::overlay::set_overlays(&mut self.renderer, &frame.overlays.all())?;
+        let capsules = frame.overlays.all();
+        if self.uploaded.as_ref() != Some(&capsules) {
+            self.uploaded = None;
+            crate::overlay::set_overlays(&mut self.renderer, &capsules)?;
+            self.uploaded = Some(capsules);
+        }
         self.renderer.render(&frame.camera, &frame.options, size)
     }
 
-    /// The volume renderer, e.g. for picking.
+    /// The volume renderer, e.g. for picking. Overlays set on it directly are replaced by
+    /// the next [`Self::render`].
     pub fn renderer_mut(&mut self) -> &mut VolumeRenderer {
+        self.uploaded = None;
         &mut self.renderer
+    }
+
+    /// The surface point under `pixel` (x right, y down) of the frame's view, as the pen
+    /// finds it: the first sample where the volume's accumulated opacity reaches 0.5, with
+    /// the frame's transfer function, clip plane and crop box.
+    ///
+    /// # Errors
+    /// If the device fails or the size is out of range.
+    pub fn pick(
+        &mut self,
+        frame: &FrameInputs,
+        size: [u32; 2],
+        pixel: [f64; 2],
+    ) -> Result<Option<DVec3>, RenderError> {
+        if self.renderer.transfer_function() != &frame.transfer_function {
+            self.renderer
+                .set_transfer_function(&frame.transfer_function)?;
+        }
+        self.renderer
+            .pick(&frame.camera, &frame.options, size, pixel)
     }
 }
 
