@@ -353,6 +353,142 @@ impl GpuContext {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{Camera, Frustum, RenderOptions, VolumeRenderer};
+    use glam::DVec3;
+    use twinray_transfer_functions::{Preset, TransferFunction};
+    use twinray_volume::{Geometry, Volume};
+
+    /// Creates the instance and device with the system loader, as an XR runtime would (minus
+    /// its own extensions): the real Vulkan path of `with_external_vulkan`, on lavapipe.
+    struct LoaderCreator {
+        entry: ash::Entry,
+        instance: Option<ash::Instance>,
+    }
+
+    impl VulkanCreator for LoaderCreator {
+        unsafe fn create_instance(
+            &mut self,
+            _gipa: *const c_void,
+            create_info: *const c_void,
+        ) -> Result<u64, String> {
+            // SAFETY: the renderer passes a valid VkInstanceCreateInfo.
+            let info = unsafe { &*create_info.cast::<ash::vk::InstanceCreateInfo<'_>>() };
+            // SAFETY: as above.
+            let instance =
+                unsafe { self.entry.create_instance(info, None) }.map_err(|e| e.to_string())?;
+            let raw = instance.handle().as_raw();
+            self.instance = Some(instance);
+            Ok(raw)
+        }
+
+        unsafe fn physical_device(&mut self, _instance: u64) -> Result<u64, String> {
+            let instance = self.instance.as_ref().ok_or("no instance")?;
+            // SAFETY: the instance is alive.
+            let devices =
+                unsafe { instance.enumerate_physical_devices() }.map_err(|e| e.to_string())?;
+            devices
+                .into_iter()
+                .find(|&d| {
+                    // SAFETY: `d` comes from this instance.
+                    let props = unsafe { instance.get_physical_device_properties(d) };
+                    props.device_type == ash::vk::PhysicalDeviceType::CPU
+                })
+                .map(|d| d.as_raw())
+                .ok_or_else(|| "no CPU (lavapipe) device".to_owned())
+        }
+
+        unsafe fn create_device(
+            &mut self,
+            _gipa: *const c_void,
+            physical_device: u64,
+            create_info: *const c_void,
+        ) -> Result<u64, String> {
+            let instance = self.instance.as_ref().ok_or("no instance")?;
+            // SAFETY: the renderer passes a valid VkDeviceCreateInfo for this device.
+            let device = unsafe {
+                instance.create_device(
+                    ash::vk::PhysicalDevice::from_raw(physical_device),
+                    &*create_info.cast::<ash::vk::DeviceCreateInfo<'_>>(),
+                    None,
+                )
+            }
+            .map_err(|e| e.to_string())?;
+            Ok(device.handle().as_raw())
+        }
+    }
+
+    #[test]
+    fn an_externally_created_device_renders_and_fills_an_external_image() {
+        // SAFETY: the system's loader.
+        let entry = unsafe { ash::Entry::load() }.expect("a Vulkan loader");
+        let mut creator = LoaderCreator {
+            entry,
+            instance: None,
+        };
+        let (ctx, handles) = GpuContext::with_external_vulkan(&mut creator).expect("context");
+        assert!(ctx.is_cpu(), "{}", ctx.device_name());
+        assert_eq!(handles.device, ctx.device.handle().as_raw());
+
+        // The ray-marcher runs on it: a bright cube in the middle of the view.
+        let g = Geometry::axis_aligned([16, 16, 16], [1.0; 3], [-7.5; 3]).expect("grid");
+        let ct = Volume::from_fn(g, |i, j, k| {
+            if [i, j, k].iter().all(|&c| (4..12).contains(&c)) {
+                1500.0
+            } else {
+                -1000.0
+            }
+        });
+        let tf = TransferFunction::new(Preset::load("ct-bone").expect("preset"));
+        let mut renderer = VolumeRenderer::new(ctx.clone(), &tf).expect("renderer");
+        renderer.set_volume(&ct, None).expect("volume");
+        let camera = Camera::orbit(DVec3::ZERO, 60.0, 0.0, 0.0, Frustum::symmetric(30.0, 1.0));
+        let (image, _) = renderer
+            .render(&camera, &RenderOptions::default(), [32, 32])
+            .expect("render");
+        assert!(image.pixel(16, 16)[3] > 200 && image.pixel(1, 1)[3] < 10);
+
+        // An image the "runtime" owns (created with vulkano here, handed over as a raw handle
+        // with two layers like the XR swapchain) receives both eyes.
+        let owned = vulkano::image::Image::new(
+            ctx.memory.clone(),
+            ImageCreateInfo {
+                image_type: ImageType::Dim2d,
+                format: Format::R8G8B8A8_SRGB,
+                extent: [32, 32, 1],
+                array_layers: 2,
+                usage: ImageUsage::TRANSFER_DST | ImageUsage::COLOR_ATTACHMENT,
+                ..Default::default()
+            },
+            AllocationCreateInfo::default(),
+        )
+        .expect("image");
+        for layer in 0..2 {
+            // SAFETY: a live image of this device with exactly this description, idle.
+            unsafe {
+                ctx.copy_into_external_image(
+                    owned.handle().as_raw(),
+                    ExternalFormat::Rgba8Srgb,
+                    [32, 32],
+                    2,
+                    layer,
+                    &image.pixels,
+                )
+            }
+            .expect("copy into the external image");
+        }
+        // SAFETY: as above; a wrong pixel count is refused, not copied.
+        let short = unsafe {
+            ctx.copy_into_external_image(
+                owned.handle().as_raw(),
+                ExternalFormat::Rgba8Srgb,
+                [32, 32],
+                2,
+                0,
+                &image.pixels[..100],
+            )
+        };
+        assert!(short.is_err());
+    }
 
     #[test]
     fn formats_map_to_vulkan_codes() {
