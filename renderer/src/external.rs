@@ -393,7 +393,7 @@ mod tests {
                     let props = unsafe { instance.get_physical_device_properties(d) };
                     props.device_type == ash::vk::PhysicalDeviceType::CPU
                 })
-                .map(|d| d.as_raw())
+                .map(Handle::as_raw)
                 .ok_or_else(|| "no CPU (lavapipe) device".to_owned())
         }
 
