@@ -264,8 +264,16 @@ fn renders_without_vulkan_validation_errors() {
 #[test]
 fn vr_without_an_openxr_runtime_fails_clearly() {
     // No OpenXR runtime can be installed on the build machines: with or without the loader,
-    // the command must say what to do and fail, not crash.
-    let out = twinray(&["vr"]);
+    // the command must say what to do and fail, not crash. XR_RUNTIME_JSON names no runtime
+    // so that a developer's own SteamVR or Monado is not started by the test.
+    let out = Command::new(env!("CARGO_BIN_EXE_twinray"))
+        .arg("vr")
+        .env(
+            "XR_RUNTIME_JSON",
+            repo().join("no-such-openxr-runtime.json"),
+        )
+        .output()
+        .expect("twinray runs");
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
         stderr(&out).contains(
