@@ -8,8 +8,9 @@
 //! sample along the ray from the instructor's side), a sagittal clip plane opens the spine and
 //! a pen (a controller without hand tracking) points at a vertebral body.
 //!
-//! Everything is a function of the case, so the same case gives the same events; the file's
-//! wall-clock anchor is fixed for the same reason.
+//! Everything is a function of the case, so the same case gives the same events (the file's
+//! wall-clock anchor is fixed for the same reason; chunk boundaries, and so the bytes, may
+//! differ between runs, as the recorder also closes chunks by wall-clock time).
 
 use std::path::{Path, PathBuf};
 
@@ -100,7 +101,7 @@ mod ids {
 /// so strokes sit where the learner sees bone.
 const SURFACE_OPACITY: f64 = 0.5;
 
-/// Fixed wall-clock anchor of the demo lesson (2026-01-01T00:00:00Z), so the file depends
+/// Fixed wall-clock anchor of the demo lesson (2026-01-01T00:00:00Z), so its content depends
 /// only on the case.
 const DEMO_ANCHOR_UNIX_NS: i64 = 1_767_225_600_000_000_000;
 
@@ -194,9 +195,7 @@ pub fn spine_landmarks(case: &Case) -> Result<SpineLandmarks> {
 /// renderer's own definition of the surface (`VolumeRenderer::pick`), computed here on the
 /// CPU so recording needs no GPU.
 fn surface_from_behind(case: &Case, p: DVec3) -> Option<DVec3> {
-    let Some(preset) = bone_preset() else {
-        return None;
-    };
+    let preset = bone_preset()?;
     let dir = DVec3::new(0.0, -1.0, 0.0);
     let start = p - dir * 30.0;
     let step_mm = 0.25;
