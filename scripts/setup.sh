@@ -6,9 +6,10 @@
 set -euo pipefail
 
 # xvfb, xauth and the X client libraries that winit loads at run time: the studio window's
-# smoke test runs under a virtual X server.
+# smoke test runs under a virtual X server. libopenxr-loader1: the OpenXR loader `twinray vr`
+# dlopens (it reports a missing runtime itself).
 packages=(mesa-vulkan-drivers libvulkan1 vulkan-validationlayers cmake ninja-build python3 g++ make pkg-config
-  xvfb xauth libx11-6 libx11-xcb1 libxcursor1 libxrandr2 libxi6 libxkbcommon-x11-0)
+  xvfb xauth libx11-6 libx11-xcb1 libxcursor1 libxrandr2 libxi6 libxkbcommon-x11-0 libopenxr-loader1)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -16,6 +16,7 @@
 mod bricks;
 mod camera;
 mod context;
+mod external;
 mod image;
 mod overlay;
 mod volume_renderer;
@@ -23,6 +24,7 @@ mod volume_renderer;
 pub use bricks::{BrickStats, BRICK_VOXELS};
 pub use camera::{Camera, Frustum};
 pub use context::{DevicePreference, GpuContext, DEVICE_ENV};
+pub use external::{ExternalFormat, ExternalHandles, VulkanCreator, EXTERNAL_API_VERSION};
 pub use image::RgbaImage;
 pub use overlay::{Capsule, MAX_OVERLAY_CAPSULES};
 pub use volume_renderer::{ClipPlane, CropBox, FrameStats, RenderOptions, VolumeRenderer};

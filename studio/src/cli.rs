@@ -1,6 +1,6 @@
 //! The `twinray` command line: parsing, dispatch, and exit codes (2 for errors).
 
-use crate::{demo_cmd, dicom_cmd, lesson_cmd, render_cmd, replay_cmd, segment_cmd, window};
+use crate::{demo_cmd, dicom_cmd, lesson_cmd, render_cmd, replay_cmd, segment_cmd, vr_cmd, window};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -35,6 +35,8 @@ enum Command {
     Replay(replay_cmd::ReplayArgs),
     /// Open the studio window on a case or a lesson (the embedded demo case without one).
     Studio(window::StudioArgs),
+    /// Teach or replay in a headset through OpenXR, or from a simulated headset (--simulate).
+    Vr(vr_cmd::VrArgs),
 }
 
 /// Parses the command line, runs the command and returns the exit status; errors are
@@ -51,6 +53,7 @@ pub fn main() -> ExitCode {
         Command::Demo(args) => demo_cmd::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Replay(args) => replay_cmd::run(&args),
         Command::Studio(args) => window::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Vr(args) => vr_cmd::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -13,4 +13,6 @@ pub mod render_cmd;
 pub mod replay_cmd;
 pub mod scene;
 pub mod segment_cmd;
+pub mod vr_cmd;
 pub mod window;
+pub mod xr;

@@ -503,3 +503,52 @@ fn the_shipped_model_finds_liver_and_vertebrae_on_the_dicom_series() {
         assert!(d >= 0.7, "Dice for {class} is {d:.3} (< 0.7): {scores:?}");
     }
 }
+
+#[test]
+fn vr_without_an_openxr_runtime_fails_clearly() {
+    // No OpenXR runtime can be installed on the build machines: with or without the loader,
+    // the command must say what to do and fail, not crash. XR_RUNTIME_JSON names no runtime
+    // so that a developer's own SteamVR or Monado is not started by the test.
+    let out = Command::new(env!("CARGO_BIN_EXE_twinray"))
+        .arg("vr")
+        .env(
+            "XR_RUNTIME_JSON",
+            repo().join("no-such-openxr-runtime.json"),
+        )
+        .output()
+        .expect("twinray runs");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "no OpenXR runtime found (install SteamVR or Monado and start it, or use --simulate)"
+        ),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn vr_simulate_writes_both_eyes_and_the_recording_the_menu_button_started() {
+    let dir = scratch("vr-sim");
+    let out = twinray(&[
+        "vr",
+        "--simulate",
+        "--frames",
+        "12",
+        "--eye-size",
+        "64x68",
+        "--out",
+        dir.to_str().expect("utf-8 path"),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for eye in ["left", "right"] {
+        let first = dir.join(format!("frame-00000-{eye}.png"));
+        // The first frame renders at full quality; later ones at the governor's choice.
+        assert_eq!(png_size(&first), (64, 68));
+        assert!(dir.join(format!("frame-00011-{eye}.png")).is_file());
+    }
+    assert!(!dir.join("frame-00012-left.png").exists());
+    // The scripted right menu press at 0.05 s starts recording.
+    assert!(dir.join("vr.lesson").is_file());
+    assert!(stderr(&out).contains("comfort:"), "{}", stderr(&out));
+}

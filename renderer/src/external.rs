@@ -1,0 +1,499 @@
+//! A [`GpuContext`] on a Vulkan instance and device that someone else creates, and copies into
+//! images that someone else owns.
+//!
+//! An XR runtime must create the Vulkan instance and device itself (OpenXR's
+//! `XR_KHR_vulkan_enable2`: `xrCreateVulkanInstanceKHR` / `xrCreateVulkanDeviceKHR`) so that it
+//! can add the extensions its compositor needs, and it hands out its swapchain images as raw
+//! `VkImage`s. This module keeps the renderer ignorant of OpenXR: the renderer fills in the
+//! create infos it needs, a [`VulkanCreator`] turns them into raw handles (in the studio, by
+//! calling the runtime), and vulkano wraps the handles.
+
+use std::ffi::c_void;
+use std::sync::Arc;
+use std::time::Duration;
+
+use vulkano::buffer::{Buffer, BufferCreateInfo, BufferUsage};
+use vulkano::command_buffer::allocator::StandardCommandBufferAllocator;
+use vulkano::command_buffer::{
+    AutoCommandBufferBuilder, BufferImageCopy, CommandBufferUsage, CopyBufferToImageInfo,
+};
+use vulkano::descriptor_set::allocator::StandardDescriptorSetAllocator;
+use vulkano::device::physical::PhysicalDevice;
+use vulkano::device::{Device, DeviceCreateInfo, QueueCreateInfo, QueueFlags};
+use vulkano::format::Format;
+use vulkano::image::sys::RawImage;
+use vulkano::image::{ImageCreateInfo, ImageSubresourceLayers, ImageType, ImageUsage};
+use vulkano::instance::{Instance, InstanceCreateInfo};
+use vulkano::memory::allocator::{AllocationCreateInfo, MemoryTypeFilter, StandardMemoryAllocator};
+use vulkano::sync::GpuFuture;
+use vulkano::{Handle, Version, VulkanLibrary, VulkanObject};
+
+use crate::context::GpuContext;
+use crate::RenderError;
+
+/// How long a copy into an external image may take before it counts as a lost device.
+const COPY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The Vulkan API version the renderer asks for on an external instance and device.
+pub const EXTERNAL_API_VERSION: Version = Version::V1_1;
+
+/// Creates a Vulkan instance and device for the renderer (an XR runtime, in the studio).
+///
+/// Each method gets the loader's `vkGetInstanceProcAddr` (as an untyped pointer, to be cast to
+/// the creator's own function-pointer type) and a pointer to the create info to use unchanged;
+/// it returns the raw handle or a message saying why it failed.
+pub trait VulkanCreator {
+    /// Creates the instance from a `VkInstanceCreateInfo`.
+    ///
+    /// # Safety
+    /// `create_info` points to a valid `VkInstanceCreateInfo` for the duration of the call.
+    unsafe fn create_instance(
+        &mut self,
+        get_instance_proc_addr: *const c_void,
+        create_info: *const c_void,
+    ) -> Result<u64, String>;
+
+    /// The physical device to render on, for the instance just created.
+    ///
+    /// # Safety
+    /// `instance` is the handle returned by `create_instance`.
+    unsafe fn physical_device(&mut self, instance: u64) -> Result<u64, String>;
+
+    /// Creates the device from a `VkDeviceCreateInfo`.
+    ///
+    /// # Safety
+    /// `create_info` points to a valid `VkDeviceCreateInfo` for the duration of the call.
+    unsafe fn create_device(
+        &mut self,
+        get_instance_proc_addr: *const c_void,
+        physical_device: u64,
+        create_info: *const c_void,
+    ) -> Result<u64, String>;
+}
+
+/// Raw handles of an external context, for the creator's session (e.g. `XrGraphicsBindingVulkanKHR`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExternalHandles {
+    /// `VkInstance`.
+    pub instance: u64,
+    /// `VkPhysicalDevice`.
+    pub physical_device: u64,
+    /// `VkDevice`.
+    pub device: u64,
+    /// Family of the one queue the renderer uses.
+    pub queue_family_index: u32,
+    /// Index of that queue in its family.
+    pub queue_index: u32,
+}
+
+/// Pixel layouts of external 8-bit images the renderer can copy into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExternalFormat {
+    /// `VK_FORMAT_R8G8B8A8_SRGB`.
+    Rgba8Srgb,
+    /// `VK_FORMAT_R8G8B8A8_UNORM`.
+    Rgba8Unorm,
+    /// `VK_FORMAT_B8G8R8A8_SRGB`.
+    Bgra8Srgb,
+    /// `VK_FORMAT_B8G8R8A8_UNORM`.
+    Bgra8Unorm,
+}
+
+impl ExternalFormat {
+    /// The supported formats, preferred first (sRGB, because the renderer's pixels are sRGB).
+    pub const PREFERRED: [Self; 4] = [
+        Self::Rgba8Srgb,
+        Self::Bgra8Srgb,
+        Self::Rgba8Unorm,
+        Self::Bgra8Unorm,
+    ];
+
+    /// The raw `VkFormat` value.
+    pub fn vk_format(self) -> i64 {
+        i64::from(ash_format(self).as_raw())
+    }
+
+    fn vulkano(self) -> Format {
+        match self {
+            Self::Rgba8Srgb => Format::R8G8B8A8_SRGB,
+            Self::Rgba8Unorm => Format::R8G8B8A8_UNORM,
+            Self::Bgra8Srgb => Format::B8G8R8A8_SRGB,
+            Self::Bgra8Unorm => Format::B8G8R8A8_UNORM,
+        }
+    }
+}
+
+fn ash_format(f: ExternalFormat) -> ash::vk::Format {
+    f.vulkano().into()
+}
+
+impl GpuContext {
+    /// A context on an instance and device created by `creator`, with one queue that can do
+    /// graphics (what XR compositors expect) and compute (what the ray-marcher needs).
+    ///
+    /// # Errors
+    /// When the loader is missing, the creator fails, or the device has no such queue.
+    pub fn with_external_vulkan(
+        creator: &mut dyn VulkanCreator,
+    ) -> Result<(Arc<Self>, ExternalHandles), RenderError> {
+        let library = VulkanLibrary::new().map_err(|e| RenderError::NoVulkan {
+            reason: e.to_string(),
+        })?;
+        // The runtime calls the loader itself; vulkano does not hand out the raw entry point,
+        // so ash opens the same loader (libvulkan.so.1) for it.
+        // SAFETY: the system's Vulkan loader is trusted to follow the specification.
+        let entry = unsafe { ash::Entry::load() }.map_err(|e| RenderError::NoVulkan {
+            reason: e.to_string(),
+        })?;
+        let gipa = entry.static_fn().get_instance_proc_addr as *const c_void;
+
+        let app_name = c"twinray";
+        let app_info = ash::vk::ApplicationInfo::default()
+            .application_name(app_name)
+            .api_version(ash::vk::make_api_version(0, 1, 1, 0));
+        let instance_info = ash::vk::InstanceCreateInfo::default().application_info(&app_info);
+        // SAFETY: `instance_info` and what it points to live until the end of this function.
+        let raw_instance =
+            unsafe { creator.create_instance(gipa, std::ptr::from_ref(&instance_info).cast()) }
+                .map_err(|reason| RenderError::NoVulkan { reason })?;
+        // SAFETY: the handle was created from this library with exactly this create info.
+        let instance = unsafe {
+            Instance::from_handle(
+                library,
+                ash::vk::Instance::from_raw(raw_instance),
+                InstanceCreateInfo {
+                    application_name: Some("twinray".into()),
+                    max_api_version: Some(EXTERNAL_API_VERSION),
+                    ..Default::default()
+                },
+            )
+        };
+        // SAFETY: `raw_instance` is the instance just created.
+        let raw_physical = unsafe { creator.physical_device(raw_instance) }
+            .map_err(|reason| RenderError::NoVulkan { reason })?;
+        let physical: Arc<PhysicalDevice> = instance
+            .enumerate_physical_devices()
+            .map_err(|e| RenderError::vulkan("listing devices", e))?
+            .find(|p| p.handle().as_raw() == raw_physical)
+            .ok_or_else(|| RenderError::Vulkan {
+                context: "finding the XR runtime's device",
+                message: "the device the runtime named is not among the instance's devices".into(),
+            })?;
+        let family = physical
+            .queue_family_properties()
+            .iter()
+            .position(|q| {
+                q.queue_flags
+                    .contains(QueueFlags::GRAPHICS | QueueFlags::COMPUTE)
+            })
+            .ok_or_else(|| RenderError::Vulkan {
+                context: "choosing a queue",
+                message: "the XR runtime's device has no queue family with graphics and compute"
+                    .into(),
+            })? as u32;
+        let priorities = [1.0f32];
+        let queue_info = [ash::vk::DeviceQueueCreateInfo::default()
+            .queue_family_index(family)
+            .queue_priorities(&priorities)];
+        let device_info = ash::vk::DeviceCreateInfo::default().queue_create_infos(&queue_info);
+        // SAFETY: `device_info` and what it points to live until the end of this function.
+        let raw_device = unsafe {
+            creator.create_device(gipa, raw_physical, std::ptr::from_ref(&device_info).cast())
+        }
+        .map_err(|reason| RenderError::Vulkan {
+            context: "creating the device through the XR runtime",
+            message: reason,
+        })?;
+        // SAFETY: the device was created on `physical` with one queue of `family` and nothing
+        // else the renderer relies on; the runtime's own extensions are invisible to vulkano.
+        let (device, mut queues) = unsafe {
+            Device::from_handle(
+                physical,
+                ash::vk::Device::from_raw(raw_device),
+                DeviceCreateInfo {
+                    queue_create_infos: vec![QueueCreateInfo {
+                        queue_family_index: family,
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                },
+            )
+        };
+        let queue = queues.next().ok_or_else(|| RenderError::Vulkan {
+            context: "creating the device through the XR runtime",
+            message: "the device returned no queue".into(),
+        })?;
+        let handles = ExternalHandles {
+            instance: raw_instance,
+            physical_device: raw_physical,
+            device: raw_device,
+            queue_family_index: family,
+            queue_index: 0,
+        };
+        let ctx = Self {
+            memory: Arc::new(StandardMemoryAllocator::new_default(device.clone())),
+            descriptors: Arc::new(StandardDescriptorSetAllocator::new(
+                device.clone(),
+                Default::default(),
+            )),
+            commands: Arc::new(StandardCommandBufferAllocator::new(
+                device.clone(),
+                Default::default(),
+            )),
+            device,
+            queue,
+        };
+        Ok((Arc::new(ctx), handles))
+    }
+
+    /// Copies RGBA8 pixels (`size` pixels, rows top to bottom) into layer `layer` of a 2D
+    /// image this context's device does not own (an XR swapchain image), which must have been
+    /// created with transfer-destination usage, `format`, `size` and `array_layers` layers.
+    /// Waits for the copy to finish.
+    ///
+    /// Known debt: vulkano tracks the image from an undefined layout and leaves it in the
+    /// transfer layout, while OpenXR expects colour swapchain images back in
+    /// `COLOR_ATTACHMENT_OPTIMAL`; a runtime that checks layouts needs an explicit barrier here
+    /// (untested: no runtime on the build machines).
+    ///
+    /// # Safety
+    /// `image` is a live `VkImage` of this device matching the description above, not in use
+    /// by the GPU during the call.
+    ///
+    /// # Errors
+    /// When the pixel count does not match or a Vulkan call fails.
+    pub unsafe fn copy_into_external_image(
+        &self,
+        image: u64,
+        format: ExternalFormat,
+        size: [u32; 2],
+        array_layers: u32,
+        layer: u32,
+        rgba: &[u8],
+    ) -> Result<(), RenderError> {
+        if rgba.len() != size[0] as usize * size[1] as usize * 4 || layer >= array_layers {
+            return Err(RenderError::BadImageSize { size });
+        }
+        let bgra = matches!(
+            format,
+            ExternalFormat::Bgra8Srgb | ExternalFormat::Bgra8Unorm
+        );
+        let staging = Buffer::from_iter(
+            self.memory.clone(),
+            BufferCreateInfo {
+                usage: BufferUsage::TRANSFER_SRC,
+                ..Default::default()
+            },
+            AllocationCreateInfo {
+                memory_type_filter: MemoryTypeFilter::PREFER_HOST
+                    | MemoryTypeFilter::HOST_SEQUENTIAL_WRITE,
+                ..Default::default()
+            },
+            rgba.chunks_exact(4)
+                .flat_map(|p| {
+                    if bgra {
+                        [p[2], p[1], p[0], p[3]]
+                    } else {
+                        [p[0], p[1], p[2], p[3]]
+                    }
+                })
+                .collect::<Vec<u8>>(),
+        )
+        .map_err(|e| RenderError::vulkan("allocating an upload buffer", e))?;
+        // SAFETY: the caller guarantees the handle and its description; borrowed, so vulkano
+        // does not destroy the runtime's image.
+        let raw = unsafe {
+            RawImage::from_handle_borrowed(
+                self.device.clone(),
+                ash::vk::Image::from_raw(image),
+                ImageCreateInfo {
+                    image_type: ImageType::Dim2d,
+                    format: format.vulkano(),
+                    extent: [size[0], size[1], 1],
+                    array_layers,
+                    usage: ImageUsage::TRANSFER_DST | ImageUsage::COLOR_ATTACHMENT,
+                    ..Default::default()
+                },
+            )
+        }
+        .map_err(|e| RenderError::vulkan("wrapping an external image", e))?;
+        // SAFETY: the runtime bound the image's memory.
+        let target = Arc::new(unsafe { raw.assume_bound() });
+        let mut cb = AutoCommandBufferBuilder::primary(
+            self.commands.clone(),
+            self.queue.queue_family_index(),
+            CommandBufferUsage::OneTimeSubmit,
+        )
+        .map_err(|e| RenderError::vulkan("recording a copy", e))?;
+        let mut subresource = ImageSubresourceLayers::from_parameters(format.vulkano(), 1);
+        subresource.array_layers = layer..layer + 1;
+        cb.copy_buffer_to_image(CopyBufferToImageInfo {
+            regions: [BufferImageCopy {
+                image_subresource: subresource,
+                image_extent: [size[0], size[1], 1],
+                ..Default::default()
+            }]
+            .into(),
+            ..CopyBufferToImageInfo::buffer_image(staging, target)
+        })
+        .map_err(|e| RenderError::vulkan("recording a copy", e))?;
+        let cb = cb
+            .build()
+            .map_err(|e| RenderError::vulkan("finishing a command buffer", e))?;
+        vulkano::sync::now(self.device.clone())
+            .then_execute(self.queue.clone(), cb)
+            .map_err(|e| RenderError::vulkan("submitting a copy", e))?
+            .then_signal_fence_and_flush()
+            .map_err(|e| RenderError::vulkan("submitting a copy", e))?
+            .wait(Some(COPY_TIMEOUT))
+            .map_err(|e| RenderError::vulkan("waiting for a copy", e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Camera, Frustum, RenderOptions, VolumeRenderer};
+    use glam::DVec3;
+    use twinray_transfer_functions::{Preset, TransferFunction};
+    use twinray_volume::{Geometry, Volume};
+
+    /// Creates the instance and device with the system loader, as an XR runtime would (minus
+    /// its own extensions): the real Vulkan path of `with_external_vulkan`, on lavapipe.
+    struct LoaderCreator {
+        entry: ash::Entry,
+        instance: Option<ash::Instance>,
+    }
+
+    impl VulkanCreator for LoaderCreator {
+        unsafe fn create_instance(
+            &mut self,
+            _gipa: *const c_void,
+            create_info: *const c_void,
+        ) -> Result<u64, String> {
+            // SAFETY: the renderer passes a valid VkInstanceCreateInfo.
+            let info = unsafe { &*create_info.cast::<ash::vk::InstanceCreateInfo<'_>>() };
+            // SAFETY: as above.
+            let instance =
+                unsafe { self.entry.create_instance(info, None) }.map_err(|e| e.to_string())?;
+            let raw = instance.handle().as_raw();
+            self.instance = Some(instance);
+            Ok(raw)
+        }
+
+        unsafe fn physical_device(&mut self, _instance: u64) -> Result<u64, String> {
+            let instance = self.instance.as_ref().ok_or("no instance")?;
+            // SAFETY: the instance is alive.
+            let devices =
+                unsafe { instance.enumerate_physical_devices() }.map_err(|e| e.to_string())?;
+            devices
+                .into_iter()
+                .find(|&d| {
+                    // SAFETY: `d` comes from this instance.
+                    let props = unsafe { instance.get_physical_device_properties(d) };
+                    props.device_type == ash::vk::PhysicalDeviceType::CPU
+                })
+                .map(Handle::as_raw)
+                .ok_or_else(|| "no CPU (lavapipe) device".to_owned())
+        }
+
+        unsafe fn create_device(
+            &mut self,
+            _gipa: *const c_void,
+            physical_device: u64,
+            create_info: *const c_void,
+        ) -> Result<u64, String> {
+            let instance = self.instance.as_ref().ok_or("no instance")?;
+            // SAFETY: the renderer passes a valid VkDeviceCreateInfo for this device.
+            let device = unsafe {
+                instance.create_device(
+                    ash::vk::PhysicalDevice::from_raw(physical_device),
+                    &*create_info.cast::<ash::vk::DeviceCreateInfo<'_>>(),
+                    None,
+                )
+            }
+            .map_err(|e| e.to_string())?;
+            Ok(device.handle().as_raw())
+        }
+    }
+
+    #[test]
+    fn an_externally_created_device_renders_and_fills_an_external_image() {
+        // SAFETY: the system's loader.
+        let entry = unsafe { ash::Entry::load() }.expect("a Vulkan loader");
+        let mut creator = LoaderCreator {
+            entry,
+            instance: None,
+        };
+        let (ctx, handles) = GpuContext::with_external_vulkan(&mut creator).expect("context");
+        assert!(ctx.is_cpu(), "{}", ctx.device_name());
+        assert_eq!(handles.device, ctx.device.handle().as_raw());
+
+        // The ray-marcher runs on it: a bright cube in the middle of the view.
+        let g = Geometry::axis_aligned([16, 16, 16], [1.0; 3], [-7.5; 3]).expect("grid");
+        let ct = Volume::from_fn(g, |i, j, k| {
+            if [i, j, k].iter().all(|&c| (4..12).contains(&c)) {
+                1500.0
+            } else {
+                -1000.0
+            }
+        });
+        let tf = TransferFunction::new(Preset::load("ct-bone").expect("preset"));
+        let mut renderer = VolumeRenderer::new(ctx.clone(), &tf).expect("renderer");
+        renderer.set_volume(&ct, None).expect("volume");
+        let camera = Camera::orbit(DVec3::ZERO, 60.0, 0.0, 0.0, Frustum::symmetric(30.0, 1.0));
+        let (image, _) = renderer
+            .render(&camera, &RenderOptions::default(), [32, 32])
+            .expect("render");
+        assert!(image.pixel(16, 16)[3] > 200 && image.pixel(1, 1)[3] < 10);
+
+        // An image the "runtime" owns (created with vulkano here, handed over as a raw handle
+        // with two layers like the XR swapchain) receives both eyes.
+        let owned = vulkano::image::Image::new(
+            ctx.memory.clone(),
+            ImageCreateInfo {
+                image_type: ImageType::Dim2d,
+                format: Format::R8G8B8A8_SRGB,
+                extent: [32, 32, 1],
+                array_layers: 2,
+                usage: ImageUsage::TRANSFER_DST | ImageUsage::COLOR_ATTACHMENT,
+                ..Default::default()
+            },
+            AllocationCreateInfo::default(),
+        )
+        .expect("image");
+        for layer in 0..2 {
+            // SAFETY: a live image of this device with exactly this description, idle.
+            unsafe {
+                ctx.copy_into_external_image(
+                    owned.handle().as_raw(),
+                    ExternalFormat::Rgba8Srgb,
+                    [32, 32],
+                    2,
+                    layer,
+                    &image.pixels,
+                )
+            }
+            .expect("copy into the external image");
+        }
+        // SAFETY: as above; a wrong pixel count is refused, not copied.
+        let short = unsafe {
+            ctx.copy_into_external_image(
+                owned.handle().as_raw(),
+                ExternalFormat::Rgba8Srgb,
+                [32, 32],
+                2,
+                0,
+                &image.pixels[..100],
+            )
+        };
+        assert!(short.is_err());
+    }
+
+    #[test]
+    fn formats_map_to_vulkan_codes() {
+        // VK_FORMAT_R8G8B8A8_SRGB = 43, VK_FORMAT_B8G8R8A8_SRGB = 50.
+        assert_eq!(ExternalFormat::Rgba8Srgb.vk_format(), 43);
+        assert_eq!(ExternalFormat::Bgra8Srgb.vk_format(), 50);
+    }
+}

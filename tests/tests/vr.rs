@@ -1,0 +1,216 @@
+//! VR from the simulated headset: stereo pairs of the demo lesson against goldens, disparity of
+//! rendered features, and a VR recording replayed by the Player.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use glam::{DVec3, Quat, Vec3};
+use twinray_lessons::event::Pose;
+use twinray_lessons::player::Player;
+use twinray_renderer::{RenderOptions, RgbaImage, VolumeRenderer};
+use twinray_studio::case::Case;
+use twinray_studio::demo_cmd::{demo_twin_pose, record_demo};
+use twinray_studio::scene::FrameRenderer;
+use twinray_studio::xr::comfort::Quality;
+use twinray_studio::xr::input::TwinPlacement;
+use twinray_studio::xr::session::{Content, VrOptions, VrSession};
+use twinray_studio::xr::source::{SimulatedXr, PERIOD_90HZ_NS};
+use twinray_studio::xr::stereo::eye_cameras;
+use twinray_tests::{assert_matches_golden, covered_centroid, gpu, gpu_lock, phantom};
+use twinray_transfer_functions::{Preset, TransferFunction};
+
+/// Eye images small enough for the suite (a real headset's are ~1832×1920).
+const EYE: [u32; 2] = [160, 168];
+/// Where the demo lesson stands the twin in the room.
+const TWIN_CENTRE_MM: Vec3 = Vec3::new(0.0, 1200.0, -600.0);
+const FULL: Quality = Quality {
+    step_voxels: 0.5,
+    resolution_scale: 1.0,
+};
+
+fn demo_case() -> &'static Case {
+    static CASE: OnceLock<Case> = OnceLock::new();
+    CASE.get_or_init(|| Case::demo().expect("the embedded demo case"))
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("twinray-vr-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir.join(name)
+}
+
+fn session(content: Content) -> VrSession {
+    let case = demo_case();
+    let renderer =
+        FrameRenderer::new(gpu(), &case.ct, case.labels.as_ref()).expect("renderer on the case");
+    let twin = demo_twin_pose(case.ct.geometry().centre_mm());
+    VrSession::new(
+        case,
+        renderer,
+        twin,
+        content,
+        VrOptions {
+            fixed_quality: Some(FULL),
+            ..VrOptions::default()
+        },
+    )
+}
+
+/// The left and right eye side by side, as one image (one golden per instant).
+fn side_by_side(eyes: &[RgbaImage; 2]) -> RgbaImage {
+    let [l, r] = eyes;
+    let mut pixels = Vec::with_capacity(l.pixels.len() + r.pixels.len());
+    for y in 0..l.height as usize {
+        let row = |img: &RgbaImage| {
+            let w = img.width as usize * 4;
+            img.pixels[y * w..(y + 1) * w].to_vec()
+        };
+        pixels.extend(row(l));
+        pixels.extend(row(r));
+    }
+    RgbaImage {
+        width: l.width + r.width,
+        height: l.height,
+        pixels,
+    }
+}
+
+fn demo_lesson() -> &'static PathBuf {
+    static LESSON: OnceLock<PathBuf> = OnceLock::new();
+    LESSON.get_or_init(|| {
+        let lesson = scratch("demo.lesson");
+        record_demo(demo_case(), &lesson).expect("record the demo lesson");
+        lesson
+    })
+}
+
+/// The stereo pair the simulated headset sees of the demo lesson at `seconds`.
+fn demo_pair(seconds: f64) -> [RgbaImage; 2] {
+    let player = Player::open(demo_lesson()).expect("open the demo lesson");
+    let mut vr = session(Content::Replay(Box::new(player)));
+    let frame = SimulatedXr::new(TWIN_CENTRE_MM, EYE, 1).frame_at(seconds);
+    let (eyes, _) = vr
+        .render_frame(&frame, (seconds * 1e9) as i64, EYE)
+        .expect("stereo frame");
+    assert_eq!([eyes[0].width, eyes[0].height], EYE);
+    assert_ne!(
+        eyes[0].pixels, eyes[1].pixels,
+        "the eyes must see differently"
+    );
+    eyes
+}
+
+#[test]
+fn stereo_pair_after_the_spine_strokes_matches_the_golden() {
+    let _gpu = gpu_lock();
+    assert_matches_golden("vr-demo-strokes-stereo", &side_by_side(&demo_pair(29.5)));
+}
+
+#[test]
+fn stereo_pair_with_the_clip_plane_and_the_pen_matches_the_golden() {
+    let _gpu = gpu_lock();
+    assert_matches_golden("vr-demo-clip-pen-stereo", &side_by_side(&demo_pair(42.0)));
+}
+
+/// Renders a bright ball of `radius_mm` placed `distance_mm` in front of the simulated head,
+/// and returns (left centroid x, right centroid x, predicted left x, predicted right x).
+fn ball_in_both_eyes(distance_mm: f32, radius_mm: f64) -> [f64; 4] {
+    let r = radius_mm;
+    let ct = phantom([48, 48, 48], [r / 16.0; 3], |p| {
+        if p.length() <= r {
+            1500.0
+        } else {
+            -1000.0
+        }
+    });
+    let xr = SimulatedXr::new(TWIN_CENTRE_MM, EYE, 1);
+    let frame = xr.frame_at(0.0);
+    let forward = frame.head.orientation * Vec3::NEG_Z;
+    let twin = TwinPlacement::rigid(Pose {
+        position_mm: frame.head.position_mm + forward * distance_mm,
+        orientation: Quat::IDENTITY,
+    });
+    let cameras = eye_cameras(&frame.views, &twin);
+    let tf = TransferFunction::new(Preset::load("ct-bone").expect("preset"));
+    let mut renderer = VolumeRenderer::new(gpu(), &tf).expect("renderer");
+    renderer.set_volume(&ct, None).expect("volume");
+    let mut out = [0.0; 4];
+    for (i, camera) in cameras.iter().enumerate() {
+        let (image, _): (RgbaImage, _) = renderer
+            .render(camera, &RenderOptions::default(), EYE)
+            .expect("render");
+        out[i] = covered_centroid(&image, 128).expect("the ball is visible")[0];
+        out[i + 2] = camera.project(DVec3::ZERO, EYE).expect("in front")[0];
+    }
+    out
+}
+
+#[test]
+fn a_near_ball_sits_further_right_in_the_left_eye_and_far_ones_less() {
+    let _gpu = gpu_lock();
+    let [near_l, near_r, pred_l, pred_r] = ball_in_both_eyes(300.0, 20.0);
+    // Rendered where the per-eye (asymmetric) projection says.
+    assert!((near_l - pred_l).abs() < 1.5 && (near_r - pred_r).abs() < 1.5);
+    let [far_l, far_r, ..] = ball_in_both_eyes(1500.0, 60.0);
+    let (near, far) = (near_l - near_r, far_l - far_r);
+    assert!(
+        near > 0.0,
+        "left-eye x minus right-eye x of the near ball: {near}"
+    );
+    // At infinity the two images differ only by the frusta's offsets; nearer means more.
+    let xr = SimulatedXr::new(TWIN_CENTRE_MM, EYE, 1);
+    let [l, r] = xr.frame_at(0.0).views.map(|v| v.fov);
+    let axis_x = |f: twinray_studio::xr::source::Fov| {
+        f64::from(EYE[0]) * f64::from(-f.angle_left.tan())
+            / f64::from(f.angle_right.tan() - f.angle_left.tan())
+    };
+    let infinity = axis_x(l) - axis_x(r);
+    // 63 mm of baseline at 300 mm is 0.21 in tangent units, about 15 px at these eye sizes.
+    assert!(near - infinity > 10.0, "near {near} infinity {infinity}");
+    assert!(
+        far > infinity && far - infinity < (near - infinity) / 3.0,
+        "far {far}"
+    );
+}
+
+#[test]
+fn a_simulated_vr_recording_replays_with_head_samples_at_display_rate() {
+    let _gpu = gpu_lock();
+    let lesson = scratch("vr.lesson");
+    let mut vr = session(Content::Live {
+        record_to: Some(lesson.clone()),
+    });
+    // 1.7 s: menu starts recording, a chapter, a trigger stroke, the start of a grab.
+    let mut xr = SimulatedXr::new(TWIN_CENTRE_MM, [24, 26], 150);
+    let report = vr.run(&mut xr).expect("simulated VR run");
+    assert_eq!(report.frames, 150);
+    let recording = report
+        .recording
+        .expect("the menu button started a recording");
+    assert_eq!(recording.dropped_event_count, 0);
+
+    let info = twinray_lessons::tools::info(&lesson).expect("lesson info");
+    let head = info
+        .streams
+        .iter()
+        .find(|s| s.name == "head")
+        .expect("a head stream");
+    let spacing_ns = (head.t_max_ns - head.t_min_ns) / (head.event_count as i64 - 1);
+    assert!(head.event_count >= 140, "{} head samples", head.event_count);
+    assert!(
+        (spacing_ns - PERIOD_90HZ_NS).abs() < 1000,
+        "{spacing_ns} ns between head samples"
+    );
+
+    let mut player = Player::open(&lesson).expect("replay the VR lesson");
+    let state = player.state_at(1_600_000_000);
+    assert!(state.head.is_some() && state.hands.iter().all(Option::is_some));
+    assert_eq!(state.chapter.as_deref(), Some("VR chapter 1"));
+    assert_eq!(state.strokes.len(), 1);
+    assert!(state.strokes[0].points.len() > 20);
+    // The recording starts from the scene it was made on: the twin where the case stood.
+    assert_eq!(
+        state.scene.stage_from_patient,
+        demo_twin_pose(demo_case().ct.geometry().centre_mm())
+    );
+}
