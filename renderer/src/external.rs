@@ -15,18 +15,23 @@ use std::time::Duration;
 use vulkano::buffer::{Buffer, BufferCreateInfo, BufferUsage};
 use vulkano::command_buffer::allocator::StandardCommandBufferAllocator;
 use vulkano::command_buffer::{
-    AutoCommandBufferBuilder, BufferImageCopy, CommandBufferUsage, CopyBufferToImageInfo,
+    BufferImageCopy, CommandBufferBeginInfo, CommandBufferLevel, CommandBufferUsage,
+    CopyBufferToImageInfo, RecordingCommandBuffer,
 };
 use vulkano::descriptor_set::allocator::StandardDescriptorSetAllocator;
 use vulkano::device::physical::PhysicalDevice;
 use vulkano::device::{Device, DeviceCreateInfo, QueueCreateInfo, QueueFlags};
 use vulkano::format::Format;
 use vulkano::image::sys::RawImage;
-use vulkano::image::{ImageCreateInfo, ImageSubresourceLayers, ImageType, ImageUsage};
+use vulkano::image::{
+    ImageCreateInfo, ImageLayout, ImageSubresourceLayers, ImageSubresourceRange, ImageType,
+    ImageUsage,
+};
 use vulkano::instance::{Instance, InstanceCreateInfo};
 use vulkano::memory::allocator::{AllocationCreateInfo, MemoryTypeFilter, StandardMemoryAllocator};
-use vulkano::sync::GpuFuture;
-use vulkano::{Handle, Version, VulkanLibrary, VulkanObject};
+use vulkano::sync::fence::{Fence, FenceCreateInfo};
+use vulkano::sync::{AccessFlags, DependencyInfo, ImageMemoryBarrier, PipelineStages};
+use vulkano::{Handle, ValidationError, Version, VulkanLibrary, VulkanObject};
 
 use crate::context::GpuContext;
 use crate::RenderError;
@@ -251,14 +256,17 @@ impl GpuContext {
     /// created with transfer-destination usage, `format`, `size` and `array_layers` layers.
     /// Waits for the copy to finish.
     ///
-    /// Known debt: vulkano tracks the image from an undefined layout and leaves it in the
-    /// transfer layout, while OpenXR expects colour swapchain images back in
-    /// `COLOR_ATTACHMENT_OPTIMAL`; a runtime that checks layouts needs an explicit barrier here
-    /// (untested: no runtime on the build machines).
+    /// OpenXR hands colour swapchain images over in `COLOR_ATTACHMENT_OPTIMAL` and expects
+    /// them back in it at `xrReleaseSwapchainImage`. vulkano's automatic builder cannot be told
+    /// an image's layout on entry or exit (it would assume `UNDEFINED` and leave the image in
+    /// the transfer layout), so the copy is recorded with explicit barriers instead: layer
+    /// `layer` goes `COLOR_ATTACHMENT_OPTIMAL` → `TRANSFER_DST_OPTIMAL` → copy →
+    /// `COLOR_ATTACHMENT_OPTIMAL`; other layers are not touched.
     ///
     /// # Safety
-    /// `image` is a live `VkImage` of this device matching the description above, not in use
-    /// by the GPU during the call.
+    /// `image` is a live `VkImage` of this device matching the description above, with layer
+    /// `layer` in `COLOR_ATTACHMENT_OPTIMAL` (as after `xrWaitSwapchainImage`), not in use by
+    /// the GPU during the call.
     ///
     /// # Errors
     /// When the pixel count does not match or a Vulkan call fails.
@@ -319,34 +327,114 @@ impl GpuContext {
         .map_err(|e| RenderError::vulkan("wrapping an external image", e))?;
         // SAFETY: the runtime bound the image's memory.
         let target = Arc::new(unsafe { raw.assume_bound() });
-        let mut cb = AutoCommandBufferBuilder::primary(
-            self.commands.clone(),
-            self.queue.queue_family_index(),
-            CommandBufferUsage::OneTimeSubmit,
-        )
-        .map_err(|e| RenderError::vulkan("recording a copy", e))?;
         let mut subresource = ImageSubresourceLayers::from_parameters(format.vulkano(), 1);
         subresource.array_layers = layer..layer + 1;
-        cb.copy_buffer_to_image(CopyBufferToImageInfo {
+        let range = ImageSubresourceRange::from(subresource.clone());
+        let copy = CopyBufferToImageInfo {
             regions: [BufferImageCopy {
                 image_subresource: subresource,
                 image_extent: [size[0], size[1], 1],
                 ..Default::default()
             }]
             .into(),
-            ..CopyBufferToImageInfo::buffer_image(staging, target)
-        })
+            ..CopyBufferToImageInfo::buffer_image(staging, target.clone())
+        };
+        // Before: whatever last used the image (the compositor, an earlier frame) finishes
+        // before the layout changes; the runtime has already ordered its own work against
+        // ours by the time `xrWaitSwapchainImage` returns, so this is belt and braces.
+        let to_transfer = ImageMemoryBarrier {
+            src_stages: PipelineStages::ALL_COMMANDS,
+            src_access: AccessFlags::MEMORY_WRITE,
+            dst_stages: PipelineStages::ALL_TRANSFER,
+            dst_access: AccessFlags::TRANSFER_WRITE,
+            old_layout: ImageLayout::ColorAttachmentOptimal,
+            new_layout: ImageLayout::TransferDstOptimal,
+            subresource_range: range.clone(),
+            ..ImageMemoryBarrier::image(target.clone())
+        };
+        // After: the runtime may next sample, blit or render to the image, so every later
+        // stage waits for the copy's writes.
+        let to_attachment = ImageMemoryBarrier {
+            src_stages: PipelineStages::ALL_TRANSFER,
+            src_access: AccessFlags::TRANSFER_WRITE,
+            dst_stages: PipelineStages::ALL_COMMANDS,
+            dst_access: AccessFlags::MEMORY_READ | AccessFlags::MEMORY_WRITE,
+            old_layout: ImageLayout::TransferDstOptimal,
+            new_layout: ImageLayout::ColorAttachmentOptimal,
+            subresource_range: range,
+            ..ImageMemoryBarrier::image(target)
+        };
+        // SAFETY: the barriers name the layout the caller guarantees and the layer written;
+        // `copy` holds the staging buffer and image until the submission has finished.
+        unsafe {
+            self.submit_untracked(copy, |cb, copy| {
+                cb.pipeline_barrier(&DependencyInfo {
+                    image_memory_barriers: std::iter::once(to_transfer).collect(),
+                    ..Default::default()
+                })?
+                .copy_buffer_to_image(copy)?
+                .pipeline_barrier(&DependencyInfo {
+                    image_memory_barriers: std::iter::once(to_attachment).collect(),
+                    ..Default::default()
+                })?;
+                Ok(())
+            })
+        }
+    }
+
+    /// Records commands into a one-time command buffer without vulkano's resource tracking
+    /// (for images whose layouts someone else manages), submits it and waits for it.
+    ///
+    /// `resources` holds what the commands use; it is dropped once the GPU is done with it, or
+    /// leaked if the wait fails, so a hung GPU never reads freed memory.
+    ///
+    /// # Safety
+    /// The recorded commands must be correctly synchronised, use nothing beyond `resources`
+    /// that could be freed meanwhile, and leave every image in the layout its owner expects.
+    unsafe fn submit_untracked<T>(
+        &self,
+        resources: T,
+        record: impl FnOnce(&mut RecordingCommandBuffer, &T) -> Result<(), Box<ValidationError>>,
+    ) -> Result<(), RenderError> {
+        let mut recording = RecordingCommandBuffer::new(
+            self.commands.clone(),
+            self.queue.queue_family_index(),
+            CommandBufferLevel::Primary,
+            CommandBufferBeginInfo {
+                usage: CommandBufferUsage::OneTimeSubmit,
+                ..Default::default()
+            },
+        )
         .map_err(|e| RenderError::vulkan("recording a copy", e))?;
-        let cb = cb
-            .build()
+        record(&mut recording, &resources)
+            .map_err(|e| RenderError::vulkan("recording a copy", e))?;
+        // SAFETY: recording started above and every command was validated by vulkano.
+        let cb = unsafe { recording.end() }
             .map_err(|e| RenderError::vulkan("finishing a command buffer", e))?;
-        vulkano::sync::now(self.device.clone())
-            .then_execute(self.queue.clone(), cb)
-            .map_err(|e| RenderError::vulkan("submitting a copy", e))?
-            .then_signal_fence_and_flush()
-            .map_err(|e| RenderError::vulkan("submitting a copy", e))?
-            .wait(Some(COPY_TIMEOUT))
-            .map_err(|e| RenderError::vulkan("waiting for a copy", e))
+        let fence = Fence::new(self.device.clone(), FenceCreateInfo::default())
+            .map_err(|e| RenderError::vulkan("creating a fence", e))?;
+        let buffers = [cb.handle()];
+        let submit = ash::vk::SubmitInfo::default().command_buffers(&buffers);
+        // vulkano only submits its tracked command buffers, so this one goes to the queue
+        // directly, with the queue's lock held as vulkano's own submissions do.
+        let submitted = self.queue.with(|_locked| {
+            let fns = self.device.fns();
+            // SAFETY: a finished primary command buffer of this queue's family, an unsignalled
+            // fence of this device, and exclusive use of the queue while the lock is held.
+            unsafe { (fns.v1_0.queue_submit)(self.queue.handle(), 1, &submit, fence.handle()) }
+                .result()
+        });
+        submitted
+            .map_err(|e| RenderError::vulkan("submitting a copy", vulkano::VulkanError::from(e)))?;
+        if let Err(e) = fence.wait(Some(COPY_TIMEOUT)) {
+            // The GPU may still use the command buffer and fence: leak them rather than free
+            // them under it (the device is as good as lost anyway).
+            std::mem::forget(cb);
+            std::mem::forget(fence);
+            std::mem::forget(resources);
+            return Err(RenderError::vulkan("waiting for a copy", e));
+        }
+        Ok(())
     }
 }
 
@@ -357,6 +445,8 @@ mod tests {
     use glam::DVec3;
     use twinray_transfer_functions::{Preset, TransferFunction};
     use twinray_volume::{Geometry, Volume};
+    use vulkano::command_buffer::CopyImageToBufferInfo;
+    use vulkano::sync::BufferMemoryBarrier;
 
     /// Creates the instance and device with the system loader, as an XR runtime would (minus
     /// its own extensions): the real Vulkan path of `with_external_vulkan`, on lavapipe.
@@ -417,6 +507,83 @@ mod tests {
         }
     }
 
+    /// Reads layer `layer` of a 32×32 RGBA8 image that is in COLOR_ATTACHMENT_OPTIMAL, and
+    /// leaves it there (the validation layer checks that the copy did too).
+    fn read_layer(ctx: &GpuContext, image: &Arc<vulkano::image::Image>, layer: u32) -> Vec<u8> {
+        let out = Buffer::new_slice::<u8>(
+            ctx.memory.clone(),
+            BufferCreateInfo {
+                usage: BufferUsage::TRANSFER_DST,
+                ..Default::default()
+            },
+            AllocationCreateInfo {
+                memory_type_filter: MemoryTypeFilter::PREFER_HOST
+                    | MemoryTypeFilter::HOST_RANDOM_ACCESS,
+                ..Default::default()
+            },
+            32 * 32 * 4,
+        )
+        .expect("read-back buffer");
+        let mut layers = ImageSubresourceLayers::from_parameters(Format::R8G8B8A8_SRGB, 1);
+        layers.array_layers = layer..layer + 1;
+        let range = ImageSubresourceRange::from(layers.clone());
+        let copy = CopyImageToBufferInfo {
+            regions: [BufferImageCopy {
+                image_subresource: layers,
+                image_extent: [32, 32, 1],
+                ..Default::default()
+            }]
+            .into(),
+            ..CopyImageToBufferInfo::image_buffer(image.clone(), out.clone())
+        };
+        let barrier = |old_layout, new_layout| ImageMemoryBarrier {
+            src_stages: PipelineStages::ALL_COMMANDS,
+            src_access: AccessFlags::MEMORY_WRITE,
+            dst_stages: PipelineStages::ALL_COMMANDS,
+            dst_access: AccessFlags::MEMORY_READ | AccessFlags::MEMORY_WRITE,
+            old_layout,
+            new_layout,
+            subresource_range: range.clone(),
+            ..ImageMemoryBarrier::image(image.clone())
+        };
+        let before = barrier(
+            ImageLayout::ColorAttachmentOptimal,
+            ImageLayout::TransferSrcOptimal,
+        );
+        let after = barrier(
+            ImageLayout::TransferSrcOptimal,
+            ImageLayout::ColorAttachmentOptimal,
+        );
+        // SAFETY: the test's own idle image and buffer, kept alive by `copy`.
+        unsafe {
+            ctx.submit_untracked(copy, |cb, copy| {
+                cb.pipeline_barrier(&DependencyInfo {
+                    image_memory_barriers: std::iter::once(before).collect(),
+                    ..Default::default()
+                })?
+                .copy_image_to_buffer(copy)?
+                .pipeline_barrier(&DependencyInfo {
+                    buffer_memory_barriers: std::iter::once(BufferMemoryBarrier {
+                        src_stages: PipelineStages::ALL_TRANSFER,
+                        src_access: AccessFlags::TRANSFER_WRITE,
+                        dst_stages: PipelineStages::HOST,
+                        dst_access: AccessFlags::HOST_READ,
+                        range: copy.dst_buffer.offset()
+                            ..copy.dst_buffer.offset() + copy.dst_buffer.size(),
+                        ..BufferMemoryBarrier::buffer(copy.dst_buffer.buffer().clone())
+                    })
+                    .collect(),
+                    image_memory_barriers: std::iter::once(after).collect(),
+                    ..Default::default()
+                })?;
+                Ok(())
+            })
+        }
+        .expect("read back");
+        let pixels = out.read().expect("map read-back").to_vec();
+        pixels
+    }
+
     #[test]
     fn an_externally_created_device_renders_and_fills_an_external_image() {
         // SAFETY: the system's loader.
@@ -456,14 +623,45 @@ mod tests {
                 format: Format::R8G8B8A8_SRGB,
                 extent: [32, 32, 1],
                 array_layers: 2,
-                usage: ImageUsage::TRANSFER_DST | ImageUsage::COLOR_ATTACHMENT,
+                // Transfer source only so the test can read it back.
+                usage: ImageUsage::TRANSFER_DST
+                    | ImageUsage::COLOR_ATTACHMENT
+                    | ImageUsage::TRANSFER_SRC,
                 ..Default::default()
             },
             AllocationCreateInfo::default(),
         )
         .expect("image");
-        for layer in 0..2 {
-            // SAFETY: a live image of this device with exactly this description, idle.
+        // The runtime hands swapchain images over in COLOR_ATTACHMENT_OPTIMAL; under the
+        // validation layer (see below) a copy that assumed another layout fails.
+        let whole = ImageSubresourceRange::from_parameters(Format::R8G8B8A8_SRGB, 1, 2);
+        // SAFETY: the test's own idle image.
+        unsafe {
+            ctx.submit_untracked((), |cb, ()| {
+                cb.pipeline_barrier(&DependencyInfo {
+                    image_memory_barriers: std::iter::once(ImageMemoryBarrier {
+                        dst_stages: PipelineStages::COLOR_ATTACHMENT_OUTPUT,
+                        dst_access: AccessFlags::COLOR_ATTACHMENT_WRITE,
+                        old_layout: ImageLayout::Undefined,
+                        new_layout: ImageLayout::ColorAttachmentOptimal,
+                        subresource_range: whole,
+                        ..ImageMemoryBarrier::image(owned.clone())
+                    })
+                    .collect(),
+                    ..Default::default()
+                })?;
+                Ok(())
+            })
+        }
+        .expect("hand the image over as the runtime does");
+        // Left eye: the render; right eye: a gradient, so a copy into the wrong layer shows.
+        let gradient: Vec<u8> = (0..32u8)
+            .flat_map(|y| (0..32u8).flat_map(move |x| [x * 8, y * 8, 128, 255]))
+            .collect();
+        let eyes = [&image.pixels, &gradient];
+        for (layer, pixels) in (0..2).zip(eyes) {
+            // SAFETY: a live image of this device with exactly this description, idle, in
+            // COLOR_ATTACHMENT_OPTIMAL.
             unsafe {
                 ctx.copy_into_external_image(
                     owned.handle().as_raw(),
@@ -471,10 +669,16 @@ mod tests {
                     [32, 32],
                     2,
                     layer,
-                    &image.pixels,
+                    pixels,
                 )
             }
             .expect("copy into the external image");
+        }
+        for (layer, pixels) in (0..2).zip(eyes) {
+            assert!(
+                read_layer(&ctx, &owned, layer) == *pixels,
+                "layer {layer} does not hold what was copied into it"
+            );
         }
         // SAFETY: as above; a wrong pixel count is refused, not copied.
         let short = unsafe {
@@ -488,6 +692,35 @@ mod tests {
             )
         };
         assert!(short.is_err());
+    }
+
+    #[test]
+    fn filling_an_external_image_passes_vulkan_validation() {
+        // The Khronos validation layer tracks image layouts across submissions and prints
+        // "Validation Error" when a barrier's old layout is not the image's real one; the
+        // test above runs again in a child process with the layer on.
+        let layer = std::path::Path::new(
+            "/usr/share/vulkan/explicit_layer.d/VkLayer_khronos_validation.json",
+        );
+        assert!(
+            layer.exists(),
+            "the Vulkan validation layer is missing: apt-get install vulkan-validationlayers (make test does)"
+        );
+        let name =
+            "external::tests::an_externally_created_device_renders_and_fills_an_external_image";
+        let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
+            .env("VK_INSTANCE_LAYERS", "VK_LAYER_KHRONOS_validation")
+            .args([name, "--exact", "--nocapture", "--test-threads=1"])
+            .output()
+            .expect("the test binary runs");
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{all}");
+        assert!(all.contains("1 passed"), "{all}");
+        assert!(!all.contains("Validation Error"), "{all}");
     }
 
     #[test]

@@ -639,7 +639,8 @@ impl XrSource for OpenXrSource {
         for (layer, eye) in eyes.iter().enumerate() {
             let eye = super::stereo::resized(eye, self.eye_size);
             // SAFETY: `image` is the acquired swapchain image of this session's device, created
-            // above with TRANSFER_DST usage, this format, size and two layers.
+            // above with TRANSFER_DST usage, this format, size and two layers; after
+            // `wait_image` OpenXR guarantees it is in COLOR_ATTACHMENT_OPTIMAL.
             unsafe {
                 self.ctx.copy_into_external_image(
                     image,
