@@ -13,4 +13,5 @@ pub mod render_cmd;
 pub mod replay_cmd;
 pub mod scene;
 pub mod segment_cmd;
+pub mod surface;
 pub mod window;
