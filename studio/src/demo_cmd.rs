@@ -189,11 +189,14 @@ pub fn spine_landmarks(case: &Case) -> Result<SpineLandmarks> {
 /// Where the pen lands when the instructor draws over `p` from behind the patient: on the
 /// ray from 30 mm behind `p` (posterior) towards anterior, the surface as the learner sees it
 /// in the lesson's `ct-bone` view with every label shown ([`crate::surface`], the renderer's
-/// own definition), computed on the CPU so recording needs no GPU.
+/// own definition), computed on the CPU so recording needs no GPU. Only up to 30 mm past `p`:
+/// where a thin process is translucent the stroke stays at `p` rather than jumping onto the
+/// vertebral body far in front.
 fn surface_from_behind(case: &Case, p: DVec3) -> Option<DVec3> {
+    const REACH_MM: f64 = 30.0;
     let lut = bone_lut()?;
     let dir = DVec3::new(0.0, -1.0, 0.0);
-    let start = p - dir * 30.0;
+    let start = p - dir * REACH_MM;
     crate::surface::surface_along(
         &case.ct,
         case.labels.as_ref(),
@@ -202,6 +205,7 @@ fn surface_from_behind(case: &Case, p: DVec3) -> Option<DVec3> {
         start,
         dir,
     )
+    .filter(|q| (*q - start).dot(dir) <= 2.0 * REACH_MM)
 }
 
 /// The `ct-bone` preset the demo draws on (built in, so always there) with the default label
