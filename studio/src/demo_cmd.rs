@@ -24,7 +24,8 @@ use twinray_lessons::event::{
 };
 use twinray_lessons::format::LessonHeader;
 use twinray_lessons::recorder::{Recorder, RecorderOptions, RecordingReport};
-use twinray_transfer_functions::Preset;
+use twinray_renderer::RenderOptions;
+use twinray_transfer_functions::{Lut, Preset, TransferFunction};
 
 use crate::case::Case;
 use crate::scene::look_rotation;
@@ -96,10 +97,6 @@ mod ids {
     /// Superior to inferior.
     pub const LUMBAR: [u32; 5] = [L1, L2, L3, L4, L5];
 }
-
-/// Accumulated opacity at which the pen finds the surface: the renderer's `pick` threshold,
-/// so strokes sit where the learner sees bone.
-const SURFACE_OPACITY: f64 = 0.5;
 
 /// Fixed wall-clock anchor of the demo lesson (2026-01-01T00:00:00Z), so its content depends
 /// only on the case.
@@ -190,63 +187,37 @@ pub fn spine_landmarks(case: &Case) -> Result<SpineLandmarks> {
 }
 
 /// Where the pen lands when the instructor draws over `p` from behind the patient: on the
-/// ray from 30 mm behind `p` (posterior) towards anterior, up to 30 mm past `p`, the first
-/// point where the `ct-bone` opacity accumulated front to back reaches one half — the
-/// renderer's own definition of the surface (`VolumeRenderer::pick`), computed here on the
-/// CPU so recording needs no GPU.
+/// ray from 30 mm behind `p` (posterior) towards anterior, the surface as the learner sees it
+/// in the lesson's `ct-bone` view with every label shown ([`crate::surface`], the renderer's
+/// own definition), computed on the CPU so recording needs no GPU. Only up to 30 mm past `p`:
+/// where a thin process is translucent the stroke stays at `p` rather than jumping onto the
+/// vertebral body far in front.
 fn surface_from_behind(case: &Case, p: DVec3) -> Option<DVec3> {
-    let preset = bone_preset()?;
+    const REACH_MM: f64 = 30.0;
+    let lut = bone_lut()?;
     let dir = DVec3::new(0.0, -1.0, 0.0);
-    let start = p - dir * 30.0;
-    let step_mm = 0.25;
-    // Opacities are per unit distance, the smallest voxel spacing, as the renderer reads them.
-    let unit_mm = case
-        .ct
-        .geometry()
-        .spacing_mm()
-        .into_iter()
-        .fold(f64::INFINITY, f64::min);
-    let mut transmittance = 1.0f64;
-    for s in 0..=(60.0 / step_mm) as usize {
-        let q = start + dir * (s as f64 * step_mm);
-        let alpha = f64::from(preset.opacity_at(sample_hu(case, q))).clamp(0.0, 1.0);
-        transmittance *= (1.0 - alpha).powf(step_mm / unit_mm);
-        if 1.0 - transmittance >= SURFACE_OPACITY {
-            return Some(q);
-        }
-    }
-    None
+    let start = p - dir * REACH_MM;
+    crate::surface::surface_along(
+        &case.ct,
+        case.labels.as_ref(),
+        lut,
+        &RenderOptions::default(),
+        start,
+        dir,
+    )
+    .filter(|q| (*q - start).dot(dir) <= 2.0 * REACH_MM)
 }
 
-/// The `ct-bone` preset the demo draws on (built in, so always there).
-fn bone_preset() -> Option<&'static Preset> {
-    static PRESET: std::sync::OnceLock<Option<Preset>> = std::sync::OnceLock::new();
-    PRESET.get_or_init(|| Preset::load("ct-bone").ok()).as_ref()
-}
-
-/// CT density at a patient point, trilinear; air outside the volume.
-fn sample_hu(case: &Case, p: DVec3) -> f32 {
-    let g = case.ct.geometry();
-    let ijk = g.voxel_from_patient().transform_point3(p);
-    let base = ijk.floor();
-    let f = ijk - base;
-    let mut acc = 0.0;
-    for c in 0..8 {
-        let o = [c & 1, (c >> 1) & 1, (c >> 2) & 1];
-        let idx = [0, 1, 2].map(|a| base[a] as i64 + o[a] as i64);
-        let w = [0, 1, 2]
-            .map(|a| if o[a] == 1 { f[a] } else { 1.0 - f[a] })
-            .iter()
-            .product::<f64>();
-        let inside = (0..3).all(|a| idx[a] >= 0 && (idx[a] as usize) < g.dims[a]);
-        let v = if inside {
-            case.ct.voxels()[g.linear_index(idx[0] as usize, idx[1] as usize, idx[2] as usize)]
-        } else {
-            -1024.0
-        };
-        acc += w * f64::from(v);
-    }
-    acc as f32
+/// The `ct-bone` preset the demo draws on (built in, so always there) with the default label
+/// styles, baked once.
+fn bone_lut() -> Option<&'static Lut> {
+    static LUT: std::sync::OnceLock<Option<Lut>> = std::sync::OnceLock::new();
+    LUT.get_or_init(|| {
+        Preset::load("ct-bone")
+            .ok()
+            .map(|preset| TransferFunction::new(preset).bake())
+    })
+    .as_ref()
 }
 
 /// A stroke's path: points 1 mm apart, each on the surface as the pen finds it.

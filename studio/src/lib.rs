@@ -13,6 +13,7 @@ pub mod render_cmd;
 pub mod replay_cmd;
 pub mod scene;
 pub mod segment_cmd;
+pub mod surface;
 pub mod vr_cmd;
 pub mod window;
 pub mod xr;

@@ -8,7 +8,6 @@
 
 pub mod case;
 pub mod mpr;
-pub mod pick;
 pub mod scene_bridge;
 
 use std::path::{Path, PathBuf};

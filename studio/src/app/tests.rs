@@ -268,10 +268,11 @@ fn pick_lands_on_bone_along_the_central_ray() {
     let app = demo_app();
     let size = [128, 128];
     let camera = app.camera(1.0);
-    let hit = pick::pick(
+    let lut = app.transfer_function().bake();
+    let hit = crate::surface::pick(
         &app.case.ct,
         app.case.labels.as_deref(),
-        &app.transfer_function(),
+        &lut,
         &camera,
         &app.render_options(),
         size,
@@ -291,10 +292,10 @@ fn pick_lands_on_bone_along_the_central_ray() {
         .get(ijk.x as usize, ijk.y as usize, ijk.z as usize)
         .expect("inside");
     assert!(hu > 150.0, "picked {hu} HU, not bone");
-    let corner = pick::pick(
+    let corner = crate::surface::pick(
         &app.case.ct,
         app.case.labels.as_deref(),
-        &app.transfer_function(),
+        &lut,
         &camera,
         &app.render_options(),
         size,

@@ -12,7 +12,8 @@ use twinray_transfer_functions::Preset;
 
 use crate::app::case::Case;
 use crate::app::mpr::SliceImage;
-use crate::app::{pick, scene_bridge, Action, App, PenStyle};
+use crate::app::{scene_bridge, Action, App, PenStyle};
+use crate::surface;
 
 /// Panel state that is not part of the app (text being typed, the tool in hand).
 #[derive(Debug, Clone)]
@@ -649,10 +650,10 @@ fn view_3d(
     let pick_at = |pos: Pos2| -> Option<DVec3> {
         let size = state.view_size_px;
         let camera = app.camera(f64::from(size[0]) / f64::from(size[1]));
-        pick::pick(
+        surface::pick(
             &app.case.ct,
             app.case.labels.as_deref(),
-            &app.transfer_function(),
+            &app.transfer_function().bake(),
             &camera,
             &app.render_options(),
             size,
