@@ -2,12 +2,13 @@
 
 use std::sync::Arc;
 
+use vulkano::buffer::{Buffer, BufferContents, BufferCreateInfo, BufferUsage, Subbuffer};
 use vulkano::command_buffer::allocator::StandardCommandBufferAllocator;
 use vulkano::descriptor_set::allocator::StandardDescriptorSetAllocator;
 use vulkano::device::physical::{PhysicalDevice, PhysicalDeviceType};
 use vulkano::device::{Device, DeviceCreateInfo, Queue, QueueCreateInfo, QueueFlags};
 use vulkano::instance::{Instance, InstanceCreateFlags, InstanceCreateInfo};
-use vulkano::memory::allocator::StandardMemoryAllocator;
+use vulkano::memory::allocator::{AllocationCreateInfo, MemoryTypeFilter, StandardMemoryAllocator};
 use vulkano::VulkanLibrary;
 
 use crate::RenderError;
@@ -141,7 +142,13 @@ impl GpuContext {
             context: "creating the device",
             message: "the device returned no queue".into(),
         })?;
-        Ok(Arc::new(Self {
+        Ok(Arc::new(Self::with_allocators(device, queue)))
+    }
+
+    /// A context around `device` and its compute queue, however the device was created (here,
+    /// or by an XR runtime), with the allocators every resource comes from.
+    pub(crate) fn with_allocators(device: Arc<Device>, queue: Arc<Queue>) -> Self {
+        Self {
             memory: Arc::new(StandardMemoryAllocator::new_default(device.clone())),
             descriptors: Arc::new(StandardDescriptorSetAllocator::new(
                 device.clone(),
@@ -153,7 +160,30 @@ impl GpuContext {
             )),
             device,
             queue,
-        }))
+        }
+    }
+
+    /// A host-written buffer holding `data`, the source of a copy into an image.
+    pub(crate) fn staging_buffer<T, I>(&self, data: I) -> Result<Subbuffer<[T]>, RenderError>
+    where
+        T: BufferContents,
+        I: IntoIterator<Item = T>,
+        I::IntoIter: ExactSizeIterator,
+    {
+        Buffer::from_iter(
+            self.memory.clone(),
+            BufferCreateInfo {
+                usage: BufferUsage::TRANSFER_SRC,
+                ..Default::default()
+            },
+            AllocationCreateInfo {
+                memory_type_filter: MemoryTypeFilter::PREFER_HOST
+                    | MemoryTypeFilter::HOST_SEQUENTIAL_WRITE,
+                ..Default::default()
+            },
+            data,
+        )
+        .map_err(|e| RenderError::vulkan("allocating an upload buffer", e))
     }
 
     /// The device's name and type, e.g. `llvmpipe (LLVM 15.0.6, 256 bits) [cpu]`.

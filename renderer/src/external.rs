@@ -12,13 +12,10 @@ use std::ffi::c_void;
 use std::sync::Arc;
 use std::time::Duration;
 
-use vulkano::buffer::{Buffer, BufferCreateInfo, BufferUsage};
-use vulkano::command_buffer::allocator::StandardCommandBufferAllocator;
 use vulkano::command_buffer::{
     BufferImageCopy, CommandBufferBeginInfo, CommandBufferLevel, CommandBufferUsage,
     CopyBufferToImageInfo, RecordingCommandBuffer,
 };
-use vulkano::descriptor_set::allocator::StandardDescriptorSetAllocator;
 use vulkano::device::physical::PhysicalDevice;
 use vulkano::device::{Device, DeviceCreateInfo, QueueCreateInfo, QueueFlags};
 use vulkano::format::Format;
@@ -28,7 +25,6 @@ use vulkano::image::{
     ImageUsage,
 };
 use vulkano::instance::{Instance, InstanceCreateInfo};
-use vulkano::memory::allocator::{AllocationCreateInfo, MemoryTypeFilter, StandardMemoryAllocator};
 use vulkano::sync::fence::{Fence, FenceCreateInfo};
 use vulkano::sync::{AccessFlags, DependencyInfo, ImageMemoryBarrier, PipelineStages};
 use vulkano::{Handle, ValidationError, Version, VulkanLibrary, VulkanObject};
@@ -235,19 +231,7 @@ impl GpuContext {
             queue_family_index: family,
             queue_index: 0,
         };
-        let ctx = Self {
-            memory: Arc::new(StandardMemoryAllocator::new_default(device.clone())),
-            descriptors: Arc::new(StandardDescriptorSetAllocator::new(
-                device.clone(),
-                Default::default(),
-            )),
-            commands: Arc::new(StandardCommandBufferAllocator::new(
-                device.clone(),
-                Default::default(),
-            )),
-            device,
-            queue,
-        };
+        let ctx = Self::with_allocators(device, queue);
         Ok((Arc::new(ctx), handles))
     }
 
@@ -286,17 +270,7 @@ impl GpuContext {
             format,
             ExternalFormat::Bgra8Srgb | ExternalFormat::Bgra8Unorm
         );
-        let staging = Buffer::from_iter(
-            self.memory.clone(),
-            BufferCreateInfo {
-                usage: BufferUsage::TRANSFER_SRC,
-                ..Default::default()
-            },
-            AllocationCreateInfo {
-                memory_type_filter: MemoryTypeFilter::PREFER_HOST
-                    | MemoryTypeFilter::HOST_SEQUENTIAL_WRITE,
-                ..Default::default()
-            },
+        let staging = self.staging_buffer(
             rgba.chunks_exact(4)
                 .flat_map(|p| {
                     if bgra {
@@ -306,8 +280,7 @@ impl GpuContext {
                     }
                 })
                 .collect::<Vec<u8>>(),
-        )
-        .map_err(|e| RenderError::vulkan("allocating an upload buffer", e))?;
+        )?;
         // SAFETY: the caller guarantees the handle and its description; borrowed, so vulkano
         // does not destroy the runtime's image.
         let raw = unsafe {
@@ -445,7 +418,9 @@ mod tests {
     use glam::DVec3;
     use twinray_transfer_functions::{Preset, TransferFunction};
     use twinray_volume::{Geometry, Volume};
+    use vulkano::buffer::{Buffer, BufferCreateInfo, BufferUsage};
     use vulkano::command_buffer::CopyImageToBufferInfo;
+    use vulkano::memory::allocator::{AllocationCreateInfo, MemoryTypeFilter};
     use vulkano::sync::BufferMemoryBarrier;
 
     /// Creates the instance and device with the system loader, as an XR runtime would (minus

@@ -817,20 +817,7 @@ where
     I: IntoIterator<Item = T>,
     I::IntoIter: ExactSizeIterator,
 {
-    let staging = Buffer::from_iter(
-        ctx.memory.clone(),
-        BufferCreateInfo {
-            usage: BufferUsage::TRANSFER_SRC,
-            ..Default::default()
-        },
-        AllocationCreateInfo {
-            memory_type_filter: MemoryTypeFilter::PREFER_HOST
-                | MemoryTypeFilter::HOST_SEQUENTIAL_WRITE,
-            ..Default::default()
-        },
-        data,
-    )
-    .map_err(|e| RenderError::vulkan("allocating an upload buffer", e))?;
+    let staging = ctx.staging_buffer(data)?;
     cb.copy_buffer_to_image(CopyBufferToImageInfo::buffer_image(staging, image.clone()))
         .map_err(|e| RenderError::vulkan("recording an upload", e))?;
     Ok(())
