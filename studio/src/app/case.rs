@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Result;
-use twinray_segmentation::{CtVolume, LabelVolume};
+use twinray_segmentation::{CtVolume, LabelNames, LabelVolume};
 use twinray_transfer_functions::{HU_MAX, HU_MIN};
 
 /// Bins of the HU histogram shown under the transfer-function curve.
@@ -35,6 +35,9 @@ pub struct Case {
     pub histogram: Vec<u64>,
     /// Content hash written into lesson headers ([`crate::case::content_hash`]).
     pub case_ref: String,
+    /// Names of the labels when they came from a model (its classes); `None`: the
+    /// TotalSegmentator table names them.
+    pub label_names: Option<LabelNames>,
 }
 
 impl Case {
@@ -45,13 +48,7 @@ impl Case {
 
     /// Derives the panels' data from a loaded case.
     pub fn from_case(name: impl Into<String>, case: crate::case::Case) -> Self {
-        let mut seen = vec![false; 65536];
-        if let Some(l) = &case.labels {
-            for &v in l.voxels() {
-                seen[usize::from(v)] = true;
-            }
-        }
-        let present_labels = (1..=u16::MAX).filter(|&id| seen[usize::from(id)]).collect();
+        let present_labels = case.labels.as_ref().map_or_else(Vec::new, present_labels);
         let mut histogram = vec![0u64; HISTOGRAM_BINS];
         for &hu in case.ct.voxels() {
             histogram[histogram_bin(hu)] += 1;
@@ -63,7 +60,15 @@ impl Case {
             present_labels,
             histogram,
             case_ref: case.case_ref,
+            label_names: None,
         }
+    }
+
+    /// Replaces the label map (a segmentation of this CT) and the names of its labels.
+    pub fn replace_labels(&mut self, labels: LabelVolume, names: LabelNames) {
+        self.present_labels = present_labels(&labels);
+        self.labels = Some(Arc::new(labels));
+        self.label_names = Some(names);
     }
 
     /// Loads a CT (NIfTI file or DICOM folder) and optional labels, as `twinray render` does.
@@ -87,6 +92,15 @@ impl Case {
     pub fn histogram_hu(bin: usize) -> f32 {
         HU_MIN + (bin as f32 + 0.5) * (HU_MAX - HU_MIN) / HISTOGRAM_BINS as f32
     }
+}
+
+/// Label ids that occur in a label map (0 excluded), ascending.
+fn present_labels(labels: &LabelVolume) -> Vec<u16> {
+    let mut seen = vec![false; 65536];
+    for &v in labels.voxels() {
+        seen[usize::from(v)] = true;
+    }
+    (1..=u16::MAX).filter(|&id| seen[usize::from(id)]).collect()
 }
 
 /// The histogram bin of a density (clamped to the lookup table's range).

@@ -9,6 +9,7 @@
 pub mod case;
 pub mod mpr;
 pub mod scene_bridge;
+pub mod segment_job;
 
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -16,7 +17,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{bail, Context, Result};
 use glam::{DMat3, DMat4, DQuat, DVec3, Quat, Vec3};
 use twinray_lessons::event::{
-    Brush, Chapter, ClipPlane as SceneClip, CropBox as SceneCrop, Event, Payload, Pose,
+    Brush, Chapter, ClipPlane as SceneClip, CropBox as SceneCrop, Event, Note, Payload, Pose,
     SceneChange, Space, StrokeBegin, StrokePoint, StrokeStyle, TransferPoint,
 };
 use twinray_lessons::format::LessonHeader;
@@ -28,6 +29,7 @@ use twinray_renderer::{Camera, Frustum, RenderOptions};
 use twinray_transfer_functions::{Palette, Preset, TransferFunction, HU_MAX, HU_MIN};
 
 use case::Case;
+use segment_job::{JobOutcome, SegmentationJob};
 
 /// Vertical field of view of the desktop camera (as `twinray render`).
 pub const FOV_DEG: f64 = 25.0;
@@ -298,6 +300,15 @@ pub enum Action {
     JumpToChapter(usize),
     /// Follow the instructor's head, or orbit freely.
     SetFollowInstructor(bool),
+    /// Segment the open case's CT in the background; its labels replace the case's when it
+    /// finishes.
+    StartSegmentation {
+        /// Model description (.json) or ONNX file with its .json beside it; the built-in
+        /// model when `None`.
+        model: Option<PathBuf>,
+    },
+    /// Stop the running segmentation; the case keeps its labels.
+    CancelSegmentation,
 }
 
 /// The studio's state.
@@ -329,6 +340,13 @@ pub struct App {
     pub view_revision: u64,
     /// Bumped whenever the MPR slices must be sampled again.
     pub mpr_revision: u64,
+    /// Bumped whenever the case's label map is replaced (the renderer uploads it again).
+    pub labels_revision: u64,
+    /// The segmentation running in the background.
+    pub segmentation: Option<SegmentationJob>,
+    /// What a background job last reported (finished, cancelled, failed), for the status bar;
+    /// the window takes it.
+    pub notice: Option<String>,
     palette: Palette,
 }
 
@@ -360,6 +378,9 @@ impl App {
             now_ns: 0,
             view_revision: 1,
             mpr_revision: 1,
+            labels_revision: 1,
+            segmentation: None,
+            notice: None,
             palette: Palette::totalsegmentator(),
         }
     }
@@ -581,6 +602,20 @@ impl App {
                 self.replay_mut()?.follow_instructor = follow;
                 self.bump();
             }
+            Action::StartSegmentation { model } => {
+                if self.segmentation.is_some() {
+                    bail!("a segmentation is already running; cancel it first");
+                }
+                let job = SegmentationJob::start(self.case.ct.clone(), model.as_deref())?;
+                self.notice = Some(format!("segmenting with {}…", job.model_name));
+                self.segmentation = Some(job);
+            }
+            Action::CancelSegmentation => {
+                self.segmentation
+                    .as_ref()
+                    .context("no segmentation is running")?
+                    .cancel();
+            }
         }
         Ok(())
     }
@@ -684,6 +719,9 @@ impl App {
         if label == 0 {
             return "unlabelled tissue".to_owned();
         }
+        if let Some(name) = self.case.label_names.as_ref().and_then(|n| n.get(label)) {
+            return name.to_owned();
+        }
         self.palette
             .get(label)
             .map_or_else(|| format!("label {label}"), |l| l.name.clone())
@@ -760,6 +798,7 @@ impl App {
         let dt_ns = (now_ns - self.now_ns).max(0);
         self.now_ns = now_ns;
         self.record_head(false);
+        self.poll_segmentation();
         if let Some(replay) = self.replay.as_mut().filter(|r| r.playing) {
             let t = replay.time_ns + (dt_ns as f64 * replay.speed) as i64;
             if t >= replay.range_ns.1 {
@@ -767,6 +806,44 @@ impl App {
             }
             replay.seek(t);
             self.bump();
+        }
+    }
+
+    /// Takes the background segmentation's outcome, if it has finished: its labels replace
+    /// the case's (a recording notes it), a cancelled or failed one leaves them alone.
+    fn poll_segmentation(&mut self) {
+        let Some(outcome) = self.segmentation.as_mut().and_then(SegmentationJob::poll) else {
+            return;
+        };
+        let Some(job) = self.segmentation.take() else {
+            return;
+        };
+        match outcome {
+            JobOutcome::Done { labels, names } => {
+                let classes: Vec<&str> = names
+                    .iter()
+                    .filter(|(id, _)| *id != 0)
+                    .map(|(_, name)| name)
+                    .collect();
+                let text = format!(
+                    "labels replaced by the segmentation of model '{}' ({}): {}",
+                    job.model_name,
+                    job.model_origin,
+                    classes.join(", ")
+                );
+                self.case.replace_labels(labels, names);
+                self.labels_revision += 1;
+                self.bump();
+                self.record(Payload::Note(Note { text: text.clone() }));
+                self.notice = Some(text);
+            }
+            JobOutcome::Cancelled => {
+                self.notice = Some(format!(
+                    "segmentation with {} cancelled; the labels are unchanged",
+                    job.model_name
+                ));
+            }
+            JobOutcome::Failed(message) => self.notice = Some(message),
         }
     }
 

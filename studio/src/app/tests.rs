@@ -1,7 +1,7 @@
 //! The studio's state without a window: actions in, state and recorded lessons out.
 
 use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use glam::{DVec3, Vec3};
 use twinray_lessons::chunk::DecodeParts;
@@ -538,4 +538,141 @@ fn a_lesson_that_is_not_one_gives_an_error_naming_it() {
         .expect_err("refused");
     assert!(format!("{error:#}").contains("garbage.lesson"), "{error:#}");
     assert!(app.replay.is_none());
+}
+
+// ---- AI segmentation in the background --------------------------------------------------------
+
+fn inference_fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../segmentation/tests/fixtures/inference")
+        .join(name)
+}
+
+/// The small fixture CT with its reference labels (channel indices 1 and 2) as the case's.
+fn small_ct_app() -> App {
+    let case = Case::load(
+        &inference_fixture("case1_ct.nii.gz"),
+        Some(&inference_fixture("case1_labels.nii.gz")),
+    )
+    .expect("the fixture case loads");
+    App::new(case)
+}
+
+/// Ticks until the background segmentation has finished (at most 60 s); the last notice.
+fn tick_until_segmented(app: &mut App) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while app.segmentation.is_some() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the segmentation did not finish"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        let now_ns = app.now_ns + 10 * MS;
+        app.apply(Action::Tick { now_ns }).expect("tick");
+    }
+    app.notice.take().expect("a finished job leaves a notice")
+}
+
+#[test]
+fn segmentation_in_the_background_replaces_the_labels_with_the_models_classes() {
+    let mut app = small_ct_app();
+    assert_eq!(app.case.present_labels, vec![1, 2]);
+    let path = temp_lesson("segmentation.lesson");
+    app.apply(Action::StartRecording(path.clone()))
+        .expect("recording starts");
+    let (view, labels) = (app.view_revision, app.labels_revision);
+    app.apply(Action::StartSegmentation {
+        model: Some(inference_fixture("tiny_unet3d.json")),
+    })
+    .expect("segmentation starts");
+    assert!(app.segmentation.is_some());
+    assert!(
+        app.apply(Action::StartSegmentation { model: None })
+            .is_err(),
+        "one job at a time"
+    );
+    let notice = tick_until_segmented(&mut app);
+    assert!(notice.contains("tiny-unet3d-random"), "{notice}");
+
+    // The model's ids (channels 0, 1, 2 -> 0, 5, 31) on the CT's grid, named by the model.
+    let reference =
+        twinray_segmentation::read_labels(&inference_fixture("case1_labels.nii.gz")).expect("ref");
+    let got = app.case.labels.as_ref().expect("labels");
+    let ids = [0u16, 5, 31];
+    assert!(got
+        .voxels()
+        .iter()
+        .zip(reference.voxels())
+        .all(|(&got, &channel)| got == ids[usize::from(channel)]));
+    assert_eq!(app.case.present_labels, vec![5, 31]);
+    assert_eq!(app.listed_labels(), vec![0, 5, 31]);
+    assert_eq!(app.label_name(5), "liver");
+    assert_eq!(app.label_name(31), "vertebrae_L1");
+    assert!(app.labels_revision > labels && app.view_revision > view);
+
+    app.apply(Action::StopRecording).expect("recording stops");
+    let notes: Vec<String> = read_events(&path)
+        .into_iter()
+        .filter_map(|e| match e.payload {
+            Payload::Note(n) => Some(n.text),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(
+        notes[0].contains("tiny-unet3d-random") && notes[0].contains("liver"),
+        "{notes:?}"
+    );
+}
+
+#[test]
+fn a_cancelled_segmentation_ends_and_keeps_the_old_labels() {
+    let mut app = small_ct_app();
+    let before = app.case.labels.clone().expect("labels");
+    app.apply(Action::StartSegmentation {
+        model: Some(inference_fixture("tiny_unet3d.json")),
+    })
+    .expect("segmentation starts");
+    app.apply(Action::CancelSegmentation).expect("cancel");
+    let notice = tick_until_segmented(&mut app);
+    assert!(notice.contains("cancelled"), "{notice}");
+    let after = app.case.labels.as_ref().expect("labels");
+    assert!(Arc::ptr_eq(&before, after), "the labels were replaced");
+    assert_eq!(app.case.present_labels, vec![1, 2]);
+    assert!(app.case.label_names.is_none());
+    assert!(
+        app.apply(Action::CancelSegmentation).is_err(),
+        "nothing left to cancel"
+    );
+}
+
+#[test]
+fn a_bad_model_path_gives_an_error_naming_it_and_leaves_the_labels() {
+    let mut app = small_ct_app();
+    let missing = inference_fixture("no-such-model.json");
+    let err = app
+        .apply(Action::StartSegmentation {
+            model: Some(missing.clone()),
+        })
+        .expect_err("a missing model is an error");
+    let message = format!("{err:#}");
+    assert!(message.contains("no-such-model.json"), "{message}");
+    assert!(app.segmentation.is_none());
+    assert_eq!(app.case.present_labels, vec![1, 2]);
+    assert_eq!(app.labels_revision, 1);
+
+    // A model that loads but does not fit its description fails on the thread: a notice, no
+    // panic, labels kept.
+    app.apply(Action::StartSegmentation {
+        model: Some(inference_fixture("bad_rank4.onnx")),
+    })
+    .map_or_else(
+        |e| assert!(format!("{e:#}").contains("bad_rank4"), "{e:#}"),
+        |()| {
+            let notice = tick_until_segmented(&mut app);
+            assert!(notice.contains("bad_rank4"), "{notice}");
+        },
+    );
+    assert_eq!(app.case.present_labels, vec![1, 2]);
+    assert_eq!(app.labels_revision, 1);
 }
