@@ -661,18 +661,23 @@ fn a_bad_model_path_gives_an_error_naming_it_and_leaves_the_labels() {
     assert_eq!(app.case.present_labels, vec![1, 2]);
     assert_eq!(app.labels_revision, 1);
 
-    // A model that loads but does not fit its description fails on the thread: a notice, no
-    // panic, labels kept.
-    app.apply(Action::StartSegmentation {
-        model: Some(inference_fixture("bad_rank4.onnx")),
-    })
-    .map_or_else(
-        |e| assert!(format!("{e:#}").contains("bad_rank4"), "{e:#}"),
-        |()| {
-            let notice = tick_until_segmented(&mut app);
-            assert!(notice.contains("bad_rank4"), "{notice}");
-        },
+    // A description whose ONNX file has the wrong number of classes fails on the thread: a
+    // notice naming the model, no panic, labels kept.
+    let text = std::fs::read_to_string(inference_fixture("tiny_unet3d.json")).expect("json");
+    let bad_onnx = inference_fixture("bad_channels2.onnx");
+    let text = text.replace(
+        "\"tiny_unet3d.onnx\"",
+        // A plain path: its Debug quoting is JSON.
+        &format!("{:?}", bad_onnx.display().to_string()),
     );
+    let bad_json = temp_lesson("bad-channels.json");
+    std::fs::write(&bad_json, text).expect("write the description");
+    app.apply(Action::StartSegmentation {
+        model: Some(bad_json),
+    })
+    .expect("the description opens; the model fails on the thread");
+    let notice = tick_until_segmented(&mut app);
+    assert!(notice.contains("bad_channels2.onnx"), "{notice}");
     assert_eq!(app.case.present_labels, vec![1, 2]);
     assert_eq!(app.labels_revision, 1);
 }

@@ -124,6 +124,7 @@ pub fn run(args: StudioArgs) -> Result<()> {
         preference,
         app.case.ct.clone(),
         app.case.labels.clone(),
+        app.labels_revision,
         app.transfer_function(),
     )?;
     let event_loop = EventLoop::new().context("opening the display (is DISPLAY set?)")?;
@@ -234,6 +235,8 @@ impl Studio {
             camera: self.app.camera(aspect),
             size,
             overlays: self.app.overlays(),
+            labels_revision: self.app.labels_revision,
+            labels: self.app.case.labels.clone(),
         });
         self.requested = (revision, !preview);
     }
@@ -294,6 +297,9 @@ impl Studio {
     fn redraw(&mut self, event_loop: &ActiveEventLoop, window_id: WindowId) -> Result<()> {
         let now_ns = self.now_ns();
         self.app.apply(Action::Tick { now_ns })?;
+        if let Some(notice) = self.app.notice.take() {
+            self.ui.status = notice;
+        }
         let Some(ctx) = self.gui.as_ref().map(Gui::context) else {
             return Ok(());
         };
@@ -453,6 +459,7 @@ impl ApplicationHandler for Studio {
         let busy = self.worker.busy()
             || self.app.replay.as_ref().is_some_and(|r| r.playing)
             || self.app.recording.is_some()
+            || self.app.segmentation.is_some()
             || self.requested != (self.app.view_revision, true)
             || self.screenshot.is_some();
         if busy {

@@ -34,6 +34,8 @@ pub struct UiState {
     pub view_size_px: [u32; 2],
     /// Last message (errors of actions, recording reports).
     pub status: String,
+    /// Model for "Segment (AI)": a description or ONNX file; empty for the built-in model.
+    pub segment_model: String,
 }
 
 impl Default for UiState {
@@ -47,6 +49,7 @@ impl Default for UiState {
             dragging_point: None,
             view_size_px: [512, 512],
             status: String::new(),
+            segment_model: String::new(),
         }
     }
 }
@@ -86,7 +89,7 @@ pub fn draw(ctx: &Context, app: &App, state: &mut UiState, textures: &Textures) 
             egui::ScrollArea::vertical().show(ui, |ui| {
                 egui::CollapsingHeader::new("Labels")
                     .default_open(true)
-                    .show(ui, |ui| label_panel(ui, app, &mut actions));
+                    .show(ui, |ui| label_panel(ui, app, state, &mut actions));
                 egui::CollapsingHeader::new("Transfer function")
                     .default_open(true)
                     .show(ui, |ui| transfer_panel(ui, app, state, &mut actions));
@@ -259,7 +262,51 @@ fn replay_bar(ui: &mut Ui, app: &App, actions: &mut Vec<Action>) {
     });
 }
 
-fn label_panel(ui: &mut Ui, app: &App, actions: &mut Vec<Action>) {
+/// "Segment (AI)" with its model field, or the running job's progress and Cancel.
+fn segmentation_row(ui: &mut Ui, app: &App, state: &mut UiState, actions: &mut Vec<Action>) {
+    if let Some(job) = &app.segmentation {
+        let (done, total) = job.progress();
+        let text = if job.is_cancelling() {
+            "cancelling…".to_owned()
+        } else if total == 0 {
+            format!("loading {}…", job.model_name)
+        } else {
+            format!("{} {done}/{total} windows", job.model_name)
+        };
+        let fraction = if total == 0 {
+            0.0
+        } else {
+            done as f32 / total as f32
+        };
+        ui.add(egui::ProgressBar::new(fraction).text(text));
+        if ui
+            .add_enabled(!job.is_cancelling(), egui::Button::new("Cancel"))
+            .clicked()
+        {
+            actions.push(Action::CancelSegmentation);
+        }
+    } else {
+        ui.horizontal(|ui| {
+            if ui
+                .button("Segment (AI)")
+                .on_hover_text("Segment the CT with the model; its labels replace these")
+                .clicked()
+            {
+                actions.push(Action::StartSegmentation {
+                    model: crate::app::segment_job::model_arg(&state.segment_model),
+                });
+            }
+            ui.add(
+                egui::TextEdit::singleline(&mut state.segment_model)
+                    .hint_text("built-in model, or a .json / .onnx path"),
+            );
+        });
+    }
+    ui.separator();
+}
+
+fn label_panel(ui: &mut Ui, app: &App, state: &mut UiState, actions: &mut Vec<Action>) {
+    segmentation_row(ui, app, state, actions);
     let mut search = app.label_search.clone();
     ui.horizontal(|ui| {
         ui.label("Search");
@@ -741,6 +788,43 @@ mod tests {
         }
         harness.run();
         actions
+    }
+
+    #[test]
+    fn segment_button_starts_a_job_that_shows_progress_and_cancels() {
+        let mut harness = harness();
+        let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../segmentation/tests/fixtures/inference/tiny_unet3d.json");
+        harness.state_mut().ui.segment_model = model.display().to_string();
+        harness.get_by_label("Segment (AI)").click();
+        harness.run();
+        let actions = apply_all(&mut harness);
+        assert_eq!(
+            actions,
+            vec![Action::StartSegmentation { model: Some(model) }]
+        );
+        assert!(harness.state().app.segmentation.is_some());
+        harness.get_by_label("Cancel").click();
+        harness.run();
+        assert_eq!(apply_all(&mut harness), vec![Action::CancelSegmentation]);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while harness.state().app.segmentation.is_some() {
+            assert!(std::time::Instant::now() < deadline, "the job did not end");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            let now_ns = harness.state().app.now_ns + 10_000_000;
+            harness
+                .state_mut()
+                .app
+                .apply(Action::Tick { now_ns })
+                .expect("tick");
+        }
+        assert_eq!(
+            harness.state().app.case.present_labels,
+            (26..=33).collect::<Vec<u16>>()
+        );
+        harness.run();
+        // Back to the button once the job has ended.
+        harness.get_by_label("Segment (AI)");
     }
 
     #[test]

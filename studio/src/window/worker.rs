@@ -30,6 +30,12 @@ pub struct RenderRequest {
     pub size: [u32; 2],
     /// Strokes and the instructor's avatar, composited by depth.
     pub overlays: Vec<Capsule>,
+    /// The app's labels revision: when it differs from the uploaded one, `labels` replace the
+    /// renderer's (a segmentation finished). Carried by every request because the worker
+    /// drops all but the newest.
+    pub labels_revision: u64,
+    /// The case's label map.
+    pub labels: Option<Arc<LabelVolume>>,
 }
 
 /// A rendered frame, or why there is none.
@@ -58,11 +64,13 @@ pub struct RenderWorker {
 }
 
 impl RenderWorker {
-    /// Starts the thread; the device is opened and the volume uploaded there.
+    /// Starts the thread; the device is opened and the volume uploaded there. `labels_revision`:
+    /// the app's revision of `labels`.
     pub fn start(
         preference: DevicePreference,
         ct: Arc<CtVolume>,
         labels: Option<Arc<LabelVolume>>,
+        labels_revision: u64,
         tf: TransferFunction,
     ) -> Result<Self> {
         let (request_tx, request_rx) = channel::<RenderRequest>();
@@ -85,11 +93,21 @@ impl RenderWorker {
                 };
                 let mut renderer = setup();
                 let mut overlays: Vec<Capsule> = Vec::new();
+                let mut uploaded_labels = labels_revision;
                 while let Some(request) = newest(&request_rx) {
                     let started = Instant::now();
                     let image = match renderer.as_mut() {
                         Err(e) => Err(e.clone()),
-                        Ok(r) => render(r, &request, &mut overlays),
+                        Ok(r) => {
+                            let upload = if request.labels_revision == uploaded_labels {
+                                Ok(())
+                            } else {
+                                uploaded_labels = request.labels_revision;
+                                r.set_volume(&ct, request.labels.as_deref())
+                                    .map_err(|e| e.to_string())
+                            };
+                            upload.and_then(|()| render(r, &request, &mut overlays))
+                        }
                     };
                     let result = RenderResult {
                         revision: request.revision,
