@@ -8,7 +8,7 @@ use glam::{DVec3, Vec3};
 use twinray_lessons::event::{ClipPlane as SceneClip, CropBox as SceneCrop};
 use twinray_lessons::state::WindowLevel;
 use twinray_lessons::tools::format_time_ns;
-use twinray_transfer_functions::Preset;
+use twinray_transfer_functions::{Lut, Preset, TransferFunction};
 
 use crate::app::case::Case;
 use crate::app::mpr::SliceImage;
@@ -36,6 +36,25 @@ pub struct UiState {
     pub status: String,
     /// Model for "Segment (AI)": a description or ONNX file; empty for the built-in model.
     pub segment_model: String,
+    /// The lookup table the pen last picked with and the transfer function it was baked from:
+    /// a drag picks on every pointer move, and baking 256 × 1024 texels each time would stall
+    /// the UI thread.
+    pen_lut: Option<(TransferFunction, Lut)>,
+}
+
+impl UiState {
+    /// The baked table of `tf`, re-baked only when `tf` changed since the last pick.
+    fn pen_lut(&mut self, tf: TransferFunction) -> &Lut {
+        let entry = self
+            .pen_lut
+            .take()
+            .filter(|(cached, _)| *cached == tf)
+            .unwrap_or_else(|| {
+                let lut = tf.bake();
+                (tf, lut)
+            });
+        &self.pen_lut.insert(entry).1
+    }
 }
 
 impl Default for UiState {
@@ -50,6 +69,7 @@ impl Default for UiState {
             view_size_px: [512, 512],
             status: String::new(),
             segment_model: String::new(),
+            pen_lut: None,
         }
     }
 }
@@ -688,26 +708,27 @@ fn view_3d(
         }
     }
 
+    let view_size_px = state.view_size_px;
     let to_pixel = |pos: Pos2| {
         [
-            f64::from((pos.x - rect.left()) / rect.width()) * f64::from(state.view_size_px[0]),
-            f64::from((pos.y - rect.top()) / rect.height()) * f64::from(state.view_size_px[1]),
+            f64::from((pos.x - rect.left()) / rect.width()) * f64::from(view_size_px[0]),
+            f64::from((pos.y - rect.top()) / rect.height()) * f64::from(view_size_px[1]),
         ]
     };
-    let pick_at = |pos: Pos2| -> Option<DVec3> {
-        let size = state.view_size_px;
+    let drawing = state.pen_tool && app.replay.is_none();
+    let mut pick_at = |pos: Pos2| -> Option<DVec3> {
+        let size = view_size_px;
         let camera = app.camera(f64::from(size[0]) / f64::from(size[1]));
         surface::pick(
             &app.case.ct,
             app.case.labels.as_deref(),
-            &app.transfer_function().bake(),
+            state.pen_lut(app.transfer_function()),
             &camera,
             &app.render_options(),
             size,
             to_pixel(pos),
         )
     };
-    let drawing = state.pen_tool && app.replay.is_none();
     if drawing {
         if let Some(pos) = response.interact_pointer_pos() {
             if response.drag_started_by(PointerButton::Primary) {
@@ -751,6 +772,23 @@ mod tests {
 
     use super::*;
     use crate::app::case::Case;
+
+    #[test]
+    fn the_pen_rebakes_its_table_only_when_the_transfer_function_changes() {
+        let bone = TransferFunction::new(Preset::load("ct-bone").expect("built-in preset"));
+        let soft = TransferFunction::new(Preset::load("ct-soft-tissue").expect("built-in preset"));
+        let mut ui = UiState::default();
+        let first = ui.pen_lut(bone.clone()).clone();
+        assert_eq!(first, bone.bake());
+        assert_eq!(
+            *ui.pen_lut(bone.clone()),
+            first,
+            "same function, same table"
+        );
+        let changed = ui.pen_lut(soft.clone()).clone();
+        assert_eq!(changed, soft.bake(), "a new function gets its own table");
+        assert_ne!(changed, first);
+    }
 
     struct Fixture {
         app: App,
