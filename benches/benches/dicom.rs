@@ -12,33 +12,8 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use twinray_benches::{median, peak_rss_mib, peers_cache_dir, peers_python, reset_peak_rss};
 use twinray_segmentation::dicom::{load_series, LoadOptions};
-
-fn cache_dir() -> PathBuf {
-    let base = std::env::var_os("XDG_CACHE_HOME").map_or_else(
-        || PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache"),
-        PathBuf::from,
-    );
-    base.join("twinray-peers")
-}
-
-/// Resets the kernel's peak-RSS counter (VmHWM) so each series gets its own peak.
-fn reset_peak() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
-
-/// Peak resident memory of this process since the last reset, MiB.
-fn peak_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
 
 struct Ours {
     median_ms: f64,
@@ -49,7 +24,7 @@ struct Ours {
 }
 
 fn time_ours(folder: &Path, repeats: usize) -> Result<Ours> {
-    reset_peak();
+    reset_peak_rss();
     let warm = load_series(folder, &LoadOptions::default())?;
     let voxels = warm.ct.voxels();
     let (min_hu, max_hu) = voxels
@@ -71,7 +46,7 @@ fn time_ours(folder: &Path, repeats: usize) -> Result<Ours> {
         min_hu,
         max_hu,
         mean_hu,
-        peak_mib: peak_mib(),
+        peak_mib: peak_rss_mib(),
     })
 }
 
@@ -99,8 +74,8 @@ fn run_peers(python: &Path, folder: &Path, repeats: usize) -> Result<serde_json:
 }
 
 fn main() -> Result<()> {
-    let cache = cache_dir();
-    let python = cache.join("venv/bin/python");
+    let cache = peers_cache_dir();
+    let python = peers_python();
     let have_peers = python.exists();
     let shared_real = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../shared/data/ct/totalsegmentator/example_ct_dicom");

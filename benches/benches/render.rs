@@ -15,6 +15,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
+use twinray_benches::median;
 
 use anyhow::{Context, Result};
 use glam::{DVec3, Vec3};
@@ -107,16 +108,6 @@ fn strokes(ct: &CtVolume, count: usize) -> Vec<Capsule> {
     out
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) * 0.5
-    }
-}
-
 fn run_case(renderer: &mut VolumeRenderer, case: &Case) -> Result<(f64, f64, u64, f32)> {
     renderer.set_transfer_function(&TransferFunction::new(Preset::load(case.preset)?))?;
     renderer.set_overlays(&case.overlays)?;
@@ -153,11 +144,7 @@ fn vtk_peer(volume: &Path) -> Option<(f64, f64)> {
     if std::env::var("TWINRAY_BENCH_PEER").is_ok_and(|v| v == "0") {
         return None;
     }
-    let home = std::env::var("HOME").ok()?;
-    let cache = std::env::var("XDG_CACHE_HOME").unwrap_or_else(|_| format!("{home}/.cache"));
-    let python =
-        PathBuf::from(std::env::var("PEER_VENV").unwrap_or(format!("{cache}/twinray-peers/venv")))
-            .join("bin/python");
+    let python = twinray_benches::peers_python();
     let script = repo_root().join("../shared/peers/vtk_volume_render.py");
     if !python.exists() || !script.exists() {
         eprintln!(

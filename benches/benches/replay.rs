@@ -7,6 +7,7 @@
 //! renders fewer frames).
 
 use std::time::Instant;
+use twinray_benches::median;
 
 use anyhow::{Context, Result};
 use twinray_lessons::player::Player;
@@ -17,16 +18,6 @@ use twinray_studio::replay_cmd::case_for;
 use twinray_studio::scene::{FrameRenderer, LearnerView, OrbitView, SceneBuilder};
 
 const SIZE: [u32; 2] = [1280, 720];
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) * 0.5
-    }
-}
 
 fn main() -> Result<()> {
     let quick = std::env::args().any(|a| a == "--quick");

@@ -15,6 +15,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
+use twinray_benches::{median, peak_rss_mib, peers_python, reset_peak_rss};
 use twinray_segmentation::dicom::{load_series, LoadOptions};
 use twinray_segmentation::inference::ModelGrid;
 use twinray_segmentation::{
@@ -25,30 +26,6 @@ const REPEATS: usize = 3;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn peers_python() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CACHE_HOME").map_or_else(
-        || PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache"),
-        PathBuf::from,
-    );
-    Some(base.join("twinray-peers/venv/bin/python")).filter(|p| p.exists())
-}
-
-fn reset_peak() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
-
-fn peak_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 struct Ours {
@@ -65,7 +42,7 @@ fn time_ours(seg: &mut Segmenter, ct: &CtVolume, batch: usize) -> Result<Ours> {
         batch_size: batch,
         ..SegmentOptions::default()
     };
-    reset_peak();
+    reset_peak_rss();
     seg.segment(ct, &options, &mut |_| {})?;
     let mut totals = Vec::new();
     let mut steps = Vec::new();
@@ -87,7 +64,7 @@ fn time_ours(seg: &mut Segmenter, ct: &CtVolume, batch: usize) -> Result<Ours> {
         total_s: median(totals),
         per_window_s: median(steps),
         windows,
-        peak_mib: peak_mib(),
+        peak_mib: peak_rss_mib(),
     })
 }
 
@@ -180,7 +157,7 @@ fn tiny_unet(python: &Path, dir: &Path) -> Result<PathBuf> {
 
 fn main() -> Result<()> {
     let runtime = Runtime::load(None)?;
-    let python = peers_python();
+    let python = Some(peers_python()).filter(|p| p.exists());
     let scratch =
         std::env::temp_dir().join(format!("twinray-bench-segment-{}", std::process::id()));
     std::fs::create_dir_all(&scratch)?;

@@ -9,6 +9,7 @@
 //! lavapipe unless `TWINRAY_DEVICE` says otherwise.
 
 use std::time::Instant;
+use twinray_benches::median;
 
 use anyhow::{Context, Result};
 use glam::Vec3;
@@ -20,16 +21,6 @@ use twinray_studio::scene::FrameRenderer;
 use twinray_studio::xr::comfort::{ComfortGovernor, Quality, LADDER};
 use twinray_studio::xr::session::{Content, VrOptions, VrSession};
 use twinray_studio::xr::source::{SimulatedXr, PERIOD_90HZ_NS};
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) * 0.5
-    }
-}
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
