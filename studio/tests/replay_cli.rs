@@ -1,44 +1,15 @@
 //! `twinray demo` and `twinray replay` as a user runs them: the README's lesson commands,
 //! damaged lessons, files that are not lessons, the wrong case, and a missing ffmpeg.
 
+mod common;
+
+use common::{png_size, repo, scratch, stderr, twinray};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::OnceLock;
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map_or_else(|| PathBuf::from(".."), Path::to_path_buf)
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("twinray-replay-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir.join(name)
-}
-
-fn twinray(args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_twinray"));
-    if std::env::var_os("TWINRAY_DEVICE").is_none() {
-        cmd.env("TWINRAY_DEVICE", "cpu");
-    }
-    cmd.args(args).output().expect("twinray runs")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
 
 fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
-}
-
-fn png_size(path: &Path) -> (u32, u32) {
-    let decoder = png::Decoder::new(std::io::BufReader::new(
-        std::fs::File::open(path).expect("png exists"),
-    ));
-    let reader = decoder.read_info().expect("valid png");
-    (reader.info().width, reader.info().height)
 }
 
 /// `twinray demo --out …`, once per test binary.

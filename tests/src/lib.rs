@@ -194,3 +194,27 @@ fn write_png_rgb(path: &Path, width: u32, height: u32, rgb: &[u8]) -> Result<(),
     let mut writer = encoder.write_header().map_err(|e| e.to_string())?;
     writer.write_image_data(rgb).map_err(|e| e.to_string())
 }
+
+/// A hard threshold at 0 HU: everything denser is fully opaque white, unshaded.
+pub fn solid_preset() -> twinray_transfer_functions::Preset {
+    twinray_transfer_functions::Preset::parse(
+        r#"
+name = "solid"
+description = "test: opaque above 0 HU"
+blend = "composite"
+[shading]
+enabled = false
+[[colour]]
+hu = 0
+rgb = [1.0, 1.0, 1.0]
+[[opacity]]
+hu = -1
+alpha = 0.0
+[[opacity]]
+hu = 1
+alpha = 1.0
+"#,
+        "solid (test)",
+    )
+    .expect("test preset parses")
+}

@@ -5,37 +5,13 @@ use glam::{DVec3, Vec3};
 use twinray_renderer::{
     Camera, Capsule, ClipPlane, Frustum, RenderOptions, RgbaImage, VolumeRenderer,
 };
-use twinray_tests::{gpu, gpu_lock, phantom};
+use twinray_tests::{gpu, gpu_lock, phantom, solid_preset};
 use twinray_transfer_functions::{Preset, TransferFunction};
 use twinray_volume::CtVolume;
 
 const RADIUS_MM: f64 = 20.0;
 const SIZE: [u32; 2] = [128, 128];
 const MAGENTA: [f32; 4] = [1.0, 0.0, 1.0, 1.0];
-
-/// A hard threshold at 0 HU: everything denser is fully opaque white, unshaded.
-fn solid_preset() -> Preset {
-    Preset::parse(
-        r#"
-name = "solid"
-description = "test: opaque above 0 HU"
-blend = "composite"
-[shading]
-enabled = false
-[[colour]]
-hu = 0
-rgb = [1.0, 1.0, 1.0]
-[[opacity]]
-hu = -1
-alpha = 0.0
-[[opacity]]
-hu = 1
-alpha = 1.0
-"#,
-        "solid (test)",
-    )
-    .expect("test preset parses")
-}
 
 /// A solid sphere of `RADIUS_MM` in a 48 mm cube of 1 mm voxels, centred on the origin.
 fn sphere() -> CtVolume {

@@ -2,33 +2,9 @@
 
 use glam::DVec3;
 use twinray_renderer::{Camera, ClipPlane, Frustum, RenderOptions, RgbaImage, VolumeRenderer};
-use twinray_tests::{covered_centroid, covered_pixels, gpu, gpu_lock, phantom};
+use twinray_tests::{covered_centroid, covered_pixels, gpu, gpu_lock, phantom, solid_preset};
 use twinray_transfer_functions::{Blend, Preset, TransferFunction};
 use twinray_volume::{CtVolume, LabelVolume, Volume};
-
-/// A hard threshold at 0 HU: everything denser is fully opaque white, unshaded.
-fn solid_preset() -> Preset {
-    Preset::parse(
-        r#"
-name = "solid"
-description = "test: opaque above 0 HU"
-blend = "composite"
-[shading]
-enabled = false
-[[colour]]
-hu = 0
-rgb = [1.0, 1.0, 1.0]
-[[opacity]]
-hu = -1
-alpha = 0.0
-[[opacity]]
-hu = 1
-alpha = 1.0
-"#,
-        "solid (test)",
-    )
-    .expect("test preset parses")
-}
 
 fn render(
     ct: &CtVolume,
