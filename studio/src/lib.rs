@@ -8,7 +8,6 @@ pub mod cli;
 pub mod demo_cmd;
 pub mod dicom_cmd;
 pub mod lesson_cmd;
-mod overlay;
 pub mod render_cmd;
 pub mod replay_cmd;
 pub mod scene;

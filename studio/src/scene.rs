@@ -27,7 +27,7 @@ use twinray_renderer::{
 use twinray_transfer_functions::{ColourPoint, OpacityPoint, Preset, TransferFunction};
 use twinray_volume::{CtVolume, Geometry, LabelVolume};
 
-pub use crate::overlay::Capsule;
+pub use twinray_renderer::Capsule;
 
 /// Vertical field of view of the learner's camera (and of the CLI's), as in the VTK peer
 /// benchmark; following the instructor keeps it, so only the pose changes.
@@ -717,17 +717,37 @@ impl FrameRenderer {
         frame: &FrameInputs,
         size: [u32; 2],
     ) -> Result<(RgbaImage, FrameStats), RenderError> {
-        if self.renderer.transfer_function() != &frame.transfer_function {
-            self.renderer
-                .set_transfer_function(&frame.transfer_function)?;
+        self.render_view(
+            &frame.transfer_function,
+            &frame.camera,
+            &frame.options,
+            &frame.overlays.all(),
+            size,
+        )
+    }
+
+    /// Renders `size` pixels of the case with `tf`, seen by `camera`, with `capsules` drawn
+    /// by depth: for callers that build the frame themselves (the window's render thread).
+    ///
+    /// # Errors
+    /// If the device fails, the size is out of range or a capsule is invalid.
+    pub fn render_view(
+        &mut self,
+        tf: &TransferFunction,
+        camera: &Camera,
+        options: &RenderOptions,
+        capsules: &[Capsule],
+        size: [u32; 2],
+    ) -> Result<(RgbaImage, FrameStats), RenderError> {
+        if self.renderer.transfer_function() != tf {
+            self.renderer.set_transfer_function(tf)?;
         }
-        let capsules = frame.overlays.all();
-        if self.uploaded.as_ref() != Some(&capsules) {
+        if self.uploaded.as_deref() != Some(capsules) {
             self.uploaded = None;
-            crate::overlay::set_overlays(&mut self.renderer, &capsules)?;
-            self.uploaded = Some(capsules);
+            self.renderer.set_overlays(capsules)?;
+            self.uploaded = Some(capsules.to_vec());
         }
-        self.renderer.render(&frame.camera, &frame.options, size)
+        self.renderer.render(camera, options, size)
     }
 
     /// The volume renderer, e.g. for picking. Overlays set on it directly are replaced by

@@ -125,7 +125,6 @@ pub fn run(args: StudioArgs) -> Result<()> {
         app.case.ct.clone(),
         app.case.labels.clone(),
         app.labels_revision,
-        app.transfer_function(),
     )?;
     let event_loop = EventLoop::new().context("opening the display (is DISPLAY set?)")?;
     let mut studio = Studio {

@@ -7,11 +7,11 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use twinray_renderer::{
-    Camera, Capsule, DevicePreference, GpuContext, RenderOptions, RgbaImage, VolumeRenderer,
-};
+use twinray_renderer::{Camera, Capsule, DevicePreference, GpuContext, RenderOptions, RgbaImage};
 use twinray_segmentation::{CtVolume, LabelVolume};
 use twinray_transfer_functions::TransferFunction;
+
+use crate::scene::FrameRenderer;
 
 /// What to render.
 #[derive(Debug, Clone)]
@@ -71,7 +71,6 @@ impl RenderWorker {
         ct: Arc<CtVolume>,
         labels: Option<Arc<LabelVolume>>,
         labels_revision: u64,
-        tf: TransferFunction,
     ) -> Result<Self> {
         let (request_tx, request_rx) = channel::<RenderRequest>();
         let (result_tx, result_rx) = channel::<RenderResult>();
@@ -80,19 +79,14 @@ impl RenderWorker {
         let thread = std::thread::Builder::new()
             .name("render-worker".to_owned())
             .spawn(move || {
-                let setup = || -> Result<VolumeRenderer, String> {
+                let setup = || -> Result<FrameRenderer, String> {
                     let ctx = GpuContext::new(preference).map_err(|e| e.to_string())?;
                     if let Ok(mut n) = name.lock() {
                         *n = ctx.device_name();
                     }
-                    let mut renderer = VolumeRenderer::new(ctx, &tf).map_err(|e| e.to_string())?;
-                    renderer
-                        .set_volume(&ct, labels.as_deref())
-                        .map_err(|e| e.to_string())?;
-                    Ok(renderer)
+                    FrameRenderer::new(ctx, &ct, labels.as_deref()).map_err(|e| e.to_string())
                 };
                 let mut renderer = setup();
-                let mut overlays: Vec<Capsule> = Vec::new();
                 let mut uploaded_labels = labels_revision;
                 while let Some(request) = newest(&request_rx) {
                     let started = Instant::now();
@@ -103,10 +97,21 @@ impl RenderWorker {
                                 Ok(())
                             } else {
                                 uploaded_labels = request.labels_revision;
-                                r.set_volume(&ct, request.labels.as_deref())
+                                r.renderer_mut()
+                                    .set_volume(&ct, request.labels.as_deref())
                                     .map_err(|e| e.to_string())
                             };
-                            upload.and_then(|()| render(r, &request, &mut overlays))
+                            upload.and_then(|()| {
+                                r.render_view(
+                                    &request.tf,
+                                    &request.camera,
+                                    &request.options,
+                                    &request.overlays,
+                                    request.size,
+                                )
+                                .map(|(image, _)| image)
+                                .map_err(|e| e.to_string())
+                            })
                         }
                     };
                     let result = RenderResult {
@@ -177,24 +182,4 @@ fn newest(rx: &Receiver<RenderRequest>) -> Option<RenderRequest> {
             Err(TryRecvError::Disconnected) => return Some(request),
         }
     }
-}
-
-fn render(
-    renderer: &mut VolumeRenderer,
-    request: &RenderRequest,
-    overlays: &mut Vec<Capsule>,
-) -> Result<RgbaImage, String> {
-    if *overlays != request.overlays {
-        crate::overlay::set_overlays(renderer, &request.overlays).map_err(|e| e.to_string())?;
-        overlays.clone_from(&request.overlays);
-    }
-    if renderer.transfer_function() != &request.tf {
-        renderer
-            .set_transfer_function(&request.tf)
-            .map_err(|e| e.to_string())?;
-    }
-    renderer
-        .render(&request.camera, &request.options, request.size)
-        .map(|(image, _)| image)
-        .map_err(|e| e.to_string())
 }
