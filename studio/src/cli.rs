@@ -58,8 +58,40 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", report(&error));
             ExitCode::from(2)
         }
+    }
+}
+
+/// The error and its causes on one line. Library errors already spell out their cause in
+/// their own message ("cannot read F: No such file"), so a cause whose text is already there
+/// is not repeated.
+fn report(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::report;
+
+    #[test]
+    fn a_cause_already_in_the_message_is_said_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file");
+        let lib = anyhow::Error::new(io).context("cannot read /ct.nii.gz: No such file");
+        assert_eq!(report(&lib), "cannot read /ct.nii.gz: No such file");
+        let chained = anyhow::anyhow!("bad header").context("loading /ct.nii.gz");
+        assert_eq!(report(&chained), "loading /ct.nii.gz: bad header");
     }
 }
