@@ -21,8 +21,12 @@ setup:
 	@bash scripts/setup.sh
 	@mkdir -p $(XDG_RUNTIME_DIR)
 
+# One build serves both commands: the test build compiles the `twinray` binary too (the CLI's
+# tests run it), with the features the whole workspace and its tests unify to, so building it
+# here means `make test` after `make demo` compiles only what changed. (`cargo build -p
+# twinray-cli` alone would resolve other features and rebuild much of the tree for the tests.)
 build: setup
-	cargo build -p twinray-studio
+	cargo test --workspace --no-run
 
 # Renders the shipped demo case (real CT, vertebra labels) into out/, records the scripted
 # lumbar spine lesson on it and replays a frame of that lesson from behind the patient.
@@ -39,7 +43,7 @@ demo: build
 	@echo "demo: wrote $(DEMO_OUT)/spine.png, $(DEMO_OUT)/mip.png, $(DEMO_OUT)/demo.lesson and $(DEMO_OUT)/lesson.png"
 
 # The whole test suite, on lavapipe when there is no GPU.
-test: setup
+test: build
 	cargo test --workspace
 
 # What a commit must pass besides the tests.

@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use twinray_benches::{median, peak_rss_mib, peers_cache_dir, peers_python, reset_peak_rss};
-use twinray_segmentation::dicom::{load_series, LoadOptions};
+use twinray_io::dicom::{load_series, LoadOptions};
 
 struct Ours {
     median_ms: f64,

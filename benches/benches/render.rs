@@ -19,10 +19,8 @@ use twinray_benches::median;
 
 use anyhow::{Context, Result};
 use glam::{DVec3, Vec3};
-use twinray_renderer::{
-    Camera, Capsule, DevicePreference, Frustum, GpuContext, RenderOptions, VolumeRenderer,
-};
-use twinray_segmentation::read_ct;
+use twinray_io::read_ct;
+use twinray_renderer::{Camera, Capsule, Frustum, GpuContext, RenderOptions, VolumeRenderer};
 use twinray_transfer_functions::{Preset, TransferFunction};
 use twinray_volume::{CtVolume, Geometry, Volume};
 
@@ -177,7 +175,7 @@ fn vtk_peer(volume: &Path) -> Option<(f64, f64)> {
 fn main() -> Result<()> {
     let quick = std::env::args().any(|a| a == "--quick");
     let overlays_only = std::env::args().any(|a| a == "--overlays");
-    let ctx = GpuContext::new(DevicePreference::from_env()?)?;
+    let ctx = GpuContext::new(twinray_scene::device::device_preference(None)?)?;
     println!("device: {}", ctx.device_name());
     let demo = repo_root().join("data/demo/example_ct.nii.gz");
     let ct = read_ct(&demo).with_context(|| format!("loading {}", demo.display()))?;

@@ -11,11 +11,11 @@ use twinray_benches::median;
 
 use anyhow::{Context, Result};
 use twinray_lessons::player::Player;
-use twinray_renderer::{DevicePreference, GpuContext};
-use twinray_studio::case::Case;
-use twinray_studio::demo_cmd::record_demo;
-use twinray_studio::replay_cmd::case_for;
-use twinray_studio::scene::{FrameRenderer, LearnerView, OrbitView, SceneBuilder};
+use twinray_renderer::GpuContext;
+use twinray_scene::builder::{FrameRenderer, LearnerView, OrbitView, SceneBuilder};
+use twinray_scene::demo::record_demo;
+use twinray_scene::lesson::{case_for, CaseChoice};
+use twinray_scene::Case;
 
 const SIZE: [u32; 2] = [1280, 720];
 
@@ -37,9 +37,15 @@ fn main() -> Result<()> {
     let mut player = Player::open(&path).context("open the demo lesson")?;
     let t_open = t0.elapsed();
     let case_ref = player.reader().header().lesson.case_ref.clone();
-    let case = case_for(&path, &case_ref, None, None, false)?;
+    let choice = CaseChoice {
+        ct: None,
+        labels: None,
+        force: false,
+        progress: None,
+    };
+    let (case, _) = case_for(&path, &case_ref, choice)?;
     let t_case = t0.elapsed();
-    let ctx = GpuContext::new(DevicePreference::from_env()?)?;
+    let ctx = GpuContext::new(twinray_scene::device::device_preference(None)?)?;
     let mut renderer = FrameRenderer::new(ctx.clone(), &case.ct, case.labels.as_ref())?;
     let t_upload = t0.elapsed();
     let mut builder = SceneBuilder::new(*case.ct.geometry());
@@ -47,6 +53,7 @@ fn main() -> Result<()> {
         azimuth_deg: 40.0,
         elevation_deg: 10.0,
         zoom: 1.0,
+        ..OrbitView::default()
     });
     let state = player.state_at(22_000_000_000);
     let frame = builder.frame(&state, &view, SIZE);

@@ -4,7 +4,7 @@
 //!
 //! Models: the peer's tiny random 3D U-Net at patch 64 (`make_unet_onnx.py`, written to a
 //! temporary folder; the peer published 27 windows, 4.0 s on example_ct) and the shipped
-//! `segmentation/models/twinray-abdomen-3mm` when present. Volumes: `data/demo/example_ct.nii.gz`
+//! `segmentation/inference/models/twinray-abdomen-3mm` when present. Volumes: `data/demo/example_ct.nii.gz`
 //! (3 mm, 27 windows at patch 64) and the real DICOM series `example_ct_dicom` (resampled to the
 //! model's spacing; the peer is given that resampled array as NIfTI, since it does no
 //! resampling). Peer figures need the peer venv (`~/.cache/twinray-peers/venv`). Prints figures
@@ -16,11 +16,9 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use twinray_benches::{median, peak_rss_mib, peers_python, reset_peak_rss};
-use twinray_segmentation::dicom::{load_series, LoadOptions};
-use twinray_segmentation::inference::ModelGrid;
-use twinray_segmentation::{
-    read_ct, write_ct, CtVolume, Model, Runtime, SegmentOptions, Segmenter, Volume,
-};
+use twinray_io::dicom::{load_series, LoadOptions};
+use twinray_io::{read_ct, write_ct, CtVolume, Volume};
+use twinray_segmentation::{Model, ModelGrid, Runtime, SegmentOptions, Segmenter};
 
 const REPEATS: usize = 3;
 
@@ -76,7 +74,7 @@ fn run_peer(
     model: &Model,
 ) -> Result<(serde_json::Value, Option<f64>)> {
     let d = model.description();
-    let twinray_segmentation::inference::Normalization::Ct {
+    let twinray_segmentation::Normalization::Ct {
         clip_low,
         clip_high,
         mean,
@@ -166,7 +164,7 @@ fn main() -> Result<()> {
         Some(py) => models.push(tiny_unet(py, &scratch)?),
         None => println!("tiny U-Net: no peer venv to write it (run ../shared/peers/setup.sh)"),
     }
-    let shipped = repo().join("segmentation/models/twinray-abdomen-3mm.json");
+    let shipped = repo().join("segmentation/inference/models/twinray-abdomen-3mm.json");
     if shipped.exists() {
         models.push(shipped);
     } else {
@@ -185,7 +183,7 @@ fn main() -> Result<()> {
     ];
     println!(
         "segment: median of {REPEATS} after a warm-up; ONNX Runtime {} from {}; {} cores; ORT default threads",
-        twinray_segmentation::inference::runtime::ORT_VERSION,
+        twinray_segmentation::runtime::ORT_VERSION,
         runtime.library().display(),
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
     );

@@ -14,13 +14,13 @@ use twinray_benches::median;
 use anyhow::{Context, Result};
 use glam::Vec3;
 use twinray_lessons::player::Player;
-use twinray_renderer::{DevicePreference, GpuContext};
-use twinray_studio::case::Case;
-use twinray_studio::demo_cmd::{demo_twin_pose, record_demo};
-use twinray_studio::scene::FrameRenderer;
-use twinray_studio::xr::comfort::{ComfortGovernor, Quality, LADDER};
-use twinray_studio::xr::session::{Content, VrOptions, VrSession};
-use twinray_studio::xr::source::{SimulatedXr, PERIOD_90HZ_NS};
+use twinray_renderer::GpuContext;
+use twinray_scene::demo::{demo_twin_pose, record_demo};
+use twinray_scene::Case;
+use twinray_scene::FrameRenderer;
+use twinray_xr::comfort::{ComfortGovernor, Quality, LADDER};
+use twinray_xr::session::{Content, VrOptions, VrSession};
+use twinray_xr::source::{SimulatedXr, PERIOD_90HZ_NS};
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -38,7 +38,7 @@ fn main() -> Result<()> {
     let path = std::env::temp_dir().join(format!("twinray-vr-bench-{}.lesson", std::process::id()));
     record_demo(&case, &path)?;
     let player = Player::open(&path).context("open the demo lesson")?;
-    let ctx = GpuContext::new(DevicePreference::from_env()?)?;
+    let ctx = GpuContext::new(twinray_scene::device::device_preference(None)?)?;
     let renderer = FrameRenderer::new(ctx.clone(), &case.ct, case.labels.as_ref())?;
     let twin = demo_twin_pose(case.ct.geometry().centre_mm());
     let full = LADDER[0];

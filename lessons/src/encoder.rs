@@ -11,7 +11,7 @@ use crate::format::{
     encode_file_header, encode_frame, encode_index, encode_trailer, frame_kind, ChunkIndexEntry,
     Compression, FrameHeader, LessonHeader, FLAG_KEYFRAME,
 };
-use crate::state::{Keyframe, KeyframeStroke};
+use crate::state::Keyframe;
 
 /// Tuning of chunking, keyframes and compression.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,47 +45,6 @@ impl Default for EncoderOptions {
 /// refused, so that one event can never make a chunk unreadable by the format's limits.
 pub const MAX_EVENT_BYTES: usize = 1 << 20;
 
-/// Tracks what a keyframe must contain, event by event.
-#[derive(Debug, Clone, Default)]
-struct StateTracker {
-    keyframe: Keyframe,
-}
-
-impl StateTracker {
-    fn apply(&mut self, event: &Event, chunk_seq: u64) {
-        let strokes = &mut self.keyframe.strokes;
-        match &event.payload {
-            Payload::Scene(c) => self.keyframe.scene.apply(c),
-            Payload::Chapter(c) => self.keyframe.chapter = Some(c.title.clone()),
-            Payload::StrokeBegin(b) => {
-                strokes.insert(
-                    b.stroke_id,
-                    KeyframeStroke {
-                        begin: *b,
-                        begin_time_ns: event.time_ns,
-                        first_chunk_seq: chunk_seq,
-                        ended: false,
-                    },
-                );
-            }
-            Payload::StrokeEnd { stroke_id } => {
-                if let Some(s) = strokes.get_mut(stroke_id) {
-                    s.ended = true;
-                }
-            }
-            Payload::StrokeErase { stroke_ids } => {
-                for id in stroke_ids {
-                    strokes.remove(id);
-                }
-            }
-            Payload::StrokeUndo { stroke_id } => {
-                strokes.remove(stroke_id);
-            }
-            _ => {}
-        }
-    }
-}
-
 /// Why the encoder refused something.
 #[derive(Debug, thiserror::Error)]
 pub enum EncodeError {
@@ -107,7 +66,8 @@ pub enum EncodeError {
 #[derive(Debug)]
 pub struct LessonEncoder {
     options: EncoderOptions,
-    tracker: StateTracker,
+    /// The state the next keyframe will store, updated by every pushed event.
+    keyframe: Keyframe,
     open: Option<ChunkBuilder>,
     open_seq: u64,
     open_first_ns: i64,
@@ -130,7 +90,7 @@ impl LessonEncoder {
         let bytes = encode_file_header(header, options.compression)?;
         let enc = Self {
             options,
-            tracker: StateTracker::default(),
+            keyframe: Keyframe::default(),
             open: None,
             open_seq: 0,
             open_first_ns: 0,
@@ -190,7 +150,7 @@ impl LessonEncoder {
             });
             let keyframe = if keyframe_due {
                 self.last_keyframe_ns = Some(event.time_ns);
-                Some(self.tracker.keyframe.clone())
+                Some(self.keyframe.clone())
             } else {
                 None
             };
@@ -199,7 +159,7 @@ impl LessonEncoder {
             self.next_seq += 1;
             self.open_first_ns = event.time_ns;
         }
-        self.tracker.apply(&event, self.open_seq);
+        self.keyframe.apply(&event, self.open_seq);
         if let Some(open) = &mut self.open {
             open.push(event);
         }

@@ -8,9 +8,12 @@
 //!   the chunk payload, the file layout and the incremental encoder. `FORMAT.md` documents
 //!   the bytes.
 //! - [`recorder`]: crash-safe recording; the producing thread never blocks.
+//! - [`state`]: scene state, keyframes and [`state::LessonState`], the state at one instant;
+//!   `LessonState::apply` folds live events by the same rule the encoder and player use.
 //! - [`reader`], [`player`]: opening (footer or scan) and `state_at(t)`.
 //! - [`tools`]: `info`, `verify`, `recover`, `dump`, as used by `twinray lesson`.
-//! - [`synthetic`], [`bench_support`]: a synthetic instructor and the benchmark.
+//! - `synthetic`, `bench_support` (with the `generators` feature): a synthetic instructor
+//!   and the benchmark. They are test and bench tooling, so the studio does not compile them.
 //!
 //! This crate knows nothing of Vulkan, OpenXR or the UI; the studio wires it in.
 //!
@@ -25,6 +28,7 @@
 //! # Ok(()) }
 //! ```
 
+#[cfg(feature = "generators")]
 pub mod bench_support;
 pub mod chunk;
 pub mod encoder;
@@ -36,6 +40,7 @@ pub mod quant;
 pub mod reader;
 pub mod recorder;
 pub mod state;
+#[cfg(feature = "generators")]
 pub mod synthetic;
 pub mod tools;
 mod wire;

@@ -12,11 +12,11 @@ use std::sync::Arc;
 
 use crate::chunk::{DecodeParts, DecodedChunk};
 use crate::error::LessonError;
-use crate::event::{
-    ControllerState, HandJoint, HandJoints, Payload, Pose, StrokeBegin, HAND_JOINT_COUNT,
-};
+use crate::event::{ControllerState, HandJoint, HandJoints, Payload, Pose, HAND_JOINT_COUNT};
 use crate::reader::LessonReader;
-use crate::state::{Keyframe, LessonState, SceneState, TimedStrokePoint, VisibleStroke};
+use crate::state::{
+    Keyframe, KeyframeStroke, LessonState, SceneState, TimedStrokePoint, VisibleStroke,
+};
 
 /// Samples further apart than this are not interpolated, and a sample older than this is not
 /// shown: the tracker had lost the hand or the head.
@@ -61,14 +61,6 @@ impl CachedChunk {
             ended,
         }
     }
-}
-
-/// A stroke being rebuilt for `state_at`.
-#[derive(Debug, Clone, Copy)]
-struct StrokeRef {
-    begin: StrokeBegin,
-    begin_time_ns: i64,
-    first_chunk_seq: u64,
 }
 
 /// Plays a lesson back. See the module docs.
@@ -132,12 +124,7 @@ impl Player {
     pub fn state_at(&mut self, time_ns: i64) -> LessonState {
         let mut state = LessonState {
             time_ns,
-            scene: SceneState::default(),
-            chapter: None,
-            head: None,
-            hands: [None, None],
-            controllers: [None, None],
-            strokes: Vec::new(),
+            ..LessonState::new(SceneState::default())
         };
         let index_len = self.reader.index().len();
         if index_len == 0 {
@@ -150,24 +137,9 @@ impl Player {
             .partition_point(|e| e.t_start_ns <= time_ns)
             .saturating_sub(1);
 
-        let (start, keyframe) = self.keyframe_for(k);
-        state.scene = keyframe.scene;
-        state.chapter = keyframe.chapter;
-        let mut strokes: BTreeMap<u32, StrokeRef> = keyframe
-            .strokes
-            .values()
-            .map(|s| {
-                (
-                    s.begin.stroke_id,
-                    StrokeRef {
-                        begin: s.begin,
-                        begin_time_ns: s.begin_time_ns,
-                        first_chunk_seq: s.first_chunk_seq,
-                    },
-                )
-            })
-            .collect();
-
+        // The discrete state (scene, chapter, which strokes) is the keyframe's, brought
+        // forward to t by the same rule the encoder used to write keyframes.
+        let (start, mut keyframe) = self.keyframe_for(k);
         for pos in start..=k {
             let Some(chunk) = self.chunk(pos, false) else {
                 continue;
@@ -179,33 +151,14 @@ impl Player {
                 .iter()
                 .take_while(|e| e.time_ns <= time_ns)
             {
-                match &e.payload {
-                    Payload::Scene(c) => state.scene.apply(c),
-                    Payload::Chapter(c) => state.chapter = Some(c.title.clone()),
-                    Payload::StrokeBegin(b) => {
-                        strokes.insert(
-                            b.stroke_id,
-                            StrokeRef {
-                                begin: *b,
-                                begin_time_ns: e.time_ns,
-                                first_chunk_seq: seq,
-                            },
-                        );
-                    }
-                    Payload::StrokeErase { stroke_ids } => {
-                        for id in stroke_ids {
-                            strokes.remove(id);
-                        }
-                    }
-                    Payload::StrokeUndo { stroke_id } => {
-                        strokes.remove(stroke_id);
-                    }
-                    _ => {}
-                }
+                keyframe.apply(e, seq);
             }
         }
 
-        state.strokes = strokes
+        state.scene = keyframe.scene;
+        state.chapter = keyframe.chapter;
+        state.strokes = keyframe
+            .strokes
             .values()
             .map(|s| VisibleStroke {
                 begin: s.begin,
@@ -240,7 +193,12 @@ impl Player {
     }
 
     /// Points of stroke `s` drawn up to `time_ns`, reading forward from its first chunk.
-    fn stroke_points(&mut self, s: &StrokeRef, k: usize, time_ns: i64) -> Vec<TimedStrokePoint> {
+    fn stroke_points(
+        &mut self,
+        s: &KeyframeStroke,
+        k: usize,
+        time_ns: i64,
+    ) -> Vec<TimedStrokePoint> {
         let id = s.begin.stroke_id;
         let all = if let Some(done) = self.finished_strokes.get(&id) {
             Arc::clone(done)

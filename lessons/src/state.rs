@@ -1,4 +1,10 @@
-//! Scene state, keyframes and the replayed state of a lesson at one instant.
+//! Scene state, keyframes and the state of a lesson at one instant.
+//!
+//! Which events change the discrete state of a lesson (the scene, the chapter and which strokes
+//! exist) is decided in one place, `discrete_effect`: the encoder's keyframes
+//! ([`Keyframe::apply`]), the player's replay (which folds events into a [`Keyframe`]) and the
+//! live view ([`LessonState::apply`]) all go through it, so what was recorded, what is replayed
+//! and what was shown live cannot drift apart.
 
 use std::collections::BTreeMap;
 
@@ -6,7 +12,8 @@ use glam::Vec3;
 use serde::{Deserialize, Serialize};
 
 use crate::event::{
-    ClipPlane, ControllerState, CropBox, HandJoints, Pose, SceneChange, StrokeBegin, TransferPoint,
+    ClipPlane, ControllerState, CropBox, Event, HandJoints, Payload, Pose, SceneChange,
+    StrokeBegin, TransferPoint,
 };
 
 /// How one label is shown.
@@ -192,6 +199,82 @@ pub struct Keyframe {
     pub strokes: BTreeMap<u32, KeyframeStroke>,
 }
 
+impl Keyframe {
+    /// Applies one event, recorded in the chunk with sequence number `chunk_seq` (where a
+    /// stroke that begins with it will find its points). Events that do not change the
+    /// discrete state (poses, points, notes, …) leave it as it is.
+    pub fn apply(&mut self, event: &Event, chunk_seq: u64) {
+        match discrete_effect(&mut self.scene, &mut self.chapter, event) {
+            Some(StrokeEffect::Begin(begin)) => {
+                self.strokes.insert(
+                    begin.stroke_id,
+                    KeyframeStroke {
+                        begin: *begin,
+                        begin_time_ns: event.time_ns,
+                        first_chunk_seq: chunk_seq,
+                        ended: false,
+                    },
+                );
+            }
+            Some(StrokeEffect::End(id)) => {
+                if let Some(s) = self.strokes.get_mut(&id) {
+                    s.ended = true;
+                }
+            }
+            Some(StrokeEffect::Remove(ids)) => {
+                for id in ids {
+                    self.strokes.remove(id);
+                }
+            }
+            None => {}
+        }
+    }
+}
+
+/// What an event does to the set of visible strokes; see [`discrete_effect`].
+#[derive(Debug, Clone, Copy)]
+enum StrokeEffect<'a> {
+    /// A stroke begins; a visible stroke with the same id is replaced by it.
+    Begin(&'a StrokeBegin),
+    /// A stroke ends: it stays visible, and no more points are expected.
+    End(u32),
+    /// These strokes disappear (erased or undone); ids not visible are ignored.
+    Remove(&'a [u32]),
+}
+
+/// The one rule for how an event changes the discrete state of a lesson: applies its effect on
+/// the scene and the chapter, and returns its effect on the visible strokes for the caller to
+/// carry out on its own stroke storage (a map in keyframes, a sorted list in
+/// [`LessonState`]). The match names every payload, so a new kind of event has to be
+/// decided on here, once, for the encoder, the player and the live view together.
+fn discrete_effect<'a>(
+    scene: &mut SceneState,
+    chapter: &mut Option<String>,
+    event: &'a Event,
+) -> Option<StrokeEffect<'a>> {
+    match &event.payload {
+        Payload::Scene(change) => scene.apply(change),
+        Payload::Chapter(c) => *chapter = Some(c.title.clone()),
+        Payload::StrokeBegin(begin) => return Some(StrokeEffect::Begin(begin)),
+        Payload::StrokeEnd { stroke_id } => return Some(StrokeEffect::End(*stroke_id)),
+        Payload::StrokeErase { stroke_ids } => return Some(StrokeEffect::Remove(stroke_ids)),
+        Payload::StrokeUndo { stroke_id } => {
+            return Some(StrokeEffect::Remove(std::slice::from_ref(stroke_id)));
+        }
+        // Sampled streams and points are not discrete state; gestures, viewpoints, notes and
+        // audio are moments in the timeline, not something that stays visible.
+        Payload::Head(_)
+        | Payload::Hand(_)
+        | Payload::Controller(_)
+        | Payload::Gesture(_)
+        | Payload::StrokePoint(_)
+        | Payload::Viewpoint(_)
+        | Payload::Note(_)
+        | Payload::Audio(_) => {}
+    }
+    None
+}
+
 /// A point of a visible stroke.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct TimedStrokePoint {
@@ -214,7 +297,8 @@ pub struct VisibleStroke {
     pub points: Vec<TimedStrokePoint>,
 }
 
-/// Everything the player shows at one instant.
+/// Everything shown at one instant: what [`crate::player::Player::state_at`] rebuilds from a
+/// file, and what [`LessonState::apply`] keeps up to date from live events.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LessonState {
     /// The instant, session-relative nanoseconds.
@@ -231,4 +315,252 @@ pub struct LessonState {
     pub controllers: [Option<ControllerState>; 2],
     /// Visible strokes, by ascending id.
     pub strokes: Vec<VisibleStroke>,
+}
+
+impl LessonState {
+    /// The state at time 0 on `scene`, before any event: no chapter, nothing tracked, no
+    /// strokes.
+    #[must_use]
+    pub fn new(scene: SceneState) -> Self {
+        Self {
+            time_ns: 0,
+            scene,
+            chapter: None,
+            head: None,
+            hands: [None, None],
+            controllers: [None, None],
+            strokes: Vec::new(),
+        }
+    }
+
+    /// Applies one live event, in time order: the fold a live view (the studio while
+    /// recording or teaching) runs instead of replaying a file.
+    ///
+    /// `time_ns` only moves forward. Head, hands and controllers take the latest sample as
+    /// is (no interpolation and no staleness timeout: a live view has no later sample to
+    /// interpolate towards, and a lost hand arrives as a sample without joints). A stroke
+    /// point is appended to its stroke if that stroke is visible. Scene, chapter and which
+    /// strokes exist change by the same rule as keyframes and replay, and `strokes` stays
+    /// sorted by id.
+    ///
+    /// The head is set like any other sample. Whether to show it is the view's choice, not
+    /// the lesson's: a VR view, whose camera is the viewer's own head, skips head events or
+    /// ignores `head`.
+    pub fn apply(&mut self, event: &Event) {
+        self.time_ns = self.time_ns.max(event.time_ns);
+        match &event.payload {
+            Payload::Head(pose) => self.head = Some(*pose),
+            Payload::Hand(h) => self.hands[h.hand.index()] = h.joints,
+            Payload::Controller(c) => self.controllers[c.hand.index()] = c.state,
+            Payload::StrokePoint(p) => {
+                if let Ok(i) = self.stroke_position(p.stroke_id) {
+                    self.strokes[i].points.push(TimedStrokePoint {
+                        time_ns: event.time_ns,
+                        position_mm: p.position_mm,
+                        pressure: p.pressure,
+                    });
+                }
+            }
+            _ => {}
+        }
+        match discrete_effect(&mut self.scene, &mut self.chapter, event) {
+            Some(StrokeEffect::Begin(begin)) => {
+                let stroke = VisibleStroke {
+                    begin: *begin,
+                    begin_time_ns: event.time_ns,
+                    points: Vec::new(),
+                };
+                match self.stroke_position(begin.stroke_id) {
+                    Ok(i) => self.strokes[i] = stroke,
+                    Err(i) => self.strokes.insert(i, stroke),
+                }
+            }
+            Some(StrokeEffect::Remove(ids)) => {
+                self.strokes.retain(|s| !ids.contains(&s.begin.stroke_id));
+            }
+            // A visible stroke carries no "ended" flag: its points simply stop coming.
+            Some(StrokeEffect::End(_)) | None => {}
+        }
+    }
+
+    /// Where stroke `id` is in `strokes` (`Ok`), or where it would be inserted to keep them
+    /// sorted (`Err`).
+    fn stroke_position(&self, id: u32) -> Result<usize, usize> {
+        self.strokes
+            .binary_search_by_key(&id, |s| s.begin.stroke_id)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // Tests may unwrap.
+mod tests {
+    use super::*;
+    use crate::event::{
+        Brush, Chapter, ControllerSample, HandSample, Handedness, Space, StrokePoint, StrokeStyle,
+    };
+
+    fn begin(stroke_id: u32, width_mm: f32) -> Payload {
+        Payload::StrokeBegin(StrokeBegin {
+            stroke_id,
+            space: Space::Patient,
+            style: StrokeStyle {
+                colour_rgba: [255, 0, 0, 255],
+                width_mm,
+                brush: Brush::Pen,
+            },
+        })
+    }
+
+    fn point(stroke_id: u32, x: f32) -> Payload {
+        Payload::StrokePoint(StrokePoint {
+            stroke_id,
+            position_mm: Vec3::new(x, 0.0, 0.0),
+            pressure: 0.5,
+        })
+    }
+
+    /// A live state after applying `payloads` at times 1, 2, 3, … ns.
+    fn folded(payloads: Vec<Payload>) -> LessonState {
+        let mut s = LessonState::new(SceneState::default());
+        for (t, p) in (1..).zip(payloads) {
+            s.apply(&Event::new(t, p));
+        }
+        s
+    }
+
+    fn ids(s: &LessonState) -> Vec<u32> {
+        s.strokes.iter().map(|v| v.begin.stroke_id).collect()
+    }
+
+    #[test]
+    fn a_stroke_grows_point_by_point() {
+        let mut s = folded(vec![begin(4, 2.0)]);
+        assert_eq!(s.strokes[0].begin_time_ns, 1);
+        assert!(s.strokes[0].points.is_empty());
+        for (i, x) in [10.0, 11.0, 12.5].into_iter().enumerate() {
+            s.apply(&Event::new(10 + i as i64, point(4, x)));
+            assert_eq!(s.strokes[0].points.len(), i + 1);
+        }
+        let p = s.strokes[0].points[2];
+        assert_eq!((p.time_ns, p.position_mm.x, p.pressure), (12, 12.5, 0.5));
+        // Points of a stroke that is not visible go nowhere; the end keeps the stroke.
+        s.apply(&Event::new(20, point(9, 0.0)));
+        s.apply(&Event::new(21, Payload::StrokeEnd { stroke_id: 4 }));
+        assert_eq!(ids(&s), [4]);
+        assert_eq!(s.strokes[0].points.len(), 3);
+        assert_eq!(s.time_ns, 21);
+    }
+
+    #[test]
+    fn erase_and_undo_remove_strokes() {
+        let s = folded(vec![
+            begin(1, 1.0),
+            begin(2, 1.0),
+            begin(3, 1.0),
+            point(2, 0.0),
+            Payload::StrokeUndo { stroke_id: 2 },
+        ]);
+        assert_eq!(ids(&s), [1, 3]);
+        let mut s = s;
+        s.apply(&Event::new(
+            10,
+            Payload::StrokeErase {
+                stroke_ids: vec![3, 1, 99],
+            },
+        ));
+        assert!(s.strokes.is_empty());
+    }
+
+    #[test]
+    fn ids_stay_sorted_and_a_rebegun_id_replaces_the_old_stroke() {
+        let s = folded(vec![
+            begin(5, 1.0),
+            begin(2, 1.0),
+            point(2, 1.0),
+            begin(9, 1.0),
+            begin(7, 1.0),
+            begin(2, 3.0),
+        ]);
+        assert_eq!(ids(&s), [2, 5, 7, 9]);
+        let two = &s.strokes[0];
+        assert_eq!((two.begin.style.width_mm, two.begin_time_ns), (3.0, 6));
+        assert!(two.points.is_empty());
+    }
+
+    #[test]
+    fn scene_changes_and_chapters_apply_on_the_initial_scene() {
+        let mut scene = SceneState::default();
+        scene.apply(&SceneChange::Preset {
+            name: "CT bone".to_owned(),
+        });
+        let mut s = LessonState::new(scene.clone());
+        assert_eq!((s.time_ns, s.chapter.as_deref()), (0, None));
+        let change = SceneChange::WindowLevel {
+            centre_hu: 40.0,
+            width_hu: 400.0,
+        };
+        s.apply(&Event::new(5, Payload::Scene(change.clone())));
+        s.apply(&Event::new(
+            6,
+            Payload::Chapter(Chapter {
+                title: "Liver".to_owned(),
+            }),
+        ));
+        scene.apply(&change);
+        assert_eq!(s.scene, scene);
+        assert_eq!(s.scene.preset.as_deref(), Some("CT bone"));
+        assert_eq!(s.chapter.as_deref(), Some("Liver"));
+    }
+
+    #[test]
+    fn head_hands_and_controllers_take_the_latest_sample() {
+        let head = Pose {
+            position_mm: Vec3::new(0.0, 1600.0, 0.0),
+            orientation: glam::Quat::IDENTITY,
+        };
+        let mut s = folded(vec![
+            Payload::Head(head),
+            Payload::Hand(Box::new(HandSample {
+                hand: Handedness::Right,
+                joints: Some(HandJoints::default()),
+            })),
+            Payload::Controller(ControllerSample {
+                hand: Handedness::Left,
+                state: Some(ControllerState {
+                    grip: head,
+                    aim: head,
+                    buttons: 1,
+                    trigger: 0.5,
+                    squeeze: 0.0,
+                    thumbstick: glam::Vec2::ZERO,
+                }),
+            }),
+        ]);
+        assert_eq!(s.head, Some(head));
+        assert_eq!(s.hands, [None, Some(HandJoints::default())]);
+        assert_eq!(s.controllers[0].map(|c| c.buttons), Some(1));
+        assert!(s.controllers[1].is_none());
+        // A lost hand clears it; a late event does not move time back.
+        s.apply(&Event::new(
+            2,
+            Payload::Hand(Box::new(HandSample {
+                hand: Handedness::Right,
+                joints: None,
+            })),
+        ));
+        assert_eq!(s.hands, [None, None]);
+        assert_eq!(s.time_ns, 3);
+    }
+
+    #[test]
+    fn keyframes_record_where_strokes_begin_and_that_they_ended() {
+        let mut kf = Keyframe::default();
+        kf.apply(&Event::new(1, begin(1, 1.0)), 4);
+        kf.apply(&Event::new(2, begin(2, 1.0)), 5);
+        kf.apply(&Event::new(3, Payload::StrokeEnd { stroke_id: 1 }), 5);
+        kf.apply(&Event::new(4, Payload::StrokeUndo { stroke_id: 2 }), 6);
+        assert_eq!(kf.strokes.len(), 1);
+        let s = kf.strokes[&1];
+        assert_eq!((s.begin_time_ns, s.first_chunk_seq, s.ended), (1, 4, true));
+    }
 }

@@ -7,12 +7,13 @@ use std::collections::BTreeMap;
 
 use common::*;
 use glam::{Quat, Vec3};
+use twinray_lessons::chunk::DecodeParts;
 use twinray_lessons::encoder::EncoderOptions;
 use twinray_lessons::event::*;
 use twinray_lessons::player::Player;
 use twinray_lessons::reader::LessonReader;
-use twinray_lessons::state::SceneState;
-use twinray_lessons::synthetic::Rng;
+use twinray_lessons::state::{LessonState, SceneState};
+use twinray_lessons::synthetic::{Rng, SyntheticInstructor};
 
 const MS: i64 = 1_000_000;
 
@@ -258,4 +259,84 @@ fn a_damaged_chunk_is_skipped_and_reported() {
     let s = p.state_at(5000 * MS);
     assert!(s.head.is_some());
     assert_eq!(s.scene.preset.as_deref(), Some("late"));
+}
+
+/// The live fold (`LessonState::apply`, what the studio shows while teaching) and the replay
+/// (`state_at`, keyframes plus events) must show the same scene, chapter and strokes for the
+/// same events. The lesson has erases, undos and scene changes; some undone strokes come after
+/// the last erase, so a fold that ignored undo would keep them and differ.
+#[test]
+fn the_live_fold_shows_what_the_replay_shows() {
+    let mut instructor = SyntheticInstructor::new(5);
+    let mut events = Vec::new();
+    // 100 s: a clear at 60 s, then more strokes.
+    while instructor.time_ns() < 100_000 * MS {
+        instructor.next_frame(&mut events);
+    }
+    // Undo every even stroke shortly after it ends.
+    let undos: Vec<Event> = events
+        .iter()
+        .filter_map(|e| match e.payload {
+            Payload::StrokeEnd { stroke_id } if stroke_id % 2 == 0 => Some(Event::new(
+                e.time_ns + MS,
+                Payload::StrokeUndo { stroke_id },
+            )),
+            _ => None,
+        })
+        .collect();
+    events.extend(undos);
+    events.sort_by_key(|e| e.time_ns);
+    let last_erase_ns = events
+        .iter()
+        .filter(|e| matches!(e.payload, Payload::StrokeErase { .. }))
+        .map(|e| e.time_ns)
+        .max()
+        .unwrap();
+    let undone_after_erase = events
+        .iter()
+        .filter(|e| e.time_ns > last_erase_ns)
+        .filter(|e| matches!(e.payload, Payload::StrokeUndo { .. }))
+        .count();
+    assert!(
+        undone_after_erase > 0,
+        "the lesson must undo a stroke that stays undone"
+    );
+
+    // Fold the events as recorded (decoded from the file), so quantisation is the same on
+    // both sides and the comparison can be exact.
+    let bytes = encode(&events, EncoderOptions::default());
+    let mut reader = LessonReader::from_bytes("<memory>", bytes.clone()).unwrap();
+    let mut recorded = Vec::new();
+    for i in 0..reader.index().len() {
+        recorded.extend(
+            reader
+                .read_chunk(i, DecodeParts::ALL)
+                .unwrap()
+                .into_events(),
+        );
+    }
+    let end = recorded.last().unwrap().time_ns;
+    let mut player = Player::new(LessonReader::from_bytes("<memory>", bytes).unwrap());
+
+    let mut live = LessonState::new(SceneState::default());
+    let mut next = 0;
+    let mut checked = 0;
+    for t in (0..end).step_by(7_000 * MS as usize).chain([end]) {
+        while next < recorded.len() && recorded[next].time_ns <= t {
+            live.apply(&recorded[next]);
+            next += 1;
+        }
+        let replay = player.state_at(t);
+        assert_eq!(live.scene, replay.scene, "scene at {t}");
+        assert_eq!(live.chapter, replay.chapter, "chapter at {t}");
+        assert_eq!(live.strokes, replay.strokes, "strokes at {t}");
+        checked += usize::from(!live.strokes.is_empty());
+    }
+    assert!(
+        checked > 5,
+        "strokes were visible at only {checked} instants"
+    );
+    // At the last sample both show that sample as is, so the poses agree too.
+    assert_eq!(live, player.state_at(end));
+    assert!(player.problems().is_empty());
 }

@@ -13,9 +13,6 @@ use vulkano::VulkanLibrary;
 
 use crate::RenderError;
 
-/// The environment variable that forces a device kind (`cpu`, `gpu` or `auto`) when no flag does.
-pub const DEVICE_ENV: &str = "TWINRAY_DEVICE";
-
 /// Which kind of Vulkan device to render on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DevicePreference {
@@ -36,14 +33,6 @@ impl DevicePreference {
             "gpu" => Some(Self::Gpu),
             "cpu" => Some(Self::Cpu),
             _ => None,
-        }
-    }
-
-    /// The preference from `TWINRAY_DEVICE`, or `Auto` when it is unset.
-    pub fn from_env() -> Result<Self, RenderError> {
-        match std::env::var(DEVICE_ENV) {
-            Ok(v) => Self::parse(&v).ok_or(RenderError::BadDeviceEnv { value: v }),
-            Err(_) => Ok(Self::Auto),
         }
     }
 

@@ -8,7 +8,8 @@
 //! Overlays (pen strokes, the avatar's glasses and hands) are [`Capsule`]s composited with the
 //! volume by depth inside the same pass (`VolumeRenderer::set_overlays`), and
 //! `VolumeRenderer::pick` finds the first opaque sample under a pixel with that same shader, so
-//! strokes land on the surface the user sees.
+//! strokes land on the surface the user sees; [`surface`] is its CPU twin, kept beside the
+//! shader it must agree with.
 //!
 //! The renderer knows nothing of windows, XR runtimes, lessons or inference: callers give it a
 //! [`Camera`] (a pose plus the four frustum tangents OpenXR reports per eye) and get pixels back.
@@ -19,11 +20,12 @@ mod context;
 mod external;
 mod image;
 mod overlay;
+pub mod surface;
 mod volume_renderer;
 
 pub use bricks::{BrickStats, BRICK_VOXELS};
 pub use camera::{Camera, Frustum};
-pub use context::{DevicePreference, GpuContext, DEVICE_ENV};
+pub use context::{DevicePreference, GpuContext};
 pub use external::{ExternalFormat, ExternalHandles, VulkanCreator, EXTERNAL_API_VERSION};
 pub use image::RgbaImage;
 pub use overlay::{Capsule, MAX_OVERLAY_CAPSULES};
@@ -41,18 +43,12 @@ pub enum RenderError {
         reason: String,
     },
     /// No device of the requested kind.
-    #[error("no Vulkan device matches --device {preference:?} (devices found: {found})")]
+    #[error("no Vulkan device of the kind asked for ({preference:?}); devices found: {found}")]
     NoDevice {
         /// What was asked for.
         preference: DevicePreference,
         /// The devices that exist.
         found: String,
-    },
-    /// `TWINRAY_DEVICE` holds something other than cpu, gpu or auto.
-    #[error("TWINRAY_DEVICE is '{value}'; use cpu, gpu or auto")]
-    BadDeviceEnv {
-        /// The variable's value.
-        value: String,
     },
     /// The device cannot sample or store a format the renderer needs.
     #[error("the device {device} does not support the texture format {format} the renderer needs")]

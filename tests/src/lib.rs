@@ -29,8 +29,10 @@ pub fn demo_file(name: &str) -> PathBuf {
 pub fn gpu() -> Arc<GpuContext> {
     static CTX: OnceLock<Arc<GpuContext>> = OnceLock::new();
     CTX.get_or_init(|| {
-        let preference = match std::env::var(twinray_renderer::DEVICE_ENV) {
-            Ok(_) => DevicePreference::from_env().expect("TWINRAY_DEVICE is valid"),
+        let preference = match std::env::var(twinray_scene::device::DEVICE_ENV) {
+            Ok(_) => {
+                twinray_scene::device::device_preference(None).expect("TWINRAY_DEVICE is valid")
+            }
             Err(_) => DevicePreference::Cpu,
         };
         GpuContext::new(preference).expect("a Vulkan device (install mesa-vulkan-drivers)")

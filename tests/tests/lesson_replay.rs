@@ -8,12 +8,12 @@ use glam::DVec3;
 use twinray_lessons::player::Player;
 use twinray_lessons::state::LessonState;
 use twinray_renderer::RgbaImage;
-use twinray_studio::case::Case;
-use twinray_studio::demo_cmd::{record_demo, script, spine_landmarks};
-use twinray_studio::scene::{
+use twinray_scene::builder::{
     glasses, patient_from_stage, pose_matrix, FrameInputs, FrameRenderer, LearnerView, OrbitView,
     SceneBuilder,
 };
+use twinray_scene::demo::{record_demo, script, spine_landmarks};
+use twinray_scene::Case;
 use twinray_tests::{assert_matches_golden, gpu, gpu_lock};
 
 const SIZE: [u32; 2] = [192, 192];
@@ -45,6 +45,7 @@ fn orbit(azimuth_deg: f64, elevation_deg: f64) -> LearnerView {
         azimuth_deg,
         elevation_deg,
         zoom: 1.0,
+        ..OrbitView::default()
     })
 }
 

@@ -1,8 +1,8 @@
 //! Patient orientation through a real NIfTI round trip, and image regression on the demo CT.
 
 use glam::{DMat4, DVec3, DVec4};
+use twinray_io::{read_ct, read_labels, write_ct};
 use twinray_renderer::{Camera, Frustum, RenderOptions, VolumeRenderer};
-use twinray_segmentation::{read_ct, read_labels, write_ct};
 use twinray_tests::{assert_matches_golden, covered_centroid, demo_file, gpu, gpu_lock};
 use twinray_transfer_functions::{Preset, TransferFunction};
 use twinray_volume::{Geometry, Volume};

@@ -1,14 +1,14 @@
-//! The CPU surface pick (`twinray_studio::surface`, used by the demo script and the window's
+//! The CPU surface pick (`twinray_renderer::surface`, used by the demo script and the window's
 //! pen) agrees with the renderer's GPU pick on the demo case: several pixels, orbit and
 //! look-at cameras, a hidden label and a clip plane.
 
 use std::sync::OnceLock;
 
 use glam::DVec3;
+use twinray_renderer::surface;
 use twinray_renderer::{Camera, ClipPlane, Frustum, RenderOptions, VolumeRenderer};
-use twinray_studio::case::Case;
-use twinray_studio::demo_cmd::spine_landmarks;
-use twinray_studio::surface;
+use twinray_scene::demo::spine_landmarks;
+use twinray_scene::Case;
 use twinray_tests::{gpu, gpu_lock};
 use twinray_transfer_functions::{Preset, TransferFunction};
 

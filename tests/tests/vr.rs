@@ -8,16 +8,16 @@ use glam::{DVec3, Quat, Vec3};
 use twinray_lessons::event::Pose;
 use twinray_lessons::player::Player;
 use twinray_renderer::{RenderOptions, RgbaImage, VolumeRenderer};
-use twinray_studio::case::Case;
-use twinray_studio::demo_cmd::{demo_twin_pose, record_demo};
-use twinray_studio::scene::FrameRenderer;
-use twinray_studio::xr::comfort::Quality;
-use twinray_studio::xr::input::TwinPlacement;
-use twinray_studio::xr::session::{Content, VrOptions, VrSession};
-use twinray_studio::xr::source::{SimulatedXr, PERIOD_90HZ_NS};
-use twinray_studio::xr::stereo::eye_cameras;
+use twinray_scene::demo::{demo_twin_pose, record_demo};
+use twinray_scene::Case;
+use twinray_scene::FrameRenderer;
 use twinray_tests::{assert_matches_golden, covered_centroid, gpu, gpu_lock, phantom};
 use twinray_transfer_functions::{Preset, TransferFunction};
+use twinray_xr::comfort::Quality;
+use twinray_xr::input::TwinPlacement;
+use twinray_xr::session::{Content, VrOptions, VrSession};
+use twinray_xr::source::{SimulatedXr, PERIOD_90HZ_NS};
+use twinray_xr::stereo::eye_cameras;
 
 /// Eye images small enough for the suite (a real headset's are ~1832×1920).
 const EYE: [u32; 2] = [160, 168];
@@ -160,7 +160,7 @@ fn a_near_ball_sits_further_right_in_the_left_eye_and_far_ones_less() {
     // At infinity the two images differ only by the frusta's offsets; nearer means more.
     let xr = SimulatedXr::new(TWIN_CENTRE_MM, EYE, 1);
     let [l, r] = xr.frame_at(0.0).views.map(|v| v.fov);
-    let axis_x = |f: twinray_studio::xr::source::Fov| {
+    let axis_x = |f: twinray_xr::source::Fov| {
         f64::from(EYE[0]) * f64::from(-f.angle_left.tan())
             / f64::from(f.angle_right.tan() - f.angle_left.tan())
     };

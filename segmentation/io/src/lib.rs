@@ -1,0 +1,21 @@
+//! From scanner files to volumes: DICOM series ([`dicom`]) and DICOM SEG, NIfTI, label-name
+//! sidecars ([`LabelNames`]), and [`load_case`], the one way every front end loads a CT with
+//! its labels.
+//!
+//! Readers take a path or bytes, return typed errors that name the file, and print nothing:
+//! warnings come back to the caller. The grid types live in `twinray-volume` (re-exported here)
+//! so that the renderer can use them without knowing any file format.
+
+mod case;
+pub mod dicom;
+mod label_names;
+mod nifti_io;
+
+pub use case::{is_nifti, load_case, CaseError, LoadedCase, SliceProgress};
+pub use dicom::{load_series, scan, DicomError, GeometryPolicy, LoadOptions, LoadedSeries};
+pub use label_names::{LabelNames, LabelNamesError};
+pub use nifti_io::{
+    read_ct, read_ct_bytes, read_labels, read_labels_bytes, write_ct, write_labels, NiftiError,
+    MAX_VOXELS,
+};
+pub use twinray_volume::{CtVolume, Geometry, LabelVolume, Volume, VolumeError};

@@ -1,0 +1,285 @@
+//! `twinray replay`: renders a recorded lesson headless — one instant, every frame, or a video —
+//! from a learner's viewpoint (free orbit, or following the instructor's head).
+//!
+//! The lesson names its case only by content hash; the embedded demo case is used when the
+//! hash is the demo's, otherwise `--ct`/`--labels` must give a case with the same hash. A
+//! damaged lesson replays what is readable, and stderr says what is not.
+
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use twinray_lessons::state::LessonState;
+use twinray_lessons::tools::format_time_ns;
+use twinray_renderer::GpuContext;
+
+use twinray_scene::lesson::{damage_messages, open_lesson};
+use twinray_scene::{FrameInputs, FrameRenderer, LearnerView, OrbitView, SceneBuilder};
+
+use crate::shared::{case_for_lesson, parse_size, DeviceArg};
+
+/// Arguments of `twinray replay`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  twinray replay demo.lesson --at 12.5 --azimuth 40 --elevation 10 --out frame.png
+  twinray replay demo.lesson --at 20 --follow-instructor --out instructor.png
+  twinray replay demo.lesson --frames frames/ --fps 30 --size 640x360
+  twinray replay demo.lesson --video lesson.mp4 --fps 30        (needs ffmpeg on PATH)
+  twinray replay other.lesson --ct ct.nii.gz --labels labels.nii.gz --at 5 --out f.png")]
+pub struct ReplayArgs {
+    /// The lesson file.
+    #[arg(value_name = "LESSON")]
+    pub lesson: PathBuf,
+    /// Lesson time to render, in seconds (with --out).
+    #[arg(long, default_value_t = 0.0, value_name = "SECONDS")]
+    pub at: f64,
+    /// Learner camera azimuth in degrees (0 = anterior, positive towards the patient's left).
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    pub azimuth: f64,
+    /// Learner camera elevation in degrees towards the head.
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    pub elevation: f64,
+    /// Zoom factor of the learner camera (2 = twice as close).
+    #[arg(long, default_value_t = 1.0)]
+    pub zoom: f64,
+    /// See through the instructor's eyes (the recorded head pose) instead of orbiting; falls
+    /// back to the orbit while the head is not tracked.
+    #[arg(long)]
+    pub follow_instructor: bool,
+    /// Image size in pixels, WIDTHxHEIGHT.
+    #[arg(long, default_value = "512x512", value_parser = parse_size)]
+    pub size: [u32; 2],
+    /// Write the frame at --at to this PNG.
+    #[arg(long, value_name = "FILE", required_unless_present_any = ["frames", "video"])]
+    pub out: Option<PathBuf>,
+    /// Render the whole lesson into this folder (frame_00000.png, …).
+    #[arg(long, value_name = "DIR")]
+    pub frames: Option<PathBuf>,
+    /// Render the whole lesson into an H.264 video (needs ffmpeg on PATH).
+    #[arg(long, value_name = "FILE")]
+    pub video: Option<PathBuf>,
+    /// Frames per second of lesson time for --frames and --video.
+    #[arg(long, default_value_t = 30.0)]
+    pub fps: f64,
+    /// The case's CT, when the lesson was not taught on the embedded demo case.
+    #[arg(long, value_name = "FILE")]
+    pub ct: Option<PathBuf>,
+    /// The case's labels.
+    #[arg(long, value_name = "FILE", requires = "ct")]
+    pub labels: Option<PathBuf>,
+    /// Replay on --ct/--labels even if their content hash is not the lesson's (a warning
+    /// instead of an error).
+    #[arg(long, requires = "ct")]
+    pub force_case: bool,
+    /// Render on a GPU, on the CPU (lavapipe) or on the best available.
+    #[arg(long, value_enum)]
+    pub device: Option<DeviceArg>,
+}
+
+fn secs_to_ns(s: f64) -> i64 {
+    (s * 1e9).round() as i64
+}
+
+fn on_path(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
+}
+
+fn describe(state: &LessonState, frame: &FrameInputs) -> String {
+    format!(
+        "t {:.2} s, chapter {:?}, preset {}, {} stroke segments, {} avatar capsules{}",
+        state.time_ns as f64 * 1e-9,
+        state.chapter.as_deref().unwrap_or("-"),
+        frame.transfer_function.preset.name,
+        frame.overlays.strokes.len(),
+        frame.overlays.glasses.len() + frame.overlays.hands.len(),
+        if frame.follows_instructor {
+            ", through the instructor's eyes"
+        } else {
+            ""
+        }
+    )
+}
+
+/// Runs `twinray replay`.
+///
+/// # Errors
+/// If the lesson is not a lesson, its case is not available, rendering fails, or an output
+/// cannot be written.
+pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
+    if !(args.fps.is_finite() && args.fps > 0.0 && args.fps <= 1000.0) {
+        bail!("--fps {} must be between 0 and 1000", args.fps);
+    }
+    if !args.at.is_finite() {
+        bail!("--at {} is not a number of seconds", args.at);
+    }
+    // Check the tools before spending minutes rendering.
+    let ffmpeg = match &args.video {
+        Some(video) => Some(on_path("ffmpeg").with_context(|| {
+            format!(
+                "--video {} needs ffmpeg on PATH (apt-get install ffmpeg), which was not found; --frames DIR writes the frames as PNGs instead",
+                video.display()
+            )
+        })?),
+        None => None,
+    };
+    for out in [&args.out, &args.video].into_iter().flatten() {
+        if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+            if !parent.is_dir() {
+                bail!(
+                    "cannot write {}: folder {} does not exist",
+                    out.display(),
+                    parent.display()
+                );
+            }
+        }
+    }
+
+    let opened = Instant::now();
+    let mut player = open_lesson(&args.lesson)?;
+    let header = player.reader().header().lesson.clone();
+    let case = case_for_lesson(
+        &args.lesson,
+        &header.case_ref,
+        args.ct.as_deref(),
+        args.labels.as_deref(),
+        args.force_case,
+    )?;
+    let ctx = GpuContext::new(DeviceArg::resolve(args.device)?)?;
+    let mut renderer = FrameRenderer::new(ctx.clone(), &case.ct, case.labels.as_ref())?;
+    let mut builder = SceneBuilder::new(*case.ct.geometry());
+    let orbit = OrbitView {
+        azimuth_deg: args.azimuth,
+        elevation_deg: args.elevation,
+        zoom: args.zoom,
+        ..OrbitView::default()
+    };
+    let view = if args.follow_instructor {
+        LearnerView::FollowInstructor(orbit)
+    } else {
+        LearnerView::Orbit(orbit)
+    };
+    let range = player.time_range_ns();
+    if range.is_none() {
+        eprintln!(
+            "warning: {}: no readable events; showing the case as a lesson starts",
+            args.lesson.display()
+        );
+    }
+
+    if let Some(out) = &args.out {
+        let t_ns = secs_to_ns(args.at);
+        if let Some((t0, t1)) = range {
+            if t_ns < t0 || t_ns > t1 {
+                eprintln!(
+                    "warning: --at {} s is outside the lesson's readable time ({} to {})",
+                    args.at,
+                    format_time_ns(t0),
+                    format_time_ns(t1)
+                );
+            }
+        }
+        let state = player.state_at(t_ns);
+        let frame = builder.frame(&state, &view, args.size);
+        let (image, _) = renderer.render(&frame, args.size)?;
+        image.write_png(out)?;
+        eprintln!(
+            "replayed {} at {} on {} ({} ms from opening): {} -> {}",
+            args.lesson.display(),
+            format_time_ns(t_ns),
+            ctx.device_name(),
+            opened.elapsed().as_millis(),
+            describe(&state, &frame),
+            out.display()
+        );
+    }
+
+    if args.frames.is_some() || args.video.is_some() {
+        let temp;
+        let dir = if let Some(dir) = &args.frames {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating the frames folder {}", dir.display()))?;
+            dir.clone()
+        } else {
+            temp = std::env::temp_dir().join(format!("twinray-replay-{}", std::process::id()));
+            std::fs::create_dir_all(&temp)
+                .with_context(|| format!("creating {}", temp.display()))?;
+            temp.clone()
+        };
+        let (t0, t1) = range.unwrap_or((0, 0));
+        let t0 = t0.min(0);
+        let period_ns = 1e9 / args.fps;
+        let count = ((t1 - t0) as f64 / period_ns).floor() as usize + 1;
+        let started = Instant::now();
+        for n in 0..count {
+            let t_ns = t0 + (n as f64 * period_ns).round() as i64;
+            let state = player.state_at(t_ns);
+            let frame = builder.frame(&state, &view, args.size);
+            let (image, _) = renderer.render(&frame, args.size)?;
+            let path = dir.join(format!("frame_{n:05}.png"));
+            image.write_png(&path)?;
+            if n % (args.fps.ceil() as usize).max(1) == 0 || n + 1 == count {
+                let done = n + 1;
+                let eta = started.elapsed().as_secs_f64() / done as f64 * (count - done) as f64;
+                eprintln!(
+                    "frame {done}/{count} at {} ({:.0} s left): {}",
+                    format_time_ns(t_ns),
+                    eta,
+                    describe(&state, &frame)
+                );
+            }
+        }
+        eprintln!(
+            "rendered {count} frames of {}x{} in {:.1} s -> {}",
+            args.size[0],
+            args.size[1],
+            started.elapsed().as_secs_f64(),
+            dir.display()
+        );
+        if let (Some(video), Some(ffmpeg)) = (&args.video, &ffmpeg) {
+            let status = Command::new(ffmpeg)
+                .args(["-y", "-loglevel", "error", "-framerate"])
+                .arg(format!("{}", args.fps))
+                .arg("-i")
+                .arg(dir.join("frame_%05d.png"))
+                .args([
+                    "-vf",
+                    "pad=ceil(iw/2)*2:ceil(ih/2)*2",
+                    "-c:v",
+                    "libx264",
+                    "-pix_fmt",
+                    "yuv420p",
+                ])
+                .arg(video)
+                .status()
+                .with_context(|| format!("running {}", ffmpeg.display()))?;
+            if args.frames.is_none() {
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+            if !status.success() {
+                bail!("ffmpeg failed ({status}) writing {}", video.display());
+            }
+            eprintln!("wrote {}", video.display());
+        }
+    }
+
+    for w in builder.take_warnings() {
+        eprintln!("warning: {}: {w}", args.lesson.display());
+    }
+    let damage = damage_messages(&player);
+    for d in &damage {
+        eprintln!("warning: {}: {d}", args.lesson.display());
+    }
+    if !damage.is_empty() {
+        eprintln!(
+            "warning: {}: the lesson is damaged; what is listed above was skipped and everything else was replayed (`twinray lesson verify` checks it, `twinray lesson recover` rebuilds it)",
+            args.lesson.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

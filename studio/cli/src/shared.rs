@@ -1,0 +1,127 @@
+//! What the commands share: `--device` and `TWINRAY_DEVICE`, and loading a case with a
+//! progress line and its warnings on stderr.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use anyhow::Result;
+use clap::ValueEnum;
+use twinray_io::LoadedCase;
+use twinray_renderer::DevicePreference;
+use twinray_scene::lesson::CaseChoice;
+use twinray_scene::Case;
+
+/// Device kinds on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum DeviceArg {
+    /// Best available: discrete GPU, integrated GPU, then CPU.
+    Auto,
+    /// A hardware GPU only.
+    Gpu,
+    /// The CPU renderer (lavapipe) only.
+    Cpu,
+}
+
+impl DeviceArg {
+    /// The renderer's preference; without a flag, `TWINRAY_DEVICE` or auto.
+    pub fn resolve(arg: Option<Self>) -> Result<DevicePreference> {
+        let flag = arg.map(|a| match a {
+            Self::Auto => DevicePreference::Auto,
+            Self::Gpu => DevicePreference::Gpu,
+            Self::Cpu => DevicePreference::Cpu,
+        });
+        Ok(twinray_scene::device::device_preference(flag)?)
+    }
+}
+
+/// A progress line on stderr while a long DICOM series decodes (only series of 50 slices or
+/// more, in steps of 10 %), for [`twinray_io::load_case`] and friends.
+pub struct SliceProgressLine {
+    last_shown: AtomicUsize,
+}
+
+impl SliceProgressLine {
+    /// Nothing shown yet.
+    pub fn new() -> Self {
+        Self {
+            last_shown: AtomicUsize::new(usize::MAX),
+        }
+    }
+
+    /// Shows `done` of `total` slices.
+    pub fn show(&self, done: usize, total: usize) {
+        if total < 50 {
+            return;
+        }
+        let pct = done * 100 / total / 10 * 10;
+        if self.last_shown.swap(pct, Ordering::Relaxed) != pct {
+            eprint!("\rdecoding {total} slices: {pct:3}%");
+            if done == total {
+                eprintln!();
+            }
+        }
+    }
+}
+
+/// Prints warnings as `warning: …` lines on stderr.
+pub fn print_warnings(warnings: &[String]) {
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
+}
+
+/// Loads a CT and its labels as every command does: a progress line for long DICOM series,
+/// warnings on stderr.
+pub fn load_case(ct: &Path, labels: Option<&Path>) -> Result<Case> {
+    let line = SliceProgressLine::new();
+    let progress = |done, total| line.show(done, total);
+    let (case, warnings) = Case::load(ct, labels, Some(&progress))?;
+    print_warnings(&warnings);
+    Ok(case)
+}
+
+/// Loads the volumes alone (no content hash), for commands that name no lesson.
+pub fn load_volumes(ct: &Path, labels: Option<&Path>) -> Result<LoadedCase> {
+    let line = SliceProgressLine::new();
+    let progress = |done, total| line.show(done, total);
+    let loaded = twinray_io::load_case(ct, labels, Some(&progress))?;
+    print_warnings(&loaded.warnings);
+    Ok(loaded)
+}
+
+/// The case a lesson is shown on ([`twinray_scene::lesson::case_for`]: the demo, or the given
+/// case when its hash matches or `force` is set), with a progress line and warnings on stderr.
+pub fn case_for_lesson(
+    lesson: &Path,
+    case_ref: &str,
+    ct: Option<&Path>,
+    labels: Option<&Path>,
+    force: bool,
+) -> Result<Case> {
+    let line = SliceProgressLine::new();
+    let progress = |done, total| line.show(done, total);
+    let choice = CaseChoice {
+        ct,
+        labels,
+        force,
+        progress: Some(&progress),
+    };
+    let (case, warnings) = twinray_scene::lesson::case_for(lesson, case_ref, choice)?;
+    print_warnings(&warnings);
+    Ok(case)
+}
+
+/// Parses `WIDTHxHEIGHT` (1 to 16384 pixels a side), for `--size`.
+pub fn parse_size(text: &str) -> Result<[u32; 2], String> {
+    let (w, h) = text
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("'{text}' is not WIDTHxHEIGHT, e.g. 512x512"))?;
+    let parse = |s: &str| {
+        s.trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|&v| (1..=16384).contains(&v))
+            .ok_or_else(|| format!("'{s}' is not a size between 1 and 16384 pixels"))
+    };
+    Ok([parse(w)?, parse(h)?])
+}

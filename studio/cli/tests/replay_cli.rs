@@ -1,0 +1,217 @@
+//! `twinray demo` and `twinray replay` as a user runs them: the README's lesson commands,
+//! damaged lessons, files that are not lessons, the wrong case, and a missing ffmpeg.
+
+mod common;
+
+use common::{png_size, repo, scratch, stderr, twinray};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+/// `twinray demo --out …`, once per test binary.
+fn demo_lesson() -> &'static PathBuf {
+    static LESSON: OnceLock<PathBuf> = OnceLock::new();
+    LESSON.get_or_init(|| {
+        let path = scratch("demo.lesson");
+        let out = twinray(&["demo", "--out", s(&path)]);
+        assert!(out.status.success(), "demo failed: {}", stderr(&out));
+        assert!(stderr(&out).contains("sha256:"), "{}", stderr(&out));
+        path
+    })
+}
+
+#[test]
+fn the_demo_lesson_replays_at_an_instant_and_follows_the_instructor() {
+    let lesson = demo_lesson();
+    let verify = twinray(&["lesson", "verify", s(lesson)]);
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+    // The header carries the demo's content hash and nothing else about the case.
+    let info = twinray(&["lesson", "info", s(lesson)]);
+    let info = String::from_utf8_lossy(&info.stdout).into_owned();
+    assert!(info.contains(twinray_scene::DEMO_CASE_REF), "{info}");
+    assert!(info.contains("Spinous processes"), "{info}");
+
+    let png = scratch("frame.png");
+    let out = twinray(&[
+        "replay",
+        s(lesson),
+        "--at",
+        "22",
+        "--azimuth",
+        "180",
+        "--elevation",
+        "20",
+        "--size",
+        "96x64",
+        "--out",
+        s(&png),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(png_size(&png), (96, 64));
+    let err = stderr(&out);
+    assert!(
+        err.contains("Spinous processes") && err.contains("stroke segments"),
+        "{err}"
+    );
+    assert!(!err.contains("warning"), "{err}");
+
+    let out = twinray(&[
+        "replay",
+        s(lesson),
+        "--at",
+        "22",
+        "--follow-instructor",
+        "--size",
+        "64x64",
+        "--out",
+        s(&png),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("through the instructor's eyes"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn frames_cover_the_whole_lesson_with_progress() {
+    // A short lesson: the demo truncated after 3 s would be damaged, so render the whole demo
+    // at a low rate instead (50 s at 0.2 fps = 11 frames of 32x32).
+    let dir = scratch("frames");
+    let out = twinray(&[
+        "replay",
+        s(demo_lesson()),
+        "--frames",
+        s(&dir),
+        "--fps",
+        "0.2",
+        "--size",
+        "32x32",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let count = std::fs::read_dir(&dir).expect("frames dir").count();
+    assert_eq!(count, 11);
+    assert!(dir.join("frame_00010.png").is_file());
+    assert!(stderr(&out).contains("frame 11/11"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_video_without_ffmpeg_is_a_clear_error() {
+    let empty = scratch("empty-path");
+    std::fs::create_dir_all(&empty).expect("dir");
+    let out = Command::new(env!("CARGO_BIN_EXE_twinray"))
+        .env("PATH", &empty)
+        .args(["replay", s(demo_lesson()), "--video", s(&scratch("x.mp4"))])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("ffmpeg") && stderr(&out).contains("--frames"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_damaged_lesson_replays_what_is_readable_and_says_what_is_not() {
+    let bytes = std::fs::read(demo_lesson()).expect("read lesson");
+    // Cut the end off (no footer: an unfinished recording) and scramble a stretch in the
+    // middle (a damaged chunk).
+    let mut damaged = bytes[..bytes.len() * 3 / 4].to_vec();
+    let mid = damaged.len() / 3;
+    for b in &mut damaged[mid..mid + 64] {
+        *b ^= 0x5a;
+    }
+    let path = scratch("damaged.lesson");
+    std::fs::write(&path, &damaged).expect("write");
+    let png = scratch("damaged.png");
+    let out = twinray(&[
+        "replay",
+        s(&path),
+        "--at",
+        "5",
+        "--size",
+        "48x48",
+        "--out",
+        s(&png),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(png_size(&png), (48, 48));
+    let err = stderr(&out);
+    assert!(err.contains("no usable footer"), "{err}");
+    assert!(
+        err.contains("unreadable") && err.contains("lost events from"),
+        "{err}"
+    );
+    assert!(err.contains("damaged.lesson"), "{err}");
+
+    // The lessons crate's fixture of an unfinished recording, on a case of its own: replayed
+    // on the demo case only when asked to.
+    let fixture = repo().join("lessons/tests/fixtures/v1-unfinished.lesson");
+    let ct = repo().join("data/demo/example_ct.nii.gz");
+    let out = twinray(&["replay", s(&fixture), "--out", s(&png)]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("sha256:fixture-case-v1") && stderr(&out).contains("--ct"),
+        "{}",
+        stderr(&out)
+    );
+    let out = twinray(&[
+        "replay",
+        s(&fixture),
+        "--ct",
+        s(&ct),
+        "--force-case",
+        "--at",
+        "1",
+        "--size",
+        "48x48",
+        "--out",
+        s(&png),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("no usable footer"), "{err}");
+    assert!(err.contains("sha256:fixture-case-v1"), "{err}");
+}
+
+#[test]
+fn not_a_lesson_and_the_wrong_case_are_clear_errors() {
+    let text = scratch("notes.lesson");
+    std::fs::write(&text, "these are my notes, not a lesson").expect("write");
+    let out = twinray(&["replay", s(&text), "--out", s(&scratch("n.png"))]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("notes.lesson") && err.contains("bad lesson header"),
+        "{err}"
+    );
+
+    // The demo lesson on the demo CT without its labels: another case.
+    let ct = repo().join("data/demo/example_ct.nii.gz");
+    let out = twinray(&[
+        "replay",
+        s(demo_lesson()),
+        "--ct",
+        s(&ct),
+        "--out",
+        s(&scratch("w.png")),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains(twinray_scene::DEMO_CASE_REF)
+            && err.contains("example_ct.nii.gz")
+            && err.contains("not the same volume"),
+        "{err}"
+    );
+}

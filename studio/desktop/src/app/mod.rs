@@ -1,0 +1,1017 @@
+//! The studio's state apart from its drawing.
+//!
+//! Everything the user can do is an [`Action`] handed to [`App::apply`]: the window turns mouse
+//! and panel input into actions, tests send them directly. Scene edits go through the lessons
+//! crate's [`SceneChange`] so that what the view shows and what a recording holds are the same
+//! thing; while recording, each change, the desktop camera (the instructor's head), pen strokes
+//! and chapter marks are handed to the real [`Recorder`].
+
+pub mod case;
+pub mod mpr;
+pub mod scene_bridge;
+pub mod segment_job;
+
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context, Result};
+use glam::{DMat3, DMat4, DQuat, DVec3, Quat, Vec3};
+use twinray_lessons::event::{
+    Brush, Chapter, ClipPlane as SceneClip, CropBox as SceneCrop, Event, Note, Payload, Pose,
+    SceneChange, Space, StrokeBegin, StrokePoint, StrokeStyle, TransferPoint,
+};
+use twinray_lessons::format::LessonHeader;
+use twinray_lessons::player::Player;
+use twinray_lessons::recorder::{Recorder, RecorderOptions, RecordingReport};
+use twinray_lessons::state::{LabelState, LessonState, SceneState, WindowLevel};
+use twinray_lessons::tools::ChapterInfo;
+use twinray_renderer::{Camera, RenderOptions};
+use twinray_scene::builder::{orbit_camera, DEFAULT_FOV_DEG};
+use twinray_scene::{FrameInputs, LearnerView, OrbitView, SceneBuilder};
+use twinray_transfer_functions::{Palette, Preset, TransferFunction, HU_MAX, HU_MIN};
+
+use case::OpenCase;
+use segment_job::{JobOutcome, SegmentationJob};
+
+/// Interval between recorded head poses while the camera is still: the player treats a head
+/// without samples nearby as untracked.
+const HEAD_INTERVAL_NS: i64 = 33_000_000;
+/// Pen points closer than this to the previous one are not recorded.
+const MIN_PEN_STEP_MM: f32 = 0.5;
+/// Default MPR window/level: a bone window, for the spine lessons the demo is made for.
+pub const DEFAULT_WINDOW: WindowLevel = WindowLevel {
+    centre_hu: 400.0,
+    width_hu: 1800.0,
+};
+
+/// Pen settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PenStyle {
+    /// sRGB colour and alpha.
+    pub colour_rgba: [u8; 4],
+    /// Width in millimetres.
+    pub width_mm: f32,
+}
+
+/// A stroke drawn in this session (shown while authoring).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuthoredStroke {
+    /// Id, unique in the session.
+    pub stroke_id: u32,
+    /// Look.
+    pub style: PenStyle,
+    /// Points in patient mm.
+    pub points_mm: Vec<Vec3>,
+}
+
+/// A recording in progress.
+#[derive(Debug)]
+pub struct Recording {
+    recorder: Recorder,
+    /// App time when recording started.
+    started_ns: i64,
+    /// App time when paused, if paused.
+    paused_at_ns: Option<i64>,
+    /// Total paused time so far.
+    paused_total_ns: i64,
+    last_head_ns: i64,
+    /// Chapters marked so far (lesson time, title).
+    pub chapters: Vec<ChapterInfo>,
+    /// Events handed to the recorder.
+    pub event_count: u64,
+}
+
+impl Recording {
+    /// The lesson file.
+    pub fn path(&self) -> &Path {
+        self.recorder.path()
+    }
+
+    /// Whether paused.
+    pub fn is_paused(&self) -> bool {
+        self.paused_at_ns.is_some()
+    }
+
+    /// Lesson time at app time `now_ns`: paused stretches are cut out.
+    pub fn lesson_time_ns(&self, now_ns: i64) -> i64 {
+        self.paused_at_ns.unwrap_or(now_ns) - self.started_ns - self.paused_total_ns
+    }
+}
+
+/// A lesson being replayed.
+pub struct Replay {
+    player: Player,
+    /// The lesson file.
+    pub path: PathBuf,
+    /// First and last event time.
+    pub range_ns: (i64, i64),
+    /// Playhead.
+    pub time_ns: i64,
+    /// Playing or paused.
+    pub playing: bool,
+    /// Playback speed (1 = real time).
+    pub speed: f64,
+    /// Chapters in time order.
+    pub chapters: Vec<ChapterInfo>,
+    /// The learner's camera follows the instructor's head instead of orbiting freely.
+    pub follow_instructor: bool,
+    /// The lesson's state at the playhead.
+    pub state: LessonState,
+}
+
+impl std::fmt::Debug for Replay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replay")
+            .field("path", &self.path)
+            .field("time_ns", &self.time_ns)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Replay {
+    /// Problems the player met (damaged chunks), for the status line.
+    pub fn problems(&self) -> Vec<String> {
+        self.player.problems().values().cloned().collect()
+    }
+
+    fn seek(&mut self, time_ns: i64) {
+        self.time_ns = time_ns.clamp(self.range_ns.0, self.range_ns.1);
+        self.state = self.player.state_at(self.time_ns);
+    }
+}
+
+/// Everything a user can do in the studio.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Time passes (app-relative nanoseconds, monotonic): advances replay, samples the head.
+    Tick {
+        /// Now.
+        now_ns: i64,
+    },
+    /// Orbit the camera by these angles.
+    Orbit {
+        /// Degrees around the head–feet axis.
+        d_azimuth_deg: f64,
+        /// Degrees towards the head.
+        d_elevation_deg: f64,
+    },
+    /// Move the orbited point in the image plane, as fractions of the view's height.
+    Pan {
+        /// Rightwards.
+        right: f64,
+        /// Upwards.
+        up: f64,
+    },
+    /// Move closer (factor > 1) or away.
+    Zoom {
+        /// Distance divisor.
+        factor: f64,
+    },
+    /// Back to the view that frames the whole case.
+    ResetView,
+    /// Choose a transfer-function preset (its own curve replaces an edited one).
+    SetPreset(String),
+    /// Show or hide a label.
+    SetLabelVisible {
+        /// Label id.
+        label: u16,
+        /// Shown?
+        visible: bool,
+    },
+    /// Recolour a label (sRGB).
+    SetLabelColour {
+        /// Label id.
+        label: u16,
+        /// Colour.
+        colour_rgb: [u8; 3],
+    },
+    /// Set a label's opacity.
+    SetLabelOpacity {
+        /// Label id.
+        label: u16,
+        /// 0 to 1.
+        opacity: f32,
+    },
+    /// Show only this label (unlabelled tissue hidden too).
+    Isolate(u16),
+    /// Show every label and the unlabelled tissue.
+    ShowAllLabels,
+    /// Filter the label list by name.
+    SetLabelSearch(String),
+    /// Move a curve control point (kept between its neighbours).
+    MoveCurvePoint {
+        /// Point index.
+        index: usize,
+        /// New density.
+        density_hu: f32,
+        /// New opacity.
+        opacity: f32,
+    },
+    /// Recolour a curve control point (linear RGB, 0 to 1).
+    SetCurvePointColour {
+        /// Point index.
+        index: usize,
+        /// Colour.
+        rgb: [f32; 3],
+    },
+    /// Add a control point on the curve at a density (colour and opacity interpolated).
+    AddCurvePoint {
+        /// Density.
+        density_hu: f32,
+    },
+    /// Remove a control point (at least two stay).
+    RemoveCurvePoint(usize),
+    /// Set or remove the clip plane.
+    SetClipPlane(Option<SceneClip>),
+    /// Set or remove the crop box.
+    SetCropBox(Option<SceneCrop>),
+    /// Move the MPR crosshair (patient mm).
+    SetCrosshair(DVec3),
+    /// MPR window/level.
+    SetWindowLevel(WindowLevel),
+    /// Pen colour and width for the next strokes.
+    SetPenStyle(PenStyle),
+    /// Pen down at the picked surface point (`None`: the mouse is over empty space).
+    PenDown(Option<DVec3>),
+    /// Pen moved to a picked surface point.
+    PenMove(Option<DVec3>),
+    /// Pen lifted.
+    PenUp,
+    /// Start recording a lesson to a file.
+    StartRecording(PathBuf),
+    /// Pause or resume recording.
+    PauseRecording,
+    /// Resume recording.
+    ResumeRecording,
+    /// Stop and finalise the lesson.
+    StopRecording,
+    /// Mark a chapter at the current lesson time.
+    AddChapter(String),
+    /// Open a lesson to replay.
+    OpenLesson(PathBuf),
+    /// Back to authoring.
+    CloseLesson,
+    /// Start playback.
+    Play,
+    /// Pause playback.
+    Pause,
+    /// Move the playhead.
+    Seek(i64),
+    /// Playback speed.
+    SetSpeed(f64),
+    /// Move the playhead to a chapter's start.
+    JumpToChapter(usize),
+    /// Follow the instructor's head, or orbit freely.
+    SetFollowInstructor(bool),
+    /// Segment the open case's CT in the background; its labels replace the case's when it
+    /// finishes.
+    StartSegmentation {
+        /// Model description (.json) or ONNX file with its .json beside it; the built-in
+        /// model when `None`.
+        model: Option<PathBuf>,
+    },
+    /// Stop the running segmentation; the case keeps its labels.
+    CancelSegmentation,
+}
+
+/// The studio's state.
+#[derive(Debug)]
+pub struct App {
+    /// The open case.
+    pub case: OpenCase,
+    /// The authored scene: what the view shows while authoring, and what recordings start from.
+    pub scene: SceneState,
+    /// The desktop camera (the learner's own camera while replaying).
+    pub view: OrbitView,
+    /// Turns the scene on screen into render inputs, as for replay and VR; keeps its parsed
+    /// presets and warnings between frames.
+    builder: RefCell<SceneBuilder>,
+    /// Text of the label search box.
+    pub label_search: String,
+    /// Pen style.
+    pub pen: PenStyle,
+    /// Strokes drawn in this session.
+    pub strokes: Vec<AuthoredStroke>,
+    active_stroke: Option<usize>,
+    next_stroke_id: u32,
+    /// The recording in progress.
+    pub recording: Option<Recording>,
+    /// What the last finished recording reported.
+    pub last_recording: Option<RecordingReport>,
+    /// The lesson being replayed.
+    pub replay: Option<Replay>,
+    /// App time of the last tick.
+    pub now_ns: i64,
+    /// Bumped whenever the 3D image must be rendered again.
+    pub view_revision: u64,
+    /// Bumped whenever the MPR slices must be sampled again.
+    pub mpr_revision: u64,
+    /// Bumped whenever the case's label map is replaced (the renderer uploads it again).
+    pub labels_revision: u64,
+    /// The segmentation running in the background.
+    pub segmentation: Option<SegmentationJob>,
+    /// What a background job last reported (finished, cancelled, failed), for the status bar;
+    /// the window takes it.
+    pub notice: Option<String>,
+    palette: Palette,
+}
+
+impl App {
+    /// The studio on a case, authoring, with the default scene.
+    pub fn new(case: OpenCase) -> Self {
+        let view = OrbitView::default();
+        let builder = RefCell::new(SceneBuilder::new(*case.ct.geometry()));
+        let mut scene = SceneState {
+            preset: Some(scene_bridge::DEFAULT_PRESET.to_owned()),
+            window_level: Some(DEFAULT_WINDOW),
+            ..SceneState::default()
+        };
+        scene.mpr_slices_mm = Some(case.ct.geometry().centre_mm().as_vec3());
+        Self {
+            case,
+            scene,
+            view,
+            builder,
+            label_search: String::new(),
+            pen: PenStyle {
+                colour_rgba: [255, 0, 255, 255],
+                width_mm: 2.0,
+            },
+            strokes: Vec::new(),
+            active_stroke: None,
+            next_stroke_id: 1,
+            recording: None,
+            last_recording: None,
+            replay: None,
+            now_ns: 0,
+            view_revision: 1,
+            mpr_revision: 1,
+            labels_revision: 1,
+            segmentation: None,
+            notice: None,
+            palette: Palette::totalsegmentator(),
+        }
+    }
+
+    /// Applies one action. Errors (a file that cannot be written or read, an action that does
+    /// not fit the mode) leave the state as it was.
+    pub fn apply(&mut self, action: Action) -> Result<()> {
+        match action {
+            Action::Tick { now_ns } => self.tick(now_ns),
+            Action::Orbit {
+                d_azimuth_deg,
+                d_elevation_deg,
+            } => {
+                self.view.azimuth_deg = (self.view.azimuth_deg + d_azimuth_deg).rem_euclid(360.0);
+                self.view.elevation_deg =
+                    (self.view.elevation_deg + d_elevation_deg).clamp(-89.0, 89.0);
+                self.camera_moved();
+            }
+            Action::Pan { right, up } => {
+                let geometry = self.case.ct.geometry();
+                let cam = orbit_camera(geometry, &self.view, [1, 1]);
+                let view_height_mm = 2.0
+                    * self.view.distance_mm(geometry)
+                    * (DEFAULT_FOV_DEG.to_radians() / 2.0).tan();
+                let r = cam.world_from_view.x_axis.truncate();
+                let u = cam.world_from_view.y_axis.truncate();
+                self.view.pan_mm -= (r * right + u * up) * view_height_mm;
+                self.camera_moved();
+            }
+            Action::Zoom { factor } => {
+                if !(factor.is_finite() && factor > 0.0) {
+                    bail!("zoom factor {factor} is not a positive number");
+                }
+                // From a tenth of the framing distance to twenty times closer.
+                self.view.zoom = (self.view.zoom * factor).clamp(0.1, 20.0);
+                self.camera_moved();
+            }
+            Action::ResetView => {
+                self.view = OrbitView::default();
+                self.camera_moved();
+            }
+            Action::SetPreset(name) => {
+                Preset::load(&name).with_context(|| format!("preset '{name}'"))?;
+                self.change_scene(SceneChange::Preset { name })?;
+                if !self.scene.transfer_curve.is_empty() {
+                    self.change_scene(SceneChange::TransferCurve { points: Vec::new() })?;
+                }
+            }
+            Action::SetLabelVisible { label, visible } => {
+                self.change_scene(SceneChange::LabelVisibility {
+                    label: u32::from(label),
+                    visible,
+                })?;
+            }
+            Action::SetLabelColour { label, colour_rgb } => {
+                self.change_scene(SceneChange::LabelColour {
+                    label: u32::from(label),
+                    colour_rgb,
+                })?;
+            }
+            Action::SetLabelOpacity { label, opacity } => {
+                self.change_scene(SceneChange::LabelOpacity {
+                    label: u32::from(label),
+                    opacity: opacity.clamp(0.0, 1.0),
+                })?;
+            }
+            Action::Isolate(keep) => {
+                for label in self.label_ids_with_tissue() {
+                    let visible = label == keep;
+                    if self.label_state(label).visible != visible {
+                        self.change_scene(SceneChange::LabelVisibility {
+                            label: u32::from(label),
+                            visible,
+                        })?;
+                    }
+                }
+            }
+            Action::ShowAllLabels => {
+                for label in self.label_ids_with_tissue() {
+                    if !self.label_state(label).visible {
+                        self.change_scene(SceneChange::LabelVisibility {
+                            label: u32::from(label),
+                            visible: true,
+                        })?;
+                    }
+                }
+            }
+            Action::SetLabelSearch(text) => self.label_search = text,
+            Action::MoveCurvePoint {
+                index,
+                density_hu,
+                opacity,
+            } => {
+                let mut curve = self.curve();
+                if index >= curve.len() {
+                    bail!("no curve point {index}");
+                }
+                let lo = if index == 0 {
+                    HU_MIN
+                } else {
+                    curve[index - 1].density_hu
+                };
+                let hi = curve.get(index + 1).map_or(HU_MAX, |p| p.density_hu);
+                curve[index].density_hu = density_hu.clamp(lo, hi);
+                curve[index].rgba[3] = opacity.clamp(0.0, 1.0);
+                self.change_scene(SceneChange::TransferCurve { points: curve })?;
+            }
+            Action::SetCurvePointColour { index, rgb } => {
+                let mut curve = self.curve();
+                let Some(point) = curve.get_mut(index) else {
+                    bail!("no curve point {index}");
+                };
+                point.rgba[..3].copy_from_slice(&rgb.map(|c| c.clamp(0.0, 1.0)));
+                self.change_scene(SceneChange::TransferCurve { points: curve })?;
+            }
+            Action::AddCurvePoint { density_hu } => {
+                let mut curve = self.curve();
+                let density_hu = density_hu.clamp(HU_MIN, HU_MAX);
+                let tf = self.transfer_function();
+                let [r, g, b] = tf.preset.colour_at(density_hu);
+                let at = curve.partition_point(|p| p.density_hu < density_hu);
+                curve.insert(
+                    at,
+                    TransferPoint {
+                        density_hu,
+                        rgba: [r, g, b, tf.preset.opacity_at(density_hu)],
+                    },
+                );
+                self.change_scene(SceneChange::TransferCurve { points: curve })?;
+            }
+            Action::RemoveCurvePoint(index) => {
+                let mut curve = self.curve();
+                if curve.len() <= 2 || index >= curve.len() {
+                    bail!("the curve keeps at least two points");
+                }
+                curve.remove(index);
+                self.change_scene(SceneChange::TransferCurve { points: curve })?;
+            }
+            Action::SetClipPlane(plane) => self.change_scene(SceneChange::ClipPlane { plane })?,
+            Action::SetCropBox(crop) => self.change_scene(SceneChange::CropBox { crop })?,
+            Action::SetCrosshair(p) => {
+                self.change_scene(SceneChange::MprSlices {
+                    slices_mm: p.as_vec3(),
+                })?;
+            }
+            Action::SetWindowLevel(wl) => {
+                self.change_scene(SceneChange::WindowLevel {
+                    centre_hu: wl.centre_hu,
+                    width_hu: wl.width_hu.max(1.0),
+                })?;
+            }
+            Action::SetPenStyle(style) => self.pen = style,
+            Action::PenDown(point) => self.pen_down(point),
+            Action::PenMove(point) => self.pen_move(point),
+            Action::PenUp => self.pen_up(),
+            Action::StartRecording(path) => self.start_recording(&path)?,
+            Action::PauseRecording => {
+                let now = self.now_ns;
+                let rec = self.recording.as_mut().context("not recording")?;
+                rec.paused_at_ns.get_or_insert(now);
+            }
+            Action::ResumeRecording => {
+                let now = self.now_ns;
+                let rec = self.recording.as_mut().context("not recording")?;
+                if let Some(at) = rec.paused_at_ns.take() {
+                    rec.paused_total_ns += now - at;
+                }
+                self.record_head(true);
+            }
+            Action::StopRecording => {
+                self.stop_recording()?;
+            }
+            Action::AddChapter(title) => {
+                let now = self.now_ns;
+                let rec = self
+                    .recording
+                    .as_mut()
+                    .context("chapters are marked while recording")?;
+                let time_ns = rec.lesson_time_ns(now);
+                rec.chapters.push(ChapterInfo {
+                    time_ns,
+                    title: title.clone(),
+                });
+                self.record(Payload::Chapter(Chapter { title }));
+            }
+            Action::OpenLesson(path) => self.open_lesson(&path)?,
+            Action::CloseLesson => {
+                self.replay = None;
+                self.bump();
+            }
+            Action::Play => {
+                let replay = self.replay_mut()?;
+                if replay.time_ns >= replay.range_ns.1 {
+                    replay.seek(replay.range_ns.0);
+                }
+                replay.playing = true;
+            }
+            Action::Pause => self.replay_mut()?.playing = false,
+            Action::Seek(t) => {
+                self.replay_mut()?.seek(t);
+                self.bump();
+            }
+            Action::SetSpeed(speed) => {
+                if !(speed.is_finite() && speed > 0.0) {
+                    bail!("speed {speed} is not a positive number");
+                }
+                self.replay_mut()?.speed = speed;
+            }
+            Action::JumpToChapter(i) => {
+                let replay = self.replay_mut()?;
+                let t = replay
+                    .chapters
+                    .get(i)
+                    .with_context(|| format!("no chapter {i}"))?
+                    .time_ns;
+                replay.seek(t);
+                self.bump();
+            }
+            Action::SetFollowInstructor(follow) => {
+                self.replay_mut()?.follow_instructor = follow;
+                self.bump();
+            }
+            Action::StartSegmentation { model } => {
+                if self.segmentation.is_some() {
+                    bail!("a segmentation is already running; cancel it first");
+                }
+                let job = SegmentationJob::start(self.case.ct.clone(), model.as_deref())?;
+                self.notice = Some(format!("segmenting with {}…", job.model_name));
+                self.segmentation = Some(job);
+            }
+            Action::CancelSegmentation => {
+                self.segmentation
+                    .as_ref()
+                    .context("no segmentation is running")?
+                    .cancel();
+            }
+        }
+        Ok(())
+    }
+
+    // ---- what the view shows -------------------------------------------------------------
+
+    /// The scene on screen: the lesson's at the playhead while replaying, else the authored one.
+    pub fn shown_scene(&self) -> &SceneState {
+        self.replay.as_ref().map_or(&self.scene, |r| &r.state.scene)
+    }
+
+    /// The lesson state on screen: the lesson's at the playhead while replaying; while
+    /// authoring, the authored scene with the strokes drawn in this session (no avatar: the
+    /// instructor is the one looking).
+    pub fn shown_state(&self) -> std::borrow::Cow<'_, LessonState> {
+        if let Some(replay) = &self.replay {
+            return std::borrow::Cow::Borrowed(&replay.state);
+        }
+        let mut state = LessonState::new(self.scene.clone());
+        state.strokes = self
+            .strokes
+            .iter()
+            .map(|s| twinray_lessons::state::VisibleStroke {
+                begin: StrokeBegin {
+                    stroke_id: s.stroke_id,
+                    space: Space::Patient,
+                    style: StrokeStyle {
+                        colour_rgba: s.style.colour_rgba,
+                        width_mm: s.style.width_mm,
+                        brush: Brush::Pen,
+                    },
+                },
+                begin_time_ns: 0,
+                points: s
+                    .points_mm
+                    .iter()
+                    .map(|&position_mm| twinray_lessons::state::TimedStrokePoint {
+                        time_ns: 0,
+                        position_mm,
+                        pressure: 1.0,
+                    })
+                    .collect(),
+            })
+            .collect();
+        std::borrow::Cow::Owned(state)
+    }
+
+    /// Where the view looks from: the desktop camera, or the instructor's head when following
+    /// one while replaying (the scene falls back to the desktop camera where it was not tracked).
+    pub fn learner_view(&self) -> LearnerView {
+        match &self.replay {
+            Some(r) if r.follow_instructor => LearnerView::FollowInstructor(self.view),
+            _ => LearnerView::Orbit(self.view),
+        }
+    }
+
+    /// Everything the 3D view's next frame of `size` pixels needs, made by the scene crate's
+    /// [`SceneBuilder`] as replay and VR make it.
+    pub fn frame(&self, size: [u32; 2]) -> FrameInputs {
+        self.builder
+            .borrow_mut()
+            .frame(&self.shown_state(), &self.learner_view(), size)
+    }
+
+    /// Problems the scene met (e.g. a lesson's unknown preset), each once; clears them.
+    pub fn take_scene_warnings(&self) -> Vec<String> {
+        self.builder.borrow_mut().take_warnings()
+    }
+
+    /// The transfer function of the scene on screen.
+    pub fn transfer_function(&self) -> TransferFunction {
+        self.builder
+            .borrow_mut()
+            .transfer_function(self.shown_scene())
+    }
+
+    /// Clip plane and crop box of the scene on screen.
+    pub fn render_options(&self) -> RenderOptions {
+        self.builder.borrow().render_options(self.shown_scene())
+    }
+
+    /// The camera for an image of `size` pixels: the desktop camera, or the instructor's head
+    /// when following one that was tracked at the playhead.
+    pub fn camera(&self, size: [u32; 2]) -> Camera {
+        self.builder
+            .borrow()
+            .camera(&self.shown_state(), &self.learner_view(), size)
+            .0
+    }
+
+    /// The curve in effect on screen (edited, or the preset's).
+    pub fn curve(&self) -> Vec<TransferPoint> {
+        scene_bridge::effective_curve(self.shown_scene(), &self.transfer_function().preset)
+    }
+
+    /// The MPR crosshair, patient mm.
+    pub fn crosshair_mm(&self) -> DVec3 {
+        self.shown_scene()
+            .mpr_slices_mm
+            .map_or_else(|| self.case.ct.geometry().centre_mm(), |p| p.as_dvec3())
+    }
+
+    /// The MPR window/level.
+    pub fn window_level(&self) -> WindowLevel {
+        self.shown_scene().window_level.unwrap_or(DEFAULT_WINDOW)
+    }
+
+    // ---- labels ---------------------------------------------------------------------------
+
+    /// A label's name from the TotalSegmentator table (`label 12` when it has none; 0 is the
+    /// unlabelled tissue).
+    pub fn label_name(&self, label: u16) -> String {
+        if label == 0 {
+            return "unlabelled tissue".to_owned();
+        }
+        if let Some(name) = self.case.label_names.as_ref().and_then(|n| n.get(label)) {
+            return name.to_owned();
+        }
+        self.palette
+            .get(label)
+            .map_or_else(|| format!("label {label}"), |l| l.name.clone())
+    }
+
+    /// How a label is shown in the scene on screen.
+    pub fn label_state(&self, label: u16) -> LabelState {
+        self.shown_scene()
+            .labels
+            .get(&u32::from(label))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// A label's colour on screen (its override, or the palette's), sRGB.
+    pub fn label_colour(&self, label: u16) -> [u8; 3] {
+        self.label_state(label).colour_rgb.unwrap_or_else(|| {
+            let tf = self.transfer_function();
+            let rgb = u8::try_from(label).map_or([0.5; 3], |id| tf.labels.get(id).rgb);
+            rgb.map(|c| (c * 255.0).round() as u8)
+        })
+    }
+
+    /// The labels of the case whose name contains the search text (any case), in id order;
+    /// the unlabelled tissue (0) first.
+    pub fn listed_labels(&self) -> Vec<u16> {
+        let needle = self.label_search.trim().to_lowercase();
+        self.label_ids_with_tissue()
+            .into_iter()
+            .filter(|&id| needle.is_empty() || self.label_name(id).to_lowercase().contains(&needle))
+            .collect()
+    }
+
+    fn label_ids_with_tissue(&self) -> Vec<u16> {
+        std::iter::once(0)
+            .chain(self.case.present_labels.iter().copied())
+            .collect()
+    }
+
+    // ---- internals ------------------------------------------------------------------------
+
+    fn bump(&mut self) {
+        self.view_revision += 1;
+        self.mpr_revision += 1;
+    }
+
+    fn replay_mut(&mut self) -> Result<&mut Replay> {
+        self.replay.as_mut().context("no lesson is open for replay")
+    }
+
+    fn change_scene(&mut self, change: SceneChange) -> Result<()> {
+        if self.replay.is_some() {
+            bail!("the scene of a replayed lesson cannot be edited; close the lesson first");
+        }
+        self.scene.apply(&change);
+        if matches!(
+            change,
+            SceneChange::MprSlices { .. } | SceneChange::WindowLevel { .. }
+        ) {
+            self.mpr_revision += 1;
+        } else {
+            self.view_revision += 1;
+        }
+        self.record(Payload::Scene(change));
+        Ok(())
+    }
+
+    fn camera_moved(&mut self) {
+        self.view_revision += 1;
+        self.record_head(true);
+    }
+
+    fn tick(&mut self, now_ns: i64) {
+        let dt_ns = (now_ns - self.now_ns).max(0);
+        self.now_ns = now_ns;
+        self.record_head(false);
+        self.poll_segmentation();
+        if let Some(replay) = self.replay.as_mut().filter(|r| r.playing) {
+            let t = replay.time_ns + (dt_ns as f64 * replay.speed) as i64;
+            if t >= replay.range_ns.1 {
+                replay.playing = false;
+            }
+            replay.seek(t);
+            self.bump();
+        }
+    }
+
+    /// Takes the background segmentation's outcome, if it has finished: its labels replace
+    /// the case's (a recording notes it), a cancelled or failed one leaves them alone.
+    fn poll_segmentation(&mut self) {
+        let Some(outcome) = self.segmentation.as_mut().and_then(SegmentationJob::poll) else {
+            return;
+        };
+        let Some(job) = self.segmentation.take() else {
+            return;
+        };
+        match outcome {
+            JobOutcome::Done { labels, names } => {
+                let classes: Vec<&str> = names
+                    .iter()
+                    .filter(|(id, _)| *id != 0)
+                    .map(|(_, name)| name)
+                    .collect();
+                let text = format!(
+                    "labels replaced by the segmentation of model '{}' ({}): {}",
+                    job.model_name,
+                    job.model_origin,
+                    classes.join(", ")
+                );
+                self.case.replace_labels(labels, names);
+                self.labels_revision += 1;
+                self.bump();
+                self.record(Payload::Note(Note { text: text.clone() }));
+                self.notice = Some(text);
+            }
+            JobOutcome::Cancelled => {
+                self.notice = Some(format!(
+                    "segmentation with {} cancelled; the labels are unchanged",
+                    job.model_name
+                ));
+            }
+            JobOutcome::Failed(message) => self.notice = Some(message),
+        }
+    }
+
+    /// Hands an event to the recorder at the current lesson time (nothing when not recording
+    /// or paused).
+    fn record(&mut self, payload: Payload) {
+        let now = self.now_ns;
+        if let Some(rec) = self.recording.as_mut().filter(|r| !r.is_paused()) {
+            let time_ns = rec.lesson_time_ns(now);
+            if rec.recorder.record(Event::new(time_ns, payload)) {
+                rec.event_count += 1;
+            }
+        }
+    }
+
+    /// The desktop camera is the instructor's head: recorded on every move, and at least every
+    /// [`HEAD_INTERVAL_NS`] while still.
+    fn record_head(&mut self, moved: bool) {
+        let now = self.now_ns;
+        let Some(rec) = self.recording.as_mut().filter(|r| !r.is_paused()) else {
+            return;
+        };
+        if !moved && now - rec.last_head_ns < HEAD_INTERVAL_NS {
+            return;
+        }
+        rec.last_head_ns = now;
+        let pose =
+            pose_of(&orbit_camera(self.case.ct.geometry(), &self.view, [1, 1]).world_from_view);
+        self.record(Payload::Head(pose));
+    }
+
+    fn start_recording(&mut self, path: &Path) -> Result<()> {
+        if self.recording.is_some() {
+            bail!("already recording");
+        }
+        if self.replay.is_some() {
+            bail!("close the replayed lesson before recording");
+        }
+        let anchor_unix_ns = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+        let header = LessonHeader::new(self.case.case_ref.clone(), anchor_unix_ns);
+        let recorder = Recorder::create(path, &header, RecorderOptions::default())
+            .with_context(|| format!("starting a recording in {}", path.display()))?;
+        self.recording = Some(Recording {
+            recorder,
+            started_ns: self.now_ns,
+            paused_at_ns: None,
+            paused_total_ns: 0,
+            last_head_ns: self.now_ns,
+            chapters: Vec::new(),
+            event_count: 0,
+        });
+        // The lesson starts from what is on screen, not from the player's default scene.
+        for change in self.scene.to_changes() {
+            self.record(Payload::Scene(change));
+        }
+        self.record_head(true);
+        Ok(())
+    }
+
+    /// Stops recording and finalises the lesson file (index and footer). Closing the window
+    /// calls this too, so a recording is never left without its footer.
+    pub fn stop_recording(&mut self) -> Result<Option<RecordingReport>> {
+        if self.active_stroke.is_some() {
+            self.pen_up();
+        }
+        let Some(rec) = self.recording.take() else {
+            return Ok(None);
+        };
+        let path = rec.path().to_path_buf();
+        let report = rec
+            .recorder
+            .finish()
+            .with_context(|| format!("finishing the lesson {}", path.display()))?;
+        self.last_recording = Some(report.clone());
+        Ok(Some(report))
+    }
+
+    fn open_lesson(&mut self, path: &Path) -> Result<()> {
+        if self.recording.is_some() {
+            bail!("stop recording before opening a lesson");
+        }
+        let info = twinray_lessons::tools::info(path)
+            .with_context(|| format!("opening the lesson {}", path.display()))?;
+        let player =
+            Player::open(path).with_context(|| format!("opening the lesson {}", path.display()))?;
+        let range_ns = player
+            .time_range_ns()
+            .with_context(|| format!("{}: the lesson holds no events", path.display()))?;
+        let mut replay = Replay {
+            state: LessonState {
+                time_ns: range_ns.0,
+                scene: SceneState::default(),
+                chapter: None,
+                head: None,
+                hands: [None, None],
+                controllers: [None, None],
+                strokes: Vec::new(),
+            },
+            player,
+            path: path.to_path_buf(),
+            range_ns,
+            time_ns: range_ns.0,
+            playing: false,
+            speed: 1.0,
+            chapters: info.chapters,
+            follow_instructor: false,
+        };
+        replay.seek(range_ns.0);
+        self.replay = Some(replay);
+        self.bump();
+        Ok(())
+    }
+
+    fn pen_down(&mut self, point: Option<DVec3>) {
+        if self.active_stroke.is_some() {
+            self.pen_up();
+        }
+        let Some(p) = point else {
+            return;
+        };
+        let stroke_id = self.next_stroke_id;
+        self.next_stroke_id += 1;
+        self.record(Payload::StrokeBegin(StrokeBegin {
+            stroke_id,
+            space: Space::Patient,
+            style: StrokeStyle {
+                colour_rgba: self.pen.colour_rgba,
+                width_mm: self.pen.width_mm,
+                brush: Brush::Pen,
+            },
+        }));
+        self.strokes.push(AuthoredStroke {
+            stroke_id,
+            style: self.pen,
+            points_mm: Vec::new(),
+        });
+        self.active_stroke = Some(self.strokes.len() - 1);
+        self.pen_move(Some(p));
+    }
+
+    fn pen_move(&mut self, point: Option<DVec3>) {
+        let (Some(i), Some(p)) = (self.active_stroke, point) else {
+            return;
+        };
+        let p = p.as_vec3();
+        let stroke = &mut self.strokes[i];
+        if stroke
+            .points_mm
+            .last()
+            .is_some_and(|last| last.distance(p) < MIN_PEN_STEP_MM)
+        {
+            return;
+        }
+        stroke.points_mm.push(p);
+        let stroke_id = stroke.stroke_id;
+        self.view_revision += 1;
+        self.record(Payload::StrokePoint(StrokePoint {
+            stroke_id,
+            position_mm: p,
+            pressure: 1.0,
+        }));
+    }
+
+    fn pen_up(&mut self) {
+        if let Some(i) = self.active_stroke.take() {
+            let stroke_id = self.strokes[i].stroke_id;
+            self.record(Payload::StrokeEnd { stroke_id });
+        }
+    }
+}
+
+/// A camera pose as the lesson's head pose (stage = patient space on the desktop).
+pub fn pose_of(world_from_view: &DMat4) -> Pose {
+    let rotation = DQuat::from_mat3(&DMat3::from_mat4(*world_from_view)).normalize();
+    Pose {
+        position_mm: world_from_view.w_axis.truncate().as_vec3(),
+        orientation: Quat::from_xyzw(
+            rotation.x as f32,
+            rotation.y as f32,
+            rotation.z as f32,
+            rotation.w as f32,
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,692 @@
+//! The studio's state without a window: actions in, state and recorded lessons out.
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use glam::{DVec3, Vec3};
+use twinray_io::{CtVolume, LabelVolume};
+use twinray_lessons::chunk::DecodeParts;
+use twinray_lessons::event::{Payload, SceneChange, Space};
+use twinray_lessons::player::Player;
+use twinray_lessons::reader::LessonReader;
+
+use super::case::OpenCase;
+use super::*;
+
+const MS: i64 = 1_000_000;
+
+/// The demo volumes, read once for all tests.
+fn demo_volumes() -> &'static (CtVolume, LabelVolume) {
+    static DEMO: OnceLock<(CtVolume, LabelVolume)> = OnceLock::new();
+    DEMO.get_or_init(|| {
+        let demo = twinray_scene::Case::demo().expect("the demo case loads");
+        (demo.ct, demo.labels.expect("the demo case has labels"))
+    })
+}
+
+fn demo_app() -> App {
+    let (ct, labels) = demo_volumes();
+    App::new(OpenCase::new("demo", ct.clone(), Some(labels.clone())))
+}
+
+fn temp_lesson(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("twinray-studio-tests-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir.join(name)
+}
+
+/// Every event of a lesson file, in time order (head samples included).
+fn read_events(path: &std::path::Path) -> Vec<Event> {
+    let mut reader = LessonReader::open(path).expect("the lesson opens");
+    let mut events = Vec::new();
+    for i in 0..reader.index().len() {
+        let chunk = reader
+            .read_chunk(i, DecodeParts::ALL)
+            .expect("chunk decodes");
+        events.extend(chunk.events);
+        events.extend(
+            chunk
+                .head
+                .into_iter()
+                .map(|(t, pose)| Event::new(t, Payload::Head(pose))),
+        );
+    }
+    events.sort_by_key(|e| e.time_ns);
+    events
+}
+
+#[test]
+fn the_demo_case_lists_its_vertebrae_by_name() {
+    let app = demo_app();
+    assert_eq!(app.case.present_labels, (26..=33).collect::<Vec<u16>>());
+    assert_eq!(app.label_name(31), "vertebrae_L1");
+    assert_eq!(app.label_name(0), "unlabelled tissue");
+    assert!(app.case.histogram.iter().sum::<u64>() as usize == app.case.ct.voxels().len());
+}
+
+#[test]
+fn search_filters_labels_by_name_ignoring_case() {
+    let mut app = demo_app();
+    app.apply(Action::SetLabelSearch("l1".into()))
+        .expect("search");
+    assert_eq!(app.listed_labels(), vec![31]);
+    app.apply(Action::SetLabelSearch("VERTEBRAE_L".into()))
+        .expect("search");
+    assert_eq!(app.listed_labels(), vec![27, 28, 29, 30, 31]);
+    app.apply(Action::SetLabelSearch("kidney".into()))
+        .expect("search");
+    assert!(
+        app.listed_labels().is_empty(),
+        "kidneys are not in this case"
+    );
+    app.apply(Action::SetLabelSearch(String::new()))
+        .expect("search");
+    assert_eq!(
+        app.listed_labels().len(),
+        9,
+        "tissue and the eight vertebrae"
+    );
+}
+
+#[test]
+fn isolate_shows_only_one_label_and_show_all_undoes_it() {
+    let mut app = demo_app();
+    let before = app.view_revision;
+    app.apply(Action::Isolate(29)).expect("isolate");
+    assert!(app.view_revision > before, "isolating must re-render");
+    for id in std::iter::once(0).chain(26..=33) {
+        assert_eq!(app.label_state(id).visible, id == 29, "label {id}");
+    }
+    let tf = app.transfer_function();
+    assert!(tf.labels.get(29).visible && !tf.labels.get(30).visible && !tf.labels.get(0).visible);
+    app.apply(Action::ShowAllLabels).expect("show all");
+    assert!((0..=33).all(|id| app.label_state(id).visible));
+}
+
+#[test]
+fn label_colour_and_opacity_reach_the_transfer_function() {
+    let mut app = demo_app();
+    app.apply(Action::SetLabelColour {
+        label: 31,
+        colour_rgb: [255, 0, 0],
+    })
+    .expect("colour");
+    app.apply(Action::SetLabelOpacity {
+        label: 31,
+        opacity: 1.7,
+    })
+    .expect("opacity");
+    let tf = app.transfer_function();
+    assert_eq!(tf.labels.get(31).rgb, [1.0, 0.0, 0.0]);
+    assert_eq!(app.label_state(31).opacity, 1.0, "opacity is clamped to 1");
+    assert_eq!(app.label_colour(31), [255, 0, 0]);
+}
+
+#[test]
+fn curve_edits_change_the_transfer_function_and_stay_ordered() {
+    let mut app = demo_app();
+    let curve = app.curve();
+    assert_eq!(
+        curve.iter().map(|p| p.density_hu).collect::<Vec<_>>(),
+        vec![150.0, 1200.0],
+        "ct-bone's ramps"
+    );
+    app.apply(Action::AddCurvePoint { density_hu: 500.0 })
+        .expect("add");
+    let curve = app.curve();
+    assert_eq!(curve.len(), 3);
+    assert_eq!(curve[1].density_hu, 500.0);
+    app.apply(Action::MoveCurvePoint {
+        index: 1,
+        density_hu: 5000.0,
+        opacity: 0.1,
+    })
+    .expect("move");
+    let curve = app.curve();
+    assert_eq!(
+        curve[1].density_hu, 1200.0,
+        "a point cannot pass its neighbour"
+    );
+    app.apply(Action::MoveCurvePoint {
+        index: 1,
+        density_hu: 600.0,
+        opacity: 0.8,
+    })
+    .expect("move");
+    let tf = app.transfer_function();
+    assert!((tf.preset.opacity_at(600.0) - 0.8).abs() < 1e-6);
+    app.apply(Action::SetCurvePointColour {
+        index: 1,
+        rgb: [0.0, 1.0, 0.0],
+    })
+    .expect("colour");
+    assert_eq!(
+        app.transfer_function().preset.colour_at(600.0),
+        [0.0, 1.0, 0.0]
+    );
+    app.apply(Action::RemoveCurvePoint(1)).expect("remove");
+    assert_eq!(app.curve().len(), 2);
+    assert!(
+        app.apply(Action::RemoveCurvePoint(0)).is_err(),
+        "two points stay"
+    );
+    // A preset replaces the edited curve with its own.
+    app.apply(Action::SetPreset("ct-soft-tissue".into()))
+        .expect("preset");
+    assert!(app.scene.transfer_curve.is_empty());
+    assert_eq!(app.transfer_function().preset.name, "ct-soft-tissue");
+    assert!(app
+        .apply(Action::SetPreset("no-such-preset".into()))
+        .is_err());
+}
+
+#[test]
+fn camera_orbits_zooms_pans_and_resets() {
+    let mut app = demo_app();
+    let home = app.view;
+    app.apply(Action::Orbit {
+        d_azimuth_deg: 90.0,
+        d_elevation_deg: 200.0,
+    })
+    .expect("orbit");
+    assert_eq!(app.view.azimuth_deg, 90.0);
+    assert_eq!(
+        app.view.elevation_deg, 89.0,
+        "elevation stops short of the pole"
+    );
+    app.apply(Action::Zoom { factor: 2.0 }).expect("zoom");
+    let geometry = *app.case.ct.geometry();
+    assert!(
+        (app.view.distance_mm(&geometry) - home.distance_mm(&geometry) / 2.0).abs() < 1e-9,
+        "zooming by 2 halves the distance"
+    );
+    app.apply(Action::Pan {
+        right: 0.1,
+        up: 0.0,
+    })
+    .expect("pan");
+    assert!(app.view.pan_mm.distance(home.pan_mm) > 1.0);
+    assert!(app.apply(Action::Zoom { factor: 0.0 }).is_err());
+    app.apply(Action::ResetView).expect("reset");
+    assert_eq!(app.view, home);
+}
+
+#[test]
+fn clip_plane_and_crop_box_become_render_options() {
+    let mut app = demo_app();
+    let centre = app.case.ct.geometry().centre_mm();
+    app.apply(Action::SetClipPlane(Some(SceneClip {
+        normal: Vec3::Y,
+        distance_mm: centre.y as f32,
+    })))
+    .expect("clip");
+    let clip = app.render_options().clip_plane.expect("a clip plane");
+    // Anterior points (smaller y) are kept, posterior ones cut.
+    let keeps = |p: DVec3| clip.normal.dot(p) + clip.offset_mm >= 0.0;
+    assert!(keeps(centre - DVec3::Y * 10.0) && !keeps(centre + DVec3::Y * 10.0));
+    let mut crop = scene_bridge::volume_box_mm(app.case.ct.geometry());
+    crop.max_mm.z = centre.z as f32;
+    app.apply(Action::SetCropBox(Some(crop))).expect("crop");
+    let c = app.render_options().crop;
+    let along_z: Vec<f32> = (0..3).map(|a| c.max[a] - c.min[a]).collect();
+    assert!(
+        along_z.iter().filter(|&&e| (e - 0.5).abs() < 0.05).count() == 1,
+        "{c:?}"
+    );
+    app.apply(Action::SetCropBox(None)).expect("no crop");
+    assert_eq!(
+        app.render_options().crop,
+        twinray_renderer::CropBox::default()
+    );
+}
+
+#[test]
+fn mpr_slices_show_the_ct_and_map_clicks_back_to_the_patient() {
+    let mut app = demo_app();
+    let centre = app.case.ct.geometry().centre_mm();
+    for plane in mpr::MprPlane::ALL {
+        let slice = mpr::slice(&app.case.ct, plane, centre, app.window_level());
+        let lit = slice.grey.iter().filter(|&&g| g > 30).count();
+        assert!(
+            lit * 10 > slice.grey.len(),
+            "{plane:?} slice is mostly black"
+        );
+        let [x, y] = slice.pixel_of(centre);
+        let back = slice.patient_at(x, y);
+        assert!(
+            back.distance(centre) < 1e-6,
+            "{plane:?}: {back} vs {centre}"
+        );
+    }
+    let before = app.mpr_revision;
+    app.apply(Action::SetCrosshair(centre + DVec3::Z * 20.0))
+        .expect("crosshair");
+    assert!(app.mpr_revision > before);
+    assert!((app.crosshair_mm().z - (centre.z + 20.0)).abs() < 1e-3);
+}
+
+#[test]
+fn pick_lands_on_bone_along_the_central_ray() {
+    let app = demo_app();
+    let size = [128, 128];
+    let camera = app.camera([1, 1]);
+    let lut = app.transfer_function().bake();
+    let hit = twinray_renderer::surface::pick(
+        &app.case.ct,
+        app.case.labels.as_deref(),
+        &lut,
+        &camera,
+        &app.render_options(),
+        size,
+        [64.0, 64.0],
+    )
+    .expect("the central ray hits the spine");
+    let ijk = app
+        .case
+        .ct
+        .geometry()
+        .voxel_from_patient()
+        .transform_point3(hit)
+        .round();
+    let hu = *app
+        .case
+        .ct
+        .get(ijk.x as usize, ijk.y as usize, ijk.z as usize)
+        .expect("inside");
+    assert!(hu > 150.0, "picked {hu} HU, not bone");
+    let corner = twinray_renderer::surface::pick(
+        &app.case.ct,
+        app.case.labels.as_deref(),
+        &lut,
+        &camera,
+        &app.render_options(),
+        size,
+        [0.5, 0.5],
+    );
+    assert!(corner.is_none(), "the corner ray misses the volume");
+}
+
+/// Record → stop writes a lesson the real player reads back with every kind of change.
+#[test]
+fn a_recorded_session_is_read_back_by_the_player() {
+    let path = temp_lesson("session.lesson");
+    let mut app = demo_app();
+    app.apply(Action::Tick { now_ns: 1000 * MS }).expect("tick");
+    app.apply(Action::StartRecording(path.clone()))
+        .expect("record");
+    app.apply(Action::AddChapter("Intro".into()))
+        .expect("chapter");
+    app.apply(Action::Tick { now_ns: 1100 * MS }).expect("tick");
+    app.apply(Action::Orbit {
+        d_azimuth_deg: 30.0,
+        d_elevation_deg: 0.0,
+    })
+    .expect("orbit");
+    app.apply(Action::Tick { now_ns: 1200 * MS }).expect("tick");
+    app.apply(Action::SetLabelVisible {
+        label: 31,
+        visible: false,
+    })
+    .expect("hide L1");
+    app.apply(Action::AddChapter("Drawing".into()))
+        .expect("chapter");
+    let centre = app.case.ct.geometry().centre_mm();
+    app.apply(Action::PenDown(Some(centre))).expect("pen");
+    app.apply(Action::Tick { now_ns: 1300 * MS }).expect("tick");
+    app.apply(Action::PenMove(Some(centre + DVec3::Z * 10.0)))
+        .expect("pen");
+    app.apply(Action::PenMove(Some(centre + DVec3::Z * 10.1)))
+        .expect("pen");
+    app.apply(Action::PenMove(None))
+        .expect("pen over empty space");
+    app.apply(Action::PenUp).expect("pen");
+    app.apply(Action::Tick { now_ns: 1500 * MS }).expect("tick");
+    app.apply(Action::StopRecording).expect("stop");
+    assert!(app.recording.is_none());
+    let report = app.last_recording.clone().expect("a report");
+    assert_eq!(report.dropped_event_count, 0);
+
+    let events = read_events(&path);
+    let scene: Vec<&SceneChange> = events
+        .iter()
+        .filter_map(|e| match &e.payload {
+            Payload::Scene(c) => Some(c),
+            _ => None,
+        })
+        .collect();
+    assert!(scene.contains(&&SceneChange::Preset {
+        name: "ct-bone".into()
+    }));
+    let hide = events
+        .iter()
+        .find(|e| {
+            e.payload
+                == Payload::Scene(SceneChange::LabelVisibility {
+                    label: 31,
+                    visible: false,
+                })
+        })
+        .expect("the label change is recorded");
+    assert_eq!(hide.time_ns, 200 * MS, "lesson time starts at Record");
+    let heads: Vec<&Event> = events
+        .iter()
+        .filter(|e| matches!(e.payload, Payload::Head(_)))
+        .collect();
+    assert!(
+        heads.len() >= 3,
+        "head at start, on the orbit, and while still"
+    );
+    let chapters: Vec<(i64, String)> = events
+        .iter()
+        .filter_map(|e| match &e.payload {
+            Payload::Chapter(c) => Some((e.time_ns, c.title.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        chapters,
+        vec![(0, "Intro".into()), (200 * MS, "Drawing".into())]
+    );
+    let points = events
+        .iter()
+        .filter(|e| matches!(e.payload, Payload::StrokePoint(_)))
+        .count();
+    assert_eq!(points, 2, "the 0.1 mm step and the miss add no point");
+    assert!(events
+        .iter()
+        .any(|e| matches!(e.payload, Payload::StrokeEnd { stroke_id: 1 })));
+
+    let mut player = Player::open(&path).expect("player");
+    let end = player.state_at(500 * MS);
+    assert!(!end.scene.labels[&31].visible);
+    assert_eq!(end.chapter.as_deref(), Some("Drawing"));
+    assert_eq!(end.strokes.len(), 1);
+    assert_eq!(end.strokes[0].begin.space, Space::Patient);
+    assert_eq!(end.strokes[0].points.len(), 2);
+    let head = end.head.expect("the head is tracked at the end");
+    let expected =
+        pose_of(&orbit_camera(app.case.ct.geometry(), &app.view, [1, 1]).world_from_view);
+    assert!(head.position_mm.distance(expected.position_mm) < 2.0);
+    let start = player.state_at(100 * MS);
+    assert!(start.scene.labels.get(&31).is_none_or(|l| l.visible));
+    assert!(start.strokes.is_empty(), "the stroke is drawn later");
+}
+
+#[test]
+fn paused_time_is_cut_out_of_the_lesson() {
+    let path = temp_lesson("paused.lesson");
+    let mut app = demo_app();
+    app.apply(Action::StartRecording(path.clone()))
+        .expect("record");
+    app.apply(Action::Tick { now_ns: 1000 * MS }).expect("tick");
+    app.apply(Action::PauseRecording).expect("pause");
+    app.apply(Action::Tick { now_ns: 5000 * MS }).expect("tick");
+    app.apply(Action::SetLabelVisible {
+        label: 26,
+        visible: false,
+    })
+    .expect("edit while paused");
+    app.apply(Action::ResumeRecording).expect("resume");
+    app.apply(Action::Tick { now_ns: 5500 * MS }).expect("tick");
+    app.apply(Action::AddChapter("after the pause".into()))
+        .expect("chapter");
+    app.apply(Action::StopRecording).expect("stop");
+    let events = read_events(&path);
+    let chapter = events
+        .iter()
+        .find(|e| matches!(e.payload, Payload::Chapter(_)))
+        .expect("chapter");
+    assert_eq!(chapter.time_ns, 1500 * MS);
+    assert!(
+        !events.iter().any(|e| matches!(
+            e.payload,
+            Payload::Scene(SceneChange::LabelVisibility { label: 26, .. })
+        )),
+        "nothing is recorded while paused"
+    );
+}
+
+#[test]
+fn replay_plays_scrubs_jumps_and_follows_the_instructor() {
+    let path = temp_lesson("replay.lesson");
+    let mut app = demo_app();
+    app.apply(Action::StartRecording(path.clone()))
+        .expect("record");
+    app.apply(Action::AddChapter("one".into()))
+        .expect("chapter");
+    for step in 1..=20 {
+        app.apply(Action::Tick {
+            now_ns: step * 50 * MS,
+        })
+        .expect("tick");
+        app.apply(Action::Orbit {
+            d_azimuth_deg: 3.0,
+            d_elevation_deg: 0.0,
+        })
+        .expect("orbit");
+        if step == 10 {
+            app.apply(Action::AddChapter("two".into()))
+                .expect("chapter");
+            app.apply(Action::SetPreset("ct-soft-tissue".into()))
+                .expect("preset");
+        }
+    }
+    app.apply(Action::StopRecording).expect("stop");
+    let instructor_end = app.view;
+    app.apply(Action::ResetView).expect("reset");
+
+    app.apply(Action::OpenLesson(path.clone())).expect("open");
+    let replay = app.replay.as_ref().expect("replaying");
+    assert_eq!(replay.chapters.len(), 2);
+    assert_eq!(replay.range_ns, (0, 1000 * MS));
+    assert!(
+        app.apply(Action::SetLabelVisible {
+            label: 26,
+            visible: false
+        })
+        .is_err(),
+        "a replayed scene is not edited"
+    );
+    assert!(app
+        .apply(Action::StartRecording(temp_lesson("no.lesson")))
+        .is_err());
+    assert_eq!(app.shown_scene().preset.as_deref(), Some("ct-bone"));
+    app.apply(Action::JumpToChapter(1)).expect("jump");
+    assert_eq!(app.replay.as_ref().expect("replay").time_ns, 500 * MS);
+    assert_eq!(app.shown_scene().preset.as_deref(), Some("ct-soft-tissue"));
+    assert_eq!(app.transfer_function().preset.name, "ct-soft-tissue");
+    // Scrubbing back restores the earlier scene.
+    app.apply(Action::Seek(100 * MS)).expect("seek");
+    assert_eq!(app.shown_scene().preset.as_deref(), Some("ct-bone"));
+    // Play at double speed: 100 ms of app time moves the playhead 200 ms.
+    app.apply(Action::SetSpeed(2.0)).expect("speed");
+    app.apply(Action::Play).expect("play");
+    let now = app.now_ns;
+    app.apply(Action::Tick {
+        now_ns: now + 100 * MS,
+    })
+    .expect("tick");
+    assert_eq!(app.replay.as_ref().expect("replay").time_ns, 300 * MS);
+    app.apply(Action::Tick {
+        now_ns: now + 2000 * MS,
+    })
+    .expect("tick");
+    let replay = app.replay.as_ref().expect("replay");
+    assert!(!replay.playing, "playback stops at the end");
+    assert_eq!(replay.time_ns, 1000 * MS);
+    // Free camera: the learner's own; following: the instructor's head.
+    let free = app.camera([1, 1]);
+    assert_eq!(
+        free,
+        orbit_camera(app.case.ct.geometry(), &app.view, [1, 1])
+    );
+    app.apply(Action::SetFollowInstructor(true))
+        .expect("follow");
+    let followed = app.camera([1, 1]);
+    let instructor_eye = orbit_camera(app.case.ct.geometry(), &instructor_end, [1, 1]).eye();
+    assert!(
+        followed.eye().distance(instructor_eye) < 2.0,
+        "{} vs {instructor_eye}",
+        followed.eye()
+    );
+    app.apply(Action::CloseLesson).expect("close");
+    assert!(app.replay.is_none());
+    assert_eq!(
+        app.camera([1, 1]),
+        orbit_camera(app.case.ct.geometry(), &app.view, [1, 1])
+    );
+}
+
+#[test]
+fn a_lesson_that_is_not_one_gives_an_error_naming_it() {
+    let path = temp_lesson("garbage.lesson");
+    std::fs::write(&path, b"not a lesson at all").expect("write");
+    let mut app = demo_app();
+    let error = app
+        .apply(Action::OpenLesson(path.clone()))
+        .expect_err("refused");
+    assert!(format!("{error:#}").contains("garbage.lesson"), "{error:#}");
+    assert!(app.replay.is_none());
+}
+
+// ---- AI segmentation in the background --------------------------------------------------------
+
+fn inference_fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../segmentation/inference/tests/fixtures/inference")
+        .join(name)
+}
+
+/// The small fixture CT with its reference labels (channel indices 1 and 2) as the case's.
+fn small_ct_app() -> App {
+    let (case, _) = OpenCase::load(
+        &inference_fixture("case1_ct.nii.gz"),
+        Some(&inference_fixture("case1_labels.nii.gz")),
+    )
+    .expect("the fixture case loads");
+    App::new(case)
+}
+
+/// Ticks until the background segmentation has finished (at most 60 s); the last notice.
+fn tick_until_segmented(app: &mut App) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while app.segmentation.is_some() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the segmentation did not finish"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        let now_ns = app.now_ns + 10 * MS;
+        app.apply(Action::Tick { now_ns }).expect("tick");
+    }
+    app.notice.take().expect("a finished job leaves a notice")
+}
+
+#[test]
+fn segmentation_in_the_background_replaces_the_labels_with_the_models_classes() {
+    let mut app = small_ct_app();
+    assert_eq!(app.case.present_labels, vec![1, 2]);
+    let path = temp_lesson("segmentation.lesson");
+    app.apply(Action::StartRecording(path.clone()))
+        .expect("recording starts");
+    let (view, labels) = (app.view_revision, app.labels_revision);
+    app.apply(Action::StartSegmentation {
+        model: Some(inference_fixture("tiny_unet3d.json")),
+    })
+    .expect("segmentation starts");
+    assert!(app.segmentation.is_some());
+    assert!(
+        app.apply(Action::StartSegmentation { model: None })
+            .is_err(),
+        "one job at a time"
+    );
+    let notice = tick_until_segmented(&mut app);
+    assert!(notice.contains("tiny-unet3d-random"), "{notice}");
+
+    // The model's ids (channels 0, 1, 2 -> 0, 5, 31) on the CT's grid, named by the model.
+    let reference =
+        twinray_io::read_labels(&inference_fixture("case1_labels.nii.gz")).expect("ref");
+    let got = app.case.labels.as_ref().expect("labels");
+    let ids = [0u16, 5, 31];
+    assert!(got
+        .voxels()
+        .iter()
+        .zip(reference.voxels())
+        .all(|(&got, &channel)| got == ids[usize::from(channel)]));
+    assert_eq!(app.case.present_labels, vec![5, 31]);
+    assert_eq!(app.listed_labels(), vec![0, 5, 31]);
+    assert_eq!(app.label_name(5), "liver");
+    assert_eq!(app.label_name(31), "vertebrae_L1");
+    assert!(app.labels_revision > labels && app.view_revision > view);
+
+    app.apply(Action::StopRecording).expect("recording stops");
+    let notes: Vec<String> = read_events(&path)
+        .into_iter()
+        .filter_map(|e| match e.payload {
+            Payload::Note(n) => Some(n.text),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(
+        notes[0].contains("tiny-unet3d-random") && notes[0].contains("liver"),
+        "{notes:?}"
+    );
+}
+
+#[test]
+fn a_cancelled_segmentation_ends_and_keeps_the_old_labels() {
+    let mut app = small_ct_app();
+    let before = app.case.labels.clone().expect("labels");
+    app.apply(Action::StartSegmentation {
+        model: Some(inference_fixture("tiny_unet3d.json")),
+    })
+    .expect("segmentation starts");
+    app.apply(Action::CancelSegmentation).expect("cancel");
+    let notice = tick_until_segmented(&mut app);
+    assert!(notice.contains("cancelled"), "{notice}");
+    let after = app.case.labels.as_ref().expect("labels");
+    assert!(Arc::ptr_eq(&before, after), "the labels were replaced");
+    assert_eq!(app.case.present_labels, vec![1, 2]);
+    assert!(app.case.label_names.is_none());
+    assert!(
+        app.apply(Action::CancelSegmentation).is_err(),
+        "nothing left to cancel"
+    );
+}
+
+#[test]
+fn a_bad_model_path_gives_an_error_naming_it_and_leaves_the_labels() {
+    let mut app = small_ct_app();
+    let missing = inference_fixture("no-such-model.json");
+    let err = app
+        .apply(Action::StartSegmentation {
+            model: Some(missing.clone()),
+        })
+        .expect_err("a missing model is an error");
+    let message = format!("{err:#}");
+    assert!(message.contains("no-such-model.json"), "{message}");
+    assert!(app.segmentation.is_none());
+    assert_eq!(app.case.present_labels, vec![1, 2]);
+    assert_eq!(app.labels_revision, 1);
+
+    // A description whose ONNX file has the wrong number of classes fails on the thread: a
+    // notice naming the model, no panic, labels kept.
+    let text = std::fs::read_to_string(inference_fixture("tiny_unet3d.json")).expect("json");
+    let bad_onnx = inference_fixture("bad_channels2.onnx");
+    let text = text.replace(
+        "\"tiny_unet3d.onnx\"",
+        // A plain path: its Debug quoting is JSON.
+        &format!("{:?}", bad_onnx.display().to_string()),
+    );
+    let bad_json = temp_lesson("bad-channels.json");
+    std::fs::write(&bad_json, text).expect("write the description");
+    app.apply(Action::StartSegmentation {
+        model: Some(bad_json),
+    })
+    .expect("the description opens; the model fails on the thread");
+    let notice = tick_until_segmented(&mut app);
+    assert!(notice.contains("bad_channels2.onnx"), "{notice}");
+    assert_eq!(app.case.present_labels, vec![1, 2]);
+    assert_eq!(app.labels_revision, 1);
+}

@@ -1,0 +1,27 @@
+//! The scene: what every front end (the CLI's replay, the desktop studio, VR) shows, without
+//! a window.
+//!
+//! - [`case`]: a CT with its labels and the content hash lessons name it by; the demo case
+//!   embedded in the binary.
+//! - [`lesson`]: opening a lesson, describing its damage, and the one policy for which case a
+//!   lesson is replayed on.
+//! - [`builder`]: lesson state (replayed or live) to render inputs: transfer function, clip and
+//!   crop, the learner's camera, overlay capsules; [`FrameRenderer`] renders them.
+//! - [`demo`]: the scripted lumbar spine lesson on the demo case.
+//! - [`device`]: the Vulkan device the user asked for (flag, then `TWINRAY_DEVICE`).
+//!
+//! Nothing here prints: warnings come back to the front end, which decides how to show them.
+
+pub mod builder;
+pub mod case;
+pub mod demo;
+pub mod device;
+mod error;
+pub mod lesson;
+
+pub use builder::{
+    FrameInputs, FrameRenderer, LearnerView, OrbitView, Overlays, SceneBuilder, DEFAULT_FOV_DEG,
+    DEFAULT_PRESET,
+};
+pub use case::{content_hash, Case, DEMO_CASE_REF};
+pub use error::SceneError;

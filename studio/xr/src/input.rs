@@ -1,0 +1,567 @@
+//! Controller and hand input turned into lesson events: the same events the desktop studio
+//! records, so a lesson taught in VR replays anywhere.
+//!
+//! - trigger, or a pinch of tracked thumb and index tips, draws a stroke at the pen tip (the
+//!   controller's aim pose, or the point between the pinching finger tips), in patient space
+//!   so that it stays on the anatomy when the twin moves;
+//! - grip grabs the twin: one hand moves and turns it rigidly, two hands move it by their
+//!   midpoint, turn it about the vertical and scale it by their distance;
+//! - the right menu button starts and stops recording, the left one marks a chapter.
+//!
+//! Presses use hysteresis (a press needs more than a release) so a trembling finger on the
+//! threshold does not break a stroke into pieces.
+
+use glam::{Quat, Vec3};
+use twinray_lessons::event::{
+    Brush, Chapter, ControllerSample, ControllerState, Event, Gesture, GestureKind, HandJoints,
+    HandSample, Handedness, Payload, Pose, SceneChange, Space, StrokeBegin, StrokePoint,
+    StrokeStyle,
+};
+
+use crate::source::{XrFrame, MENU_BUTTON};
+
+/// A pinch starts when thumb and index tips come closer than this (mm)…
+pub const PINCH_START_MM: f32 = 20.0;
+/// …and ends when they part further than this.
+pub const PINCH_END_MM: f32 = 30.0;
+/// Trigger and grip values that press…
+pub const PRESS_VALUE: f32 = 0.7;
+/// …and release.
+pub const RELEASE_VALUE: f32 = 0.3;
+/// A new stroke point is recorded once the pen tip moved this far (patient mm).
+pub const STROKE_SPACING_MM: f32 = 2.0;
+/// Two-hand scaling stays within these factors of the case's real size.
+pub const SCALE_RANGE: (f32, f32) = (0.1, 10.0);
+
+/// Joint indices of the finger tips used for pinching (`XR_EXT_hand_tracking`).
+const THUMB_TIP: usize = 5;
+const INDEX_TIP: usize = 10;
+
+/// What the VR loop must do besides recording events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VrCommand {
+    /// The recording button was pressed.
+    ToggleRecording,
+}
+
+/// The twin's placement in the room: the lesson's `stage_from_patient` plus a uniform scale.
+///
+/// The lesson format's twin pose is rigid, so the scale lives here and is not recorded (see
+/// the note on [`Interaction::twin_scale`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TwinPlacement {
+    /// Rigid pose of the patient frame in the stage.
+    pub stage_from_patient: Pose,
+    /// Uniform scale (1 = life size).
+    pub scale: f32,
+}
+
+impl TwinPlacement {
+    /// Life size at `stage_from_patient`.
+    #[must_use]
+    pub fn rigid(stage_from_patient: Pose) -> Self {
+        Self {
+            stage_from_patient,
+            scale: 1.0,
+        }
+    }
+
+    /// A stage point in patient coordinates.
+    #[must_use]
+    pub fn patient_from_stage(&self, stage_mm: Vec3) -> Vec3 {
+        let p = &self.stage_from_patient;
+        p.orientation.inverse() * (stage_mm - p.position_mm) / self.scale
+    }
+
+    /// A patient point in stage coordinates.
+    #[must_use]
+    pub fn stage_from_patient(&self, patient_mm: Vec3) -> Vec3 {
+        let p = &self.stage_from_patient;
+        p.position_mm + p.orientation * (patient_mm * self.scale)
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct ActiveStroke {
+    id: u32,
+    hand: Handedness,
+    last_mm: Vec3,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct GrabAnchor {
+    /// Grip poses of the hands holding, at the anchor ([left, right]).
+    hands: [Option<Pose>; 2],
+    twin: TwinPlacement,
+}
+
+/// Per-hand pressed states with hysteresis.
+#[derive(Debug, Clone, Copy, Default)]
+struct HandButtons {
+    trigger: bool,
+    pinch: bool,
+    grip: bool,
+    menu: bool,
+}
+
+/// Interaction state carried from frame to frame. See the module docs.
+#[derive(Debug, Clone)]
+pub struct Interaction {
+    buttons: [HandButtons; 2],
+    stroke: Option<ActiveStroke>,
+    next_stroke_id: u32,
+    grab: Option<GrabAnchor>,
+    twin: TwinPlacement,
+    chapters: u32,
+    /// The look of new strokes.
+    pub style: StrokeStyle,
+}
+
+/// What one frame of input produced.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct InputOutcome {
+    /// Lesson events at the frame's time: head, hands and controllers every frame, then
+    /// gestures, strokes, scene changes and chapters as they happen.
+    pub events: Vec<Event>,
+    /// Commands for the VR loop.
+    pub commands: Vec<VrCommand>,
+}
+
+impl Interaction {
+    /// Starts with the twin where the lesson (or the case's default) put it; stroke ids start
+    /// at `first_stroke_id` so they do not collide with strokes already in the lesson.
+    #[must_use]
+    pub fn new(twin: TwinPlacement, first_stroke_id: u32) -> Self {
+        Self {
+            buttons: [HandButtons::default(); 2],
+            stroke: None,
+            next_stroke_id: first_stroke_id,
+            grab: None,
+            twin,
+            chapters: 0,
+            style: StrokeStyle {
+                colour_rgba: [255, 200, 0, 255],
+                width_mm: 3.0,
+                brush: Brush::Pen,
+            },
+        }
+    }
+
+    /// Where the twin is now.
+    #[must_use]
+    pub fn twin(&self) -> TwinPlacement {
+        self.twin
+    }
+
+    /// The twin's scale. Known debt: `SceneChange::TwinPose` is rigid, so a scaled twin is
+    /// recorded at its position and orientation only; adding a scale to the lesson format (a
+    /// new scene change) would fix it.
+    #[must_use]
+    pub fn twin_scale(&self) -> f32 {
+        self.twin.scale
+    }
+
+    /// Processes one frame's input at lesson time `time_ns`.
+    pub fn update(&mut self, frame: &XrFrame, time_ns: i64) -> InputOutcome {
+        let mut out = InputOutcome::default();
+        let ev = |payload| Event::new(time_ns, payload);
+        out.events.push(ev(Payload::Head(frame.head)));
+        for hand in Handedness::BOTH {
+            let i = hand.index();
+            out.events.push(ev(Payload::Hand(Box::new(HandSample {
+                hand,
+                joints: frame.hands[i],
+            }))));
+            out.events.push(ev(Payload::Controller(ControllerSample {
+                hand,
+                state: frame.controllers[i],
+            })));
+        }
+
+        let mut grips_changed = false;
+        for hand in Handedness::BOTH {
+            let i = hand.index();
+            let controller = frame.controllers[i];
+            let joints = frame.hands[i];
+            let before = self.buttons[i];
+            let b = &mut self.buttons[i];
+            let value = |v: f32, was: bool| {
+                if was {
+                    v > RELEASE_VALUE
+                } else {
+                    v >= PRESS_VALUE
+                }
+            };
+            b.trigger = controller.is_some_and(|c| value(c.trigger, before.trigger));
+            b.grip = controller.is_some_and(|c| value(c.squeeze, before.grip));
+            b.menu = controller.is_some_and(|c| c.buttons & MENU_BUTTON != 0);
+            b.pinch = joints.is_some_and(|j| {
+                let gap = pinch_gap_mm(&j);
+                if before.pinch {
+                    gap <= PINCH_END_MM
+                } else {
+                    gap < PINCH_START_MM
+                }
+            });
+            let now = *b;
+
+            if now.pinch != before.pinch {
+                if let Some(j) = joints {
+                    out.events.push(ev(Payload::Gesture(Gesture {
+                        hand,
+                        kind: if now.pinch {
+                            GestureKind::Pinch
+                        } else {
+                            GestureKind::Release
+                        },
+                        pose: Pose {
+                            position_mm: pinch_point_mm(&j),
+                            orientation: j.joints[INDEX_TIP].pose.orientation,
+                        },
+                    })));
+                }
+            }
+            if now.grip != before.grip {
+                grips_changed = true;
+                if let Some(c) = controller {
+                    out.events.push(ev(Payload::Gesture(Gesture {
+                        hand,
+                        kind: if now.grip {
+                            GestureKind::Grab
+                        } else {
+                            GestureKind::Release
+                        },
+                        pose: c.grip,
+                    })));
+                }
+            }
+            if now.menu && !before.menu {
+                match hand {
+                    Handedness::Right => out.commands.push(VrCommand::ToggleRecording),
+                    Handedness::Left => {
+                        self.chapters += 1;
+                        out.events.push(ev(Payload::Chapter(Chapter {
+                            title: format!("VR chapter {}", self.chapters),
+                        })));
+                    }
+                }
+            }
+
+            // Strokes: one at a time, by the hand that started it.
+            let drawing = now.trigger || now.pinch;
+            let tip = pen_tip_mm(controller.as_ref(), joints.as_ref(), now.pinch);
+            match (self.stroke, drawing, tip) {
+                (None, true, Some(tip)) => {
+                    let id = self.next_stroke_id;
+                    self.next_stroke_id += 1;
+                    let p = self.twin.patient_from_stage(tip);
+                    out.events.push(ev(Payload::StrokeBegin(StrokeBegin {
+                        stroke_id: id,
+                        space: Space::Patient,
+                        style: self.style,
+                    })));
+                    out.events.push(ev(Payload::StrokePoint(StrokePoint {
+                        stroke_id: id,
+                        position_mm: p,
+                        pressure: 1.0,
+                    })));
+                    self.stroke = Some(ActiveStroke {
+                        id,
+                        hand,
+                        last_mm: p,
+                    });
+                }
+                (Some(s), true, Some(tip)) if s.hand == hand => {
+                    let p = self.twin.patient_from_stage(tip);
+                    if p.distance(s.last_mm) >= STROKE_SPACING_MM {
+                        out.events.push(ev(Payload::StrokePoint(StrokePoint {
+                            stroke_id: s.id,
+                            position_mm: p,
+                            pressure: 1.0,
+                        })));
+                        self.stroke = Some(ActiveStroke { last_mm: p, ..s });
+                    }
+                }
+                (Some(s), false, _) | (Some(s), true, None) if s.hand == hand => {
+                    out.events.push(ev(Payload::StrokeEnd { stroke_id: s.id }));
+                    self.stroke = None;
+                }
+                _ => {}
+            }
+        }
+
+        // Grabbing: re-anchor whenever the set of gripping hands changes.
+        let grip_poses: [Option<Pose>; 2] = [0, 1].map(|i| {
+            if self.buttons[i].grip {
+                frame.controllers[i].map(|c| c.grip)
+            } else {
+                None
+            }
+        });
+        if grips_changed || grip_poses.iter().flatten().count() == 0 {
+            self.grab = grip_poses
+                .iter()
+                .any(Option::is_some)
+                .then_some(GrabAnchor {
+                    hands: grip_poses,
+                    twin: self.twin,
+                });
+        } else if let Some(anchor) = self.grab {
+            let moved = grabbed_twin(&anchor, &grip_poses);
+            if moved != self.twin {
+                self.twin = moved;
+                out.events.push(ev(Payload::Scene(SceneChange::TwinPose {
+                    stage_from_patient: moved.stage_from_patient,
+                })));
+            }
+        }
+        out
+    }
+}
+
+/// Distance between the thumb and index finger tips.
+#[must_use]
+pub fn pinch_gap_mm(joints: &HandJoints) -> f32 {
+    joints.joints[THUMB_TIP]
+        .pose
+        .position_mm
+        .distance(joints.joints[INDEX_TIP].pose.position_mm)
+}
+
+fn pinch_point_mm(joints: &HandJoints) -> Vec3 {
+    (joints.joints[THUMB_TIP].pose.position_mm + joints.joints[INDEX_TIP].pose.position_mm) * 0.5
+}
+
+/// The pen tip: the pinch point while pinching, else the controller's aim position.
+fn pen_tip_mm(
+    controller: Option<&ControllerState>,
+    joints: Option<&HandJoints>,
+    pinching: bool,
+) -> Option<Vec3> {
+    match (pinching, joints, controller) {
+        (true, Some(j), _) => Some(pinch_point_mm(j)),
+        (_, _, Some(c)) => Some(c.aim.position_mm),
+        _ => None,
+    }
+}
+
+/// The twin's placement for the hands' current grip poses, given where they and the twin were
+/// when the grab started.
+fn grabbed_twin(anchor: &GrabAnchor, now: &[Option<Pose>; 2]) -> TwinPlacement {
+    let t0 = anchor.twin;
+    match (anchor.hands, *now) {
+        ([Some(l0), Some(r0)], [Some(l1), Some(r1)]) => {
+            let (c0, c1) = (
+                (l0.position_mm + r0.position_mm) * 0.5,
+                (l1.position_mm + r1.position_mm) * 0.5,
+            );
+            let (v0, v1) = (
+                r0.position_mm - l0.position_mm,
+                r1.position_mm - l1.position_mm,
+            );
+            let flat = |v: Vec3| Vec3::new(v.x, 0.0, v.z).normalize_or_zero();
+            let turn = if flat(v0) == Vec3::ZERO || flat(v1) == Vec3::ZERO {
+                Quat::IDENTITY
+            } else {
+                Quat::from_rotation_arc(flat(v0), flat(v1))
+            };
+            let ratio = if v0.length() > 1.0 {
+                v1.length() / v0.length()
+            } else {
+                1.0
+            };
+            let scale = (t0.scale * ratio).clamp(SCALE_RANGE.0, SCALE_RANGE.1);
+            let ratio = scale / t0.scale;
+            TwinPlacement {
+                stage_from_patient: Pose {
+                    position_mm: c1 + turn * ((t0.stage_from_patient.position_mm - c0) * ratio),
+                    orientation: (turn * t0.stage_from_patient.orientation).normalize(),
+                },
+                scale,
+            }
+        }
+        ([Some(h0), None], [Some(h1), None]) | ([None, Some(h0)], [None, Some(h1)]) => {
+            let turn = (h1.orientation * h0.orientation.inverse()).normalize();
+            TwinPlacement {
+                stage_from_patient: Pose {
+                    position_mm: h1.position_mm
+                        + turn * (t0.stage_from_patient.position_mm - h0.position_mm),
+                    orientation: (turn * t0.stage_from_patient.orientation).normalize(),
+                },
+                scale: t0.scale,
+            }
+        }
+        _ => t0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::{script, SimulatedXr, XrSource};
+
+    fn run_script(hand_tracking: bool) -> (Interaction, Vec<Event>, Vec<VrCommand>) {
+        let target = Vec3::new(0.0, 1000.0, -500.0);
+        let mut xr = SimulatedXr::new(target, [8, 8], 500);
+        xr.hand_tracking = hand_tracking;
+        let twin = TwinPlacement::rigid(Pose {
+            position_mm: target,
+            orientation: Quat::IDENTITY,
+        });
+        let mut interaction = Interaction::new(twin, 1);
+        let (mut events, mut commands) = (Vec::new(), Vec::new());
+        while let Some(frame) = xr.next_frame().expect("simulated") {
+            let out = interaction.update(&frame, frame.predicted_display_time_ns);
+            events.extend(out.events);
+            commands.extend(out.commands);
+        }
+        (interaction, events, commands)
+    }
+
+    fn count(events: &[Event], f: impl Fn(&Payload) -> bool) -> usize {
+        events.iter().filter(|e| f(&e.payload)).count()
+    }
+
+    #[test]
+    fn trigger_draws_one_stroke_along_the_pen_path_in_patient_space() {
+        let (_, events, _) = run_script(false);
+        let begins: Vec<&StrokeBegin> = events
+            .iter()
+            .filter_map(|e| match &e.payload {
+                Payload::StrokeBegin(b) => Some(b),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(begins.len(), 1, "controllers only: one trigger stroke");
+        assert_eq!(begins[0].space, Space::Patient);
+        let points: Vec<(i64, Vec3)> = events
+            .iter()
+            .filter_map(|e| match &e.payload {
+                Payload::StrokePoint(p) if p.stroke_id == begins[0].stroke_id => {
+                    Some((e.time_ns, p.position_mm))
+                }
+                _ => None,
+            })
+            .collect();
+        // The twin sits at the target unrotated, so patient = stage − target: the pen swept
+        // x from −60 to +60 mm at z = 120 mm.
+        assert!(points.len() > 20, "{} points", points.len());
+        let first = points[0].1;
+        let last = points[points.len() - 1].1;
+        assert!(
+            (first.x + 60.0).abs() < 3.0 && (last.x - 60.0).abs() < 3.0,
+            "{first} {last}"
+        );
+        assert!(points.iter().all(|(_, p)| (p.z - 120.0).abs() < 1e-3));
+        for pair in points.windows(2) {
+            assert!(pair[0].1.distance(pair[1].1) >= STROKE_SPACING_MM - 1e-4);
+        }
+        let t0 = (script::TRIGGER_S.0 * 1e9) as i64;
+        let t1 = (script::TRIGGER_S.1 * 1e9) as i64;
+        assert!(points.iter().all(|(t, _)| (t0..=t1).contains(t)));
+        assert_eq!(
+            count(&events, |p| matches!(p, Payload::StrokeEnd { .. })),
+            1
+        );
+    }
+
+    #[test]
+    fn one_grip_moves_and_turns_the_twin_and_two_grips_scale_it() {
+        let (interaction, events, _) = run_script(false);
+        let poses: Vec<(i64, Pose)> = events
+            .iter()
+            .filter_map(|e| match &e.payload {
+                Payload::Scene(SceneChange::TwinPose { stage_from_patient }) => {
+                    Some((e.time_ns, *stage_from_patient))
+                }
+                _ => None,
+            })
+            .collect();
+        assert!(!poses.is_empty());
+        // At the end of the one-hand grab: moved along +x by the hand's travel, and turned 20°
+        // about +y (the twin turns about the hand, so its centre also swings).
+        let end_one = (script::GRIP_S.1 * 1e9) as i64;
+        let after_one = poses
+            .iter()
+            .rev()
+            .find(|(t, _)| *t < end_one)
+            .expect("moved during the grab")
+            .1;
+        let (axis, angle) = after_one.orientation.to_axis_angle();
+        assert!(
+            (angle.to_degrees() - script::GRIP_TURN_DEG).abs() < 0.5,
+            "{angle}"
+        );
+        assert!(axis.y > 0.999);
+        let target = Vec3::new(0.0, 1000.0, -500.0);
+        let hand0 = target + Vec3::new(150.0, 100.0, 250.0);
+        let expected = hand0
+            + Vec3::new(script::GRIP_MOVE_MM, 0.0, 0.0)
+            + Quat::from_rotation_y(script::GRIP_TURN_DEG.to_radians()) * (target - hand0);
+        assert!(after_one.position_mm.distance(expected) < 2.0);
+        // Two hands from 300 to 450 mm apart: 1.5 times life size, no extra turn.
+        assert!(
+            (interaction.twin_scale() - 1.5).abs() < 0.02,
+            "{}",
+            interaction.twin_scale()
+        );
+        let last = poses.last().expect("poses").1;
+        assert!(last.orientation.angle_between(after_one.orientation) < 1e-3);
+        // Grab and release gestures were recorded for both phases.
+        assert_eq!(
+            count(
+                &events,
+                |p| matches!(p, Payload::Gesture(g) if g.kind == GestureKind::Grab)
+            ),
+            3
+        );
+    }
+
+    #[test]
+    fn pinch_draws_with_hysteresis_and_menus_toggle_recording_and_chapters() {
+        let (_, events, commands) = run_script(true);
+        assert_eq!(commands, vec![VrCommand::ToggleRecording]);
+        assert_eq!(
+            count(
+                &events,
+                |p| matches!(p, Payload::Chapter(c) if c.title == "VR chapter 1")
+            ),
+            1
+        );
+        // Trigger stroke plus pinch stroke.
+        assert_eq!(count(&events, |p| matches!(p, Payload::StrokeBegin(_))), 2);
+        assert_eq!(
+            count(
+                &events,
+                |p| matches!(p, Payload::Gesture(g) if g.kind == GestureKind::Pinch)
+            ),
+            1
+        );
+        // Head, two hands and two controllers every frame.
+        assert_eq!(count(&events, |p| matches!(p, Payload::Head(_))), 500);
+        assert_eq!(count(&events, |p| matches!(p, Payload::Hand(_))), 1000);
+    }
+
+    #[test]
+    fn pinch_hysteresis_ignores_a_gap_between_the_thresholds() {
+        let hand = |gap| crate::source::hand_at(Pose::IDENTITY, Handedness::Right, gap);
+        let mut frame = SimulatedXr::new(Vec3::ZERO, [8, 8], 1).frame_at(0.0);
+        frame.controllers = [None, None];
+        let mut i = Interaction::new(TwinPlacement::rigid(Pose::IDENTITY), 1);
+        let mut begins = 0;
+        let mut ends = 0;
+        for gap in [60.0, 25.0, 15.0, 25.0, 28.0, 25.0, 35.0, 25.0] {
+            frame.hands = [None, Some(hand(gap))];
+            for e in i.update(&frame, 0).events {
+                match e.payload {
+                    Payload::StrokeBegin(_) => begins += 1,
+                    Payload::StrokeEnd { .. } => ends += 1,
+                    _ => {}
+                }
+            }
+        }
+        // 25 mm neither starts (needs < 20) nor ends (needs > 30) a pinch.
+        assert_eq!((begins, ends), (1, 1));
+        assert!((pinch_gap_mm(&hand(15.0)) - 15.0).abs() < 1e-3);
+    }
+}

@@ -1,0 +1,343 @@
+//! The VR frame loop, the same for a headset and for the simulation.
+//!
+//! Per frame: read the views and input from the [`XrSource`]; turn input into lesson events
+//! (recorded while recording); get the lesson state (replayed from a lesson, or built live from
+//! those events); let the scene module turn it into render inputs — the one place that does,
+//! shared with the desktop and the replayer; replace its camera with each eye's and its sample
+//! step with the comfort governor's; render both eyes; submit; feed the frame time back to the
+//! governor. Tracking and recording never wait for image quality.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use twinray_lessons::event::{Event, Payload, Pose};
+use twinray_lessons::format::LessonHeader;
+use twinray_lessons::player::Player;
+use twinray_lessons::recorder::{Recorder, RecorderOptions, RecordingReport};
+use twinray_lessons::state::{LessonState, SceneState};
+use twinray_renderer::{FrameStats, RgbaImage};
+
+use crate::comfort::{ComfortGovernor, ComfortReport, Quality};
+use crate::input::{Interaction, TwinPlacement, VrCommand};
+use crate::source::{XrFrame, XrSource};
+use crate::stereo::eye_cameras;
+use twinray_scene::Case;
+
+use crate::XrError;
+use twinray_scene::{FrameRenderer, LearnerView, SceneBuilder};
+
+/// What the headset shows.
+#[derive(Debug)]
+pub enum Content {
+    /// Teaching on a case: input edits a live lesson state, recorded on demand.
+    Live {
+        /// Where a recording goes when the recording button is pressed.
+        record_to: Option<PathBuf>,
+    },
+    /// Replaying a lesson: the instructor's avatar, strokes and scene at the headset's time.
+    Replay(Box<Player>),
+}
+
+/// Settings of a VR run.
+#[derive(Debug, Clone, Default)]
+pub struct VrOptions {
+    /// Write each frame's eye images here as `frame-NNNNN-left.png` / `-right.png`.
+    pub eye_png_dir: Option<PathBuf>,
+    /// Use this quality every frame instead of the comfort governor's (tests, benchmarks).
+    pub fixed_quality: Option<Quality>,
+    /// Lesson time of the first frame (replay starts there).
+    pub start_time_ns: i64,
+}
+
+/// What a run did.
+#[derive(Debug, Default)]
+pub struct VrReport {
+    /// Frames rendered.
+    pub frames: u64,
+    /// Render time of each frame (both eyes), nanoseconds.
+    pub frame_times_ns: Vec<i64>,
+    /// The governor's last decision.
+    pub last_comfort: Option<ComfortReport>,
+    /// The finished recording, if one was made.
+    pub recording: Option<RecordingReport>,
+    /// Stats of the last left-eye render.
+    pub last_stats: Option<FrameStats>,
+}
+
+/// The state the scene module sees for a scaled twin. The scene maps stage poses to the patient
+/// through the rigid `stage_from_patient`; for a scaled twin, hand and controller poses are
+/// first moved to where that rigid mapping puts them on the scaled anatomy.
+fn unscaled_for_scene(state: &LessonState, twin: &TwinPlacement) -> LessonState {
+    let mut out = state.clone();
+    if (twin.scale - 1.0).abs() < f32::EPSILON {
+        return out;
+    }
+    let rigid = TwinPlacement::rigid(twin.stage_from_patient);
+    let fix = |p: &mut Pose| {
+        p.position_mm = rigid.stage_from_patient(twin.patient_from_stage(p.position_mm));
+    };
+    for joints in out.hands.iter_mut().flatten() {
+        for j in &mut joints.joints {
+            fix(&mut j.pose);
+            j.radius_mm /= twin.scale;
+        }
+    }
+    for c in out.controllers.iter_mut().flatten() {
+        fix(&mut c.grip);
+        fix(&mut c.aim);
+    }
+    out
+}
+
+/// A VR session on one case. See the module docs.
+pub struct VrSession {
+    builder: SceneBuilder,
+    renderer: FrameRenderer,
+    governor: ComfortGovernor,
+    interaction: Interaction,
+    content: Content,
+    live: LessonState,
+    recorder: Option<Recorder>,
+    case_ref: String,
+    options: VrOptions,
+}
+
+impl std::fmt::Debug for VrSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VrSession")
+            .field("content", &self.content)
+            .finish_non_exhaustive()
+    }
+}
+
+impl VrSession {
+    /// A session on `case`, rendering with `renderer` (made on the source's device).
+    #[must_use]
+    pub fn new(
+        case: &Case,
+        renderer: FrameRenderer,
+        twin: Pose,
+        content: Content,
+        options: VrOptions,
+    ) -> Self {
+        let scene = SceneState {
+            stage_from_patient: twin,
+            ..SceneState::default()
+        };
+        Self {
+            builder: SceneBuilder::new(*case.ct.geometry()),
+            renderer,
+            governor: ComfortGovernor::new(),
+            interaction: Interaction::new(TwinPlacement::rigid(twin), 1),
+            content,
+            live: LessonState::new(scene),
+            recorder: None,
+            case_ref: case.case_ref.clone(),
+            options,
+        }
+    }
+
+    /// Runs frames until the source ends the session.
+    ///
+    /// # Errors
+    /// When the runtime, the renderer, the recorder or writing an eye image fails.
+    pub fn run(&mut self, source: &mut dyn XrSource) -> Result<VrReport, XrError> {
+        let mut report = VrReport::default();
+        let mut first_time_ns = None;
+        while let Some(frame) = source.next_frame()? {
+            let t0 = *first_time_ns.get_or_insert(frame.predicted_display_time_ns);
+            let time_ns = frame.predicted_display_time_ns - t0 + self.options.start_time_ns;
+            let started = Instant::now();
+            let (eyes, stats) =
+                self.render_frame(&frame, time_ns, source.recommended_eye_size())?;
+            let render_ns = i64::try_from(started.elapsed().as_nanos()).unwrap_or(i64::MAX);
+            report.frame_times_ns.push(render_ns);
+            report.last_comfort =
+                Some(self.governor.frame_done(render_ns, frame.display_period_ns));
+            report.last_stats = Some(stats);
+            if let Some(dir) = &self.options.eye_png_dir {
+                for (eye, name) in eyes.iter().zip(["left", "right"]) {
+                    let path = dir.join(format!("frame-{:05}-{name}.png", report.frames));
+                    eye.write_png(&path)?;
+                }
+            }
+            source.submit(&frame, &eyes)?;
+            report.frames += 1;
+        }
+        if let Some(recorder) = self.recorder.take() {
+            report.recording = Some(recorder.finish().map_err(finishing)?);
+        }
+        Ok(report)
+    }
+
+    /// One frame at lesson time `time_ns`: input, state, both eyes at the recommended size
+    /// scaled by the frame's quality. [`Self::run`] calls it per frame; tests call it for
+    /// fixed instants.
+    ///
+    /// # Errors
+    /// When rendering or the recorder fails.
+    pub fn render_frame(
+        &mut self,
+        frame: &XrFrame,
+        time_ns: i64,
+        recommended: [u32; 2],
+    ) -> Result<([RgbaImage; 2], FrameStats), XrError> {
+        let (state, twin) = match &mut self.content {
+            Content::Replay(player) => {
+                let state = player.state_at(time_ns);
+                let twin = TwinPlacement::rigid(state.scene.stage_from_patient);
+                (state, twin)
+            }
+            Content::Live { record_to } => {
+                let outcome = self.interaction.update(frame, time_ns);
+                for command in &outcome.commands {
+                    match command {
+                        VrCommand::ToggleRecording => match self.recorder.take() {
+                            Some(recorder) => {
+                                let r = recorder.finish().map_err(finishing)?;
+                                eprintln!(
+                                    "vr: recorded {} events to {}",
+                                    r.event_count,
+                                    r.path.display()
+                                );
+                            }
+                            None => {
+                                if record_to.is_none() {
+                                    eprintln!("vr: not recording: no destination (pass --out DIR)");
+                                }
+                                if let Some(path) = record_to {
+                                    self.recorder = Some(start_recording(
+                                        path,
+                                        &self.case_ref,
+                                        &self.live.scene,
+                                        time_ns,
+                                    )?);
+                                }
+                            }
+                        },
+                    }
+                }
+                for event in &outcome.events {
+                    // The learner's own head is the camera, not an avatar in front of it.
+                    if !matches!(event.payload, Payload::Head(_)) {
+                        self.live.apply(event);
+                    }
+                    if let Some(recorder) = &self.recorder {
+                        // Never blocks: a slow disk drops events (counted), never frames.
+                        recorder.record(event.clone());
+                    }
+                }
+                let twin = self.interaction.twin();
+                (unscaled_for_scene(&self.live, &twin), twin)
+            }
+        };
+        let quality = self
+            .options
+            .fixed_quality
+            .unwrap_or_else(|| self.governor.quality());
+        let size = quality.eye_size(recommended);
+        let mut inputs = self
+            .builder
+            .frame(&state, &LearnerView::Orbit(Default::default()), size);
+        inputs.options.step_voxels = quality.step_voxels;
+        let [left_camera, right_camera] = eye_cameras(&frame.views, &twin);
+        inputs.camera = left_camera;
+        let (left, stats) = self.renderer.render(&inputs, size)?;
+        inputs.camera = right_camera;
+        let (right, _) = self.renderer.render(&inputs, size)?;
+        for warning in self.builder.take_warnings() {
+            eprintln!("warning: {warning}");
+        }
+        Ok(([left, right], stats))
+    }
+
+    /// Renders every later frame at `quality` instead of the governor's choice (benchmarks).
+    pub fn set_fixed_quality(&mut self, quality: Option<Quality>) {
+        self.options.fixed_quality = quality;
+    }
+
+    /// The twin's placement now (after input).
+    #[must_use]
+    pub fn twin(&self) -> TwinPlacement {
+        self.interaction.twin()
+    }
+}
+
+/// The error of finishing the session's recording.
+fn finishing(source: twinray_lessons::LessonError) -> XrError {
+    XrError::Lesson {
+        action: "finishing the VR recording".into(),
+        source,
+    }
+}
+
+fn start_recording(
+    path: &Path,
+    case_ref: &str,
+    scene: &SceneState,
+    time_ns: i64,
+) -> Result<Recorder, XrError> {
+    let anchor = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(0));
+    let mut header = LessonHeader::new(case_ref, anchor);
+    header.title = Some("VR lesson".into());
+    let recorder =
+        Recorder::create(path, &header, RecorderOptions::default()).map_err(|source| {
+            XrError::Lesson {
+                action: format!("starting a recording at {}", path.display()),
+                source,
+            }
+        })?;
+    // The scene as it is when recording starts, so the lesson replays from the right state.
+    for change in scene.to_changes() {
+        recorder.record(Event::new(time_ns, Payload::Scene(change)));
+    }
+    eprintln!("vr: recording to {}", path.display());
+    Ok(recorder)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use glam::{Quat, Vec3};
+    use twinray_lessons::event::{ControllerState, HandJoints};
+
+    #[test]
+    fn a_scaled_twin_keeps_hands_on_the_same_anatomy_for_the_rigid_scene() {
+        let twin = TwinPlacement {
+            stage_from_patient: Pose {
+                position_mm: Vec3::new(0.0, 1200.0, -600.0),
+                orientation: Quat::from_rotation_y(0.4),
+            },
+            scale: 2.0,
+        };
+        let hand_mm = Vec3::new(30.0, 1250.0, -500.0);
+        let pose = Pose {
+            position_mm: hand_mm,
+            orientation: Quat::IDENTITY,
+        };
+        let mut state = LessonState::new(SceneState {
+            stage_from_patient: twin.stage_from_patient,
+            ..SceneState::default()
+        });
+        let mut joints = HandJoints::default();
+        joints.joints[0].pose = pose;
+        state.hands[1] = Some(joints);
+        state.controllers[0] = Some(ControllerState {
+            grip: pose,
+            aim: pose,
+            buttons: 0,
+            trigger: 0.0,
+            squeeze: 0.0,
+            thumbstick: glam::Vec2::ZERO,
+        });
+        let seen = unscaled_for_scene(&state, &twin);
+        let rigid = TwinPlacement::rigid(twin.stage_from_patient);
+        let expected = twin.patient_from_stage(hand_mm);
+        let palm = seen.hands[1].expect("hand").joints[0].pose.position_mm;
+        assert!(rigid.patient_from_stage(palm).distance(expected) < 1e-3);
+        let aim = seen.controllers[0].expect("controller").aim.position_mm;
+        assert!(rigid.patient_from_stage(aim).distance(expected) < 1e-3);
+    }
+}
