@@ -84,6 +84,10 @@ pub struct ModelClass {
     pub name: String,
 }
 
+/// The most output channels (background included) a model may have: the sliding window keeps
+/// the winning channel of each voxel in one byte.
+pub const MAX_CLASSES: usize = 256;
+
 /// The description of a segmentation model (see `segmentation/inference/models/FORMAT.md`).
 ///
 /// Array axes are those of the model's input after batch and channel: axis 0 is the slowest.
@@ -244,6 +248,11 @@ impl ModelDescription {
             ));
         }
         let n = self.classes.len();
+        if n > MAX_CLASSES {
+            return Err(format!(
+                "classes lists {n} output channels; twinray segments with at most {MAX_CLASSES} (background included): the arg-max is kept as one byte per voxel"
+            ));
+        }
         let mut channels = vec![false; n];
         let mut ids = std::collections::HashSet::new();
         for c in &self.classes {
@@ -316,6 +325,22 @@ mod tests {
 
     fn parse(text: &str) -> Result<ModelDescription, InferenceError> {
         ModelDescription::parse(text, Path::new("m.json"))
+    }
+
+    #[test]
+    fn a_model_with_more_channels_than_a_byte_holds_is_refused() {
+        let mut d = parse(EXAMPLE).expect("valid");
+        d.classes = (0..=MAX_CLASSES)
+            .map(|c| ModelClass {
+                channel: c,
+                id: u16::try_from(c).expect("small"),
+                name: format!("class {c}"),
+            })
+            .collect();
+        let e = d.validate().expect_err("257 channels");
+        assert!(e.contains("257 output channels"), "{e}");
+        d.classes.pop();
+        d.validate().expect("256 channels fit");
     }
 
     #[test]

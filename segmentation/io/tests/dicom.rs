@@ -1,4 +1,4 @@
-//! DICOM series loading on real files from `../shared/data/ct`: codecs, ordering, geometry,
+//! DICOM series loading on real files from `data/ct` (copies of the shared data set): codecs, ordering, geometry,
 //! localizers, tilt, round trips through NIfTI, and hostile input.
 
 use std::path::{Path, PathBuf};
@@ -11,7 +11,7 @@ use twinray_io::{load_series, read_ct, read_labels, write_ct};
 
 fn ct_data(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/ct")
+        .join("../../data/ct")
         .join(rel)
 }
 

@@ -11,9 +11,9 @@ fn demo(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn shared(name: &str) -> PathBuf {
+fn totalseg(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/ct/totalsegmentator")
+        .join("../../data/ct/totalsegmentator")
         .join(name)
 }
 
@@ -92,7 +92,7 @@ fn vertebra_labels_share_the_ct_grid_and_hold_ids_26_to_33() {
 #[test]
 fn las_label_map_lines_up_with_its_dicom_orientation() {
     // example_seg_dicom has a LAS affine: voxel (i, j, k) is DICOM column i, row 511 - j.
-    let path = shared("example_seg_dicom.nii.gz");
+    let path = totalseg("example_seg_dicom.nii.gz");
     let labels = read_labels(&path).expect("example_seg_dicom loads");
     let g = labels.geometry();
     assert_eq!(g.dims, [512, 512, 20]);
@@ -176,7 +176,7 @@ fn bad_files_give_errors_that_name_them() {
 #[test]
 fn liver_is_on_the_patients_right_and_spleen_on_the_left() {
     // Real anatomy pins the left-right axis: LPS +x is the patient's left.
-    let labels = read_labels(&shared("example_seg.nii.gz")).expect("example_seg loads");
+    let labels = read_labels(&totalseg("example_seg.nii.gz")).expect("example_seg loads");
     let g = labels.geometry();
     let centroid_x = |id: u16| {
         let (mut s, mut n) = (0.0, 0.0);

@@ -5,7 +5,7 @@
 //! hash is the demo's, otherwise `--ct`/`--labels` must give a case with the same hash. A
 //! damaged lesson replays what is readable, and stderr says what is not.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
@@ -77,6 +77,64 @@ pub struct ReplayArgs {
     /// Render on a GPU, on the CPU (lavapipe) or on the best available.
     #[arg(long, value_enum)]
     pub device: Option<DeviceArg>,
+}
+
+/// The most frames one replay renders: four hours at 30 frames per second. A lesson whose time
+/// range asks for more is damaged or crafted, and rendering it would never end.
+const MAX_FRAMES: usize = 4 * 3600 * 30;
+
+/// How many frames cover `t0..=t1` at `fps`, refused past [`MAX_FRAMES`].
+fn frame_count(t0: i64, t1: i64, fps: f64) -> Result<usize> {
+    let span_s = (i128::from(t1) - i128::from(t0)).max(0) as f64 * 1e-9;
+    let frames = (span_s * fps).floor() + 1.0;
+    if !(frames.is_finite() && frames <= MAX_FRAMES as f64) {
+        bail!(
+            "{span_s:.0} s at {fps} frames per second would be {frames:.0} frames; twinray renders at most {MAX_FRAMES} (4 hours at 30 fps) in one replay"
+        );
+    }
+    Ok(frames as usize)
+}
+
+/// Frames are numbered from `frame_00000.png`; a folder that already holds some (an earlier,
+/// longer run) would mix them into the video and the user's folder, so it is refused.
+fn refuse_earlier_frames(dir: &Path) -> Result<()> {
+    let entries = std::fs::read_dir(dir)
+        .with_context(|| format!("reading the frames folder {}", dir.display()))?;
+    let earlier = entries
+        .filter_map(Result::ok)
+        .filter(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            name.starts_with("frame_") && name.ends_with(".png")
+        })
+        .count();
+    if earlier > 0 {
+        bail!(
+            "the frames folder {} already holds {earlier} frame_*.png files of an earlier replay; choose an empty folder (nothing there is overwritten)",
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// A new folder of this process under the temporary directory, created afresh (never one that
+/// already exists, so nothing placed there beforehand is followed or reused).
+fn private_temp_dir() -> Result<PathBuf> {
+    let base = std::env::temp_dir();
+    for n in 0..1000 {
+        let dir = base.join(format!("twinray-replay-{}-{n}", std::process::id()));
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => {
+                return Err(e).with_context(|| format!("creating {}", dir.display()));
+            }
+        }
+    }
+    bail!(
+        "cannot create a temporary folder for the frames in {}",
+        base.display()
+    )
 }
 
 fn secs_to_ns(s: f64) -> i64 {
@@ -200,21 +258,27 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
     }
 
     if args.frames.is_some() || args.video.is_some() {
+        let (t0, t1) = range.unwrap_or((0, 0));
+        let t0 = t0.min(0);
+        let count = frame_count(t0, t1, args.fps).with_context(|| {
+            format!(
+                "{}: its readable time runs from {} to {}",
+                args.lesson.display(),
+                format_time_ns(t0),
+                format_time_ns(t1)
+            )
+        })?;
+        let period_ns = 1e9 / args.fps;
         let temp;
         let dir = if let Some(dir) = &args.frames {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("creating the frames folder {}", dir.display()))?;
+            refuse_earlier_frames(dir)?;
             dir.clone()
         } else {
-            temp = std::env::temp_dir().join(format!("twinray-replay-{}", std::process::id()));
-            std::fs::create_dir_all(&temp)
-                .with_context(|| format!("creating {}", temp.display()))?;
+            temp = private_temp_dir()?;
             temp.clone()
         };
-        let (t0, t1) = range.unwrap_or((0, 0));
-        let t0 = t0.min(0);
-        let period_ns = 1e9 / args.fps;
-        let count = ((t1 - t0) as f64 / period_ns).floor() as usize + 1;
         let started = Instant::now();
         for n in 0..count {
             let t_ns = t0 + (n as f64 * period_ns).round() as i64;
@@ -282,4 +346,24 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{frame_count, MAX_FRAMES};
+
+    #[test]
+    fn the_frame_count_covers_the_range_and_is_bounded() {
+        assert_eq!(frame_count(0, 50_000_000_000, 0.2).expect("11 frames"), 11);
+        assert_eq!(frame_count(0, 0, 30.0).expect("one frame"), 1);
+        assert_eq!(frame_count(5, 0, 30.0).expect("an empty range"), 1);
+        let hours_4 = 4 * 3600 * 1_000_000_000_i64;
+        assert_eq!(
+            frame_count(0, hours_4 - 1, 30.0).expect("just under"),
+            MAX_FRAMES
+        );
+        // A crafted time range (from the far past to the far future) is refused, not rendered.
+        let e = frame_count(i64::MIN, i64::MAX, 30.0).expect_err("too many frames");
+        assert!(e.to_string().contains("at most 432000"), "{e}");
+    }
 }

@@ -80,7 +80,7 @@ fn bad_input_exits_2_and_names_the_file_and_problem() {
     );
 
     // Labels from another grid: the reference segmentation of the DICOM series (512x512x20).
-    let other = repo().join("../shared/data/ct/totalsegmentator/example_seg_dicom.nii.gz");
+    let other = repo().join("data/ct/totalsegmentator/example_seg_dicom.nii.gz");
     let out = twinray(&[
         "render",
         "--ct",
@@ -132,8 +132,8 @@ fn help_explains_orientation_and_flags() {
 fn renders_a_dicom_series_with_a_label_map_stored_in_another_axis_order() {
     // The reference segmentation is LAS (rows flipped against the DICOM series): the same
     // points, so it is reordered onto the CT's grid rather than refused.
-    let series = repo().join("../shared/data/ct/totalsegmentator/example_ct_dicom");
-    let seg = repo().join("../shared/data/ct/totalsegmentator/example_seg_dicom.nii.gz");
+    let series = repo().join("data/ct/totalsegmentator/example_ct_dicom");
+    let seg = repo().join("data/ct/totalsegmentator/example_seg_dicom.nii.gz");
     let out_png = scratch("dicom.png");
     let out = twinray(&[
         "render",
@@ -424,8 +424,8 @@ fn the_shipped_model_finds_liver_and_vertebrae_on_the_dicom_series() {
         );
         return;
     }
-    let series = repo().join("../shared/data/ct/totalsegmentator/example_ct_dicom");
-    let seg = repo().join("../shared/data/ct/totalsegmentator/example_seg_dicom.nii.gz");
+    let series = repo().join("data/ct/totalsegmentator/example_ct_dicom");
+    let seg = repo().join("data/ct/totalsegmentator/example_seg_dicom.nii.gz");
     let out_labels = scratch("dicom-seg.nii.gz");
     let out = twinray(&[
         "segment",

@@ -102,6 +102,29 @@ fn frames_cover_the_whole_lesson_with_progress() {
     assert_eq!(count, 11);
     assert!(dir.join("frame_00010.png").is_file());
     assert!(stderr(&out).contains("frame 11/11"), "{}", stderr(&out));
+
+    // Again into the same folder: refused, and the frames there are left as they were.
+    let before = std::fs::read(dir.join("frame_00004.png")).expect("a frame");
+    let again = twinray(&[
+        "replay",
+        s(demo_lesson()),
+        "--frames",
+        s(&dir),
+        "--fps",
+        "0.1",
+        "--size",
+        "16x16",
+    ]);
+    assert!(!again.status.success());
+    let err = stderr(&again);
+    assert!(
+        err.contains("already holds 11 frame_*.png") && err.contains(s(&dir)),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(dir.join("frame_00004.png")).expect("a frame"),
+        before
+    );
 }
 
 #[test]

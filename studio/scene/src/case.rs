@@ -33,6 +33,10 @@ pub fn demo_paths() -> (PathBuf, PathBuf) {
 
 /// [`content_hash`] of the embedded demo case. A test recomputes it from the data.
 pub const DEMO_CASE_REF: &str =
+    "sha256:667937f28de7626336ac0a752f0b4f069f1756eb7e8333cd544ac69c58394249";
+
+/// The demo case's [`HashVersion::V1`] hash, which demo lessons recorded before V2 carry.
+pub const DEMO_CASE_REF_V1: &str =
     "sha256:0fa25ea390164b0bfd8d6cf00c77370a4be98b5979208c93967a81ddef6f8fe0";
 
 /// A CT with its optional labels and content hash.
@@ -102,17 +106,56 @@ impl Case {
     pub fn is_demo(&self) -> bool {
         self.case_ref == DEMO_CASE_REF
     }
+
+    /// Whether a lesson's `case_ref` names the embedded demo case (by either hash version).
+    #[must_use]
+    pub fn names_the_demo(case_ref: &str) -> bool {
+        case_ref == DEMO_CASE_REF || case_ref == DEMO_CASE_REF_V1
+    }
+
+    /// Whether a lesson's `case_ref` names this case, by the current hash or, for lessons
+    /// recorded before it, by [`HashVersion::V1`] (computed only when needed).
+    #[must_use]
+    pub fn is_named_by(&self, case_ref: &str) -> bool {
+        self.case_ref == case_ref
+            || content_hash_as(HashVersion::V1, &self.ct, self.labels.as_ref()) == case_ref
+    }
 }
 
-/// `sha256:` and the hex SHA-256 of the case's content: grid size and placement, every CT
-/// value and every label id (little-endian), in voxel order. The same volume read from NIfTI
-/// or DICOM gives the same hash when the loaders agree on the values; nothing about the
-/// patient enters it.
+/// Which definition of the content hash: lessons recorded before the geometry was hashed at
+/// NIfTI's precision name their case by [`HashVersion::V1`], and still replay on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HashVersion {
+    /// The placement hashed as `f64` bits: a case read from NIfTI (which stores `f32`) never
+    /// matched the same case read from DICOM.
+    V1,
+    /// The placement hashed at single precision (what NIfTI stores; about 15 µm at 250 mm from
+    /// the origin), so a DICOM series and its NIfTI conversion are the same case.
+    V2,
+}
+
+/// `sha256:` and the hex SHA-256 of the case's content ([`HashVersion::V2`]): grid size and
+/// placement, every CT value and every label id (little-endian), in voxel order. The same
+/// volume read from NIfTI or DICOM gives the same hash when the loaders agree on the values;
+/// nothing about the patient enters it.
 #[must_use]
 pub fn content_hash(ct: &CtVolume, labels: Option<&LabelVolume>) -> String {
+    content_hash_as(HashVersion::V2, ct, labels)
+}
+
+/// [`content_hash`] by a given definition.
+#[must_use]
+pub fn content_hash_as(
+    version: HashVersion,
+    ct: &CtVolume,
+    labels: Option<&LabelVolume>,
+) -> String {
     let mut h = Sha256::new();
-    h.update(b"twinray-case-v1\0");
-    hash_geometry(&mut h, ct.geometry());
+    h.update(match version {
+        HashVersion::V1 => b"twinray-case-v1\0",
+        HashVersion::V2 => b"twinray-case-v2\0",
+    });
+    hash_geometry(&mut h, version, ct.geometry());
     let mut buf = Vec::with_capacity(64 * 1024);
     for chunk in ct.voxels().chunks(16 * 1024) {
         buf.clear();
@@ -124,7 +167,7 @@ pub fn content_hash(ct: &CtVolume, labels: Option<&LabelVolume>) -> String {
     match labels {
         Some(l) => {
             h.update(b"labels\0");
-            hash_geometry(&mut h, l.geometry());
+            hash_geometry(&mut h, version, l.geometry());
             for chunk in l.voxels().chunks(32 * 1024) {
                 buf.clear();
                 for v in chunk {
@@ -144,12 +187,16 @@ pub fn content_hash(ct: &CtVolume, labels: Option<&LabelVolume>) -> String {
     out
 }
 
-fn hash_geometry(h: &mut Sha256, g: &twinray_volume::Geometry) {
+fn hash_geometry(h: &mut Sha256, version: HashVersion, g: &twinray_volume::Geometry) {
     for d in g.dims {
         h.update((d as u64).to_le_bytes());
     }
     for v in g.patient_from_voxel.to_cols_array() {
-        h.update(v.to_le_bytes());
+        match version {
+            HashVersion::V1 => h.update(v.to_le_bytes()),
+            // `+ 0.0` turns −0 into +0: a flipped axis written as −0 is the same placement.
+            HashVersion::V2 => h.update(((v as f32) + 0.0).to_le_bytes()),
+        }
     }
 }
 
@@ -165,11 +212,61 @@ mod tests {
         assert_eq!(from_files.case_ref, DEMO_CASE_REF);
     }
 
+    /// The case from a DICOM series and from its NIfTI conversion (written by twinray).
+    fn dicom_and_nifti(series: &Path, labels: Option<&Path>) -> (Case, Case) {
+        let (from_dicom, _) = Case::load(series, labels, None).expect("the series");
+        let dir = std::env::temp_dir().join(format!(
+            "twinray-case-hash-{}-{}",
+            std::process::id(),
+            series
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+        ));
+        std::fs::create_dir_all(&dir).expect("scratch");
+        let nifti = dir.join("ct.nii.gz");
+        twinray_io::write_ct(&nifti, &from_dicom.ct).expect("convert");
+        let (from_nifti, _) = Case::load(&nifti, labels, None).expect("the conversion");
+        std::fs::remove_dir_all(&dir).ok();
+        assert_eq!(from_nifti.ct.voxels(), from_dicom.ct.voxels());
+        (from_dicom, from_nifti)
+    }
+
+    #[test]
+    fn a_dicom_series_and_its_nifti_conversion_are_the_same_case() {
+        let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/ct");
+        let ts = data.join("totalsegmentator");
+        let labels = ts.join("example_seg_dicom.nii.gz");
+        let (dicom, nifti) = dicom_and_nifti(&ts.join("example_ct_dicom"), Some(&labels));
+        assert_eq!(nifti.case_ref, dicom.case_ref);
+        // A tilted series is resampled onto a grid whose placement f32 cannot hold exactly:
+        // the old definition (f64 bits) told the two apart, the current one does not.
+        let (dicom, nifti) = dicom_and_nifti(&data.join("dicom2nifti_gantry_tilt"), None);
+        assert_eq!(nifti.case_ref, dicom.case_ref);
+        assert_ne!(
+            content_hash_as(HashVersion::V1, &nifti.ct, None),
+            content_hash_as(HashVersion::V1, &dicom.ct, None)
+        );
+        // A real change of placement (a tenth of a millimetre) is another case.
+        let mut moved = dicom.ct.geometry().patient_from_voxel;
+        moved.w_axis.x += 0.1;
+        let shifted = twinray_io::Volume::new(
+            twinray_io::Geometry::new(dicom.ct.geometry().dims, moved).expect("grid"),
+            dicom.ct.voxels().to_vec(),
+        )
+        .expect("volume");
+        assert_ne!(content_hash(&shifted, None), dicom.case_ref);
+    }
+
     #[test]
     fn the_embedded_demo_case_has_the_published_hash() {
         let demo = Case::demo().expect("demo case");
         assert_eq!(demo.ct.geometry().dims, [122, 101, 112]);
-        assert_eq!(demo.case_ref, DEMO_CASE_REF);
+        assert_eq!(demo.case_ref, DEMO_CASE_REF, "{}", demo.case_ref);
+        assert_eq!(
+            content_hash_as(HashVersion::V1, &demo.ct, demo.labels.as_ref()),
+            DEMO_CASE_REF_V1
+        );
+        assert!(demo.is_named_by(DEMO_CASE_REF_V1));
         assert!(demo.is_demo());
         // Without labels it is another case.
         assert_ne!(content_hash(&demo.ct, None), DEMO_CASE_REF);

@@ -13,7 +13,7 @@ use twinray_lessons::reader::IndexOrigin;
 use twinray_lessons::tools::format_time_ns;
 
 use crate::error::mismatch_message;
-use crate::{Case, SceneError, DEMO_CASE_REF};
+use crate::{Case, SceneError};
 
 /// Opens a lesson, with an error that names the file when it is not a lesson at all.
 ///
@@ -61,7 +61,7 @@ pub fn case_for(
     choice: CaseChoice<'_>,
 ) -> Result<(Case, Vec<String>), SceneError> {
     let Some(ct) = choice.ct else {
-        if case_ref == DEMO_CASE_REF {
+        if Case::names_the_demo(case_ref) {
             return Ok((Case::demo()?, Vec::new()));
         }
         return Err(SceneError::NeedsCase {
@@ -70,7 +70,7 @@ pub fn case_for(
         });
     };
     let (case, mut warnings) = Case::load(ct, choice.labels, choice.progress)?;
-    if case.case_ref != case_ref {
+    if !case.is_named_by(case_ref) {
         if !choice.force {
             return Err(SceneError::OtherCase {
                 lesson: lesson.to_path_buf(),
@@ -129,6 +129,7 @@ pub fn damage_messages(player: &Player) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::case::demo_paths;
+    use crate::DEMO_CASE_REF;
 
     fn choice<'a>(ct: Option<&'a Path>, labels: Option<&'a Path>, force: bool) -> CaseChoice<'a> {
         CaseChoice {
@@ -146,6 +147,10 @@ mod tests {
             .expect("the embedded demo case");
         assert!(case.is_demo());
         assert!(warnings.is_empty());
+        // Demo lessons recorded before the hash's second definition name it by the first.
+        let (case, _) = case_for(lesson, crate::DEMO_CASE_REF_V1, choice(None, None, false))
+            .expect("the embedded demo case, by its first hash");
+        assert!(case.is_demo());
     }
 
     #[test]

@@ -23,5 +23,5 @@ pub use builder::{
     FrameInputs, FrameRenderer, LearnerView, OrbitView, Overlays, SceneBuilder, DEFAULT_FOV_DEG,
     DEFAULT_PRESET,
 };
-pub use case::{content_hash, Case, DEMO_CASE_REF};
+pub use case::{content_hash, content_hash_as, Case, HashVersion, DEMO_CASE_REF, DEMO_CASE_REF_V1};
 pub use error::SceneError;
