@@ -7,9 +7,11 @@ set -euo pipefail
 
 # xvfb, xauth and the X client libraries that winit loads at run time: the studio window's
 # smoke test runs under a virtual X server. libopenxr-loader1: the OpenXR loader `twinray vr`
-# dlopens (it reports a missing runtime itself).
+# dlopens (it reports a missing runtime itself). ffmpeg: `twinray replay --video` encodes with it
+# and a test checks the video with ffprobe.
 packages=(mesa-vulkan-drivers libvulkan1 vulkan-validationlayers cmake ninja-build python3 g++ make pkg-config
-  xvfb xauth libx11-6 libx11-xcb1 libxcursor1 libxrandr2 libxi6 libxkbcommon-x11-0 libopenxr-loader1)
+  xvfb xauth libx11-6 libx11-xcb1 libxcursor1 libxrandr2 libxi6 libxkbcommon-x11-0 libopenxr-loader1
+  ffmpeg)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

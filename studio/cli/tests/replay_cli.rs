@@ -127,6 +127,70 @@ fn frames_cover_the_whole_lesson_with_progress() {
     );
 }
 
+/// `ffprobe`'s answer for the first video stream: `key=value` lines.
+fn probe(video: &std::path::Path) -> String {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-count_frames",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=codec_name,width,height,nb_read_frames,avg_frame_rate:format=duration",
+            "-of",
+            "default=noprint_wrappers=1",
+        ])
+        .arg(video)
+        .output()
+        .expect("ffprobe runs (scripts/setup.sh installs ffmpeg)");
+    assert!(out.status.success(), "{}", stderr(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_video_holds_every_frame_of_the_lesson() {
+    // The demo lesson (50 s) at 0.4 fps: 21 frames of 48x34 (an odd height, padded to 34).
+    let video = scratch("lesson.mp4");
+    let out = twinray(&[
+        "replay",
+        s(demo_lesson()),
+        "--video",
+        s(&video),
+        "--fps",
+        "0.4",
+        "--size",
+        "48x33",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let info = probe(&video);
+    for expected in [
+        "codec_name=h264",
+        "width=48",
+        "height=34",
+        "nb_read_frames=21",
+        "avg_frame_rate=2/5",
+    ] {
+        assert!(
+            info.lines().any(|l| l == expected),
+            "{expected} in:\n{info}"
+        );
+    }
+    let duration: f64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("duration="))
+        .and_then(|d| d.parse().ok())
+        .expect("a duration");
+    // 21 frames of 2.5 s each.
+    assert!((duration - 52.5).abs() < 0.01, "duration {duration} s");
+    // The frames went to a private temporary folder that is gone afterwards.
+    assert!(
+        stderr(&out).contains(&format!("wrote {}", video.display())),
+        "{}",
+        stderr(&out)
+    );
+}
+
 #[test]
 fn a_video_without_ffmpeg_is_a_clear_error() {
     let empty = scratch("empty-path");
