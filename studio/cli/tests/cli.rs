@@ -472,7 +472,70 @@ fn the_shipped_model_finds_liver_and_vertebrae_on_the_dicom_series() {
         let d = scores.get(class).copied().unwrap_or(0.0);
         assert!(d >= 0.7, "Dice for {class} is {d:.3} (< 0.7): {scores:?}");
     }
+
+    // Where the classes land, through the reorient-and-resample path: the liver on the patient's
+    // right (LPS −x) of the body, the vertebrae behind it (LPS +y).
+    let ct = twinray_io::load_series(&series, &twinray_io::LoadOptions::default())
+        .expect("the series")
+        .ct;
+    let g = predicted.geometry();
+    let centroid = |keep: &dyn Fn(usize) -> bool| {
+        let [ni, nj, nk] = g.dims;
+        let (mut sum, mut n) = (glam::DVec3::ZERO, 0usize);
+        for k in 0..nk {
+            for j in 0..nj {
+                for i in 0..ni {
+                    if keep(g.linear_index(i, j, k)) {
+                        sum += g.patient_from_index(glam::DVec3::new(i as f64, j as f64, k as f64));
+                        n += 1;
+                    }
+                }
+            }
+        }
+        sum / n.max(1) as f64
+    };
+    let body = centroid(&|v| ct.voxels()[v] > -300.0);
+    let id = |name| names.id_of(name).expect("a class of the model");
+    let (liver_id, vertebrae_id) = (id("liver"), id("vertebrae"));
+    let liver = centroid(&|v| predicted.voxels()[v] == liver_id);
+    let vertebrae = centroid(&|v| predicted.voxels()[v] == vertebrae_id);
+    assert!(
+        liver.x < body.x - 40.0,
+        "liver at {liver}, body at {body}: not on the right"
+    );
+    assert!(
+        vertebrae.y > body.y + 20.0,
+        "vertebrae at {vertebrae}, body at {body}: not posterior"
+    );
+    assert!(
+        (vertebrae.x - body.x).abs() < 20.0,
+        "vertebrae at {vertebrae}: off the midline"
+    );
+
+    // The whole output, pinned: CPU inference is deterministic (two runs here agree to the
+    // voxel), so any change to the recipe (resampling, normalisation, windows, arg-max, the way
+    // back onto the CT's grid) shows. After an intended change, replace the counts with the
+    // ones this assertion prints.
+    let mut counts = std::collections::BTreeMap::<u16, usize>::new();
+    for &v in predicted.voxels() {
+        *counts.entry(v).or_default() += 1;
+    }
+    let counts: Vec<(u16, usize)> = counts.into_iter().collect();
+    eprintln!("voxels per label id: {counts:?}");
+    assert_eq!(
+        counts, PINNED_COUNTS,
+        "the shipped model's output on the DICOM series changed"
+    );
 }
+
+/// Voxels per label id of the shipped model on `example_ct_dicom` (512 × 512 × 20).
+const PINNED_COUNTS: &[(u16, usize)] = &[
+    (0, 4_704_133),
+    (1, 126_853),
+    (5, 366_421),
+    (52, 11_595),
+    (200, 33_878),
+];
 
 #[test]
 fn vr_without_an_openxr_runtime_fails_clearly() {
