@@ -139,6 +139,32 @@ pub enum LessonError {
         #[source]
         source: serde_json::Error,
     },
+    /// A recording was asked to write to a file that already exists. Recordings never replace
+    /// a file: it may be an earlier lesson.
+    #[error(
+        "{path}: the file already exists; recordings never replace an existing file \
+         (it may be an earlier lesson): choose another name or remove it"
+    )]
+    Exists {
+        /// The existing file.
+        path: PathBuf,
+    },
+    /// [`crate::recorder::Recorder::create_unique`] found the name and every numbered
+    /// alternative taken.
+    #[error(
+        "{path}: the file and {tried} numbered alternatives ({first} ... {last}) all exist; \
+         recordings never replace an existing file: choose another name or folder"
+    )]
+    NoFreeName {
+        /// The name asked for.
+        path: PathBuf,
+        /// How many numbered names were tried besides `path`.
+        tried: u32,
+        /// The first numbered name tried.
+        first: PathBuf,
+        /// The last numbered name tried.
+        last: PathBuf,
+    },
     /// A caller passed an unusable argument.
     #[error("{path}: {reason}")]
     InvalidArgument {
