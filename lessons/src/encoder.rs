@@ -261,7 +261,8 @@ fn approx_size(event: &Event) -> usize {
     }
 }
 
-/// Checks that a decoded frame header is what an index entry promised.
+/// Checks that a decoded frame header is what an index entry promised (times included: the
+/// player places chunks by the index's times, and decodes them from the header's).
 pub(crate) fn check_entry(
     entry: &ChunkIndexEntry,
     header: &FrameHeader,
@@ -269,6 +270,10 @@ pub(crate) fn check_entry(
     if header.seq != entry.seq
         || header.frame_len() != entry.frame_len
         || header.kind != frame_kind::CHUNK
+        || header.is_keyframe() != entry.keyframe
+        || header.t_start_ns != entry.t_start_ns
+        || header.t_end_ns != entry.t_end_ns
+        || header.streams != entry.streams
     {
         return Err(DecodeError::Invalid {
             offset: 0,

@@ -77,6 +77,19 @@ pub enum DecodeError {
         /// Which field.
         what: &'static str,
     },
+    /// A time lies outside the range it must be in: the format's session-time limit
+    /// ([`crate::format::MAX_TIME_NS`]) or, for an event, its chunk's range.
+    #[error("{what} {time_ns} ns is outside {min_ns} to {max_ns} ns")]
+    TimeOutOfRange {
+        /// Which time.
+        what: &'static str,
+        /// The time found.
+        time_ns: i64,
+        /// The earliest time allowed there.
+        min_ns: i64,
+        /// The latest time allowed there.
+        max_ns: i64,
+    },
     /// The zstd stream could not be decompressed, or its size differs from the declared one.
     #[error("zstd decompression failed: {0}")]
     Decompress(String),
