@@ -84,6 +84,9 @@ pub struct RecordingReport {
     pub dropped_event_count: u64,
     /// Events refused for being over the size limit.
     pub oversized_event_count: u64,
+    /// Events refused for a time outside ±[`crate::format::MAX_TIME_NS`] of session time 0
+    /// (a producer's clock bug; a reader would treat their chunk as damaged).
+    pub out_of_range_event_count: u64,
     /// File size in bytes.
     pub bytes_written: u64,
 }
@@ -97,6 +100,7 @@ struct WriterSummary {
     chunk_count: usize,
     event_count: u64,
     oversized_event_count: u64,
+    out_of_range_event_count: u64,
     bytes_written: u64,
 }
 
@@ -305,6 +309,7 @@ impl Recorder {
             event_count: summary.event_count,
             dropped_event_count: self.dropped_event_count(),
             oversized_event_count: summary.oversized_event_count,
+            out_of_range_event_count: summary.out_of_range_event_count,
             bytes_written: summary.bytes_written,
         })
     }
@@ -396,6 +401,7 @@ impl Writer {
             chunk_count: self.encoder.index().len(),
             event_count: self.event_count,
             oversized_event_count: self.encoder.oversized_events(),
+            out_of_range_event_count: self.encoder.out_of_range_events(),
             bytes_written: self.encoder.bytes_written(),
         }
     }

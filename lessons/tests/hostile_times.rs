@@ -385,3 +385,35 @@ fn a_footer_whose_times_differ_from_the_chunk_headers_is_not_trusted() {
         panic!("chunk 1 replayed at the footer's shifted times: {head:?}, range {range:?}");
     }
 }
+
+#[test]
+fn the_recorder_refuses_times_outside_the_limit_so_its_files_stay_clean() {
+    let dir = temp_dir("hostile-recorder");
+    let path = dir.join("a.lesson");
+    let recorder = twinray_lessons::recorder::Recorder::create(
+        &path,
+        &header(),
+        twinray_lessons::recorder::RecorderOptions::default(),
+    )
+    .unwrap();
+    for t in [
+        0,
+        10 * MS,
+        i64::MAX,
+        MAX_TIME_NS + 1,
+        -MAX_TIME_NS - 1,
+        i64::MIN,
+        20 * MS,
+    ] {
+        recorder.record_blocking(head(t, 0.0)).unwrap();
+    }
+    recorder.record_blocking(head(MAX_TIME_NS, 0.0)).unwrap();
+    let report = recorder.finish().unwrap();
+    let verified = tools::verify(&path).unwrap();
+    assert!(verified.is_clean(), "{verified}");
+    assert_eq!(verified.event_count, 4);
+    assert_eq!(report.event_count, 8);
+    assert_eq!(report.out_of_range_event_count, 4);
+    let reader = LessonReader::open(&path).unwrap();
+    assert_eq!(reader.time_range_ns(), Some((0, MAX_TIME_NS)));
+}
