@@ -10,6 +10,12 @@ use twinray_lessons::synthetic::SyntheticInstructor;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let path = std::env::temp_dir().join("twinray-example.lesson");
+    // Recordings never replace a file, so remove this example's file from an earlier run.
+    // (A front end would use `Recorder::create_unique` and say where the lesson went.)
+    match std::fs::remove_file(&path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+        _ => {}
+    }
     let recorder = Recorder::create(
         &path,
         &LessonHeader::new("sha256:example", 0),

@@ -184,7 +184,19 @@ impl fmt::Display for BenchReport {
     }
 }
 
-/// Runs the benchmark, writing its files into `dir`.
+/// Removes `path` if it exists.
+fn remove_if_present(path: &Path) -> Result<(), LessonError> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(LessonError::io(path, "removing an earlier run's file", e))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Runs the benchmark, writing its files into `dir` (`bench-2h.lesson`,
+/// `bench-2h-unfinished.lesson`, `bench-live.lesson`; files of those names from an earlier
+/// run are replaced).
 ///
 /// # Errors
 /// If recording or reading the files fails.
@@ -196,6 +208,15 @@ pub fn run(config: BenchConfig, dir: &Path) -> Result<BenchReport, LessonError> 
         ..RecorderOptions::default()
     };
     let header = LessonHeader::new("sha256:bench", 0);
+    // The benchmark's own scratch files, left by an earlier run into the same `dir`:
+    // recordings never replace a file, so clear them first.
+    for name in [
+        "bench-2h.lesson",
+        "bench-2h-unfinished.lesson",
+        "bench-live.lesson",
+    ] {
+        remove_if_present(&dir.join(name))?;
+    }
 
     // 1. Record the whole lesson as fast as possible (back-pressure instead of dropping).
     let started = Instant::now();

@@ -20,6 +20,7 @@ use crate::event::{
     SceneChange, Space, StreamId, StrokeBegin, StrokePoint, StrokeStyle, TransferPoint, Viewpoint,
     HAND_JOINT_COUNT, WRIST_JOINT,
 };
+use crate::format::{check_time, MAX_TIME_NS};
 use crate::quant::{
     dequantise_position, dequantise_quat, dequantise_quat_smallest3, dequantise_scalar,
     dequantise_unit, quantise_position, quantise_quat, quantise_quat_smallest3, quantise_scalar,
@@ -312,6 +313,43 @@ pub struct DecodedChunk {
 }
 
 impl DecodedChunk {
+    /// Checks that every decoded event time lies in the chunk's claimed range
+    /// `t_start_ns..=t_end_ns` (from its frame header or index entry), and that the
+    /// keyframe's stroke begin times are within ±[`crate::format::MAX_TIME_NS`].
+    ///
+    /// [`decode_payload`] decodes any time a record holds; file-level readers call this so
+    /// that an event outside its chunk (crafted, or a broken writer) makes the chunk damaged
+    /// instead of reaching the player's arithmetic.
+    ///
+    /// # Errors
+    /// [`DecodeError::TimeOutOfRange`] for the first time out of range.
+    pub fn check_times(&self, t_start_ns: i64, t_end_ns: i64) -> Result<(), DecodeError> {
+        let check = |what, t| check_time(what, t, t_start_ns, t_end_ns);
+        for (t, _) in &self.head {
+            check("head sample time", *t)?;
+        }
+        for (t, _) in self.hands.iter().flatten() {
+            check("hand sample time", *t)?;
+        }
+        for (t, _) in self.controllers.iter().flatten() {
+            check("controller sample time", *t)?;
+        }
+        for e in &self.events {
+            check("event time", e.time_ns)?;
+        }
+        if let Some(kf) = &self.keyframe {
+            for s in kf.strokes.values() {
+                check_time(
+                    "keyframe stroke begin time",
+                    s.begin_time_ns,
+                    -MAX_TIME_NS,
+                    MAX_TIME_NS,
+                )?;
+            }
+        }
+        Ok(())
+    }
+
     /// All events, sampled ones included, sorted by time.
     #[must_use]
     pub fn into_events(self) -> Vec<Event> {

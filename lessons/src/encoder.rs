@@ -9,7 +9,7 @@ use crate::error::DecodeError;
 use crate::event::{Event, Payload};
 use crate::format::{
     encode_file_header, encode_frame, encode_index, encode_trailer, frame_kind, ChunkIndexEntry,
-    Compression, FrameHeader, LessonHeader, FLAG_KEYFRAME,
+    Compression, FrameHeader, LessonHeader, FLAG_KEYFRAME, MAX_TIME_NS,
 };
 use crate::state::Keyframe;
 
@@ -76,6 +76,7 @@ pub struct LessonEncoder {
     offset: u64,
     index: Vec<ChunkIndexEntry>,
     oversized_events: u64,
+    out_of_range_events: u64,
 }
 
 impl LessonEncoder {
@@ -99,6 +100,7 @@ impl LessonEncoder {
             offset: bytes.len() as u64,
             index: Vec::new(),
             oversized_events: 0,
+            out_of_range_events: 0,
         };
         Ok((enc, bytes))
     }
@@ -127,13 +129,28 @@ impl LessonEncoder {
         self.oversized_events
     }
 
+    /// Events refused for a time outside ±[`MAX_TIME_NS`] (readers would call their chunk
+    /// damaged).
+    #[must_use]
+    pub fn out_of_range_events(&self) -> u64 {
+        self.out_of_range_events
+    }
+
     /// Adds an event. Returns the frame of the previous chunk if this event closed it.
+    ///
+    /// Events larger than [`MAX_EVENT_BYTES`] or timed outside ±[`MAX_TIME_NS`] are refused
+    /// and counted ([`Self::oversized_events`], [`Self::out_of_range_events`]), so that no
+    /// event can make a chunk unreadable.
     ///
     /// # Errors
     /// If encoding the closed chunk fails.
     pub fn push(&mut self, event: Event) -> Result<Option<Vec<u8>>, EncodeError> {
         if approx_size(&event) > MAX_EVENT_BYTES {
             self.oversized_events += 1;
+            return Ok(None);
+        }
+        if !(-MAX_TIME_NS..=MAX_TIME_NS).contains(&event.time_ns) {
+            self.out_of_range_events += 1;
             return Ok(None);
         }
         let mut closed = None;
@@ -261,7 +278,8 @@ fn approx_size(event: &Event) -> usize {
     }
 }
 
-/// Checks that a decoded frame header is what an index entry promised.
+/// Checks that a decoded frame header is what an index entry promised (times included: the
+/// player places chunks by the index's times, and decodes them from the header's).
 pub(crate) fn check_entry(
     entry: &ChunkIndexEntry,
     header: &FrameHeader,
@@ -269,6 +287,10 @@ pub(crate) fn check_entry(
     if header.seq != entry.seq
         || header.frame_len() != entry.frame_len
         || header.kind != frame_kind::CHUNK
+        || header.is_keyframe() != entry.keyframe
+        || header.t_start_ns != entry.t_start_ns
+        || header.t_end_ns != entry.t_end_ns
+        || header.streams != entry.streams
     {
         return Err(DecodeError::Invalid {
             offset: 0,

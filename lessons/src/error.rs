@@ -77,6 +77,19 @@ pub enum DecodeError {
         /// Which field.
         what: &'static str,
     },
+    /// A time lies outside the range it must be in: the format's session-time limit
+    /// ([`crate::format::MAX_TIME_NS`]) or, for an event, its chunk's range.
+    #[error("{what} {time_ns} ns is outside {min_ns} to {max_ns} ns")]
+    TimeOutOfRange {
+        /// Which time.
+        what: &'static str,
+        /// The time found.
+        time_ns: i64,
+        /// The earliest time allowed there.
+        min_ns: i64,
+        /// The latest time allowed there.
+        max_ns: i64,
+    },
     /// The zstd stream could not be decompressed, or its size differs from the declared one.
     #[error("zstd decompression failed: {0}")]
     Decompress(String),
@@ -138,6 +151,32 @@ pub enum LessonError {
         /// The serde error.
         #[source]
         source: serde_json::Error,
+    },
+    /// A recording was asked to write to a file that already exists. Recordings never replace
+    /// a file: it may be an earlier lesson.
+    #[error(
+        "{path}: the file already exists; recordings never replace an existing file \
+         (it may be an earlier lesson): choose another name or remove it"
+    )]
+    Exists {
+        /// The existing file.
+        path: PathBuf,
+    },
+    /// [`crate::recorder::Recorder::create_unique`] found the name and every numbered
+    /// alternative taken.
+    #[error(
+        "{path}: the file and {tried} numbered alternatives ({first} ... {last}) all exist; \
+         recordings never replace an existing file: choose another name or folder"
+    )]
+    NoFreeName {
+        /// The name asked for.
+        path: PathBuf,
+        /// How many numbered names were tried besides `path`.
+        tried: u32,
+        /// The first numbered name tried.
+        first: PathBuf,
+        /// The last numbered name tried.
+        last: PathBuf,
     },
     /// A caller passed an unusable argument.
     #[error("{path}: {reason}")]

@@ -21,6 +21,50 @@ pub const FILE_HEADER_FIXED_LEN: usize = 16;
 /// Largest metadata block a reader accepts.
 pub const MAX_METADATA_LEN: u32 = 1 << 20;
 
+/// Every time in a lesson lies within ±this of session time 0 (100 days): times are
+/// session-relative, so anything further out is damage, not a lesson. The bound keeps every
+/// time exact as an `f64` and any sum or difference of two times far from overflowing `i64`.
+/// Recorders refuse events outside it; readers treat a chunk whose times leave it as damaged.
+pub const MAX_TIME_NS: i64 = 100 * 24 * 3600 * 1_000_000_000;
+
+/// Checks that `t` is within `min..=max`.
+pub(crate) fn check_time(
+    what: &'static str,
+    t: i64,
+    min_ns: i64,
+    max_ns: i64,
+) -> Result<(), DecodeError> {
+    if (min_ns..=max_ns).contains(&t) {
+        Ok(())
+    } else {
+        Err(DecodeError::TimeOutOfRange {
+            what,
+            time_ns: t,
+            min_ns,
+            max_ns,
+        })
+    }
+}
+
+/// Checks the times a chunk's frame header (or index entry) claims: its start within
+/// ±[`MAX_TIME_NS`], its end between its start and the limit, and every stream's times
+/// within the chunk's range.
+pub(crate) fn check_chunk_times(
+    t_start_ns: i64,
+    t_end_ns: i64,
+    streams: &[StreamSummary],
+) -> Result<(), DecodeError> {
+    check_time("chunk start time", t_start_ns, -MAX_TIME_NS, MAX_TIME_NS)?;
+    check_time("chunk end time", t_end_ns, t_start_ns, MAX_TIME_NS)?;
+    for s in streams {
+        // Not t_min <= t_max: writers before this check noted a stream's first and last
+        // sample, which are out of order when the producer's times were.
+        check_time("stream start time", s.t_min_ns, t_start_ns, t_end_ns)?;
+        check_time("stream end time", s.t_max_ns, t_start_ns, t_end_ns)?;
+    }
+    Ok(())
+}
+
 /// First 4 bytes of every frame (chunk or footer); also what the scanner resynchronises on.
 pub const FRAME_MAGIC: &[u8; 4] = b"TWCK";
 /// Bytes of the fixed part of a frame header.
@@ -255,6 +299,11 @@ impl FrameHeader {
     pub fn is_keyframe(&self) -> bool {
         self.flags & FLAG_KEYFRAME != 0
     }
+
+    /// Checks the times a chunk frame claims (see `check_chunk_times`).
+    pub(crate) fn check_times(&self) -> Result<(), DecodeError> {
+        check_chunk_times(self.t_start_ns, self.t_end_ns, &self.streams)
+    }
 }
 
 /// Longest possible frame header (255 stream summaries).
@@ -463,6 +512,11 @@ impl ChunkIndexEntry {
         }
     }
 
+    /// Checks the times the entry claims (see `check_chunk_times`).
+    pub(crate) fn check_times(&self) -> Result<(), DecodeError> {
+        check_chunk_times(self.t_start_ns, self.t_end_ns, &self.streams)
+    }
+
     /// The summary of `stream` in this chunk, if it has events of it.
     #[must_use]
     pub fn stream(&self, stream: u8) -> Option<&StreamSummary> {
@@ -652,7 +706,17 @@ pub fn scan(data: &[u8], base_offset: u64) -> ScanResult {
                         Ok(payload) => {
                             let frame = ScannedFrame { offset, header };
                             match frame.header.kind {
-                                frame_kind::CHUNK => result.chunks.push(frame),
+                                // Intact bytes but impossible times (crafted, or a broken
+                                // writer): its events cannot be placed in the lesson.
+                                frame_kind::CHUNK => match frame.header.check_times() {
+                                    Ok(()) => result.chunks.push(frame),
+                                    Err(e) => result.damaged.push(DamagedRegion {
+                                        offset,
+                                        len: frame_len as u64,
+                                        reason: format!("frame (chunk {}): {e}", frame.header.seq),
+                                        frame: Some(frame.header),
+                                    }),
+                                },
                                 frame_kind::FOOTER => result.footer = Some((frame, payload)),
                                 _ => result.unknown_frames.push(frame),
                             }

@@ -107,7 +107,14 @@ impl Player {
         &self.reader
     }
 
-    /// Earliest and latest event time.
+    /// Earliest and latest event time: the range a front end replays over (a slider, a
+    /// frame count). `None` when no chunk is readable.
+    ///
+    /// Whatever the file holds, `start <= end` and both lie within
+    /// ±[`crate::format::MAX_TIME_NS`] (100 days), so `end - start` and the like cannot
+    /// overflow; chunks whose claimed times are impossible are damage and left out, and
+    /// events outside their chunk's range make it unreadable ([`Self::problems`]). See
+    /// [`LessonReader::time_range_ns`]. `state_at` accepts any `i64`, in range or not.
     #[must_use]
     pub fn time_range_ns(&self) -> Option<(i64, i64)> {
         self.reader.time_range_ns()
@@ -338,22 +345,29 @@ impl<T: Copy> Sample for (i64, Option<T>) {
     }
 }
 
+/// The value at `time_ns` from the sample `before` it and the next one, if close enough.
+///
+/// `time_ns` comes from the caller and the sample times from the file, so their differences
+/// saturate rather than overflow (a saturated difference is far over the gap limit anyway).
 fn interpolate<T: Copy>(
     time_ns: i64,
     before: (i64, T),
     after: Option<(i64, T)>,
     lerp: impl Fn(&T, &T, f32) -> T,
 ) -> Option<T> {
+    let since_before = time_ns.saturating_sub(before.0);
     match after {
         Some((t1, v1))
-            if t1 > before.0 && t1 - before.0 <= MAX_SAMPLE_GAP_NS && time_ns >= before.0 =>
+            if t1 > before.0
+                && t1.saturating_sub(before.0) <= MAX_SAMPLE_GAP_NS
+                && time_ns >= before.0 =>
         {
-            // Ratio of two small nanosecond spans; f32 is ample.
+            // Ratio of two small nanosecond spans (both at most the gap limit); f32 is ample.
             #[allow(clippy::cast_precision_loss)]
-            let s = ((time_ns - before.0) as f64 / (t1 - before.0) as f64) as f32;
+            let s = (since_before as f64 / t1.saturating_sub(before.0) as f64) as f32;
             Some(lerp(&before.1, &v1, s.clamp(0.0, 1.0)))
         }
-        _ if time_ns - before.0 <= MAX_SAMPLE_GAP_NS => Some(before.1),
+        _ if since_before <= MAX_SAMPLE_GAP_NS => Some(before.1),
         _ => None,
     }
 }

@@ -161,7 +161,16 @@ impl LessonReader {
         self.source.len()
     }
 
-    /// Earliest and latest event time over all chunks.
+    /// Earliest and latest event time over the chunks of the index; `None` without chunks.
+    ///
+    /// What it guarantees, whatever the file holds: `start <= end`, and both lie within
+    /// ±[`crate::format::MAX_TIME_NS`] (100 days) of session time 0, so `end - start` and
+    /// midpoints cannot overflow and every time converts to `f64` exactly. A chunk whose header
+    /// claims times outside that limit, an end before its start, or stream times outside
+    /// its own range never enters the index (it is damage: [`Self::damage`], `verify`), and
+    /// a chunk whose events lie outside its claimed range fails to read like any damaged
+    /// chunk, so every event a player shows lies inside this range. It is the range the
+    /// chunks claim: a crafted file can still claim up to the limit.
     #[must_use]
     pub fn time_range_ns(&self) -> Option<(i64, i64)> {
         let start = self.index.iter().map(|e| e.t_start_ns).min()?;
@@ -215,15 +224,17 @@ impl LessonReader {
         parts: DecodeParts,
     ) -> Result<DecodedChunk, LessonError> {
         let payload = self.read_chunk_payload(i)?;
-        let (t_start, offset) = self
+        let (t_start, t_end, offset) = self
             .index
             .get(i)
-            .map_or((0, 0), |e| (e.t_start_ns, e.offset));
-        decode_payload(&payload, t_start, parts).map_err(|source| LessonError::Decode {
-            path: self.path.clone(),
-            offset,
-            source,
-        })
+            .map_or((0, 0, 0), |e| (e.t_start_ns, e.t_end_ns, e.offset));
+        decode_payload(&payload, t_start, parts)
+            .and_then(|chunk| chunk.check_times(t_start, t_end).map(|()| chunk))
+            .map_err(|source| LessonError::Decode {
+                path: self.path.clone(),
+                offset,
+                source,
+            })
     }
 
     /// Reads every byte after the header and scans it.
@@ -299,8 +310,9 @@ fn read_header(path: &Path, source: &mut Source) -> Result<FileHeader, LessonErr
     }
 }
 
-/// Entries must be in sequence order, inside the frame area, not overlapping, and no larger
-/// than the format allows; a footer that breaks this is ignored and the file scanned.
+/// Entries must be in sequence order, inside the frame area, not overlapping, no larger
+/// than the format allows, and claim possible times; a footer that breaks this is ignored
+/// and the file scanned.
 fn validate_index(index: &[ChunkIndexEntry], start: u64, end: u64) -> Result<(), String> {
     let max_frame = (MAX_FRAME_HEADER_LEN + MAX_STORED_LEN as usize + 4) as u64;
     let mut pos = start;
@@ -317,6 +329,8 @@ fn validate_index(index: &[ChunkIndexEntry], start: u64, end: u64) -> Result<(),
                 e.seq
             ));
         }
+        e.check_times()
+            .map_err(|err| format!("footer index entry for chunk {}: {err}", e.seq))?;
         pos = frame_end.unwrap_or(end);
         prev_seq = Some(e.seq);
     }

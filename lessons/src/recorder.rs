@@ -3,9 +3,13 @@
 //!
 //! A crash (even SIGKILL) loses at most the open chunk: every closed chunk is already in the
 //! file, self-framed with its checksums, and [`crate::tools::recover`] rebuilds the index.
+//!
+//! A recording never replaces an existing file (it may be an earlier lesson):
+//! [`Recorder::create`] refuses one, [`Recorder::create_unique`] picks the next free
+//! numbered name.
 
-use std::fs::File;
-use std::io::Write;
+use std::fs::{File, OpenOptions};
+use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
@@ -17,6 +21,31 @@ use crate::encoder::{EncoderOptions, LessonEncoder};
 use crate::error::LessonError;
 use crate::event::Event;
 use crate::format::LessonHeader;
+
+/// How many names [`Recorder::create_unique`] tries: the name asked for, then `-2` up to
+/// this number.
+const MAX_UNIQUE_NAME: u32 = 10_000;
+
+/// Opens a new file for writing; fails with `AlreadyExists` if anything is at `path`.
+fn create_new(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new().write(true).create_new(true).open(path)
+}
+
+/// `path` itself for `n` = 1, else `stem-n.ext` beside it (`stem-n` without an extension).
+fn numbered_name(path: &Path, n: u32) -> PathBuf {
+    if n <= 1 {
+        return path.to_path_buf();
+    }
+    let mut name = path
+        .file_stem()
+        .map_or_else(std::ffi::OsString::new, std::ffi::OsStr::to_os_string);
+    name.push(format!("-{n}"));
+    if let Some(ext) = path.extension() {
+        name.push(".");
+        name.push(ext);
+    }
+    path.with_file_name(name)
+}
 
 /// Recorder settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +84,9 @@ pub struct RecordingReport {
     pub dropped_event_count: u64,
     /// Events refused for being over the size limit.
     pub oversized_event_count: u64,
+    /// Events refused for a time outside ±[`crate::format::MAX_TIME_NS`] of session time 0
+    /// (a producer's clock bug; a reader would treat their chunk as damaged).
+    pub out_of_range_event_count: u64,
     /// File size in bytes.
     pub bytes_written: u64,
 }
@@ -68,6 +100,7 @@ struct WriterSummary {
     chunk_count: usize,
     event_count: u64,
     oversized_event_count: u64,
+    out_of_range_event_count: u64,
     bytes_written: u64,
 }
 
@@ -89,30 +122,108 @@ impl std::fmt::Debug for Recorder {
 }
 
 impl Recorder {
-    /// Creates the file (truncating an existing one), writes and flushes its header, and
-    /// starts the writer thread.
+    /// Creates a new file at `path`, writes and flushes its header, and starts the writer
+    /// thread.
+    ///
+    /// A recording never replaces a file: if `path` exists (an earlier lesson, anything
+    /// else, even a dangling symbolic link) this fails with [`LessonError::Exists`] and leaves
+    /// it untouched. The check and the creation are one atomic step (`create_new`), so no
+    /// other process can slip a file in between. Front ends that want "record again" to just
+    /// work use [`Self::create_unique`].
     ///
     /// # Errors
-    /// If the file cannot be created or written, or the header cannot be encoded.
+    /// [`LessonError::Exists`] if `path` exists; otherwise if the file cannot be created or
+    /// written, or the header cannot be encoded.
     pub fn create(
         path: impl AsRef<Path>,
         header: &LessonHeader,
         options: RecorderOptions,
     ) -> Result<Self, LessonError> {
         let path = path.as_ref().to_path_buf();
-        let (encoder, header_bytes) = LessonEncoder::new(header, options.encoder).map_err(|e| {
-            LessonError::WriterStopped {
-                path: path.clone(),
-                reason: crate::error::full_message(&e),
+        let (encoder, header_bytes) = Self::encoder(&path, header, options)?;
+        let file = match create_new(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                return Err(LessonError::Exists { path });
             }
-        })?;
-        let mut file = File::create(&path).map_err(|e| LessonError::io(&path, "creating", e))?;
-        file.write_all(&header_bytes)
+            Err(e) => return Err(LessonError::io(&path, "creating", e)),
+        };
+        Self::start(path, file, encoder, &header_bytes, options)
+    }
+
+    /// Like [`Self::create`], but when `path` exists it records to the first free name of
+    /// `stem-2.ext`, `stem-3.ext`, ... (`studio.lesson` → `studio-2.lesson`; the extension is
+    /// kept) instead of failing. Every name is tried with an atomic `create_new`, so two
+    /// recorders started at once never share a file, and no existing file is ever replaced.
+    ///
+    /// The file may therefore not be the one asked for: front ends must tell the user where
+    /// the lesson went, from [`Self::path`] (or [`RecordingReport::path`] after
+    /// [`Self::finish`]).
+    ///
+    /// # Errors
+    /// [`LessonError::NoFreeName`] if `path` and the numbered names up to
+    /// `stem-10000.ext` all exist; otherwise as [`Self::create`].
+    pub fn create_unique(
+        path: impl AsRef<Path>,
+        header: &LessonHeader,
+        options: RecorderOptions,
+    ) -> Result<Self, LessonError> {
+        let path = path.as_ref();
+        if path.file_name().is_none() {
+            // "..", "/": no name to number; refuse as `create` does.
+            return Self::create(path, header, options);
+        }
+        let (encoder, header_bytes) = Self::encoder(path, header, options)?;
+        for n in 1..=MAX_UNIQUE_NAME {
+            let candidate = numbered_name(path, n);
+            match create_new(&candidate) {
+                Ok(file) => return Self::start(candidate, file, encoder, &header_bytes, options),
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(LessonError::io(&candidate, "creating", e)),
+            }
+        }
+        Err(LessonError::NoFreeName {
+            path: path.to_path_buf(),
+            tried: MAX_UNIQUE_NAME - 1,
+            first: numbered_name(path, 2),
+            last: numbered_name(path, MAX_UNIQUE_NAME),
+        })
+    }
+
+    /// The encoder and the header bytes, before any file is created (so bad metadata leaves
+    /// no file behind).
+    fn encoder(
+        path: &Path,
+        header: &LessonHeader,
+        options: RecorderOptions,
+    ) -> Result<(LessonEncoder, Vec<u8>), LessonError> {
+        LessonEncoder::new(header, options.encoder).map_err(|e| LessonError::WriterStopped {
+            path: path.to_path_buf(),
+            reason: crate::error::full_message(&e),
+        })
+    }
+
+    /// Writes the header into the newly created `file` and starts the writer thread. If
+    /// that fails, the file (created by us a moment ago, holding nothing else) is removed.
+    fn start(
+        path: PathBuf,
+        mut file: File,
+        encoder: LessonEncoder,
+        header_bytes: &[u8],
+        options: RecorderOptions,
+    ) -> Result<Self, LessonError> {
+        let written = file
+            .write_all(header_bytes)
             .and_then(|()| file.flush())
-            .map_err(|e| LessonError::io(&path, "writing the header", e))?;
+            .map_err(|e| LessonError::io(&path, "writing the header", e));
+        if let Err(e) = written {
+            drop(file);
+            let _ = std::fs::remove_file(&path);
+            return Err(e);
+        }
         let (sender, receiver) = crossbeam_channel::bounded(options.channel_capacity.max(1));
         let thread_path = path.clone();
-        let writer = std::thread::Builder::new()
+        let spawned = std::thread::Builder::new()
             .name("lesson-writer".to_owned())
             .spawn(move || {
                 let mut w = Writer {
@@ -123,8 +234,15 @@ impl Recorder {
                     event_count: 0,
                 };
                 w.run(&receiver)
-            })
-            .map_err(|e| LessonError::io(&path, "starting the writer thread", e))?;
+            });
+        let writer = match spawned {
+            Ok(writer) => writer,
+            Err(e) => {
+                // The closure (and the file in it) is gone; only the header was written.
+                let _ = std::fs::remove_file(&path);
+                return Err(LessonError::io(&path, "starting the writer thread", e));
+            }
+        };
         Ok(Self {
             path,
             sender: Some(sender),
@@ -191,6 +309,7 @@ impl Recorder {
             event_count: summary.event_count,
             dropped_event_count: self.dropped_event_count(),
             oversized_event_count: summary.oversized_event_count,
+            out_of_range_event_count: summary.out_of_range_event_count,
             bytes_written: summary.bytes_written,
         })
     }
@@ -282,6 +401,7 @@ impl Writer {
             chunk_count: self.encoder.index().len(),
             event_count: self.event_count,
             oversized_event_count: self.encoder.oversized_events(),
+            out_of_range_event_count: self.encoder.out_of_range_events(),
             bytes_written: self.encoder.bytes_written(),
         }
     }
@@ -304,5 +424,51 @@ impl Writer {
             path: self.path.clone(),
             reason: crate::error::full_message(&e),
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // Tests may unwrap.
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbered_names_keep_the_folder_and_the_extension() {
+        let p = Path::new("/lessons/studio.lesson");
+        assert_eq!(numbered_name(p, 1), p);
+        assert_eq!(numbered_name(p, 2), Path::new("/lessons/studio-2.lesson"));
+        assert_eq!(
+            numbered_name(Path::new("a.b.lesson"), 10),
+            Path::new("a.b-10.lesson")
+        );
+        assert_eq!(numbered_name(Path::new("take"), 3), Path::new("take-3"));
+    }
+
+    #[test]
+    fn create_unique_gives_up_after_its_bound_and_touches_nothing() {
+        let dir = std::env::temp_dir().join(format!(
+            "twinray-lessons-unit-{}-no-free-name",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let asked = dir.join("s.lesson");
+        for n in 1..=MAX_UNIQUE_NAME {
+            std::fs::write(numbered_name(&asked, n), b"taken").unwrap();
+        }
+        let header = LessonHeader::new("sha256:test", 0);
+        let err = Recorder::create_unique(&asked, &header, RecorderOptions::default()).unwrap_err();
+        assert!(
+            matches!(&err, LessonError::NoFreeName { tried, .. } if *tried == MAX_UNIQUE_NAME - 1),
+            "{err}"
+        );
+        let message = err.to_string();
+        assert!(message.contains("s-10000.lesson"), "{message}");
+        assert_eq!(
+            std::fs::read_dir(&dir).unwrap().count() as u32,
+            MAX_UNIQUE_NAME
+        );
+        assert_eq!(std::fs::read(numbered_name(&asked, 77)).unwrap(), b"taken");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -339,7 +339,12 @@ fn examine(path: &Path, data: &[u8]) -> Result<Examined, LessonError> {
                 let start = usize::try_from(entry.offset).unwrap_or(usize::MAX) + h.header_len();
                 crate::format::decode_frame_payload(&h, data.get(start..).unwrap_or_default())
             })
-            .and_then(|p| decode_payload(&p, entry.t_start_ns, DecodeParts::ALL));
+            .and_then(|p| decode_payload(&p, entry.t_start_ns, DecodeParts::ALL))
+            .and_then(|chunk| {
+                chunk
+                    .check_times(entry.t_start_ns, entry.t_end_ns)
+                    .map(|()| chunk)
+            });
         match payload {
             Ok(chunk) => {
                 unknown_records += u64::from(chunk.unknown_records);
@@ -361,7 +366,8 @@ fn examine(path: &Path, data: &[u8]) -> Result<Examined, LessonError> {
                 message: format!("chunks {expected} to {} are missing", e.seq - 1),
             });
         }
-        expected = e.seq + 1;
+        // Sequence numbers come from the file: u64::MAX must not overflow.
+        expected = e.seq.saturating_add(1);
     }
     problems.sort_by_key(|p| p.offset);
     Ok(Examined {

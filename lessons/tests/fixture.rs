@@ -185,6 +185,13 @@ fn write_v1_fixture() {
         sync_each_chunk: false,
         ..RecorderOptions::default()
     };
+    // Recordings never replace a file: regenerating the fixture removes the old one first.
+    for old in [FIXTURE, UNFINISHED] {
+        match std::fs::remove_file(old) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => panic!("{old}: {e}"),
+            _ => {}
+        }
+    }
     let recorder = Recorder::create(FIXTURE, &header, options).unwrap();
     for e in fixture_events() {
         recorder.record_blocking(e).unwrap();

@@ -282,3 +282,76 @@ fn info_lists_streams_and_chapters() {
         "{text}"
     );
 }
+
+#[test]
+fn recording_never_replaces_an_existing_file() {
+    let dir = temp_dir("recorder-exists");
+    let path = dir.join("studio.lesson");
+    let earlier = b"the instructor's earlier lesson".to_vec();
+    std::fs::write(&path, &earlier).unwrap();
+    let result = Recorder::create(&path, &header(), RecorderOptions::default());
+    let err = result.expect_err("recording over an existing file must fail");
+    assert!(
+        matches!(&err, LessonError::Exists { path: p } if *p == path),
+        "{err}"
+    );
+    let message = err.to_string();
+    assert!(message.contains("studio.lesson"), "{message}");
+    assert!(message.contains("never replace"), "{message}");
+    assert_eq!(std::fs::read(&path).unwrap(), earlier);
+
+    // Also a finished lesson: recording again to its name leaves it whole.
+    let lesson = dir.join("finished.lesson");
+    let recorder = Recorder::create(&lesson, &header(), RecorderOptions::default()).unwrap();
+    for e in one_of_everything() {
+        recorder.record_blocking(e).unwrap();
+    }
+    recorder.finish().unwrap();
+    let bytes = std::fs::read(&lesson).unwrap();
+    assert!(matches!(
+        Recorder::create(&lesson, &header(), RecorderOptions::default()),
+        Err(LessonError::Exists { .. })
+    ));
+    assert_eq!(std::fs::read(&lesson).unwrap(), bytes);
+    assert!(twinray_lessons::tools::verify(&lesson).unwrap().is_clean());
+}
+
+#[test]
+fn create_unique_numbers_the_name_and_keeps_the_extension() {
+    let dir = temp_dir("recorder-unique");
+    let asked = dir.join("studio.lesson");
+    let mut recorded = Vec::new();
+    for (i, expected) in ["studio.lesson", "studio-2.lesson", "studio-3.lesson"]
+        .iter()
+        .enumerate()
+    {
+        let recorder =
+            Recorder::create_unique(&asked, &header(), RecorderOptions::default()).unwrap();
+        assert_eq!(recorder.path(), dir.join(expected));
+        recorder
+            .record_blocking(Event::new(i as i64, Payload::Head(pose(i as f32))))
+            .unwrap();
+        let report = recorder.finish().unwrap();
+        assert_eq!(report.path, dir.join(expected));
+        recorded.push(report.path);
+    }
+    // Each is its own finished lesson with its own event; none was overwritten.
+    for (i, path) in recorded.iter().enumerate() {
+        assert!(twinray_lessons::tools::verify(path).unwrap().is_clean());
+        let mut reader = LessonReader::open(path).unwrap();
+        let head = reader.read_chunk(0, DecodeParts::ALL).unwrap().head;
+        assert_eq!(head.len(), 1);
+        assert_eq!(head[0].0, i as i64, "{}", path.display());
+    }
+    // A gap is filled, and a name without an extension gets a bare number.
+    std::fs::remove_file(dir.join("studio-2.lesson")).unwrap();
+    let r = Recorder::create_unique(&asked, &header(), RecorderOptions::default()).unwrap();
+    assert_eq!(r.path(), dir.join("studio-2.lesson"));
+    r.finish().unwrap();
+    let bare = dir.join("take");
+    std::fs::write(&bare, b"x").unwrap();
+    let r = Recorder::create_unique(&bare, &header(), RecorderOptions::default()).unwrap();
+    assert_eq!(r.path(), dir.join("take-2"));
+    r.finish().unwrap();
+    assert_eq!(std::fs::read(&bare).unwrap(), b"x");
+}
