@@ -37,7 +37,7 @@ demo: build
 	    --preset ct-bone --azimuth 30 --elevation 15 --size 512x512 --out $(DEMO_OUT)/spine.png
 	$(TWINRAY) render --ct data/demo/example_ct.nii.gz --preset mip --size 512x512 \
 	    --out $(DEMO_OUT)/mip.png
-	$(TWINRAY) demo --out $(DEMO_OUT)/demo.lesson
+	$(TWINRAY) demo --replace --out $(DEMO_OUT)/demo.lesson
 	$(TWINRAY) replay $(DEMO_OUT)/demo.lesson --at 29.5 --azimuth 180 --elevation 20 --zoom 1.5 \
 	    --size 512x512 --out $(DEMO_OUT)/lesson.png
 	@echo "demo: wrote $(DEMO_OUT)/spine.png, $(DEMO_OUT)/mip.png, $(DEMO_OUT)/demo.lesson and $(DEMO_OUT)/lesson.png"

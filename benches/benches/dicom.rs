@@ -1,6 +1,7 @@
 //! DICOM series → HU volume: median load time and peak memory for a synthetic uncompressed
 //! 512×512×200 series, the same in JPEG 2000, and the real 20-slice TotalSegmentator series,
-//! printed beside pydicom and SimpleITK loading the same folders in the same run.
+//! printed beside pydicom (one thread, and a thread per core) and SimpleITK loading the same
+//! folders in the same run, with the same number of timed loads on both sides.
 //!
 //! The synthetic series come from `../shared/peers/make_series.py` (see
 //! `../shared/peers/README.md`), written to `~/.cache/twinray-peers/data`; missing ones are
@@ -58,7 +59,7 @@ fn run_peers(python: &Path, folder: &Path, repeats: usize) -> Result<serde_json:
         .arg(folder)
         .args([
             "--methods",
-            "pydicom,sitk",
+            "pydicom,pydicom_mt,sitk",
             "--repeats",
             &repeats.to_string(),
         ])
@@ -73,12 +74,22 @@ fn run_peers(python: &Path, folder: &Path, repeats: usize) -> Result<serde_json:
     serde_json::from_str(last).context("dicom_load.py's last line is not JSON")
 }
 
+/// "2.3x faster" or "1.4x slower": twinray's time against the peer's, said the way round that
+/// reads as a ratio above one.
+fn speed_ratio(peer_ms: f64, ours_ms: f64) -> String {
+    if peer_ms >= ours_ms {
+        format!("{:.1}x faster", peer_ms / ours_ms)
+    } else {
+        format!("{:.1}x slower", ours_ms / peer_ms)
+    }
+}
+
 fn main() -> Result<()> {
     let cache = peers_cache_dir();
     let python = peers_python();
     let have_peers = python.exists();
-    let shared_real = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/data/ct/totalsegmentator/example_ct_dicom");
+    let real =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/ct/totalsegmentator/example_ct_dicom");
     let series: [(&str, PathBuf, usize); 3] = [
         (
             "synthetic 512x512x200, explicit VR LE",
@@ -90,11 +101,7 @@ fn main() -> Result<()> {
             cache.join("data/series_512x512x200_j2k"),
             3,
         ),
-        (
-            "real example_ct_dicom, 20 x 512x512 JPEG 2000",
-            shared_real,
-            7,
-        ),
+        ("real example_ct_dicom, 20 x 512x512 JPEG 2000", real, 7),
     ];
     println!(
         "dicom load (median of N after one warm-up; warm page cache; {} threads)",
@@ -125,7 +132,8 @@ fn main() -> Result<()> {
             );
             continue;
         }
-        let peer_repeats = repeats.min(3);
+        // The same number of timed loads on both sides.
+        let peer_repeats = repeats;
         match run_peers(&python, &folder, peer_repeats) {
             Ok(json) => {
                 let results = json
@@ -133,7 +141,7 @@ fn main() -> Result<()> {
                     .or_else(|| json.pointer("/result/results"))
                     .cloned()
                     .unwrap_or_default();
-                for method in ["pydicom", "sitk"] {
+                for method in ["pydicom", "pydicom_mt", "sitk"] {
                     let Some(r) = results.get(method) else {
                         continue;
                     };
@@ -149,9 +157,13 @@ fn main() -> Result<()> {
                                 format!("HU mean differs: {m}")
                             }
                         });
+                        let threads = r
+                            .get("threads")
+                            .and_then(serde_json::Value::as_u64)
+                            .map_or_else(String::new, |t| format!(", {t} threads"));
                         println!(
-                            "  {method}: {ms:.0} ms (n={peer_repeats}) -> twinray is {:.1}x faster; {agree}",
-                            ms / ours.median_ms
+                            "  {method}: {ms:.0} ms (n={peer_repeats}{threads}) -> twinray is {}; {agree}",
+                            speed_ratio(ms, ours.median_ms)
                         );
                     }
                 }

@@ -475,11 +475,12 @@ impl fmt::Display for RecoverReport {
 
 /// Rebuilds a crashed, truncated or damaged lesson into a new file: the original header,
 /// every intact chunk (copied byte for byte, so keyframe references stay valid), and a new
-/// footer index. The output is written to a temporary name and renamed when complete.
+/// footer index. The output is written to a temporary name and put in place when complete,
+/// never over an existing file (a lesson someone kept there is not replaced).
 ///
 /// # Errors
-/// If the input cannot be read or has no valid header, if `output` is the input, or if
-/// writing fails.
+/// If the input cannot be read or has no valid header, if `output` is the input or already
+/// exists, or if writing fails.
 pub fn recover(
     input: impl AsRef<Path>,
     output: impl AsRef<Path>,
@@ -493,6 +494,11 @@ pub fn recover(
         return Err(LessonError::InvalidArgument {
             path: output.to_path_buf(),
             reason: "the output must be a different file from the input".to_owned(),
+        });
+    }
+    if output.symlink_metadata().is_ok() {
+        return Err(LessonError::Exists {
+            path: output.to_path_buf(),
         });
     }
     let data = read_all(input)?;
@@ -521,12 +527,26 @@ pub fn recover(
     partial.push(".partial");
     let partial = PathBuf::from(partial);
     let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&partial)?;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&partial)?;
         f.write_all(&bytes)?;
         f.sync_all()?;
-        std::fs::rename(&partial, output)
+        // A hard link fails when the output appeared meanwhile, where a rename would replace it.
+        let linked = std::fs::hard_link(&partial, output);
+        std::fs::remove_file(&partial)?;
+        linked
     };
-    write().map_err(|e| LessonError::io(output, "writing the recovered lesson", e))?;
+    write().map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists && output.symlink_metadata().is_ok() {
+            LessonError::Exists {
+                path: output.to_path_buf(),
+            }
+        } else {
+            LessonError::io(output, "writing the recovered lesson", e)
+        }
+    })?;
 
     let lost = ex
         .problems

@@ -243,6 +243,27 @@ fn recover_refuses_to_overwrite_its_input() {
 }
 
 #[test]
+fn recover_never_replaces_an_existing_file() {
+    let dir = temp_dir("kept");
+    let path = dir.join("a.lesson");
+    std::fs::write(&path, lesson_bytes()).unwrap();
+    let kept = dir.join("kept.lesson");
+    std::fs::write(&kept, b"someone's lesson").unwrap();
+    let err = tools::recover(&path, &kept).unwrap_err();
+    assert!(matches!(err, LessonError::Exists { .. }), "{err}");
+    assert_eq!(std::fs::read(&kept).unwrap(), b"someone's lesson");
+    // A new name works, and leaves no partial file behind.
+    let fresh = dir.join("fresh.lesson");
+    tools::recover(&path, &fresh).unwrap();
+    assert!(tools::verify(&fresh).unwrap().is_clean());
+    let names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 3, "{names:?}");
+}
+
+#[test]
 fn the_fuzz_corpus_never_panics_and_the_fixture_in_it_reads() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/corpus/read_lesson");
     let mut n = 0;

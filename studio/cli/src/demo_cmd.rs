@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Args;
 use twinray_scene::demo::{record_demo, script};
 use twinray_scene::Case;
@@ -15,9 +15,12 @@ use crate::shared::load_case;
 Records about 50 s of lesson time (in well under a second). Replay it with
   twinray replay demo.lesson --at 20 --azimuth 180 --elevation 20 --out frame.png")]
 pub struct DemoArgs {
-    /// Where to write the lesson.
+    /// Where to write the lesson (an existing file is refused unless --replace).
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
+    /// Replace FILE when it exists (recordings never replace a file otherwise).
+    #[arg(long)]
+    pub replace: bool,
     /// Teach on another case instead of the embedded demo: a CT (NIfTI or DICOM) …
     #[arg(long, value_name = "FILE")]
     pub ct: Option<PathBuf>,
@@ -36,6 +39,10 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         Some(ct) => load_case(ct, args.labels.as_deref())?,
         None => Case::demo()?,
     };
+    if args.replace && args.out.is_file() {
+        std::fs::remove_file(&args.out)
+            .with_context(|| format!("replacing {}", args.out.display()))?;
+    }
     let report = record_demo(&case, &args.out)?;
     eprintln!(
         "recorded {:.0} s of lesson on {} ({}): {} events in {} chunks, {} bytes, in {:.0} ms -> {}",

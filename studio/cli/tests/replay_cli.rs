@@ -39,6 +39,21 @@ fn the_demo_lesson_replays_at_an_instant_and_follows_the_instructor() {
     assert!(info.contains(twinray_scene::DEMO_CASE_REF), "{info}");
     assert!(info.contains("Spinous processes"), "{info}");
 
+    // Recording again over it is refused and leaves it as it was; --replace says to.
+    let copy = scratch("demo-again.lesson");
+    std::fs::copy(lesson, &copy).expect("copy");
+    let before = std::fs::read(&copy).expect("read");
+    let again = twinray(&["demo", "--out", s(&copy)]);
+    assert!(!again.status.success());
+    assert!(
+        stderr(&again).contains("never replace") && stderr(&again).contains(s(&copy)),
+        "{}",
+        stderr(&again)
+    );
+    assert_eq!(std::fs::read(&copy).expect("read"), before);
+    let replaced = twinray(&["demo", "--replace", "--out", s(&copy)]);
+    assert!(replaced.status.success(), "{}", stderr(&replaced));
+
     let png = scratch("frame.png");
     let out = twinray(&[
         "replay",

@@ -662,7 +662,7 @@ pub fn record_demo(case: &Case, out: &Path) -> Result<RecordingReport, SceneErro
         move |source| SceneError::Recording {
             action,
             path: out.to_path_buf(),
-            source,
+            source: Box::new(source),
         }
     };
     let recorder = Recorder::create(out, &header, options).map_err(failed("creating"))?;

@@ -26,8 +26,8 @@ pub enum SceneError {
     OpenLesson {
         /// The lesson.
         path: PathBuf,
-        /// Why.
-        source: LessonError,
+        /// Why (boxed: lesson errors are large, and every scene result would carry their size).
+        source: Box<LessonError>,
     },
     /// A lesson recorded on another case than the demo, and no case given.
     #[error("{} was recorded on case {case_ref}, which is not the embedded demo case ({}); pass that case with --ct (and --labels)", lesson.display(), crate::DEMO_CASE_REF)]
@@ -68,8 +68,8 @@ pub enum SceneError {
         action: &'static str,
         /// The lesson file.
         path: PathBuf,
-        /// Why.
-        source: LessonError,
+        /// Why (boxed: lesson errors are large, and every scene result would carry their size).
+        source: Box<LessonError>,
     },
 }
 

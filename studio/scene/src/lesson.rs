@@ -22,7 +22,7 @@ use crate::{Case, SceneError};
 pub fn open_lesson(path: &Path) -> Result<Player, SceneError> {
     Player::open(path).map_err(|source| SceneError::OpenLesson {
         path: path.to_path_buf(),
-        source,
+        source: Box::new(source),
     })
 }
 

@@ -282,8 +282,9 @@ fn start_recording(
         .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(0));
     let mut header = LessonHeader::new(case_ref, anchor);
     header.title = Some("VR lesson".into());
+    // Never over an earlier lesson: the menu button pressed twice records `vr-2.lesson`.
     let recorder =
-        Recorder::create(path, &header, RecorderOptions::default()).map_err(|source| {
+        Recorder::create_unique(path, &header, RecorderOptions::default()).map_err(|source| {
             XrError::Lesson {
                 action: format!("starting a recording at {}", path.display()),
                 source,
@@ -293,7 +294,7 @@ fn start_recording(
     for change in scene.to_changes() {
         recorder.record(Event::new(time_ns, Payload::Scene(change)));
     }
-    eprintln!("vr: recording to {}", path.display());
+    eprintln!("vr: recording to {}", recorder.path().display());
     Ok(recorder)
 }
 

@@ -868,8 +868,17 @@ impl App {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
         let header = LessonHeader::new(self.case.case_ref.clone(), anchor_unix_ns);
-        let recorder = Recorder::create(path, &header, RecorderOptions::default())
+        // Never over an earlier lesson: pressing Record again with the same name records into
+        // `name-2.lesson`, and the status bar says where it went.
+        let recorder = Recorder::create_unique(path, &header, RecorderOptions::default())
             .with_context(|| format!("starting a recording in {}", path.display()))?;
+        if recorder.path() != path {
+            self.notice = Some(format!(
+                "{} exists; recording into {}",
+                path.display(),
+                recorder.path().display()
+            ));
+        }
         self.recording = Some(Recording {
             recorder,
             started_ns: self.now_ns,

@@ -29,6 +29,29 @@ fn demo_app() -> App {
     App::new(OpenCase::new("demo", ct.clone(), Some(labels.clone())))
 }
 
+/// Pressing Record twice with the default name never replaces the first lesson: the second goes
+/// to `name-2.lesson` and the status bar says so.
+#[test]
+fn recording_again_under_the_same_name_keeps_the_first_lesson() {
+    let path = temp_lesson("again.lesson");
+    let mut app = demo_app();
+    app.apply(Action::StartRecording(path.clone()))
+        .expect("record");
+    app.apply(Action::AddChapter("First".into()))
+        .expect("chapter");
+    let first = app.stop_recording().expect("stop").expect("a report");
+    assert_eq!(first.path, path);
+    let bytes = std::fs::read(&path).expect("the first lesson");
+    app.notice = None;
+    app.apply(Action::StartRecording(path.clone()))
+        .expect("record again");
+    let second = app.stop_recording().expect("stop").expect("a report");
+    assert_eq!(second.path, path.with_file_name("again-2.lesson"));
+    assert_eq!(std::fs::read(&path).expect("still there"), bytes);
+    let notice = app.notice.take().expect("the user is told");
+    assert!(notice.contains("again-2.lesson"), "{notice}");
+}
+
 fn temp_lesson(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("twinray-studio-tests-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
