@@ -55,8 +55,10 @@ pub fn read_seg(path: &Path, ct_grid: &Geometry) -> Result<SegImport, DicomError
             tag: tag_name(tag),
         })
     };
-    let rows = usize::try_from(need(tags::ROWS)?).unwrap_or(0);
-    let cols = usize::try_from(need(tags::COLUMNS)?).unwrap_or(0);
+    // Rows and Columns are US (1..=65535) and NumberOfFrames at most MAX_FRAMES, as for a CT,
+    // so that the products below are bounded before they are formed.
+    let rows = usize::from(header::required_dimension(&obj, path, tags::ROWS)?);
+    let cols = usize::from(header::required_dimension(&obj, path, tags::COLUMNS)?);
     let bits = need(tags::BITS_ALLOCATED)?;
     let frames_raw = int(&obj, tags::NUMBER_OF_FRAMES).unwrap_or(1);
     let frames = usize::try_from(frames_raw)
@@ -68,12 +70,16 @@ pub fn read_seg(path: &Path, ct_grid: &Geometry) -> Result<SegImport, DicomError
                 format!("{} is {frames_raw}", tag_name(tags::NUMBER_OF_FRAMES)),
             )
         })?;
-    if rows == 0 || cols == 0 || rows * cols * frames > MAX_VOXELS {
-        return Err(seg_err(
-            path,
-            format!("{cols}x{rows}x{frames} frames is out of bounds"),
-        ));
-    }
+    let plane = rows * cols;
+    let voxels = plane.checked_mul(frames).filter(|&v| v <= MAX_VOXELS);
+    let Some(voxels) = voxels else {
+        return Err(DicomError::TooLarge {
+            path: path.to_owned(),
+            what: format!("voxels in {frames} frames of {cols}x{rows}"),
+            count: (plane as u64).saturating_mul(frames as u64),
+            limit: MAX_VOXELS as u64,
+        });
+    };
     let fractional = text(&obj, tags::SEGMENTATION_TYPE).as_deref() == Some("FRACTIONAL");
     let threshold = if fractional {
         // Half the maximum: a voxel belongs to a segment when at least half of it is inside.
@@ -131,11 +137,11 @@ pub fn read_seg(path: &Path, ct_grid: &Geometry) -> Result<SegImport, DicomError
     let data = pixel_element
         .to_bytes()
         .map_err(|e| seg_err(path, format!("{}: {e}", tag_name(tags::PIXEL_DATA))))?;
-    let plane = rows * cols;
+    // Checked before any pixel is indexed: every index below is < voxels.
     let needed = if bits == 1 {
-        (plane * frames).div_ceil(8)
+        voxels.div_ceil(8)
     } else {
-        plane * frames
+        voxels
     };
     if data.len() < needed {
         return Err(seg_err(

@@ -1,0 +1,106 @@
+//! Hostile DICOM input (issue 14): files edited in memory from the committed fixtures or the
+//! shared WG04 data, written to a temporary folder, must give errors that name the file, never
+//! a panic or an unbounded allocation.
+
+use std::path::{Path, PathBuf};
+
+use dicom_core::{DataElement, PrimitiveValue, VR};
+use dicom_dictionary_std::tags;
+use dicom_object::{open_file, DefaultDicomObject};
+use twinray_io::dicom::{load_series, read_frames_hu, read_seg, LoadOptions};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/dicom")
+        .join(name)
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir()
+        .join(format!("twinray-dicom-hostile-{}", std::process::id()))
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+/// Writes `src` to `dst` after `edit` changed it in memory.
+fn edited(src: &Path, dst: &Path, edit: impl FnOnce(&mut DefaultDicomObject)) {
+    let mut obj = open_file(src).expect("fixture opens");
+    edit(&mut obj);
+    obj.write_to_file(dst).expect("write edited copy");
+}
+
+fn tiny_ct() -> twinray_io::CtVolume {
+    load_series(&fixture("tiny_ct"), &LoadOptions::default())
+        .expect("tiny_ct loads")
+        .ct
+}
+
+fn put_ul(obj: &mut DefaultDicomObject, tag: dicom_core::Tag, v: u32) {
+    obj.put(DataElement::new(tag, VR::UL, PrimitiveValue::from(v)));
+}
+
+#[test]
+fn seg_with_absurd_rows_and_columns_is_refused_before_any_arithmetic() {
+    let ct = tiny_ct();
+    let dir = scratch("seg_dims");
+    // Rows/Columns are US in the standard; a UL (or IS) value of 2^32 - 1 made rows*cols*frames
+    // overflow (a panic in debug, a wrap past the voxel cap and an out-of-bounds index in
+    // release). 0 and 65535x65535 must be refused too; 4000x4000 fits the voxel cap but the
+    // pixel data holds 18 frames of 15x11, so it is truncated.
+    let cases: [(&str, u32, u32, &str); 4] = [
+        ("u32max", u32::MAX, u32::MAX, "Rows (0028,0010)"),
+        ("zero", 0, 15, "Rows (0028,0010)"),
+        ("huge", 65_535, 65_535, "voxels"),
+        ("truncated", 4_000, 4_000, "truncated"),
+    ];
+    for (name, rows, cols, needle) in cases {
+        let path = dir.join(format!("seg_{name}.dcm"));
+        edited(&fixture("seg_binary.dcm"), &path, |obj| {
+            put_ul(obj, tags::ROWS, rows);
+            put_ul(obj, tags::COLUMNS, cols);
+        });
+        let err = read_seg(&path, ct.geometry()).expect_err("absurd SEG must be refused");
+        let message = err.to_string();
+        assert!(
+            message.contains(&format!("seg_{name}.dcm")) && message.contains(needle),
+            "{name}: {message}"
+        );
+    }
+}
+
+#[test]
+fn frames_with_zero_or_absurd_dimensions_are_refused() {
+    let dir = scratch("frame_dims");
+    let slice = std::fs::read_dir(fixture("tiny_ct"))
+        .expect("tiny_ct")
+        .map(|e| e.expect("entry").path())
+        .min()
+        .expect("a slice");
+    for (name, rows, cols, needle) in [
+        ("rows0", 0u16, 15u16, "Rows (0028,0010)"),
+        ("cols0", 11, 0, "Columns (0028,0011)"),
+        ("giant", 65_535, 65_535, "voxels"),
+    ] {
+        let path = dir.join(format!("{name}.dcm"));
+        edited(&slice, &path, |obj| {
+            obj.put(DataElement::new(
+                tags::ROWS,
+                VR::US,
+                PrimitiveValue::from(rows),
+            ));
+            obj.put(DataElement::new(
+                tags::COLUMNS,
+                VR::US,
+                PrimitiveValue::from(cols),
+            ));
+        });
+        let err = read_frames_hu(&path).expect_err("must be refused");
+        let message = err.to_string();
+        assert!(
+            message.contains(&format!("{name}.dcm")) && message.contains(needle),
+            "{name}: {message}"
+        );
+    }
+}
