@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use dicom_core::{DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::tags;
 use dicom_object::{open_file, DefaultDicomObject};
-use twinray_io::dicom::{load_series, read_frames_hu, read_seg, LoadOptions};
+use twinray_io::dicom::{
+    load_series, read_frames_hu, read_seg, scan, DicomError, GeometryPolicy, LoadOptions,
+};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -103,4 +105,86 @@ fn frames_with_zero_or_absurd_dimensions_are_refused() {
             "{name}: {message}"
         );
     }
+}
+
+/// Copies tiny_ct, moving the slice at z = 35 mm by `shift` (LPS mm).
+fn tiny_ct_with_moved_slice(name: &str, shift: [f64; 3]) -> (PathBuf, PathBuf) {
+    let dir = scratch(name);
+    let mut moved = None;
+    for entry in std::fs::read_dir(fixture("tiny_ct")).expect("tiny_ct") {
+        let src = entry.expect("entry").path();
+        let dst = dir.join(src.file_name().expect("name"));
+        edited(&src, &dst, |obj| {
+            let ipp = obj
+                .element(tags::IMAGE_POSITION_PATIENT)
+                .expect("IPP")
+                .to_multi_float64()
+                .expect("floats");
+            if ipp[2] == 35.0 {
+                let v: Vec<String> = (0..3).map(|a| format!("{}", ipp[a] + shift[a])).collect();
+                obj.put(DataElement::new(
+                    tags::IMAGE_POSITION_PATIENT,
+                    VR::DS,
+                    PrimitiveValue::Strs(v.into_iter().collect()),
+                ));
+                moved = Some(dst.clone());
+            }
+        });
+    }
+    (dir, moved.expect("a slice at z = 35"))
+}
+
+#[test]
+fn absurd_image_position_is_refused_naming_the_slice() {
+    for (name, shift) in [
+        ("in_plane", [1e300, 0.0, 0.0]),
+        ("along_normal", [0.0, 0.0, 1e300]),
+        ("in_plane_1e6", [0.0, 1e6, 0.0]),
+    ] {
+        let (dir, moved) = tiny_ct_with_moved_slice(name, shift);
+        let err = load_series(&dir, &LoadOptions::default()).expect_err("must be refused");
+        let message = err.to_string();
+        let file = moved
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        assert!(
+            message.contains(&file) && message.contains("ImagePositionPatient"),
+            "{name}: {message}"
+        );
+        assert!(
+            matches!(err, DicomError::BadValue { .. }),
+            "{name}: {err:?}"
+        );
+    }
+}
+
+#[test]
+fn tilted_stack_whose_regular_grid_would_exceed_the_voxel_cap_is_refused() {
+    // Within the 10 m span, but 0.1 mm pixels shifted 9 m diagonally over 5 slices would need a
+    // 90512x90512x5 grid: refused from the f64 sizes, before any usize arithmetic.
+    let dir = scratch("series_headers");
+    let first = &scan(&fixture("tiny_ct")).expect("scan").series[0];
+    let mut series = first.clone();
+    series.slices.sort_by(|a, b| {
+        let z = |h: &twinray_io::dicom::SliceHeader| h.position_mm.expect("ipp").z;
+        z(a).total_cmp(&z(b))
+    });
+    for (k, h) in series.slices.iter_mut().enumerate() {
+        h.rows = 512;
+        h.columns = 512;
+        h.pixel_spacing_mm = Some([0.1, 0.1]);
+        let shift = if k == 4 { 9000.0 } else { 0.0 };
+        h.position_mm = Some(glam::DVec3::new(shift, shift, 2.5 * k as f64));
+        h.path = dir.join(format!("slice{k}.dcm"));
+    }
+    let err = series
+        .plan(GeometryPolicy::Resample)
+        .expect_err("grid too large");
+    let message = err.to_string();
+    assert!(
+        message.contains("slice4.dcm") && message.contains("voxels"),
+        "{message}"
+    );
 }
