@@ -17,6 +17,12 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
+fn ct_data(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/ct")
+        .join(rel)
+}
+
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir()
         .join(format!("twinray-dicom-hostile-{}", std::process::id()))
@@ -187,4 +193,95 @@ fn tilted_stack_whose_regular_grid_would_exceed_the_voxel_cap_is_refused() {
         message.contains("slice4.dcm") && message.contains("voxels"),
         "{message}"
     );
+}
+
+/// Reads a little-endian u32 of the RLE header.
+fn word(fragment: &[u8], i: usize) -> u32 {
+    u32::from_le_bytes(fragment[4 * i..4 * i + 4].try_into().expect("4 bytes"))
+}
+
+fn set_word(fragment: &mut [u8], i: usize, v: u32) {
+    fragment[4 * i..4 * i + 4].copy_from_slice(&v.to_le_bytes());
+}
+
+/// Damaged copies of a real RLE file (CT1_RLE: one 512x512 frame of 16-bit samples, so two
+/// segments, high bytes then low bytes): each must be refused by the header and segment checks
+/// as `CorruptRle` naming the file, before dicom-rs's decoder sees it. Some of these made that
+/// decoder panic (index out of bounds on a short segment, slicing a fragment shorter than its
+/// header); before the checks, `catch_unwind` turned those into a generic `Decode` error.
+#[test]
+fn damaged_rle_headers_and_segments_are_refused_before_decoding() {
+    let source = ct_data("wg04_codecs/CT1_RLE.dcm");
+    let dir = scratch("rle");
+    type Damage = fn(&mut Vec<u8>);
+    let cases: [(&str, Damage, &str); 10] = [
+        ("count0", |f| set_word(f, 0, 0), "0 segments"),
+        ("count16", |f| set_word(f, 0, 16), "16 segments"),
+        (
+            "count_huge",
+            |f| set_word(f, 0, u32::MAX),
+            "4294967295 segments",
+        ),
+        ("count_mismatch", |f| set_word(f, 0, 1), "need 2"),
+        (
+            "offset_in_header",
+            |f| set_word(f, 1, 12),
+            "inside the 64-byte header",
+        ),
+        (
+            "offsets_decreasing",
+            |f| {
+                let first = word(f, 1);
+                set_word(f, 2, first - 1);
+            },
+            "not increasing",
+        ),
+        (
+            "offset_beyond",
+            |f| {
+                let len = u32::try_from(f.len()).expect("small");
+                set_word(f, 2, len + 100);
+            },
+            "beyond",
+        ),
+        // The first segment cut to 2 bytes: it decodes to at most 128 of the 262144 bytes.
+        (
+            "short_segment",
+            |f| {
+                let first = word(f, 1);
+                set_word(f, 2, first + 2);
+            },
+            "decodes to",
+        ),
+        // The fragment cut in the middle of its last segment.
+        (
+            "cut_fragment",
+            |f| {
+                let keep = (word(f, 2) as usize + f.len()) / 2;
+                f.truncate(keep);
+            },
+            "decodes to",
+        ),
+        ("tiny_fragment", |f| f.truncate(2), "2 bytes"),
+    ];
+    for (name, damage, needle) in cases {
+        let path = dir.join(format!("{name}.dcm"));
+        edited(&source, &path, |obj| {
+            let found = obj.update_value(tags::PIXEL_DATA, |value| {
+                let fragments = value.fragments_mut().expect("encapsulated");
+                damage(&mut fragments[0]);
+            });
+            assert!(found, "PixelData present");
+        });
+        let err = read_frames_hu(&path).expect_err("damaged RLE must be refused");
+        let message = err.to_string();
+        assert!(
+            matches!(err, DicomError::CorruptRle { frame: 0, .. }),
+            "{name}: not a CorruptRle: {message}"
+        );
+        assert!(
+            message.contains(&format!("{name}.dcm")) && message.contains(needle),
+            "{name}: {message}"
+        );
+    }
 }
