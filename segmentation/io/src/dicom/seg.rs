@@ -349,8 +349,10 @@ fn place_on_grid(
     let [nx, ny, nz] = ct.dims;
     let mut labels = vec![0u16; ct.voxel_count()];
     let (mut off_grid_frames, mut outside) = (0, 0);
-    let near_int = |v: DVec3| (v - v.round()).abs().max_element() < 1e-3;
-    let unit_axis = |v: DVec3| near_int(v) && (v.length() - 1.0).abs() < 1e-3;
+    // On the lattice: first pixel within 0.01 voxel of a voxel centre, pixel steps one voxel
+    // along a CT axis (to 1e-4, so that drift over a whole frame stays far below a voxel).
+    let near = |v: DVec3, tolerance: f64| (v - v.round()).abs().max_element() < tolerance;
+    let unit_axis = |v: DVec3| near(v, 1e-4) && (v.length() - 1.0).abs() < 1e-4;
     let inside = |v: DVec3| {
         v.cmpge(DVec3::splat(-0.5)).all()
             && v.x < nx as f64 - 0.5
@@ -362,7 +364,7 @@ fn place_on_grid(
         let origin = voxel_from_patient.transform_point3(frame.origin);
         let di = voxel_from_patient.transform_vector3(frame.row_dir * frame.spacing[1]);
         let dj = voxel_from_patient.transform_vector3(frame.col_dir * frame.spacing[0]);
-        if !(near_int(origin) && unit_axis(di) && unit_axis(dj)) {
+        if !(near(origin, 0.01) && unit_axis(di) && unit_axis(dj)) {
             off_grid_frames += 1;
         }
         for n in (0..rows * cols).filter(|&n| pixel_on(f, n)) {
@@ -414,6 +416,7 @@ fn place_on_grid(
                 }
                 sample_layer(
                     layer[0].1,
+                    n,
                     &image,
                     [cols, rows],
                     (lower, upper),
@@ -431,16 +434,16 @@ fn place_on_grid(
 }
 
 /// Writes into `labels` the nearest pixel of `image` (a layer shaped like `frame`) at every CT
-/// voxel whose position along the frame's normal lies in `lower..upper` (mm).
+/// voxel whose position along the stack's normal `n` lies in `lower..upper` (mm).
 fn sample_layer(
     frame: &SegFrame,
+    n: DVec3,
     image: &[u16],
     [cols, rows]: [usize; 2],
     (lower, upper): (f64, f64),
     (ct_origin, axes, dims): (DVec3, [DVec3; 3], [usize; 3]),
     labels: &mut [u16],
 ) {
-    let n = frame.row_dir.cross(frame.col_dir).normalize();
     let [dr, dc] = frame.spacing;
     // SEG coordinates (column, row, mm along the normal) are affine in the CT index.
     let to_seg = |v: DVec3| {
@@ -453,15 +456,9 @@ fn sample_layer(
     let base = to_seg(ct_origin - frame.origin) + DVec3::new(0.0, 0.0, frame.origin.dot(n));
     let step = axes.map(to_seg);
     // The CT index box holding the layer's footprint between `lower` and `upper`.
+    let (w, h) = (cols as f64 - 0.5, rows as f64 - 0.5);
     let corners = [lower, upper].into_iter().flat_map(|s| {
-        [
-            (-0.5, -0.5),
-            (cols as f64 - 0.5, -0.5),
-            (-0.5, rows as f64 - 0.5),
-        ]
-        .into_iter()
-        .chain([(cols as f64 - 0.5, rows as f64 - 0.5)])
-        .map(move |(c, r)| {
+        [(-0.5, -0.5), (w, -0.5), (-0.5, h), (w, h)].map(|(c, r)| {
             frame.origin
                 + frame.row_dir * (c * dc)
                 + frame.col_dir * (r * dr)
