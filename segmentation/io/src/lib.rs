@@ -16,6 +16,6 @@ pub use dicom::{load_series, scan, DicomError, GeometryPolicy, LoadOptions, Load
 pub use label_names::{LabelNames, LabelNamesError};
 pub use nifti_io::{
     read_ct, read_ct_bytes, read_labels, read_labels_bytes, write_ct, write_labels, NiftiError,
-    MAX_VOXELS,
+    MAX_OUTPUT_BYTES, MAX_VOXELS,
 };
 pub use twinray_volume::{CtVolume, Geometry, LabelVolume, Volume, VolumeError};

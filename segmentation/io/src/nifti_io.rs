@@ -1,8 +1,9 @@
 //! NIfTI-1 reading (`.nii` or `.nii.gz`) into [`CtVolume`] and [`LabelVolume`].
 //!
 //! The `nifti` crate parses the header; this module checks what it declares before reading the
-//! voxels (so a hostile header cannot ask for gigabytes), converts the stored type, applies the
-//! scaling and turns the sform/qform into an LPS `patient_from_voxel` transform.
+//! voxels (so a hostile header cannot ask for gigabytes: [`MAX_OUTPUT_BYTES`]), then streams
+//! the voxels in blocks, converting the stored type and applying the scaling straight into the
+//! output, and turns the sform/qform into an LPS `patient_from_voxel` transform.
 
 use std::fs::File;
 use std::io::{BufReader, Read, Write};
@@ -70,25 +71,35 @@ pub enum NiftiError {
     },
 }
 
+/// Most memory the readers give a decoded volume: 8 GiB, a float32 CT of [`MAX_VOXELS`]
+/// voxels. Checked against the header's dimensions before any voxel is inflated, so a small
+/// gzip that declares a huge grid (zeros compress 1000:1) is refused up front; the voxels are
+/// then decoded in blocks straight into the output, so the peak is about the output's size
+/// whatever the stored type (a float64 file needs no float64 copy of the volume).
+pub const MAX_OUTPUT_BYTES: u64 = 8 << 30;
+
+/// Bytes of stored voxels decoded at a time.
+const BLOCK_BYTES: usize = 1 << 20;
+
 /// Reads a CT volume in Hounsfield units (scl_slope / scl_inter applied).
 pub fn read_ct(path: &Path) -> Result<CtVolume, NiftiError> {
-    ct_from_raw(&read_raw(open(path)?, path)?, path)
+    read_ct_from(open(path)?, path, MAX_OUTPUT_BYTES)
 }
 
 /// Reads a CT volume from the bytes of a `.nii` or `.nii.gz` (an embedded case, a bundle
 /// member); `origin` names them in errors.
 pub fn read_ct_bytes(bytes: &[u8], origin: &Path) -> Result<CtVolume, NiftiError> {
-    ct_from_raw(&read_raw(bytes, origin)?, origin)
+    read_ct_from(bytes, origin, MAX_OUTPUT_BYTES)
 }
 
 /// Reads a label map; every voxel must hold an integer id in `0..=65535`.
 pub fn read_labels(path: &Path) -> Result<LabelVolume, NiftiError> {
-    labels_from_raw(&read_raw(open(path)?, path)?, path)
+    read_labels_from(open(path)?, path, MAX_OUTPUT_BYTES)
 }
 
 /// Reads a label map from the bytes of a `.nii` or `.nii.gz`; `origin` names them in errors.
 pub fn read_labels_bytes(bytes: &[u8], origin: &Path) -> Result<LabelVolume, NiftiError> {
-    labels_from_raw(&read_raw(bytes, origin)?, origin)
+    read_labels_from(bytes, origin, MAX_OUTPUT_BYTES)
 }
 
 fn open(path: &Path) -> Result<BufReader<File>, NiftiError> {
@@ -100,23 +111,26 @@ fn open(path: &Path) -> Result<BufReader<File>, NiftiError> {
         })
 }
 
-fn ct_from_raw(raw: &RawVolume, path: &Path) -> Result<CtVolume, NiftiError> {
-    let voxels = raw.values.iter().map(|&v| v as f32).collect();
-    Volume::new(raw.geometry, voxels).map_err(|source| geometry_error(path, source))
+fn read_ct_from(file: impl Read, path: &Path, budget: u64) -> Result<CtVolume, NiftiError> {
+    let (header, mut stream) = open_stream(file, path)?;
+    let voxels = read_voxels(&mut stream, &header, path, budget, "a float32 CT", |v| {
+        Ok(v as f32)
+    })?;
+    Volume::new(header.geometry, voxels).map_err(|source| geometry_error(path, source))
 }
 
-fn labels_from_raw(raw: &RawVolume, path: &Path) -> Result<LabelVolume, NiftiError> {
-    let mut voxels = Vec::with_capacity(raw.values.len());
-    for &v in &raw.values {
+fn read_labels_from(file: impl Read, path: &Path, budget: u64) -> Result<LabelVolume, NiftiError> {
+    let (header, mut stream) = open_stream(file, path)?;
+    let voxels = read_voxels(&mut stream, &header, path, budget, "16-bit labels", |v| {
         if v.fract() != 0.0 || !(0.0..=65535.0).contains(&v) {
             return Err(NiftiError::NotLabels {
                 path: path.to_path_buf(),
                 value: v,
             });
         }
-        voxels.push(v as u16);
-    }
-    Volume::new(raw.geometry, voxels).map_err(|source| geometry_error(path, source))
+        Ok(v as u16)
+    })?;
+    Volume::new(header.geometry, voxels).map_err(|source| geometry_error(path, source))
 }
 
 fn geometry_error(path: &Path, source: VolumeError) -> NiftiError {
@@ -126,13 +140,23 @@ fn geometry_error(path: &Path, source: VolumeError) -> NiftiError {
     }
 }
 
-struct RawVolume {
+/// What the header says about the voxels that follow it.
+struct VoxelLayout {
     geometry: Geometry,
-    values: Vec<f64>,
+    dims: [usize; 3],
+    voxel_count: usize,
+    datatype: NiftiType,
+    bytes_per_voxel: usize,
+    little: bool,
+    /// (scl_slope, scl_inter) when they change values.
+    scaling: Option<(f64, f64)>,
 }
 
-/// Parses a NIfTI stream; `path` names it in errors.
-fn read_raw(mut file: impl Read, path: &Path) -> Result<RawVolume, NiftiError> {
+/// Parses a NIfTI stream's header and skips to its voxels; `path` names it in errors.
+fn open_stream<'r>(
+    mut file: impl Read + 'r,
+    path: &Path,
+) -> Result<(VoxelLayout, Box<dyn Read + 'r>), NiftiError> {
     let io = |source| NiftiError::Io {
         path: path.to_path_buf(),
         source,
@@ -145,7 +169,7 @@ fn read_raw(mut file: impl Read, path: &Path) -> Result<RawVolume, NiftiError> {
     let n = file.read(&mut magic).map_err(io)?;
     let head = std::io::Cursor::new(magic[..n].to_vec());
     // Sniff gzip by content, not by name: files get renamed.
-    let mut reader: Box<dyn Read + '_> = if n == 2 && magic == [0x1f, 0x8b] {
+    let mut reader: Box<dyn Read + 'r> = if n == 2 && magic == [0x1f, 0x8b] {
         Box::new(flate2::read::GzDecoder::new(head.chain(file)))
     } else {
         Box::new(head.chain(file))
@@ -173,12 +197,8 @@ fn read_raw(mut file: impl Read, path: &Path) -> Result<RawVolume, NiftiError> {
         )));
     }
     let dims = [0, 1, 2].map(|a| dim.get(a).map_or(1, |&d| usize::from(d)));
+    // At most 65535³ < 2⁴⁸: no overflow.
     let voxel_count = dims[0] * dims[1] * dims[2];
-    if voxel_count > MAX_VOXELS {
-        return Err(unsupported(format!(
-            "declares {dims:?} = {voxel_count} voxels, more than the {MAX_VOXELS} twinray loads"
-        )));
-    }
     let datatype = header
         .data_type()
         .map_err(|e| unsupported(format!("unknown datatype code {}: {e}", header.datatype)))?;
@@ -204,69 +224,153 @@ fn read_raw(mut file: impl Read, path: &Path) -> Result<RawVolume, NiftiError> {
     let skip = vox_offset as u64 - 348;
     std::io::copy(&mut (&mut reader).take(skip), &mut std::io::sink()).map_err(io)?;
 
-    let expected = voxel_count * bytes_per_voxel;
-    let mut bytes = Vec::new();
-    bytes.try_reserve_exact(expected).map_err(|_| {
-        unsupported(format!(
-            "cannot allocate {expected} bytes for the declared voxels"
-        ))
-    })?;
-    reader
-        .take(expected as u64)
-        .read_to_end(&mut bytes)
-        .map_err(io)?;
-    if bytes.len() != expected {
-        return Err(NiftiError::Truncated {
-            path: path.to_path_buf(),
-            expected,
-            actual: bytes.len(),
-        });
-    }
-
-    let mut values = decode(&bytes, datatype, header.endianness);
     let (slope, inter) = (f64::from(header.scl_slope), f64::from(header.scl_inter));
-    if slope != 0.0 && slope.is_finite() && inter.is_finite() && (slope != 1.0 || inter != 0.0) {
-        for v in &mut values {
-            *v = *v * slope + inter;
-        }
-    }
+    let scaling =
+        (slope != 0.0 && slope.is_finite() && inter.is_finite() && (slope != 1.0 || inter != 0.0))
+            .then_some((slope, inter));
     let ras_from_voxel = ras_from_voxel(&header);
     let lps_from_ras = DMat4::from_diagonal(DVec4::new(-1.0, -1.0, 1.0, 1.0));
     let geometry = Geometry::new(dims, lps_from_ras * ras_from_voxel)
         .map_err(|source| geometry_error(path, source))?;
-    Ok(RawVolume { geometry, values })
+    let layout = VoxelLayout {
+        geometry,
+        dims,
+        voxel_count,
+        datatype,
+        bytes_per_voxel,
+        little: header.endianness == Endianness::Little,
+        scaling,
+    };
+    Ok((layout, reader))
 }
 
-fn decode(bytes: &[u8], datatype: NiftiType, endianness: Endianness) -> Vec<f64> {
-    let little = endianness == Endianness::Little;
-    macro_rules! conv {
+/// A byte count for messages: GiB from 1 GiB up, MiB below.
+fn size(bytes: u64) -> String {
+    let mib = bytes as f64 / f64::from(1u32 << 20);
+    if mib >= 1024.0 {
+        format!("{:.1} GiB", mib / 1024.0)
+    } else {
+        format!("{mib:.1} MiB")
+    }
+}
+
+/// Decodes the voxels that follow the header into a `Vec<T>`, `BLOCK_BYTES` of stored data at
+/// a time: each value is converted to f64, scaled, and handed to `convert` (which may refuse
+/// it). The output is sized from the header only once that size is within `budget` and
+/// [`MAX_VOXELS`]; a stream that ends early is `Truncated`.
+fn read_voxels<T>(
+    reader: &mut dyn Read,
+    layout: &VoxelLayout,
+    path: &Path,
+    budget: u64,
+    what: &str,
+    mut convert: impl FnMut(f64) -> Result<T, NiftiError>,
+) -> Result<Vec<T>, NiftiError> {
+    let count = layout.voxel_count;
+    let out_bytes = count as u64 * std::mem::size_of::<T>() as u64;
+    if count > MAX_VOXELS || out_bytes > budget {
+        let [nx, ny, nz] = layout.dims;
+        return Err(NiftiError::Unsupported {
+            path: path.to_path_buf(),
+            problem: format!(
+                "declares {nx}x{ny}x{nz} = {count} voxels of {:?} ({} uncompressed); as {what} \
+                 they would take {} of memory, more than twinray's limit of {} and \
+                 {MAX_VOXELS} voxels",
+                layout.datatype,
+                size(count as u64 * layout.bytes_per_voxel as u64),
+                size(out_bytes),
+                size(budget)
+            ),
+        });
+    }
+    let mut out = Vec::new();
+    out.try_reserve_exact(count)
+        .map_err(|_| NiftiError::Unsupported {
+            path: path.to_path_buf(),
+            problem: format!(
+                "cannot allocate {} for the declared voxels",
+                size(out_bytes)
+            ),
+        })?;
+    let expected = count * layout.bytes_per_voxel;
+    // A multiple of every voxel size, so blocks never split a voxel.
+    let mut block = vec![0u8; BLOCK_BYTES.min(expected)];
+    let mut done = 0;
+    while done < expected {
+        let want = block.len().min(expected - done);
+        let got = fill(reader, &mut block[..want]).map_err(|source| NiftiError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if got < want {
+            return Err(NiftiError::Truncated {
+                path: path.to_path_buf(),
+                expected,
+                actual: done + got,
+            });
+        }
+        decode_block(&block[..want], layout, &mut out, &mut convert)?;
+        done += want;
+    }
+    Ok(out)
+}
+
+/// Reads until `buf` is full or the stream ends; returns the bytes read.
+fn fill(reader: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match reader.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+/// Converts one block of stored voxels (whole voxels) and appends them to `out`.
+fn decode_block<T>(
+    bytes: &[u8],
+    layout: &VoxelLayout,
+    out: &mut Vec<T>,
+    convert: &mut impl FnMut(f64) -> Result<T, NiftiError>,
+) -> Result<(), NiftiError> {
+    let little = layout.little;
+    let (slope, inter) = layout.scaling.unwrap_or((1.0, 0.0));
+    let scaled = layout.scaling.is_some();
+    let mut push = |v: f64| -> Result<(), NiftiError> {
+        out.push(convert(if scaled { v * slope + inter } else { v })?);
+        Ok(())
+    };
+    macro_rules! each {
         ($t:ty, $n:expr) => {
-            bytes
-                .chunks_exact($n)
-                .map(|c| {
-                    let mut a = [0u8; $n];
-                    a.copy_from_slice(c);
+            for c in bytes.chunks_exact($n) {
+                let mut a = [0u8; $n];
+                a.copy_from_slice(c);
+                push(
                     (if little {
                         <$t>::from_le_bytes(a)
                     } else {
                         <$t>::from_be_bytes(a)
-                    }) as f64
-                })
-                .collect()
+                    }) as f64,
+                )?;
+            }
         };
     }
-    match datatype {
-        NiftiType::Uint8 => bytes.iter().map(|&b| f64::from(b)).collect(),
-        NiftiType::Int8 => bytes.iter().map(|&b| f64::from(b as i8)).collect(),
-        NiftiType::Uint16 => conv!(u16, 2),
-        NiftiType::Int16 => conv!(i16, 2),
-        NiftiType::Uint32 => conv!(u32, 4),
-        NiftiType::Int32 => conv!(i32, 4),
-        NiftiType::Float32 => conv!(f32, 4),
-        NiftiType::Uint64 => conv!(u64, 8),
-        NiftiType::Int64 => conv!(i64, 8),
-        _ => conv!(f64, 8),
+    match layout.datatype {
+        NiftiType::Uint8 => each!(u8, 1),
+        NiftiType::Int8 => each!(i8, 1),
+        NiftiType::Uint16 => each!(u16, 2),
+        NiftiType::Int16 => each!(i16, 2),
+        NiftiType::Uint32 => each!(u32, 4),
+        NiftiType::Int32 => each!(i32, 4),
+        NiftiType::Float32 => each!(f32, 4),
+        NiftiType::Uint64 => each!(u64, 8),
+        NiftiType::Int64 => each!(i64, 8),
+        _ => each!(f64, 8),
     }
+    Ok(())
 }
 
 /// The NIfTI voxel-to-RAS transform: sform when set, else qform, else the pixdim scaling
@@ -435,4 +539,121 @@ fn write_nifti(
         .sync_all()
         .map_err(io)?;
     std::fs::rename(&tmp, path).map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A NIfTI-1 header (352 bytes, voxels at 352) in either byte order.
+    fn header(dims: [i16; 3], datatype: i16, bitpix: i16, scaling: [f32; 2], big: bool) -> Vec<u8> {
+        let mut h = vec![0u8; 352];
+        let mut put =
+            |offset: usize, data: &[u8]| h[offset..offset + data.len()].copy_from_slice(data);
+        let i16b = |v: i16| {
+            if big {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
+        let f32b = |v: f32| {
+            if big {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
+        put(
+            0,
+            &if big {
+                348i32.to_be_bytes()
+            } else {
+                348i32.to_le_bytes()
+            },
+        );
+        for (i, d) in [3, dims[0], dims[1], dims[2], 1, 1, 1, 1]
+            .iter()
+            .enumerate()
+        {
+            put(40 + 2 * i, &i16b(*d));
+        }
+        put(70, &i16b(datatype));
+        put(72, &i16b(bitpix));
+        for i in 0..8 {
+            put(76 + 4 * i, &f32b(1.0));
+        }
+        put(108, &f32b(352.0));
+        put(112, &f32b(scaling[0]));
+        put(116, &f32b(scaling[1]));
+        put(344, b"n+1\0");
+        h
+    }
+
+    #[test]
+    fn big_endian_int16_with_scaling_spans_several_blocks() {
+        // 1024x600 int16 is 1.2 MB of voxels: the 1 MiB block boundary falls inside the volume.
+        let stored = |n: usize| (n % 4001) as i16 - 2000;
+        let mut bytes = header([1024, 600, 1], 4, 16, [2.0, -1000.0], true);
+        for n in 0..1024 * 600 {
+            bytes.extend_from_slice(&stored(n).to_be_bytes());
+        }
+        let ct = read_ct_bytes(&bytes, Path::new("be.nii")).expect("loads");
+        for n in [0, 1, 524_287, 524_288, 524_289, 614_399] {
+            let expected = f64::from(stored(n)) * 2.0 - 1000.0;
+            assert_eq!(ct.voxels()[n], expected as f32, "voxel {n}");
+        }
+        // As labels, the scaled values are negative or odd multiples: the first bad one is named.
+        let err = read_labels_bytes(&bytes, Path::new("be.nii")).expect_err("not labels");
+        assert!(
+            matches!(err, NiftiError::NotLabels { value, .. } if value == -5000.0),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn labels_accept_integral_scaled_values_and_refuse_fractions() {
+        let mut ok = header([4, 3, 2], 512, 16, [1.0, 3.0], false);
+        for n in 0u16..24 {
+            ok.extend_from_slice(&n.to_le_bytes());
+        }
+        let labels = read_labels_bytes(&ok, Path::new("u16.nii")).expect("labels");
+        assert_eq!(labels.voxels(), (3u16..27).collect::<Vec<_>>());
+        let mut half = header([4, 3, 2], 2, 8, [0.5, 0.0], false);
+        half.extend((0u8..24).map(|n| n * 2 + u8::from(n == 13)));
+        let err = read_labels_bytes(&half, Path::new("u8.nii")).expect_err("13.5");
+        assert!(
+            matches!(err, NiftiError::NotLabels { value, .. } if value == 13.5),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn output_budget_is_checked_from_the_header_before_reading() {
+        // 64^3 float32 is 1 MiB as a CT: over a budget one byte short, before any voxel is read
+        // (the file has none); at exactly the budget it is read, and ends as Truncated.
+        let bytes = header([64, 64, 64], 16, 32, [1.0, 0.0], false);
+        let path = Path::new("budget.nii");
+        let err = read_ct_from(&bytes[..], path, (1 << 20) - 1).expect_err("over budget");
+        let message = err.to_string();
+        assert!(
+            message.contains("1.0 MiB of memory") && message.contains("limit of 1.0 MiB"),
+            "{message}"
+        );
+        let err = read_ct_from(&bytes[..], path, 1 << 20).expect_err("no voxels");
+        assert!(
+            matches!(
+                err,
+                NiftiError::Truncated {
+                    expected: 1_048_576,
+                    actual: 0,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        // Labels take 2 bytes a voxel: the same file fits half the budget.
+        let err = read_labels_from(&bytes[..], path, 1 << 19).expect_err("no voxels");
+        assert!(matches!(err, NiftiError::Truncated { .. }), "{err}");
+    }
 }

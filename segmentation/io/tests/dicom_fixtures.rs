@@ -3,6 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
+use dicom_core::value::DataSetSequence;
+use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
+use dicom_dictionary_std::tags;
+use dicom_object::{open_file, InMemDicomObject};
 use glam::DVec3;
 use twinray_io::dicom::{load_series, read_frames_hu, read_seg, DicomError, LoadOptions};
 
@@ -147,4 +151,179 @@ fn truncated_seg_is_an_error_not_a_panic() {
         let err = read_seg(&path, ct.geometry()).expect_err("truncated SEG must fail");
         assert!(err.to_string().contains(&format!("seg_cut{cut}")), "{err}");
     }
+}
+
+/// One frame of a synthetic SEG: its segment, ImagePositionPatient and which pixels are set
+/// (row-major, `rows * cols`).
+struct SegFrame {
+    segment: u16,
+    position: [f64; 3],
+    on: Vec<bool>,
+}
+
+fn ds(values: &[f64]) -> PrimitiveValue {
+    PrimitiveValue::Strs(values.iter().map(|v| format!("{v}")).collect())
+}
+
+fn sequence(tag: Tag, items: Vec<InMemDicomObject>) -> DataElement<InMemDicomObject> {
+    DataElement::new(tag, VR::SQ, DataSetSequence::from(items))
+}
+
+/// Writes a binary SEG of `cols` x `rows` axial frames with `spacing` (between rows, between
+/// columns), keeping seg_binary.dcm's segments (1 liver, 2 aorta) and everything else.
+fn write_seg(path: &Path, cols: u16, rows: u16, spacing: [f64; 2], frames: &[SegFrame]) {
+    let mut obj = open_file(fixture("seg_binary.dcm")).expect("fixture");
+    let us = |tag, v: u16| DataElement::new(tag, VR::US, PrimitiveValue::from(v));
+    obj.put(us(tags::ROWS, rows));
+    obj.put(us(tags::COLUMNS, cols));
+    obj.put(DataElement::new(
+        tags::NUMBER_OF_FRAMES,
+        VR::IS,
+        PrimitiveValue::from(frames.len().to_string()),
+    ));
+    let orientation = InMemDicomObject::from_element_iter([DataElement::new(
+        tags::IMAGE_ORIENTATION_PATIENT,
+        VR::DS,
+        ds(&[1.0, 0.0, 0.0, 0.0, 1.0, 0.0]),
+    )]);
+    let measures = InMemDicomObject::from_element_iter([DataElement::new(
+        tags::PIXEL_SPACING,
+        VR::DS,
+        ds(&spacing),
+    )]);
+    obj.put(sequence(
+        tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE,
+        vec![InMemDicomObject::from_element_iter([
+            sequence(tags::PLANE_ORIENTATION_SEQUENCE, vec![orientation]),
+            sequence(tags::PIXEL_MEASURES_SEQUENCE, vec![measures]),
+        ])],
+    ));
+    let per_frame = frames
+        .iter()
+        .map(|f| {
+            let id = InMemDicomObject::from_element_iter([DataElement::new(
+                tags::REFERENCED_SEGMENT_NUMBER,
+                VR::US,
+                PrimitiveValue::from(f.segment),
+            )]);
+            let position = InMemDicomObject::from_element_iter([DataElement::new(
+                tags::IMAGE_POSITION_PATIENT,
+                VR::DS,
+                ds(&f.position),
+            )]);
+            InMemDicomObject::from_element_iter([
+                sequence(tags::SEGMENT_IDENTIFICATION_SEQUENCE, vec![id]),
+                sequence(tags::PLANE_POSITION_SEQUENCE, vec![position]),
+            ])
+        })
+        .collect();
+    obj.put(sequence(
+        tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE,
+        per_frame,
+    ));
+    let bits: Vec<bool> = frames.iter().flat_map(|f| f.on.iter().copied()).collect();
+    let mut packed = vec![0u8; bits.len().div_ceil(8)];
+    for (n, _) in bits.iter().enumerate().filter(|(_, on)| **on) {
+        packed[n / 8] |= 1 << (n % 8);
+    }
+    if packed.len() % 2 == 1 {
+        packed.push(0);
+    }
+    obj.put(DataElement::new(
+        tags::PIXEL_DATA,
+        VR::OB,
+        PrimitiveValue::from(packed),
+    ));
+    obj.write_to_file(path).expect("write SEG");
+}
+
+/// SEG frames for a box of SEG pixels (columns c0..=c1, rows r0..=r1) on the planes `ks` of
+/// tiny_ct (z = 30 + 2.5 k), with the first SEG pixel centred at `first` (x, y).
+fn box_frames(
+    segment: u16,
+    [cols, rows]: [usize; 2],
+    first: [f64; 2],
+    (c0, c1): (usize, usize),
+    (r0, r1): (usize, usize),
+    ks: &[usize],
+) -> Vec<SegFrame> {
+    ks.iter()
+        .map(|&k| SegFrame {
+            segment,
+            position: [first[0], first[1], 30.0 + 2.5 * k as f64],
+            on: (0..rows * cols)
+                .map(|n| (c0..=c1).contains(&(n % cols)) && (r0..=r1).contains(&(n / cols)))
+                .collect(),
+        })
+        .collect()
+}
+
+/// A SEG at half the CT's in-plane resolution (then also with planes every other CT slice)
+/// labels every CT voxel whose centre lies in a segment's box: each CT voxel takes the nearest
+/// SEG pixel of the nearest SEG plane. Placing SEG pixels at their nearest CT voxel instead
+/// labelled one CT column in two (and one slice in two), leaving holes, without a warning.
+#[test]
+fn seg_coarser_than_its_ct_labels_every_voxel_of_its_boxes() {
+    let ct = tiny_ct();
+    let g = ct.geometry();
+    // SEG pixels are 1.0 mm (columns) x 1.6 mm (rows): two CT voxels each way. The first SEG
+    // pixel is centred between CT voxels (0,0) and (1,1).
+    let (cols, rows) = (8usize, 6usize);
+    let first = [-9.75, -19.6];
+    let (dc, dr) = (1.0, 1.6);
+    let liver_box = ((1, 3), (2, 3));
+    let aorta_box = ((5, 6), (2, 4));
+    let dir = std::env::temp_dir().join(format!("twinray-dicom-fixtures-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    for (name, planes) in [("in_plane", &[0, 1, 2, 3, 4][..]), ("and_z", &[0, 2, 4])] {
+        let mut frames = box_frames(1, [cols, rows], first, liver_box.0, liver_box.1, planes);
+        frames.extend(box_frames(
+            2,
+            [cols, rows],
+            first,
+            aorta_box.0,
+            aorta_box.1,
+            planes,
+        ));
+        let path = dir.join(format!("seg_half_resolution_{name}.dcm"));
+        write_seg(&path, cols as u16, rows as u16, [dr, dc], &frames);
+        let import = read_seg(&path, g).expect("SEG imports");
+        assert!(
+            import
+                .warnings
+                .iter()
+                .any(|w| w.contains("nearest SEG pixel")),
+            "{name}: {:?}",
+            import.warnings
+        );
+        for (id, ((c0, c1), (r0, r1))) in [(1u16, liver_box), (2, aorta_box)] {
+            // The box's edges in patient space: half a SEG pixel beyond its outer pixel centres.
+            let x = (
+                first[0] + (c0 as f64 - 0.5) * dc,
+                first[0] + (c1 as f64 + 0.5) * dc,
+            );
+            let y = (
+                first[1] + (r0 as f64 - 0.5) * dr,
+                first[1] + (r1 as f64 + 0.5) * dr,
+            );
+            let mut labelled = 0;
+            for k in 0..5 {
+                for j in 0..11 {
+                    for i in 0..15 {
+                        let p = g.patient_from_index(DVec3::new(i as f64, j as f64, k as f64));
+                        let inside = (x.0..=x.1).contains(&p.x) && (y.0..=y.1).contains(&p.y);
+                        let got = *ct_label(&import.labels, i, j, k) == id;
+                        assert_eq!(got, inside, "{name}: label {id} at ({i},{j},{k}), {p}");
+                        labelled += usize::from(got);
+                    }
+                }
+            }
+            // Liver: CT columns 2..=7, rows 4..=7 (6x4); aorta: 10..=13, 4..=9 (4x6); 5 slices.
+            assert_eq!(labelled, 6 * 4 * 5, "{name}: label {id}");
+        }
+    }
+}
+
+fn ct_label(labels: &twinray_io::LabelVolume, i: usize, j: usize, k: usize) -> &u16 {
+    labels.get(i, j, k).expect("voxel")
 }

@@ -1,5 +1,8 @@
 //! NIfTI reading on real files, round trips, and hostile input.
 
+mod common;
+
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use glam::DVec3;
@@ -200,4 +203,67 @@ fn liver_is_on_the_patients_right_and_spleen_on_the_left() {
         liver + 50.0 < spleen,
         "liver x {liver:.0} mm must be right of spleen x {spleen:.0} mm"
     );
+}
+
+#[test]
+fn enormous_float64_header_is_refused_before_inflating_naming_its_size() {
+    // 2048x2048x1024 float64 is 32 GiB inflated and 16 GiB as a float32 CT; the file is a
+    // 352-byte header, gzipped. Refusing it from the header (not as Truncated after trying to
+    // allocate and inflate) is what keeps a small hostile gzip from taking the machine.
+    let path = scratch("enormous_f64.nii.gz");
+    let file = std::fs::File::create(&path).expect("create");
+    let mut gz = flate2::write::GzEncoder::new(file, flate2::Compression::default());
+    gz.write_all(&common::float64_header([2048, 2048, 1024]))
+        .expect("header");
+    gz.finish().expect("finish");
+    let err = read_ct(&path).expect_err("refused");
+    assert!(matches!(err, NiftiError::Unsupported { .. }), "{err:?}");
+    let message = err.to_string();
+    for needle in [
+        "enormous_f64.nii.gz",
+        "2048x2048x1024",
+        "32.0 GiB uncompressed",
+        "16.0 GiB of memory",
+        "8.0 GiB",
+    ] {
+        assert!(message.contains(needle), "{needle:?} not in: {message}");
+    }
+    let err = read_labels(&path).expect_err("refused as labels too");
+    assert!(err.to_string().contains("8.0 GiB of memory"), "{err}");
+}
+
+#[test]
+fn float64_gzip_is_decoded_exactly_and_truncation_is_reported() {
+    let value = |i: usize, j: usize, k: usize| (i as f64 - 7.5) * 0.1 + (j * 40 + k * 900) as f64;
+    let path = scratch("small_f64.nii.gz");
+    // 90x70x40 float64 is 2 MB of voxels: several 1 MiB blocks.
+    common::write_float64_gz(&path, [90, 70, 40], value);
+    let ct = read_ct(&path).expect("loads");
+    assert_eq!(ct.geometry().dims, [90, 70, 40]);
+    for k in 0..40 {
+        for j in 0..70 {
+            for i in 0..90 {
+                assert_eq!(*ct.get(i, j, k).expect("voxel"), value(i, j, k) as f32);
+            }
+        }
+    }
+    // Integral values make a label map; a stream cut inside a block is Truncated, with the
+    // bytes it held.
+    let labels_path = scratch("labels_f64.nii.gz");
+    common::write_float64_gz(&labels_path, [90, 70, 40], |i, j, k| {
+        ((i + j + k) % 9) as f64
+    });
+    let labels = read_labels(&labels_path).expect("labels");
+    assert_eq!(*labels.get(5, 6, 7).expect("voxel"), 0);
+    assert_eq!(*labels.get(5, 6, 8).expect("voxel"), 1);
+    let raw = scratch("small_f64_cut.nii");
+    let mut bytes = common::float64_header([90, 70, 40]);
+    bytes.extend((0..1_500_000).map(|n| (n % 251) as u8));
+    std::fs::write(&raw, &bytes).expect("write");
+    match read_ct(&raw) {
+        Err(NiftiError::Truncated {
+            expected, actual, ..
+        }) => assert_eq!((expected, actual), (90 * 70 * 40 * 8, 1_500_000)),
+        other => panic!("{other:?}"),
+    }
 }

@@ -75,6 +75,17 @@ pub enum DicomError {
         /// What the decoder reported.
         message: String,
     },
+    /// RLE Lossless pixel data whose header or segments are damaged, found by checking them
+    /// before decoding (dicom-rs's RLE decoder panics or allocates without bound on some).
+    #[error("{path}: the RLE-compressed pixel data of frame {frame} is damaged ({detail}); the image cannot be decoded: export the series again from the scanner or PACS")]
+    CorruptRle {
+        /// The file.
+        path: PathBuf,
+        /// Frame index within the file (0 for single-frame files).
+        frame: u32,
+        /// What is wrong with the RLE header or segment, in bytes and counts.
+        detail: String,
+    },
     /// A slice does not match the rest of its series.
     #[error("{path}: inconsistent dimensions within the series: {tag} is {found}, other slices have {expected}")]
     InconsistentDimensions {

@@ -206,6 +206,27 @@ fn required_u16(obj: &InMemDicomObject, path: &Path, tag: Tag) -> Result<u16, Di
     })
 }
 
+/// Rows or Columns: a US value, so at most 65535, and at least 1 — an image without rows has
+/// no pixels to place, and a zero would reach the frame splitting as a zero-sized chunk.
+pub(crate) fn required_dimension(
+    obj: &InMemDicomObject,
+    path: &Path,
+    tag: Tag,
+) -> Result<u16, DicomError> {
+    let v = int(obj, tag).ok_or_else(|| DicomError::MissingTag {
+        path: path.to_owned(),
+        tag: tag_name(tag),
+    })?;
+    u16::try_from(v)
+        .ok()
+        .filter(|&d| d >= 1)
+        .ok_or_else(|| DicomError::BadValue {
+            path: path.to_owned(),
+            tag: tag_name(tag),
+            detail: format!("{v} is not an image dimension (1 to 65535 pixels)"),
+        })
+}
+
 /// True when the object describes an image (has Rows and Columns).
 pub(crate) fn is_image(obj: &InMemDicomObject) -> bool {
     obj.get(tags::ROWS).is_some() && obj.get(tags::COLUMNS).is_some()
@@ -216,8 +237,8 @@ pub(crate) fn slice_headers(
     obj: &DefaultDicomObject,
     path: &Path,
 ) -> Result<Vec<SliceHeader>, DicomError> {
-    let rows = required_u16(obj, path, tags::ROWS)?;
-    let columns = required_u16(obj, path, tags::COLUMNS)?;
+    let rows = required_dimension(obj, path, tags::ROWS)?;
+    let columns = required_dimension(obj, path, tags::COLUMNS)?;
     let bits_allocated = required_u16(obj, path, tags::BITS_ALLOCATED)?;
     let bits_stored = int(obj, tags::BITS_STORED)
         .and_then(|v| u16::try_from(v).ok())

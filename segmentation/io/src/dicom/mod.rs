@@ -138,13 +138,15 @@ pub fn load_scanned(
     let first = &series.slices[plan.order[0]];
     let plane = usize::from(first.columns) * usize::from(first.rows);
     let n = plan.order.len();
+    // The plan bounds its own grid; the stack of decoded slices is bounded here, with checked
+    // arithmetic since a folder may hold up to MAX_FILES files of MAX_FRAMES frames.
     let out_voxels = plan.geometry.voxel_count();
-    for count in [plane * n, out_voxels] {
-        if count > MAX_VOXELS {
+    for count in [plane.checked_mul(n), Some(out_voxels)] {
+        if count.is_none_or(|c| c > MAX_VOXELS) {
             return Err(DicomError::TooLarge {
                 path: first.path.clone(),
                 what: "voxels".into(),
-                count: count as u64,
+                count: count.map_or(u64::MAX, |c| c as u64),
                 limit: MAX_VOXELS as u64,
             });
         }
@@ -212,12 +214,14 @@ pub fn read_frames_hu(path: &Path) -> Result<([usize; 3], Vec<f32>), DicomError>
             path: path.to_owned(),
         });
     };
+    // Rows and Columns are at least 1 (checked by `slice_headers`), so `plane` is never 0.
     let plane = usize::from(first.columns) * usize::from(first.rows);
-    if plane * headers.len() > MAX_VOXELS {
+    let count = plane.checked_mul(headers.len());
+    if count.is_none_or(|c| c > MAX_VOXELS) {
         return Err(DicomError::TooLarge {
             path: path.to_owned(),
             what: "voxels".into(),
-            count: (plane * headers.len()) as u64,
+            count: count.map_or(u64::MAX, |c| c as u64),
             limit: MAX_VOXELS as u64,
         });
     }

@@ -6,7 +6,7 @@
 //! authoritative, so a JPEG 2000 stream that declares the other signedness still gives the
 //! values pydicom and GDCM give), padding is mapped to air, and the frame's own rescale applies.
 
-use dicom_dictionary_std::tags;
+use dicom_dictionary_std::{tags, uids};
 use dicom_encoding::TransferSyntaxIndex;
 use dicom_object::DefaultDicomObject;
 use dicom_pixeldata::PixelDecoder;
@@ -109,10 +109,16 @@ pub(crate) fn decode_frame_hu(
         });
     }
     check_transfer_syntax(header)?;
-    // dicom-rs 0.10's RLE decoder indexes out of bounds on some corrupted segments (found by
-    // the byte-flip test): a codec bug on hostile input must become an error naming the file,
-    // not a crash. Nothing shared is mutated inside, so unwinding leaves no broken state.
-    // Known debt: drop this once the upstream decoder checks its segment offsets.
+    if header.transfer_syntax_uid == uids::RLE_LOSSLESS {
+        check_rle_frame(obj, header)?;
+    }
+    // Last resort only: check_rle_frame refuses every damaged RLE frame we could construct
+    // (dicom-rs 0.10's RLE decoder panics on short segments and short fragments), but the
+    // other codecs get no such check, and a byte-flip fuzz of the WG04 files (400 copies per
+    // codec) still panicked in dicom-transfer-syntax-registry 0.10.1's JPEG adapter (a decoded
+    // frame larger than its buffer, jpeg.rs:233) and JPEG 2000 adapter (jpeg2k.rs:90); none in
+    // RLE. A codec bug on hostile input must become an error naming the file, not a crash.
+    // Nothing shared is mutated inside, so unwinding leaves no broken state.
     let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         obj.decode_pixel_data_frame(header.frame)
     }))
@@ -179,4 +185,146 @@ pub(crate) fn decode_frame_hu(
         }
     }
     Ok(())
+}
+
+/// Size of the RLE header: a segment count and 15 segment offsets, little-endian u32s
+/// (PS3.5 G.5).
+const RLE_HEADER_BYTES: usize = 64;
+
+/// Checks one RLE Lossless frame before dicom-rs decodes it: its fragment holds a whole header,
+/// the header declares 1 to 15 segments and exactly one per byte of each sample (two for
+/// 16-bit greyscale), the offsets start after the header, increase and stay inside the
+/// fragment, and every segment decodes to at least a full plane of bytes.
+///
+/// dicom-rs 0.10 trusts all of this: a fragment under 4 bytes or a segment count whose header
+/// runs past the fragment panics while slicing (and 2^32 - 1 segments first asks for a 16 GiB
+/// offset table, which can abort the process outright), and a segment that decodes short panics
+/// indexing it. Offsets that point into the header decode silently to wrong pixels.
+fn check_rle_frame(obj: &DefaultDicomObject, header: &SliceHeader) -> Result<(), DicomError> {
+    let corrupt = |detail: String| DicomError::CorruptRle {
+        path: header.path.clone(),
+        frame: header.frame,
+        detail,
+    };
+    let fragments = obj
+        .get(tags::PIXEL_DATA)
+        .and_then(|e| e.value().fragments())
+        .ok_or_else(|| corrupt("the pixel data is not split into fragments".into()))?;
+    let fragment: &[u8] = fragments.get(header.frame as usize).ok_or_else(|| {
+        corrupt(format!(
+            "the pixel data holds {} fragments, and RLE stores one per frame",
+            fragments.len()
+        ))
+    })?;
+    if fragment.len() < RLE_HEADER_BYTES {
+        return Err(corrupt(format!(
+            "its fragment holds {} bytes, less than the {RLE_HEADER_BYTES}-byte RLE header",
+            fragment.len()
+        )));
+    }
+    let words: Vec<usize> = fragment[..RLE_HEADER_BYTES]
+        .chunks_exact(4)
+        .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]) as usize)
+        .collect();
+    let count = words[0];
+    let needed =
+        usize::from(header.samples_per_pixel) * usize::from(header.bits_allocated.div_ceil(8));
+    if !(1..=15).contains(&count) {
+        return Err(corrupt(format!(
+            "the RLE header declares {count} segments; 1 to 15 are possible"
+        )));
+    }
+    if count != needed {
+        return Err(corrupt(format!(
+            "the RLE header declares {count} segments, but {} sample(s) of {} bits need {needed}",
+            header.samples_per_pixel, header.bits_allocated
+        )));
+    }
+    let offsets = &words[1..=count];
+    if offsets[0] < RLE_HEADER_BYTES {
+        return Err(corrupt(format!(
+            "segment 1 starts at byte {}, inside the {RLE_HEADER_BYTES}-byte header",
+            offsets[0]
+        )));
+    }
+    if let Some(w) = offsets.windows(2).find(|w| w[1] <= w[0]) {
+        return Err(corrupt(format!(
+            "segment offsets are not increasing ({} then {})",
+            w[0], w[1]
+        )));
+    }
+    let plane = usize::from(header.rows) * usize::from(header.columns);
+    for (s, &start) in offsets.iter().enumerate() {
+        let end = offsets.get(s + 1).copied().unwrap_or(fragment.len());
+        if end > fragment.len() || start >= fragment.len() {
+            return Err(corrupt(format!(
+                "segment {} spans bytes {start}..{end}, beyond the {}-byte fragment",
+                s + 1,
+                fragment.len()
+            )));
+        }
+        let decoded = packbits_decoded_len(&fragment[start..end], plane);
+        if decoded < plane {
+            return Err(corrupt(format!(
+                "segment {} decodes to {decoded} bytes, but {}x{} pixels need {plane}",
+                s + 1,
+                header.columns,
+                header.rows
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// How many bytes a PackBits segment decodes to, counted as dicom-rs decodes it (a literal run
+/// cut short by the segment's end yields the bytes that are there), without decoding it;
+/// stops counting once `enough` is reached.
+fn packbits_decoded_len(segment: &[u8], enough: usize) -> usize {
+    let mut at = 0;
+    let mut out = 0;
+    while at < segment.len() && out < enough {
+        let control = segment[at] as i8;
+        at += 1;
+        match control {
+            // A literal run of control + 1 bytes.
+            0.. => {
+                let run = control as usize + 1;
+                out += run.min(segment.len() - at);
+                at += run;
+            }
+            // No-op.
+            -128 => {}
+            // One byte repeated 1 - control times.
+            _ => {
+                if at >= segment.len() {
+                    break;
+                }
+                out += (1 - isize::from(control)) as usize;
+                at += 1;
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::packbits_decoded_len;
+
+    #[test]
+    fn packbits_length_counts_runs_as_the_decoder_does() {
+        // The PackBits example of dicom-rs's own test: decodes to 24 bytes.
+        let encoded = [
+            0xFE, 0xAA, 0x02, 0x80, 0x00, 0x2A, 0xFD, 0xAA, 0x03, 0x80, 0x00, 0x2A, 0x22, 0xF7,
+            0xAA,
+        ];
+        assert_eq!(packbits_decoded_len(&encoded, usize::MAX), 24);
+        // A literal run cut by the segment end yields the bytes present; a replicate run
+        // without its byte yields none; -128 is a no-op; counting stops at `enough`.
+        assert_eq!(packbits_decoded_len(&[0x05, 1, 2], usize::MAX), 2);
+        assert_eq!(packbits_decoded_len(&[0xFE], usize::MAX), 0);
+        assert_eq!(packbits_decoded_len(&[0x80, 0x80, 0xFF, 7], usize::MAX), 2);
+        assert_eq!(packbits_decoded_len(&[0x81, 7, 0x81, 7], 300), 256);
+        assert_eq!(packbits_decoded_len(&[0x81, 7, 0x81, 7], 100), 128);
+    }
 }

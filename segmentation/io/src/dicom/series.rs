@@ -16,9 +16,17 @@ use twinray_volume::Geometry;
 use super::header::{self, is_image, tag_name, SliceHeader};
 use super::pixels::transfer_syntax_name;
 use super::DicomError;
+use crate::MAX_VOXELS;
 
 /// Most files a folder scan will look at (a bound on memory for headers).
 pub const MAX_FILES: usize = 200_000;
+
+/// Widest spread of slice positions a series may have, along the slice normal or in plane:
+/// 10 m. A scanner's patient coordinates span a couple of metres (table travel included), so a
+/// slice farther than this from the rest of its series has a corrupt ImagePositionPatient;
+/// refusing it also keeps the grid arithmetic far from overflow (1e300 mm would give an
+/// infinite or wrapped grid size).
+const MAX_SPAN_MM: f64 = 10_000.0;
 
 /// A file left out of every series, and why (shown by `twinray info`).
 #[derive(Debug, Clone)]
@@ -318,6 +326,86 @@ fn median(values: &[f64]) -> f64 {
     }
 }
 
+/// The slice farthest from the series' median position (`order`: slice indices sorted along
+/// the normal; `along`: their positions along it, mm; `offsets`: in plane, pixels): the one to
+/// name when positions are implausible.
+fn outlier<'s>(
+    series: &'s DicomSeries,
+    order: &[usize],
+    along: &[f64],
+    offsets: &[(f64, f64)],
+    [sx, sy]: [f64; 2],
+) -> &'s SliceHeader {
+    let mm: Vec<DVec3> = along
+        .iter()
+        .zip(offsets)
+        .map(|(s, (u, v))| DVec3::new(u * sx, v * sy, *s))
+        .collect();
+    let centre = DVec3::new(
+        median(&mm.iter().map(|p| p.x).collect::<Vec<_>>()),
+        median(&mm.iter().map(|p| p.y).collect::<Vec<_>>()),
+        median(&mm.iter().map(|p| p.z).collect::<Vec<_>>()),
+    );
+    // NaN distances (from infinite positions) count as the farthest.
+    let farthest = mm
+        .iter()
+        .map(|p| {
+            let d = p.distance(centre);
+            if d.is_nan() {
+                f64::INFINITY
+            } else {
+                d
+            }
+        })
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map_or(0, |(k, _)| k);
+    &series.slices[order.get(farthest).copied().unwrap_or(0)]
+}
+
+/// Refuses a series whose slice positions spread wider than [`MAX_SPAN_MM`] (or are not
+/// finite once differenced), naming the slice farthest from the others.
+fn check_span(
+    series: &DicomSeries,
+    order: &[usize],
+    along: &[f64],
+    offsets: &[(f64, f64)],
+    [sx, sy]: [f64; 2],
+) -> Result<(), DicomError> {
+    let extent = |values: &mut dyn Iterator<Item = f64>| {
+        let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
+        hi - lo
+    };
+    let spans = [
+        extent(&mut along.iter().copied()),
+        extent(&mut offsets.iter().map(|(u, _)| u * sx)),
+        extent(&mut offsets.iter().map(|(_, v)| v * sy)),
+    ];
+    let ok = spans.iter().all(|s| s.is_finite() && *s <= MAX_SPAN_MM)
+        && along.iter().all(|s| s.is_finite());
+    if ok {
+        return Ok(());
+    }
+    let widest = spans
+        .iter()
+        .map(|s| if s.is_nan() { f64::INFINITY } else { *s })
+        .fold(0.0, f64::max);
+    Err(DicomError::BadValue {
+        path: outlier(series, order, along, offsets, [sx, sy])
+            .path
+            .clone(),
+        tag: tag_name(tags::IMAGE_POSITION_PATIENT),
+        detail: format!(
+            "the slices of series {} spread over {widest:.3e} mm, more than the {MAX_SPAN_MM} mm \
+             a patient's scan can span; this slice is the farthest from the others (is its \
+             position corrupt, or is it from another acquisition?)",
+            series.label()
+        ),
+    })
+}
+
 fn plan(series: &DicomSeries, policy: GeometryPolicy) -> Result<SeriesPlan, DicomError> {
     let slices = &series.slices;
     let Some(first) = slices.first() else {
@@ -360,6 +448,15 @@ fn plan(series: &DicomSeries, policy: GeometryPolicy) -> Result<SeriesPlan, Dico
     order.sort_by(|&a, &b| pos(a).dot(normal).total_cmp(&pos(b).dot(normal)));
     let p0 = pos(order[0]);
     let along: Vec<f64> = order.iter().map(|&i| (pos(i) - p0).dot(normal)).collect();
+    // In-plane offsets of each slice from the first one, in pixels.
+    let offsets: Vec<(f64, f64)> = order
+        .iter()
+        .map(|&i| {
+            let d = pos(i) - p0;
+            (d.dot(row_dir) / sx, d.dot(col_dir) / sy)
+        })
+        .collect();
+    check_span(series, &order, &along, &offsets, [sx, sy])?;
     let steps: Vec<f64> = along.windows(2).map(|w| w[1] - w[0]).collect();
     for (n, step) in steps.iter().enumerate() {
         if *step < 1e-3 {
@@ -370,14 +467,6 @@ fn plan(series: &DicomSeries, policy: GeometryPolicy) -> Result<SeriesPlan, Dico
             });
         }
     }
-    // In-plane offsets of each slice from the first one, in pixels.
-    let offsets: Vec<(f64, f64)> = order
-        .iter()
-        .map(|&i| {
-            let d = pos(i) - p0;
-            (d.dot(row_dir) / sx, d.dot(col_dir) / sy)
-        })
-        .collect();
     let mut warnings = Vec::new();
     let n = order.len();
     let step_mm = if n > 1 {
@@ -436,8 +525,10 @@ fn plan(series: &DicomSeries, policy: GeometryPolicy) -> Result<SeriesPlan, Dico
         );
         // Whole pixels only, so untilted series keep their in-plane sampling.
         let (umin, vmin) = (umin.floor(), vmin.floor());
-        let nx = usize::from(first.columns) + (umax - umin).ceil() as usize;
-        let ny = usize::from(first.rows) + (vmax - vmin).ceil() as usize;
+        // Sizes in f64 first: check_span bounds them, and the voxel count is checked before
+        // any conversion to usize, so nothing here can wrap.
+        let nx_f = f64::from(first.columns) + (umax - umin).ceil();
+        let ny_f = f64::from(first.rows) + (vmax - vmin).ceil();
         let span = along[n - 1];
         let nk_f = (span / step_mm).round() + 1.0;
         let limit = 4.0 * n as f64 + 4.0;
@@ -449,7 +540,23 @@ fn plan(series: &DicomSeries, policy: GeometryPolicy) -> Result<SeriesPlan, Dico
                 limit: limit as u64,
             });
         }
-        let nk = nk_f as usize;
+        let voxels = nx_f * ny_f * nk_f;
+        if !(voxels.is_finite() && voxels <= MAX_VOXELS as f64) {
+            return Err(DicomError::BadValue {
+                path: outlier(series, &order, &along, &offsets, [sx, sy])
+                    .path
+                    .clone(),
+                tag: tag_name(tags::IMAGE_POSITION_PATIENT),
+                detail: format!(
+                    "the slices of series {} are shifted so far from each other that a regular \
+                     grid holding them all would be {nx_f:.0}x{ny_f:.0}x{nk_f:.0} voxels, more \
+                     than the limit of {MAX_VOXELS}; this slice is the farthest from the others \
+                     (is its position corrupt, or is it from another acquisition?)",
+                    series.label()
+                ),
+            });
+        }
+        let (nx, ny, nk) = (nx_f as usize, ny_f as usize, nk_f as usize);
         let k_step = if nk > 1 {
             span / (nk - 1) as f64
         } else {
