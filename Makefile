@@ -15,7 +15,7 @@ export TWINRAY_ORT_LIB
 TWINRAY := $(CARGO_TARGET_DIR)/debug/twinray
 DEMO_OUT ?= out
 
-.PHONY: setup build demo test lint bench
+.PHONY: setup build demo test lint bench fuzz
 
 setup:
 	@bash scripts/setup.sh
@@ -50,6 +50,12 @@ test: build
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+
+# The seeded mutation tests of every file reader, run long (make test runs a few cases per
+# file): DICOM, SEG, NIfTI and lessons. Raise FUZZ_CASES for longer runs.
+FUZZ_CASES ?= 400
+fuzz: build
+	TWINRAY_FUZZ_CASES=$(FUZZ_CASES) cargo test --workspace --test mutation -- --nocapture
 
 # Benchmarks that print figures (no timing asserts).
 bench: setup

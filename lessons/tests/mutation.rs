@@ -30,6 +30,14 @@ const FIXTURES: [&str; 2] = [
 const REGRESSIONS: &str = "tests/fixtures/regressions";
 /// Mutated files per fixture; about a second per thousand in a debug build.
 const CASES_PER_FIXTURE: usize = 1500;
+
+/// Cases per fixture: `TWINRAY_FUZZ_CASES` (`make fuzz`) or [`CASES_PER_FIXTURE`].
+fn cases_per_fixture() -> usize {
+    std::env::var("TWINRAY_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(CASES_PER_FIXTURE)
+}
 const MS: i64 = 1_000_000;
 
 /// Everything a front end or the `lesson` tools do with a file. Errors are fine; panics are
@@ -221,7 +229,7 @@ fn seeded_mutations_of_the_fixtures_never_panic() {
         frames.extend(scanned.footer.iter().map(|(frame, _)| frame.clone()));
         assert!(frames.len() >= 2, "{fixture}: the fixture has frames");
         let mut rng = Rng::new(0x7e55_0000 + f as u64);
-        for case in 0..CASES_PER_FIXTURE {
+        for case in 0..cases_per_fixture() {
             let mut bytes = original.clone();
             match case % 4 {
                 0 => mutate_bytes(&mut rng, &mut bytes),
