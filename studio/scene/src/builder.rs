@@ -818,12 +818,7 @@ mod tests {
     fn empty_state(time_ns: i64) -> LessonState {
         LessonState {
             time_ns,
-            scene: SceneState::default(),
-            chapter: None,
-            head: None,
-            hands: [None, None],
-            controllers: [None, None],
-            strokes: Vec::new(),
+            ..LessonState::new(SceneState::default())
         }
     }
 

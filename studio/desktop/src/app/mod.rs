@@ -928,12 +928,7 @@ impl App {
         let mut replay = Replay {
             state: LessonState {
                 time_ns: range_ns.0,
-                scene: SceneState::default(),
-                chapter: None,
-                head: None,
-                hands: [None, None],
-                controllers: [None, None],
-                strokes: Vec::new(),
+                ..LessonState::new(SceneState::default())
             },
             player,
             path: path.to_path_buf(),
