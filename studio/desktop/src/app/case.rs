@@ -77,6 +77,17 @@ impl OpenCase {
         ))
     }
 
+    /// Whether a lesson's `case_ref` names this case, by the current hash or the first one
+    /// (as `twinray_scene::Case::is_named_by`).
+    pub fn is_named_by(&self, case_ref: &str) -> bool {
+        self.case_ref == case_ref
+            || twinray_scene::content_hash_as(
+                twinray_scene::HashVersion::V1,
+                &self.ct,
+                self.labels.as_deref(),
+            ) == case_ref
+    }
+
     /// HU at the centre of histogram bin `bin`.
     pub fn histogram_hu(bin: usize) -> f32 {
         HU_MIN + (bin as f32 + 0.5) * (HU_MAX - HU_MIN) / HISTOGRAM_BINS as f32

@@ -248,8 +248,12 @@ pub enum Action {
     StopRecording,
     /// Mark a chapter at the current lesson time.
     AddChapter(String),
-    /// Open a lesson to replay.
+    /// Open a lesson to replay on the open case; refused when the lesson names another case
+    /// (the one policy of `twinray_scene::lesson`: a lesson replays on the case it was taught on).
     OpenLesson(PathBuf),
+    /// Open a lesson on the open case whatever case it names: for a front end that has already
+    /// chosen the case by that policy (`twinray studio LESSON`, with or without --force-case).
+    OpenLessonOnThisCase(PathBuf),
     /// Back to authoring.
     CloseLesson,
     /// Start playback.
@@ -535,7 +539,8 @@ impl App {
                 });
                 self.record(Payload::Chapter(Chapter { title }));
             }
-            Action::OpenLesson(path) => self.open_lesson(&path)?,
+            Action::OpenLesson(path) => self.open_lesson(&path, true)?,
+            Action::OpenLessonOnThisCase(path) => self.open_lesson(&path, false)?,
             Action::CloseLesson => {
                 self.replay = None;
                 self.bump();
@@ -914,12 +919,22 @@ impl App {
         Ok(Some(report))
     }
 
-    fn open_lesson(&mut self, path: &Path) -> Result<()> {
+    fn open_lesson(&mut self, path: &Path, check_case: bool) -> Result<()> {
         if self.recording.is_some() {
             bail!("stop recording before opening a lesson");
         }
         let info = twinray_lessons::tools::info(path)
             .with_context(|| format!("opening the lesson {}", path.display()))?;
+        if check_case && !self.case.is_named_by(&info.header.case_ref) {
+            bail!(
+                "{} was recorded on case {}, not on the open case {} ({}): open it with `twinray studio {} --case CT` (and --labels), or --force-case",
+                path.display(),
+                info.header.case_ref,
+                self.case.name,
+                self.case.case_ref,
+                path.display()
+            );
+        }
         let player =
             Player::open(path).with_context(|| format!("opening the lesson {}", path.display()))?;
         let range_ns = player

@@ -29,6 +29,35 @@ fn demo_app() -> App {
     App::new(OpenCase::new("demo", ct.clone(), Some(labels.clone())))
 }
 
+/// A lesson taught on another case is refused by "Open lesson", naming both cases; a front end
+/// that chose the case itself (`twinray studio LESSON`, --force-case) opens it on this one.
+#[test]
+fn a_lesson_of_another_case_is_refused_unless_the_front_end_chose_the_case() {
+    let path = temp_lesson("other-case.lesson");
+    let mut app = demo_app();
+    app.apply(Action::StartRecording(path.clone()))
+        .expect("record");
+    app.apply(Action::AddChapter("On the demo".into()))
+        .expect("chapter");
+    app.apply(Action::StopRecording).expect("stop");
+    // The same CT without its labels is another case.
+    let (ct, _) = demo_volumes();
+    let mut other = App::new(OpenCase::new("unlabelled", ct.clone(), None));
+    let e = other
+        .apply(Action::OpenLesson(path.clone()))
+        .expect_err("another case");
+    let text = format!("{e:#}");
+    assert!(
+        text.contains(&app.case.case_ref) && text.contains(&other.case.case_ref),
+        "{text}"
+    );
+    assert!(other.replay.is_none());
+    other
+        .apply(Action::OpenLessonOnThisCase(path))
+        .expect("forced by the front end");
+    assert!(other.replay.is_some());
+}
+
 /// Pressing Record twice with the default name never replaces the first lesson: the second goes
 /// to `name-2.lesson` and the status bar says so.
 #[test]

@@ -72,7 +72,8 @@ pub fn run(options: StudioOptions) -> Result<()> {
     } = options;
     let mut app = App::new(case);
     if let Some(path) = lesson {
-        app.apply(Action::OpenLesson(path))?;
+        // The front end chose the case by the lesson policy (and --force-case) already.
+        app.apply(Action::OpenLessonOnThisCase(path))?;
         if let (Some(seconds), Some(replay)) = (at_s, &app.replay) {
             let t = replay.range_ns.0 + (seconds * 1e9) as i64;
             app.apply(Action::Seek(t))?;
