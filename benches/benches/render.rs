@@ -137,8 +137,9 @@ fn run_case(renderer: &mut VolumeRenderer, case: &Case) -> Result<(f64, f64, u64
     Ok((median(times), upload_ms, median(samples) as u64, step_mm))
 }
 
-/// Runs the VTK peer on the same input when its venv exists; returns its CPU and GPU medians.
-fn vtk_peer(volume: &Path) -> Option<(f64, f64)> {
+/// Runs the VTK peer on the same input when its venv exists; returns its CPU and GPU medians
+/// (the GPU mapper only when `both`).
+fn vtk_peer(volume: &Path, tf: &str, both: bool) -> Option<(f64, Option<f64>)> {
     if std::env::var("TWINRAY_BENCH_PEER").is_ok_and(|v| v == "0") {
         return None;
     }
@@ -155,7 +156,8 @@ fn vtk_peer(volume: &Path) -> Option<(f64, f64)> {
     cmd.arg(script)
         .args(["--size", "512x512", "--sample-distance", "0.5", "--frames"]);
     cmd.arg(FRAMES.to_string())
-        .args(["--warmup", "2", "--mapper", "both"]);
+        .args(["--warmup", "2", "--tf", tf, "--mapper"])
+        .arg(if both { "both" } else { "cpu" });
     if volume.as_os_str() == "synthetic-256" {
         cmd.args(["--synthetic", "256"]);
     } else {
@@ -169,7 +171,7 @@ fn vtk_peer(volume: &Path) -> Option<(f64, f64)> {
         .find(|l| l.trim_start().starts_with('{'))?;
     let json: serde_json::Value = serde_json::from_str(last).ok()?;
     let find = |mapper: &str| json["results"][mapper]["render"]["median_ms"].as_f64();
-    Some((find("cpu")?, find("gpu")?))
+    Some((find("cpu")?, find("gpu")))
 }
 
 fn main() -> Result<()> {
@@ -242,8 +244,12 @@ fn main() -> Result<()> {
     );
     let mut example_512 = None;
     let mut synthetic_256 = None;
+    let mut mip_512 = None;
     for case in &cases {
         let (ms, upload_ms, samples, step) = run_case(&mut renderer, case)?;
+        if case.preset == "mip" {
+            mip_512 = Some(ms);
+        }
         println!(
             "{:<30} {:>9} {:>8} {:>12.1} {:>9.2} {:>14} {:>10.0}   (upload {:.0} ms)",
             case.name,
@@ -263,25 +269,52 @@ fn main() -> Result<()> {
             }
         }
     }
-    for (label, input, ours) in [
+    // Device memory of a 512^3 CT with labels and normals (the textures set_volume allocates).
+    let dims = [512; 3];
+    let factor = twinray_renderer::normal_factor(dims, true);
+    println!(
+        "device memory, 512^3 CT + labels + normals (1/{factor} resolution): {:.0} MiB (budget {} MiB)",
+        twinray_renderer::volume_bytes(dims, true, factor) as f64 / 1048576.0,
+        twinray_renderer::VOLUME_MEMORY_BUDGET / 1048576
+    );
+    // The VTK GPU mapper is slow on llvmpipe; it is run for the shaded cases only.
+    for (label, input, tf, both, ours) in [
         (
             "example_ct, bone, shaded, 512x512",
             demo.clone(),
+            "bone",
+            true,
             example_512,
         ),
         (
             "synthetic 256^3, bone, shaded, 512x512",
             PathBuf::from("synthetic-256"),
+            "bone",
+            true,
             synthetic_256,
         ),
+        (
+            "example_ct, MIP, 512x512",
+            demo.clone(),
+            "mip",
+            false,
+            mip_512,
+        ),
     ] {
-        if let (Some(ours), Some((cpu, gpu))) = (ours, vtk_peer(&input)) {
-            println!(
+        let Some(ours) = ours else { continue };
+        match vtk_peer(&input, tf, both) {
+            Some((cpu, Some(gpu))) => println!(
                 "peer, same run: {label}: VTK CPU ray caster {cpu:.1} ms, VTK GPU mapper {gpu:.1} ms; \
-                 twinray {ours:.1} ms; speed-up over VTK CPU {:.2}x, over VTK GPU {:.2}x (above 1: twinray faster)",
+                 twinray {ours:.1} ms; speed-up over VTK CPU {:.2}x, over VTK GPU {:.2}x (above 1: twinray faster; goal 3x over CPU)",
                 cpu / ours,
                 gpu / ours
-            );
+            ),
+            Some((cpu, None)) => println!(
+                "peer, same run: {label}: VTK CPU ray caster {cpu:.1} ms; twinray {ours:.1} ms; \
+                 speed-up over VTK CPU {:.2}x (above 1: twinray faster; goal 3x)",
+                cpu / ours
+            ),
+            None => {}
         }
     }
     Ok(())
