@@ -280,12 +280,40 @@ void main() {
         // latency instead of stalling on each in turn. Skipping and early termination work at
         // batch granularity; samples past the exit contribute nothing.
         vec3 step_tex = d * step_mm;
+        if (mip) {
+            // Prime the maximum from the brick with the highest density bound along the ray
+            // (walked brick by brick on the step grid, no samples), so that the march below
+            // skips every brick that cannot beat it. The maximum is order-independent, so the
+            // projection is the same.
+            float tb = t;
+            uint top = 0u;
+            float top_from = 0.0;
+            float top_to = 0.0;
+            while (tb <= span.y) {
+                vec3 tex = o + tb * d;
+                ivec3 b = clamp(ivec3(floor(tex * brick_scale)), ivec3(0), brick_max);
+                uint m = texelFetch(occupancy, b, 0).r;
+                float t_exit = slab(o, inv_d, vec3(b) / brick_scale, vec3(b + 1) / brick_scale).y;
+                float t_next = tb + step_mm * max(1.0, ceil((t_exit - tb) / step_mm));
+                if (m > top) { top = m; top_from = tb; top_to = t_next; }
+                tb = t_next;
+            }
+            for (float ts = top_from; ts < top_to && ts <= span.y; ts += step_mm) {
+                vec3 tex = o + ts * d;
+                float vk = textureLod(density, tex, 0.0).r;
+                if (vk > best_v) {
+                    uint lk = has_labels ? label_at(tex) : 0u;
+                    if (lut_at(vk, lk).a < 0.0) { best_v = vk; best_label = lk; }
+                }
+                taken += 1u;
+            }
+        }
         while (t <= span.y) {
             vec3 tex = o + t * d;
             ivec3 b = clamp(ivec3(floor(tex * brick_scale)), ivec3(0), brick_max);
-            uint brick_max = texelFetch(occupancy, b, 0).r;
+            uint brick_bound = texelFetch(occupancy, b, 0).r;
             // Under MIP a brick whose highest density cannot beat the maximum so far is empty.
-            if (brick_max == 0u || (mip && float(brick_max) * (1.0 / 65535.0) <= best_v)) {
+            if (brick_bound == 0u || (mip && float(brick_bound) * (1.0 / 65535.0) <= best_v)) {
                 // Jump to the first step past this brick, staying on the jittered step grid.
                 vec3 lo = vec3(b) / brick_scale;
                 vec3 hi = vec3(b + 1) / brick_scale;
