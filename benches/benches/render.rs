@@ -2,7 +2,11 @@
 //! VTK: 512×512 (and 1024×1024), step 0.5 voxel, the bone transfer function with shading, the
 //! camera orbiting 2° per frame, 2 warm-up frames excluded, each frame finished and read back
 //! before the clock stops. Prints medians, the device, the step and the samples per frame; when
-//! the peer venv exists, runs VTK's CPU ray caster in the same run and prints the ratio.
+//! the peer venv exists, runs VTK's CPU ray caster in the same run and prints the ratio (shaded
+//! bone on example_ct and the synthetic 256³ sphere, and MIP on example_ct, each against the
+//! issue's goal of 3×). Also prints the studio's frame times through `FrameRenderer` at
+//! 1280×800 (a half-size drag frame and the full refined one) and the device memory a 512³ CT
+//! with labels and gradients would take.
 //!
 //! The overlay cases draw 0, 100 and 2000 capsules (pen strokes wound around the anatomy, half
 //! of them hidden behind it, plus an avatar's glasses outside the volume) composited by depth
@@ -10,7 +14,8 @@
 //!
 //! `cargo bench -p twinray-benches --bench render` (`-- --quick` for fewer cases,
 //! `-- --overlays` for the overlay cases only, `TWINRAY_DEVICE=gpu|cpu` to choose the device,
-//! `TWINRAY_BENCH_PEER=0` to skip VTK).
+//! `TWINRAY_BENCH_PEER=0` to skip VTK, `TWINRAY_BENCH_CASES=text` for the 512×512 cases whose
+//! name contains `text`, without the studio frames).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -137,8 +142,47 @@ fn run_case(renderer: &mut VolumeRenderer, case: &Case) -> Result<(f64, f64, u64
     Ok((median(times), upload_ms, median(samples) as u64, step_mm))
 }
 
-/// Runs the VTK peer on the same input when its venv exists; returns its CPU and GPU medians.
-fn vtk_peer(volume: &Path) -> Option<(f64, f64)> {
+/// The studio's own render path (`FrameRenderer`, as the window's render thread uses it) on the
+/// demo case with its labels at 1280×800, orbiting 2° per frame: the full frame (what the
+/// studio shows once a drag stops) and a half-size frame at a doubled step (what a reduced-size
+/// frame during a drag would cost). Returns (half-size median ms, full-size median ms).
+fn studio_frames(ctx: &std::sync::Arc<GpuContext>) -> Result<(f64, f64)> {
+    let case = twinray_scene::Case::demo()?;
+    let mut frames =
+        twinray_scene::builder::FrameRenderer::new(ctx.clone(), &case.ct, case.labels.as_ref())?;
+    let tf = TransferFunction::new(Preset::load("ct-bone")?);
+    let g = case.ct.geometry();
+    let distance = g.bounding_radius_mm() / 15f64.to_radians().sin();
+    let mut medians = Vec::new();
+    for (size, step) in [([640, 400], 1.0), ([1280, 800], 0.5)] {
+        let options = RenderOptions {
+            step_voxels: step,
+            ..RenderOptions::default()
+        };
+        let aspect = f64::from(size[0]) / f64::from(size[1]);
+        let mut times = Vec::new();
+        for frame in 1..=WARMUP + 4 {
+            let camera = Camera::orbit(
+                g.centre_mm(),
+                distance,
+                30.0 + 2.0 * frame as f64,
+                15.0,
+                Frustum::symmetric(25.0, aspect),
+            );
+            let t = Instant::now();
+            frames.render_view(&tf, &camera, &options, &[], size)?;
+            if frame > WARMUP {
+                times.push(t.elapsed().as_secs_f64() * 1e3);
+            }
+        }
+        medians.push(median(times));
+    }
+    Ok((medians[0], medians[1]))
+}
+
+/// Runs the VTK peer on the same input when its venv exists; returns its CPU and GPU medians
+/// (the GPU mapper only when `both`).
+fn vtk_peer(volume: &Path, tf: &str, both: bool) -> Option<(f64, Option<f64>)> {
     if std::env::var("TWINRAY_BENCH_PEER").is_ok_and(|v| v == "0") {
         return None;
     }
@@ -155,7 +199,8 @@ fn vtk_peer(volume: &Path) -> Option<(f64, f64)> {
     cmd.arg(script)
         .args(["--size", "512x512", "--sample-distance", "0.5", "--frames"]);
     cmd.arg(FRAMES.to_string())
-        .args(["--warmup", "2", "--mapper", "both"]);
+        .args(["--warmup", "2", "--tf", tf, "--mapper"])
+        .arg(if both { "both" } else { "cpu" });
     if volume.as_os_str() == "synthetic-256" {
         cmd.args(["--synthetic", "256"]);
     } else {
@@ -169,7 +214,7 @@ fn vtk_peer(volume: &Path) -> Option<(f64, f64)> {
         .find(|l| l.trim_start().starts_with('{'))?;
     let json: serde_json::Value = serde_json::from_str(last).ok()?;
     let find = |mapper: &str| json["results"][mapper]["render"]["median_ms"].as_f64();
-    Some((find("cpu")?, find("gpu")?))
+    Some((find("cpu")?, find("gpu")))
 }
 
 fn main() -> Result<()> {
@@ -232,6 +277,10 @@ fn main() -> Result<()> {
         cases.clear();
     }
     cases.extend(overlay_cases);
+    // `TWINRAY_BENCH_CASES=text`: only the cases whose name contains it.
+    if let Ok(only) = std::env::var("TWINRAY_BENCH_CASES") {
+        cases.retain(|c| c.name.contains(&only) && c.size == [512, 512]);
+    }
     let mut renderer = VolumeRenderer::new(
         ctx.clone(),
         &TransferFunction::new(Preset::load("ct-bone")?),
@@ -242,8 +291,12 @@ fn main() -> Result<()> {
     );
     let mut example_512 = None;
     let mut synthetic_256 = None;
+    let mut mip_512 = None;
     for case in &cases {
         let (ms, upload_ms, samples, step) = run_case(&mut renderer, case)?;
+        if case.preset == "mip" {
+            mip_512 = Some(ms);
+        }
         println!(
             "{:<30} {:>9} {:>8} {:>12.1} {:>9.2} {:>14} {:>10.0}   (upload {:.0} ms)",
             case.name,
@@ -256,32 +309,67 @@ fn main() -> Result<()> {
             upload_ms
         );
         if case.preset == "ct-bone" && case.size == [512, 512] && case.overlays.is_empty() {
+            // The first such case (the "+ 0 capsules" overlay case renders the same frame).
             if case.name.starts_with("example_ct") {
-                example_512 = Some(ms);
+                example_512.get_or_insert(ms);
             } else if case.name.contains("256") {
-                synthetic_256 = Some(ms);
+                synthetic_256.get_or_insert(ms);
             }
         }
     }
-    for (label, input, ours) in [
+    if !overlays_only && std::env::var("TWINRAY_BENCH_CASES").is_err() {
+        let (drag, refined) = studio_frames(&ctx)?;
+        println!(
+            "studio (FrameRenderer, demo case + labels, bone): 640x400 at step 1 voxel (drag) {drag:.1} ms \
+             (goal <= 100 ms); 1280x800 at step 0.5 (refined) {refined:.1} ms (goal <= 500 ms)"
+        );
+    }
+    // Device memory of a 512^3 CT with labels and normals (the textures set_volume allocates).
+    let dims = [512; 3];
+    let factor = twinray_renderer::normal_factor(dims, true);
+    println!(
+        "device memory, 512^3 CT + labels + normals (1/{factor} resolution): {:.0} MiB (budget {} MiB)",
+        twinray_renderer::volume_bytes(dims, true, factor) as f64 / 1048576.0,
+        twinray_renderer::VOLUME_MEMORY_BUDGET / 1048576
+    );
+    // The VTK GPU mapper is slow on llvmpipe; it is run for the shaded cases only.
+    for (label, input, tf, both, ours) in [
         (
             "example_ct, bone, shaded, 512x512",
             demo.clone(),
+            "bone",
+            true,
             example_512,
         ),
         (
             "synthetic 256^3, bone, shaded, 512x512",
             PathBuf::from("synthetic-256"),
+            "bone",
+            true,
             synthetic_256,
         ),
+        (
+            "example_ct, MIP, 512x512",
+            demo.clone(),
+            "mip",
+            false,
+            mip_512,
+        ),
     ] {
-        if let (Some(ours), Some((cpu, gpu))) = (ours, vtk_peer(&input)) {
-            println!(
+        let Some(ours) = ours else { continue };
+        match vtk_peer(&input, tf, both) {
+            Some((cpu, Some(gpu))) => println!(
                 "peer, same run: {label}: VTK CPU ray caster {cpu:.1} ms, VTK GPU mapper {gpu:.1} ms; \
-                 twinray {ours:.1} ms; speed-up over VTK CPU {:.2}x, over VTK GPU {:.2}x (above 1: twinray faster)",
+                 twinray {ours:.1} ms; speed-up over VTK CPU {:.2}x, over VTK GPU {:.2}x (above 1: twinray faster; goal 3x over CPU)",
                 cpu / ours,
                 gpu / ours
-            );
+            ),
+            Some((cpu, None)) => println!(
+                "peer, same run: {label}: VTK CPU ray caster {cpu:.1} ms; twinray {ours:.1} ms; \
+                 speed-up over VTK CPU {:.2}x (above 1: twinray faster; goal 3x)",
+                cpu / ours
+            ),
+            None => {}
         }
     }
     Ok(())

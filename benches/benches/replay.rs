@@ -93,10 +93,11 @@ fn main() -> Result<()> {
             capsules = capsules.max(frame.overlays.all().len());
         }
         println!(
-            "replay frame {}x{} ({name}): median {:.0} ms over {frames} frames (min {:.0}, max {:.0}); state + scene median {:.2} ms; up to {capsules} overlay capsules",
+            "replay frame {}x{} ({name}): median {:.0} ms ({:.2} fps; goal >= 5) over {frames} frames (min {:.0}, max {:.0}); state + scene median {:.2} ms; up to {capsules} overlay capsules",
             SIZE[0],
             SIZE[1],
             median(times.clone()),
+            1e3 / median(times.clone()),
             times.iter().copied().fold(f64::INFINITY, f64::min),
             times.iter().copied().fold(0.0, f64::max),
             median(state_ms),

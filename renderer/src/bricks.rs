@@ -73,8 +73,10 @@ impl BrickStats {
         }
     }
 
-    /// One byte per brick (x fastest): 1 when some voxel in it may be visible under `lut`.
-    pub fn occupancy(&self, lut: &Lut) -> Vec<u8> {
+    /// One value per brick (x fastest): 0 when no voxel in it can be visible under `lut`, else
+    /// the brick's highest normalised density (with its apron) as u16, at least 1, which bounds
+    /// every sample in it (maximum-intensity projection skips bricks that cannot raise its maximum).
+    pub fn occupancy(&self, lut: &Lut) -> Vec<u16> {
         self.ranges
             .iter()
             .zip(&self.labels)
@@ -82,6 +84,7 @@ impl BrickStats {
                 if lo > hi {
                     return 0;
                 }
+                let max = hi.max(1);
                 let (lo, hi) = (f32::from(lo) / 65535.0, f32::from(hi) / 65535.0);
                 let visible = set.iter().enumerate().any(|(word, &bits)| {
                     let mut bits = bits;
@@ -94,7 +97,11 @@ impl BrickStats {
                     }
                     false
                 });
-                u8::from(visible)
+                if visible {
+                    max
+                } else {
+                    0
+                }
             })
             .collect()
     }
@@ -176,7 +183,8 @@ mod tests {
         assert_eq!(stats.dims, [2, 2, 2]);
         let mut tf = TransferFunction::new(Preset::load("ct-bone").expect("preset"));
         let occ = stats.occupancy(&tf.bake());
-        assert_eq!(occ, vec![0, 0, 0, 0, 0, 0, 0, 1]);
+        assert_eq!(occ[..7], [0; 7]);
+        assert_eq!(occ[7], bone);
 
         // Hiding the only label present makes its brick empty as well.
         tf.labels.set_visible(31, false);
@@ -192,6 +200,6 @@ mod tests {
         density[(4 * 8 + 4) * 16 + 8] = bone; // first voxel of brick x = 1
         let stats = BrickStats::compute(dims, &density, None);
         let tf = TransferFunction::new(Preset::load("ct-bone").expect("preset"));
-        assert_eq!(stats.occupancy(&tf.bake()), vec![1, 1]);
+        assert_eq!(stats.occupancy(&tf.bake()), vec![bone, bone]);
     }
 }

@@ -19,6 +19,7 @@ mod camera;
 mod context;
 mod external;
 mod image;
+mod normals;
 mod overlay;
 pub mod surface;
 mod volume_renderer;
@@ -28,6 +29,7 @@ pub use camera::{Camera, Frustum};
 pub use context::{DevicePreference, GpuContext};
 pub use external::{ExternalFormat, ExternalHandles, VulkanCreator, EXTERNAL_API_VERSION};
 pub use image::RgbaImage;
+pub use normals::{normal_factor, volume_bytes, NormalVolume, VOLUME_MEMORY_BUDGET};
 pub use overlay::{Capsule, MAX_OVERLAY_CAPSULES};
 pub use volume_renderer::{ClipPlane, CropBox, FrameStats, RenderOptions, VolumeRenderer};
 

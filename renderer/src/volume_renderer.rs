@@ -30,6 +30,7 @@ use crate::bricks::{BrickStats, BRICK_VOXELS};
 use crate::camera::Camera;
 use crate::context::GpuContext;
 use crate::image::RgbaImage;
+use crate::normals::{normal_factor, volume_bytes, NormalVolume};
 use crate::overlay::{self, Bins, Capsule};
 use crate::RenderError;
 
@@ -120,6 +121,12 @@ pub struct FrameStats {
 struct GpuVolume {
     geometry: Geometry,
     density: Arc<ImageView>,
+    /// Precomputed central differences (RGBA16F, trilinear), full or half resolution.
+    normals: Arc<ImageView>,
+    /// Multiplies a density texture coordinate into the normal texture's.
+    normal_scale: [f32; 3],
+    /// Device bytes of the volume's textures (density, labels, normals).
+    bytes: u64,
     labels: Option<Arc<ImageView>>,
     bricks: BrickStats,
     occupancy: Arc<Image>,
@@ -297,16 +304,27 @@ impl VolumeRenderer {
             .map(|&hu| (Lut::normalise_hu(hu) * 65535.0).round() as u16)
             .collect();
         let bricks = BrickStats::compute(geometry.dims, &density, label_ids.as_deref());
+        let factor = normal_factor(geometry.dims, label_ids.is_some());
+        let normals = NormalVolume::compute(geometry.dims, &density, factor);
+        let normal_scale = normals.tex_scale(geometry.dims);
+        let bytes = volume_bytes(geometry.dims, label_ids.is_some(), factor);
         let extent = geometry.dims.map(|n| n as u32);
         let density_image = new_image(&self.ctx, ImageType::Dim3d, Format::R16_UNORM, extent)?;
+        let normal_image = new_image(
+            &self.ctx,
+            ImageType::Dim3d,
+            Format::R16G16B16A16_SFLOAT,
+            normals.dims.map(|n| n as u32),
+        )?;
         let occupancy = new_image(
             &self.ctx,
             ImageType::Dim3d,
-            Format::R8_UINT,
+            Format::R16_UINT,
             bricks.dims.map(|n| n as u32),
         )?;
         let mut cb = command_builder(&self.ctx)?;
         upload(&self.ctx, &mut cb, &density_image, density)?;
+        upload(&self.ctx, &mut cb, &normal_image, normals.texels)?;
         let labels = match label_ids {
             None => None,
             Some(ids) => {
@@ -325,12 +343,20 @@ impl VolumeRenderer {
         self.volume = Some(GpuVolume {
             geometry,
             density: view(&density_image)?,
+            normals: view(&normal_image)?,
+            normal_scale,
+            bytes,
             labels,
             bricks,
             occupancy_view: view(&occupancy)?,
             occupancy,
         });
         Ok(())
+    }
+
+    /// Device bytes of the current volume's textures (density, labels, normals), 0 with none.
+    pub fn volume_bytes(&self) -> u64 {
+        self.volume.as_ref().map_or(0, |v| v.bytes)
     }
 
     /// Replaces the transfer function: rewrites the lookup table and the occupancy bricks only.
@@ -461,15 +487,8 @@ impl VolumeRenderer {
             *slot = Some(new_target(&self.ctx, size)?);
         }
         let target = slot.as_ref().ok_or(RenderError::NoVolume)?;
-        let (mut params, stats) = frame_params(
-            &volume.geometry,
-            volume.bricks.dims,
-            volume.labels.is_some(),
-            &self.transfer_function,
-            camera,
-            options,
-            size,
-        );
+        let (mut params, stats) =
+            frame_params(volume, &self.transfer_function, camera, options, size);
         let bins = if pick || self.overlays.packed.is_empty() {
             None
         } else {
@@ -528,6 +547,11 @@ impl VolumeRenderer {
                 WriteDescriptorSet::buffer(6, target.counters.clone()),
                 WriteDescriptorSet::buffer(7, self.overlays.gpu.clone()),
                 WriteDescriptorSet::buffer(8, bins_buffer),
+                WriteDescriptorSet::image_view_sampler(
+                    9,
+                    volume.normals.clone(),
+                    self.linear.clone(),
+                ),
             ],
             [],
         )
@@ -586,14 +610,16 @@ impl VolumeRenderer {
 
 /// Fills the shader's uniform block for one frame.
 fn frame_params(
-    geometry: &Geometry,
-    brick_dims: [usize; 3],
-    has_labels: bool,
+    volume: &GpuVolume,
     tf: &TransferFunction,
     camera: &Camera,
     options: &RenderOptions,
     size: [u32; 2],
 ) -> (raymarch::Params, FrameStats) {
+    let geometry = &volume.geometry;
+    let brick_dims = volume.bricks.dims;
+    let normal_scale = volume.normal_scale;
+    let has_labels = volume.labels.is_some();
     let dims = geometry.dims.map(|n| n as f64);
     let voxel_from_world = geometry.voxel_from_patient();
     let tex_from_voxel = DMat4::from_scale(DVec3::new(1.0 / dims[0], 1.0 / dims[1], 1.0 / dims[2]))
@@ -658,6 +684,7 @@ fn frame_params(
         ],
         image: [size[0], size[1], options.jitter_seed.unwrap_or(0), flags],
         overlay: [0; 4],
+        normal_scale: [normal_scale[0], normal_scale[1], normal_scale[2], 0.0],
     };
     let stats = FrameStats {
         step_mm,
@@ -677,6 +704,7 @@ fn check_formats(ctx: &GpuContext) -> Result<(), RenderError> {
             FormatFeatures::SAMPLED_IMAGE | FormatFeatures::SAMPLED_IMAGE_FILTER_LINEAR,
         ),
         (Format::R8_UINT, FormatFeatures::SAMPLED_IMAGE),
+        (Format::R16_UINT, FormatFeatures::SAMPLED_IMAGE),
         (
             Format::R16G16B16A16_SFLOAT,
             FormatFeatures::SAMPLED_IMAGE | FormatFeatures::SAMPLED_IMAGE_FILTER_LINEAR,

@@ -20,7 +20,8 @@ layout(set = 0, binding = 1) uniform usampler3D labels;
 // Per (density bin, label row): RGB, and log2(1 - opacity per unit distance) in A, so that the
 // step correction is one exp2 and interpolating between bins interpolates optical depth.
 layout(set = 0, binding = 2) uniform sampler2D lut;
-// One byte per brick: 0 when nothing in it can be visible under the current transfer function.
+// Per brick: 0 when nothing in it can be visible under the current transfer function, else its
+// highest normalised density (u16, at least 1), an upper bound of every sample in it.
 layout(set = 0, binding = 3) uniform usampler3D occupancy;
 // Premultiplied RGBA (colour over black) and accumulated opacity.
 layout(set = 0, binding = 4, rgba8) uniform writeonly image2D target;
@@ -51,6 +52,9 @@ layout(set = 0, binding = 5) uniform Params {
     uvec4 image;
     // x, y: overlay tiles along x and y (0 when there are no overlays); z: tile edge in pixels.
     uvec4 overlay;
+    // xyz: multiplies a density texture coordinate into the gradient texture's (1 at full
+    // resolution; the gradient texture may cover 2×2×2 voxels per texel).
+    vec4 normal_scale;
 } p;
 
 // Density samples taken this frame (for benchmarks: samples per second across machines), and
@@ -61,6 +65,10 @@ layout(set = 0, binding = 6) buffer Counters {
 } counters;
 
 // Overlay capsules in world mm: (a, radius), (b, unused), straight-alpha RGBA.
+// Index-space central difference of the density per voxel (times 65535), precomputed on upload;
+// RGBA16F, trilinear.
+layout(set = 0, binding = 9) uniform sampler3D normals;
+
 struct Capsule {
     vec4 a_radius;
     vec4 b;
@@ -109,11 +117,9 @@ vec2 slab(vec3 o, vec3 inv_d, vec3 lo, vec3 hi) {
 }
 
 vec3 shade(vec3 rgb, vec3 tex, vec3 ray_world) {
-    vec3 h = 1.0 / vec3(p.dims.xyz);
-    vec3 g_index = 0.5 * vec3(
-        textureLod(density, tex + vec3(h.x, 0, 0), 0.0).r - textureLod(density, tex - vec3(h.x, 0, 0), 0.0).r,
-        textureLod(density, tex + vec3(0, h.y, 0), 0.0).r - textureLod(density, tex - vec3(0, h.y, 0), 0.0).r,
-        textureLod(density, tex + vec3(0, 0, h.z), 0.0).r - textureLod(density, tex - vec3(0, 0, h.z), 0.0).r);
+    // One trilinear fetch of the precomputed gradient (it interpolates the voxels' central
+    // differences, which is what a central difference of the trilinear field is).
+    vec3 g_index = textureLod(normals, tex * p.normal_scale.xyz, 0.0).xyz * (1.0 / 65535.0);
     vec3 g = mat3(p.world_grad_from_index_grad) * g_index;
     float len = length(g);
     if (len < 1e-6) {
@@ -274,15 +280,60 @@ void main() {
         // latency instead of stalling on each in turn. Skipping and early termination work at
         // batch granularity; samples past the exit contribute nothing.
         vec3 step_tex = d * step_mm;
+        if (mip) {
+            // Prime the maximum from the brick with the highest density bound along the ray
+            // (walked brick by brick on the step grid, no samples), so that the march below
+            // skips every brick that cannot beat it. The maximum is order-independent, so the
+            // projection is the same.
+            float tb = t;
+            uint top = 0u;
+            float top_from = 0.0;
+            float top_to = 0.0;
+            while (tb <= span.y) {
+                vec3 tex = o + tb * d;
+                ivec3 b = clamp(ivec3(floor(tex * brick_scale)), ivec3(0), brick_max);
+                uint m = texelFetch(occupancy, b, 0).r;
+                float t_exit = slab(o, inv_d, vec3(b) / brick_scale, vec3(b + 1) / brick_scale).y;
+                float t_next = tb + step_mm * max(1.0, ceil((t_exit - tb) / step_mm));
+                if (m > top) { top = m; top_from = tb; top_to = t_next; }
+                tb = t_next;
+            }
+            for (float ts = top_from; ts < top_to && ts <= span.y; ts += step_mm) {
+                vec3 tex = o + ts * d;
+                float vk = textureLod(density, tex, 0.0).r;
+                if (vk > best_v) {
+                    uint lk = has_labels ? label_at(tex) : 0u;
+                    if (lut_at(vk, lk).a < 0.0) { best_v = vk; best_label = lk; }
+                }
+                taken += 1u;
+            }
+        }
         while (t <= span.y) {
             vec3 tex = o + t * d;
             ivec3 b = clamp(ivec3(floor(tex * brick_scale)), ivec3(0), brick_max);
-            if (texelFetch(occupancy, b, 0).r == 0u) {
+            uint brick_bound = texelFetch(occupancy, b, 0).r;
+            // Under MIP a brick whose highest density cannot beat the maximum so far is empty.
+            if (brick_bound == 0u || (mip && float(brick_bound) * (1.0 / 65535.0) <= best_v)) {
                 // Jump to the first step past this brick, staying on the jittered step grid.
                 vec3 lo = vec3(b) / brick_scale;
                 vec3 hi = vec3(b + 1) / brick_scale;
                 float t_exit = slab(o, inv_d, lo, hi).y;
                 t += step_mm * max(1.0, ceil((t_exit - t) / step_mm));
+                continue;
+            }
+            if (mip) {
+                // Only a sample above the maximum so far needs its label and LUT entry (to know
+                // whether it is visible at all).
+                for (int k = 0; k < BATCH; k++) {
+                    vec3 tk = tex + float(k) * step_tex;
+                    float vk = textureLod(density, tk, 0.0).r;
+                    if (vk > best_v && t + float(k) * step_mm <= span.y) {
+                        uint lk = has_labels ? label_at(tk) : 0u;
+                        if (lut_at(vk, lk).a < 0.0) { best_v = vk; best_label = lk; }
+                    }
+                }
+                taken += uint(BATCH);
+                t += float(BATCH) * step_mm;
                 continue;
             }
             float v[BATCH];
