@@ -2,6 +2,7 @@
 //! the crates that do the work (io, segmentation, scene, xr, desktop); [`cli`] dispatches and
 //! turns errors into one line on stderr and exit status 2.
 
+mod bundle_cmd;
 mod cli;
 mod demo_cmd;
 

@@ -15,10 +15,10 @@ use twinray_lessons::state::LessonState;
 use twinray_lessons::tools::format_time_ns;
 use twinray_renderer::GpuContext;
 
-use twinray_scene::lesson::{damage_messages, open_lesson};
+use twinray_scene::lesson::damage_messages;
 use twinray_scene::{FrameInputs, FrameRenderer, LearnerView, OrbitView, SceneBuilder};
 
-use crate::shared::{case_for_lesson, parse_size, DeviceArg};
+use crate::shared::{open_with_case, parse_size, DeviceArg};
 
 /// Arguments of `twinray replay`.
 #[derive(Debug, Args)]
@@ -30,7 +30,7 @@ Examples:
   twinray replay demo.lesson --video lesson.mp4 --fps 30        (needs ffmpeg on PATH)
   twinray replay other.lesson --ct ct.nii.gz --labels labels.nii.gz --at 5 --out f.png")]
 pub struct ReplayArgs {
-    /// The lesson file.
+    /// The lesson file, or a .twlesson bundle (which carries its case).
     #[arg(value_name = "LESSON")]
     pub lesson: PathBuf,
     /// Lesson time to render, in seconds (with --out).
@@ -199,11 +199,8 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
     }
 
     let opened = Instant::now();
-    let mut player = open_lesson(&args.lesson)?;
-    let header = player.reader().header().lesson.clone();
-    let case = case_for_lesson(
+    let (mut player, case) = open_with_case(
         &args.lesson,
-        &header.case_ref,
         args.ct.as_deref(),
         args.labels.as_deref(),
         args.force_case,

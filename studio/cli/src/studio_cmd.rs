@@ -61,11 +61,33 @@ pub fn run(args: StudioArgs) -> Result<()> {
         .and_then(|(w, h)| Some((w.trim().parse::<f32>().ok()?, h.trim().parse::<f32>().ok()?)))
         .filter(|(w, h)| (200.0..=8192.0).contains(w) && (200.0..=8192.0).contains(h))
         .with_context(|| format!("--size '{}' is not WIDTHxHEIGHT (200 to 8192)", args.size))?;
-    let lesson = args.input.clone().filter(|p| {
-        p.extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("lesson"))
-    });
+    // A bundle: its case comes from inside it, and the window opens its lesson from a private
+    // copy (the desktop opens lessons by path).
+    let bundled = match &args.input {
+        Some(p) if twinray_bundle::is_bundle_path(p) => {
+            let (_, mut bundle) = twinray_scene::bundle::bundle_lesson(p)?;
+            let bytes = bundle.read(twinray_bundle::LESSON)?;
+            let opened = twinray_scene::bundle::open_bundle(p)?;
+            let dir = std::env::temp_dir().join(format!("twinray-studio-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            let copy = dir.join("lesson.lesson");
+            std::fs::write(&copy, bytes).with_context(|| format!("writing {}", copy.display()))?;
+            Some((copy, OpenCase::from_case(file_name(p), opened.case)))
+        }
+        _ => None,
+    };
+    let lesson = match &bundled {
+        Some((copy, _)) => Some(copy.clone()),
+        None => args.input.clone().filter(|p| {
+            p.extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("lesson"))
+        }),
+    };
     let case = match (&args.input, &lesson) {
+        _ if bundled.is_some() => match bundled {
+            Some((_, case)) => case,
+            None => OpenCase::demo()?,
+        },
         (_, Some(path)) => {
             let case_ref = open_lesson(path)?.reader().header().lesson.case_ref.clone();
             let case = case_for_lesson(
