@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use twinray_bundle::Deidentification;
 use twinray_renderer::GpuContext;
-use twinray_scene::bundle::{make_bundle, BundleRequest};
+use twinray_scene::bundle::{burned_in_status, make_bundle, BundleRequest};
 use twinray_scene::lesson::open_lesson;
 use twinray_scene::{FrameRenderer, LearnerView, OrbitView, SceneBuilder};
 
@@ -51,6 +51,10 @@ pub struct BundleArgs {
     /// Description.
     #[arg(long, default_value = "")]
     description: String,
+    /// Bundle a DICOM series even though it is marked BurnedInAnnotation=YES (identifying text
+    /// in the pixels, which no header clean-up removes); check the images first.
+    #[arg(long)]
+    allow_burned_in: bool,
     /// Leave the thumbnail out (no rendering).
     #[arg(long)]
     no_thumbnail: bool,
@@ -93,6 +97,10 @@ fn write(args: &BundleArgs, lesson: &Path, out: &Path) -> Result<()> {
             out.display()
         );
     }
+    let burned_in = match &args.ct {
+        Some(ct) => burned_in_status(ct, args.allow_burned_in)?,
+        None => "not DICOM".to_owned(),
+    };
     let mut player = open_lesson(lesson)?;
     let case_ref = player.reader().header().lesson.case_ref.clone();
     let case = case_for_lesson(
@@ -136,11 +144,7 @@ fn write(args: &BundleArgs, lesson: &Path, out: &Path) -> Result<()> {
         label_names: None,
         deidentification: Deidentification {
             source: source.to_owned(),
-            burned_in_annotation: if source == "dicom" {
-                "not checked".to_owned()
-            } else {
-                "not DICOM".to_owned()
-            },
+            burned_in_annotation: burned_in,
             ..Deidentification::default()
         },
         created_unix_s: std::time::SystemTime::now()

@@ -140,6 +140,49 @@ fn case_members(case: &Case, lesson: &Path) -> Result<(Vec<u8>, Option<Vec<u8>>)
     result
 }
 
+/// The BurnedInAnnotation record for a CT given as DICOM (a folder or a file): "NO" or
+/// "absent" when no image says YES; a series where any image says YES is refused unless
+/// `allow` (then "YES (allowed by --allow-burned-in)"). A NIfTI CT gives "not DICOM".
+///
+/// # Errors
+/// If a file cannot be read, or an image is marked YES and `allow` is not set.
+pub fn burned_in_status(ct: &Path, allow: bool) -> Result<String, SceneError> {
+    if twinray_io::is_nifti(ct) {
+        return Ok("not DICOM".to_owned());
+    }
+    let files: Vec<PathBuf> = if ct.is_dir() {
+        let scan = twinray_io::scan(ct).map_err(|e| content_err(ct, e.to_string()))?;
+        let mut files: Vec<PathBuf> = scan
+            .series
+            .iter()
+            .flat_map(|s| s.slices.iter().map(|h| h.path.clone()))
+            .collect();
+        files.sort();
+        files.dedup();
+        files
+    } else {
+        vec![ct.to_path_buf()]
+    };
+    let mut seen_no = false;
+    for file in &files {
+        match twinray_io::dicom::burned_in_annotation(file)
+            .map_err(|e| content_err(file, e.to_string()))?
+            .as_deref()
+        {
+            Some("YES") if !allow => {
+                return Err(content_err(
+                    file,
+                    "is marked BurnedInAnnotation=YES: its pixels carry identifying text that no header clean-up removes; bundle it only after checking the images (--allow-burned-in)",
+                ));
+            }
+            Some("YES") => return Ok("YES (allowed by --allow-burned-in)".to_owned()),
+            Some(_) => seen_no = true,
+            None => {}
+        }
+    }
+    Ok(if seen_no { "NO" } else { "absent" }.to_owned())
+}
+
 /// The case held in NIfTI bytes, as a bundle gives it back.
 fn case_from_members(origin: &Path, ct: &[u8], labels: Option<&[u8]>) -> Result<Case, SceneError> {
     let ct = read_ct_bytes(ct, &origin.join(twinray_bundle::CT))
@@ -236,6 +279,11 @@ pub fn make_bundle(
     let mut deid = request.deidentification.clone();
     deid.profile = DEID_PROFILE.to_owned();
     deid.dicom_header_kept = false;
+    if deid.source == "dicom" {
+        deid.steps.push(
+            "the DICOM series was read for voxels and geometry only; every header attribute (patient, dates, times, UIDs, institution, staff, device, private tags, sequences) was discarded".to_owned(),
+        );
+    }
     deid.steps.push(
         "case stored as voxels and geometry only (NIfTI-1 written by twinray); no DICOM header or file is kept".to_owned(),
     );
