@@ -79,6 +79,29 @@ pub struct ReplayArgs {
     pub device: Option<DeviceArg>,
 }
 
+impl ReplayArgs {
+    /// One frame of `lesson` at `at` seconds into `out`, with every other option at its default.
+    pub fn for_frame(lesson: PathBuf, at: f64, out: PathBuf) -> Self {
+        Self {
+            lesson,
+            at,
+            azimuth: 0.0,
+            elevation: 0.0,
+            zoom: 1.0,
+            follow_instructor: false,
+            size: [512, 512],
+            out: Some(out),
+            frames: None,
+            video: None,
+            fps: 30.0,
+            ct: None,
+            labels: None,
+            force_case: false,
+            device: None,
+        }
+    }
+}
+
 /// The most frames one replay renders: four hours at 30 frames per second. A lesson whose time
 /// range asks for more is damaged or crafted, and rendering it would never end.
 const MAX_FRAMES: usize = 4 * 3600 * 30;
