@@ -245,6 +245,18 @@ impl Library {
     /// Indexes one stored bundle (replacing what the index held for it).
     fn index_one(&mut self, id: &str, stored: &Path) -> Result<LessonRow, LibraryError> {
         let (row, entries) = index::read_bundle(id, stored)?;
+        self.insert(&row, &entries)?;
+        Ok(row)
+    }
+
+    /// Puts a lesson and its entries into the index in one transaction, replacing what it held
+    /// for `row.id` (its file is `bundles/<id>.twlesson`). [`Self::add`] uses it; benchmarks
+    /// fill an index with synthetic lessons through it.
+    ///
+    /// # Errors
+    /// If the index cannot be written.
+    pub fn insert(&mut self, row: &LessonRow, entries: &[Entry]) -> Result<(), LibraryError> {
+        let id = row.id.as_str();
         let db_path = self.db_path.clone();
         let sql = |source| LibraryError::Sql {
             path: db_path.clone(),
@@ -277,14 +289,13 @@ impl Library {
                     "INSERT INTO entries (lesson_id, kind, time_s, chapter, text) VALUES (?1, ?2, ?3, ?4, ?5)",
                 )
                 .map_err(sql)?;
-            for e in &entries {
+            for e in entries {
                 insert
                     .execute(params![id, e.kind.name(), e.time_s, e.chapter, e.text])
                     .map_err(sql)?;
             }
         }
-        tx.commit().map_err(sql)?;
-        Ok(row)
+        tx.commit().map_err(sql)
     }
 
     fn row_from(&self, r: &rusqlite::Row<'_>) -> rusqlite::Result<LessonRow> {
