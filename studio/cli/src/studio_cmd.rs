@@ -65,11 +65,16 @@ pub fn run(args: StudioArgs) -> Result<()> {
     // copy (the desktop opens lessons by path).
     let bundled = match &args.input {
         Some(p) if twinray_bundle::is_bundle_path(p) => {
-            let (_, mut bundle) = twinray_scene::bundle::bundle_lesson(p)?;
-            let bytes = bundle.read(twinray_bundle::LESSON)?;
             let opened = twinray_scene::bundle::open_bundle(p)?;
-            let dir = std::env::temp_dir().join(format!("twinray-studio-{}", std::process::id()));
-            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            let bytes = twinray_bundle::Bundle::open(p)?.read(twinray_bundle::LESSON)?;
+            // A new folder of this process (never one that exists: nothing placed there
+            // beforehand is followed or reused).
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos());
+            let dir =
+                std::env::temp_dir().join(format!("twinray-studio-{}-{nanos}", std::process::id()));
+            std::fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
             let copy = dir.join("lesson.lesson");
             std::fs::write(&copy, bytes).with_context(|| format!("writing {}", copy.display()))?;
             Some((copy, OpenCase::from_case(file_name(p), opened.case)))
