@@ -1,7 +1,8 @@
 //! The `twinray` command line: parsing, dispatch, and exit codes (2 for errors).
 
 use crate::{
-    demo_cmd, dicom_cmd, lesson_cmd, render_cmd, replay_cmd, segment_cmd, studio_cmd, vr_cmd,
+    bundle_cmd, demo_cmd, dicom_cmd, lesson_cmd, library_cmd, render_cmd, replay_cmd, segment_cmd,
+    studio_cmd, vr_cmd,
 };
 use std::process::ExitCode;
 
@@ -35,6 +36,10 @@ enum Command {
     Demo(demo_cmd::DemoArgs),
     /// Render a lesson at an instant (or every frame of it) from a learner's viewpoint.
     Replay(replay_cmd::ReplayArgs),
+    /// Write a self-contained, de-identified lesson bundle (.twlesson); verify or show one.
+    Bundle(bundle_cmd::BundleArgs),
+    /// The lesson library: add, list, search, show, open, remove, export, verify, reindex.
+    Library(library_cmd::LibraryArgs),
     /// Open the studio window on a case or a lesson (the embedded demo case without one).
     Studio(studio_cmd::StudioArgs),
     /// Teach or replay in a headset through OpenXR, or from a simulated headset (--simulate).
@@ -56,6 +61,8 @@ pub fn main() -> ExitCode {
         Command::Replay(args) => replay_cmd::run(&args),
         Command::Studio(args) => studio_cmd::run(args).map(|()| ExitCode::SUCCESS),
         Command::Vr(args) => vr_cmd::run(&args),
+        Command::Bundle(args) => bundle_cmd::run(&args),
+        Command::Library(args) => library_cmd::run(args),
     };
     match result {
         Ok(code) => code,

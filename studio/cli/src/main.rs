@@ -2,11 +2,13 @@
 //! the crates that do the work (io, segmentation, scene, xr, desktop); [`cli`] dispatches and
 //! turns errors into one line on stderr and exit status 2.
 
+mod bundle_cmd;
 mod cli;
 mod demo_cmd;
 
 mod dicom_cmd;
 mod lesson_cmd;
+mod library_cmd;
 mod render_cmd;
 mod replay_cmd;
 mod segment_cmd;

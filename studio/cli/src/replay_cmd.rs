@@ -15,10 +15,10 @@ use twinray_lessons::state::LessonState;
 use twinray_lessons::tools::format_time_ns;
 use twinray_renderer::GpuContext;
 
-use twinray_scene::lesson::{damage_messages, open_lesson};
+use twinray_scene::lesson::damage_messages;
 use twinray_scene::{FrameInputs, FrameRenderer, LearnerView, OrbitView, SceneBuilder};
 
-use crate::shared::{case_for_lesson, parse_size, DeviceArg};
+use crate::shared::{open_with_case, parse_size, DeviceArg};
 
 /// Arguments of `twinray replay`.
 #[derive(Debug, Args)]
@@ -30,7 +30,7 @@ Examples:
   twinray replay demo.lesson --video lesson.mp4 --fps 30        (needs ffmpeg on PATH)
   twinray replay other.lesson --ct ct.nii.gz --labels labels.nii.gz --at 5 --out f.png")]
 pub struct ReplayArgs {
-    /// The lesson file.
+    /// The lesson file, or a .twlesson bundle (which carries its case).
     #[arg(value_name = "LESSON")]
     pub lesson: PathBuf,
     /// Lesson time to render, in seconds (with --out).
@@ -77,6 +77,29 @@ pub struct ReplayArgs {
     /// Render on a GPU, on the CPU (lavapipe) or on the best available.
     #[arg(long, value_enum)]
     pub device: Option<DeviceArg>,
+}
+
+impl ReplayArgs {
+    /// One frame of `lesson` at `at` seconds into `out`, with every other option at its default.
+    pub fn for_frame(lesson: PathBuf, at: f64, out: PathBuf) -> Self {
+        Self {
+            lesson,
+            at,
+            azimuth: 0.0,
+            elevation: 0.0,
+            zoom: 1.0,
+            follow_instructor: false,
+            size: [512, 512],
+            out: Some(out),
+            frames: None,
+            video: None,
+            fps: 30.0,
+            ct: None,
+            labels: None,
+            force_case: false,
+            device: None,
+        }
+    }
 }
 
 /// The most frames one replay renders: four hours at 30 frames per second. A lesson whose time
@@ -199,11 +222,8 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
     }
 
     let opened = Instant::now();
-    let mut player = open_lesson(&args.lesson)?;
-    let header = player.reader().header().lesson.clone();
-    let case = case_for_lesson(
+    let (mut player, case) = open_with_case(
         &args.lesson,
-        &header.case_ref,
         args.ct.as_deref(),
         args.labels.as_deref(),
         args.force_case,

@@ -111,6 +111,27 @@ pub fn case_for_lesson(
     Ok(case)
 }
 
+/// Opens a lesson or a `.twlesson` bundle with its case
+/// ([`twinray_scene::lesson::open_with_case`]), with a progress line and warnings on stderr.
+pub fn open_with_case(
+    lesson: &Path,
+    ct: Option<&Path>,
+    labels: Option<&Path>,
+    force: bool,
+) -> Result<(twinray_lessons::player::Player, Case)> {
+    let line = SliceProgressLine::new();
+    let progress = |done, total| line.show(done, total);
+    let choice = CaseChoice {
+        ct,
+        labels,
+        force,
+        progress: Some(&progress),
+    };
+    let (player, case, warnings) = twinray_scene::lesson::open_with_case(lesson, choice)?;
+    print_warnings(&warnings);
+    Ok((player, case))
+}
+
 /// Parses `WIDTHxHEIGHT` (1 to 16384 pixels a side), for `--size`.
 pub fn parse_size(text: &str) -> Result<[u32; 2], String> {
     let (w, h) = text

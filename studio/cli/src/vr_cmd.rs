@@ -10,14 +10,13 @@ use glam::Vec3;
 use twinray_renderer::GpuContext;
 
 use twinray_scene::demo::demo_twin_pose;
-use twinray_scene::lesson::open_lesson;
 use twinray_scene::{Case, FrameRenderer};
 use twinray_xr::comfort::Quality;
 use twinray_xr::openxr_glue::OpenXrSource;
 use twinray_xr::session::{Content, VrOptions, VrSession};
 use twinray_xr::source::{SimulatedXr, XrSource};
 
-use crate::shared::{case_for_lesson, load_case, parse_size, DeviceArg};
+use crate::shared::{load_case, open_with_case, parse_size, DeviceArg};
 
 /// Arguments of `twinray vr`.
 #[derive(Debug, Args)]
@@ -66,21 +65,13 @@ pub fn run(args: &VrArgs) -> Result<ExitCode> {
     if let Some(dir) = &args.out {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let is_lesson = args
-        .input
-        .as_ref()
-        .is_some_and(|p| p.extension().is_some_and(|e| e == "lesson"));
+    let is_lesson = args.input.as_ref().is_some_and(|p| {
+        p.extension().is_some_and(|e| e == "lesson") || twinray_bundle::is_bundle_path(p)
+    });
     let (case, content) = if is_lesson {
         let lesson = args.input.clone().context("a lesson path")?;
-        let player = open_lesson(&lesson)?;
-        let case_ref = player.reader().header().lesson.case_ref.clone();
-        let case = case_for_lesson(
-            &lesson,
-            &case_ref,
-            args.ct.as_deref(),
-            args.labels.as_deref(),
-            false,
-        )?;
+        let (player, case) =
+            open_with_case(&lesson, args.ct.as_deref(), args.labels.as_deref(), false)?;
         (case, Content::Replay(Box::new(player)))
     } else {
         let case = match &args.input {

@@ -71,6 +71,18 @@ pub enum SceneError {
         /// Why (boxed: lesson errors are large, and every scene result would carry their size).
         source: Box<LessonError>,
     },
+    /// A bundle could not be written, read or verified.
+    #[error(transparent)]
+    Bundle(#[from] twinray_bundle::BundleError),
+    /// A bundle's content does not make a replayable lesson (its case is not the lesson's, a
+    /// volume does not read, the lesson does not read), or a bundle cannot be made.
+    #[error("{}: {reason}", path.display())]
+    BundleContent {
+        /// The bundle (or the lesson being bundled).
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
 }
 
 impl From<CaseError> for SceneError {

@@ -87,6 +87,33 @@ pub fn case_for(
     Ok((case, warnings))
 }
 
+/// Opens a lesson file or a `.twlesson` bundle with the case it is shown on: a bundle's own
+/// case (checked against the lesson's hash; a given case is ignored with a warning), else
+/// [`case_for`].
+///
+/// # Errors
+/// As [`open_lesson`], [`case_for`] and [`crate::bundle::open_bundle`].
+pub fn open_with_case(
+    path: &Path,
+    choice: CaseChoice<'_>,
+) -> Result<(Player, Case, Vec<String>), SceneError> {
+    if twinray_bundle::is_bundle_path(path) {
+        let opened = crate::bundle::open_bundle(path)?;
+        let mut warnings = Vec::new();
+        if choice.ct.is_some() {
+            warnings.push(format!(
+                "{} carries its own case; the case given is not used",
+                path.display()
+            ));
+        }
+        return Ok((opened.player, opened.case, warnings));
+    }
+    let player = open_lesson(path)?;
+    let case_ref = player.reader().header().lesson.case_ref.clone();
+    let (case, warnings) = case_for(path, &case_ref, choice)?;
+    Ok((player, case, warnings))
+}
+
 /// What is wrong with an opened lesson, one message per problem (empty when it is intact):
 /// a missing footer, damaged regions with the times they held, and chunks that failed to
 /// decode while playing.

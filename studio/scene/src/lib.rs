@@ -7,12 +7,15 @@
 //!   lesson is replayed on.
 //! - [`builder`]: lesson state (replayed or live) to render inputs: transfer function, clip and
 //!   crop, the learner's camera, overlay capsules; [`FrameRenderer`] renders them.
+//! - [`bundle`]: making a `.twlesson` bundle from a lesson and its case, and opening one as a
+//!   player and the case inside it (checked against the lesson's `case_ref`).
 //! - [`demo`]: the scripted lumbar spine lesson on the demo case.
 //! - [`device`]: the Vulkan device the user asked for (flag, then `TWINRAY_DEVICE`).
 //!
 //! Nothing here prints: warnings come back to the front end, which decides how to show them.
 
 pub mod builder;
+pub mod bundle;
 pub mod case;
 pub mod demo;
 pub mod device;

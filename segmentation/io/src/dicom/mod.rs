@@ -14,6 +14,7 @@
 //! Memory: files are decoded in parallel on rayon's pool, each worker holding one file at a
 //! time, straight into the output volume; resampling needs a second volume.
 
+mod burned_in;
 mod error;
 mod header;
 mod pixels;
@@ -27,6 +28,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use rayon::prelude::*;
 use twinray_volume::{CtVolume, Volume};
 
+pub use burned_in::burned_in_annotation;
 pub use error::DicomError;
 pub use header::{SliceHeader, MAX_FRAMES};
 pub use pixels::{transfer_syntax_name, PADDING_HU};

@@ -1,0 +1,117 @@
+//! Bundles and the library: seconds to bundle the demo lesson with its case, milliseconds to
+//! open the bundle (lesson + case, checked) beside opening the plain lesson, and `library
+//! search` latency (median, p95) over 10,000 synthetic lessons. Prints figures; asserts nothing.
+
+use std::time::Instant;
+
+use twinray_library::{Entry, EntryKind, LessonRow, Library};
+use twinray_scene::bundle::{make_bundle, open_bundle, BundleRequest};
+use twinray_scene::demo::record_demo;
+use twinray_scene::lesson::open_lesson;
+use twinray_scene::Case;
+
+const LESSONS: usize = 10_000;
+const WORDS: [&str; 16] = [
+    "lumbar", "thoracic", "cervical", "sacrum", "pelvis", "kidney", "liver", "spleen", "aorta",
+    "psoas", "femur", "rib", "sternum", "heart", "lung", "vertebra",
+];
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn main() -> anyhow::Result<()> {
+    let dir = std::env::temp_dir().join(format!("twinray-library-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let case = Case::demo()?;
+    let lesson = dir.join("demo.lesson");
+    record_demo(&case, &lesson)?;
+    let out = dir.join("demo.twlesson");
+    let t = Instant::now();
+    make_bundle(&lesson, &case, &BundleRequest::default(), &out)?;
+    println!(
+        "bundle the demo lesson + case ({:?} voxels): {:.2} s, {} bytes",
+        case.ct.geometry().dims,
+        t.elapsed().as_secs_f64(),
+        std::fs::metadata(&out)?.len()
+    );
+    let t = Instant::now();
+    let _plain = open_lesson(&lesson)?;
+    let plain_ms = t.elapsed().as_secs_f64() * 1e3;
+    let t = Instant::now();
+    let _opened = open_bundle(&out)?;
+    println!(
+        "open: plain lesson {plain_ms:.1} ms; bundle with its case read and hash-checked {:.1} ms",
+        t.elapsed().as_secs_f64() * 1e3
+    );
+
+    let root = dir.join("library");
+    let mut lib = Library::open(&root)?;
+    let t = Instant::now();
+    for i in 0..LESSONS {
+        let w = |k: usize| WORDS[(i * 7 + k * 13) % WORDS.len()];
+        let row = LessonRow {
+            id: format!("{i:064x}"),
+            file: root.join(format!("bundles/{i:064x}.twlesson")),
+            title: format!("{} {} lesson {i}", w(0), w(1)),
+            author: format!("Instructor {}", i % 97),
+            description: format!("A lesson on the {} and the {}", w(2), w(3)),
+            case_ref: format!("sha256:{i:064x}"),
+            duration_s: 600.0,
+        };
+        let mut entries = vec![Entry {
+            kind: EntryKind::Title,
+            time_s: 0.0,
+            chapter: String::new(),
+            text: row.title.clone(),
+        }];
+        for c in 0..6 {
+            let chapter = format!("{} chapter {c}", w(c + 4));
+            entries.push(Entry {
+                kind: EntryKind::Chapter,
+                time_s: c as f64 * 60.0,
+                chapter: chapter.clone(),
+                text: chapter.clone(),
+            });
+            entries.push(Entry {
+                kind: EntryKind::Anatomy,
+                time_s: c as f64 * 60.0 + 12.5,
+                chapter,
+                text: format!("vertebrae_L{}", 1 + (i + c) % 5),
+            });
+        }
+        lib.insert(&row, &entries)?;
+    }
+    println!(
+        "indexed {LESSONS} synthetic lessons (13 entries each) in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    let queries = [
+        "L3",
+        "lumbar",
+        "psoas chapter",
+        "vertebrae_L5",
+        "kidney liver",
+        "Instructor 42",
+    ];
+    let mut times = Vec::new();
+    for round in 0..40 {
+        for q in queries {
+            let t = Instant::now();
+            let hits = lib.search(q, 10)?;
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+            if round == 0 {
+                println!("  '{q}': {} hits shown", hits.len());
+            }
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    println!(
+        "library search over {LESSONS} lessons: median {:.2} ms, p95 {:.2} ms ({} searches)",
+        percentile(&times, 0.5),
+        percentile(&times, 0.95),
+        times.len()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}

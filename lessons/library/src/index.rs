@@ -1,0 +1,256 @@
+//! What a bundle contributes to the index: its manifest's words, chapter titles and notes with
+//! their times, and the anatomy touched: every stroke point drawn on the patient, looked up in
+//! the bundle's label map, first time per label and chapter.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use glam::DVec3;
+use twinray_bundle::Bundle;
+use twinray_io::LabelVolume;
+use twinray_lessons::chunk::DecodeParts;
+use twinray_lessons::event::{Payload, Space};
+use twinray_lessons::reader::LessonReader;
+
+use crate::{LessonRow, LibraryError};
+
+/// What an index entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    /// The title.
+    Title,
+    /// The author.
+    Author,
+    /// The description.
+    Description,
+    /// A chapter title (at the chapter's start).
+    Chapter,
+    /// A note.
+    Note,
+    /// A label the instructor drew on (at the first point on it in that chapter).
+    Anatomy,
+}
+
+impl EntryKind {
+    /// The name stored in the index.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Title => "title",
+            Self::Author => "author",
+            Self::Description => "description",
+            Self::Chapter => "chapter",
+            Self::Note => "note",
+            Self::Anatomy => "anatomy",
+        }
+    }
+
+    /// From the stored name (unknown names read as notes).
+    #[must_use]
+    pub fn from_name(name: &str) -> Self {
+        match name {
+            "title" => Self::Title,
+            "author" => Self::Author,
+            "description" => Self::Description,
+            "chapter" => Self::Chapter,
+            "anatomy" => Self::Anatomy,
+            _ => Self::Note,
+        }
+    }
+}
+
+/// One searchable entry of a lesson.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// What it is.
+    pub kind: EntryKind,
+    /// Seconds from the lesson's start.
+    pub time_s: f64,
+    /// The chapter then (empty before the first).
+    pub chapter: String,
+    /// The text searched.
+    pub text: String,
+}
+
+/// The label at a patient-space point, or the nearest labelled voxel within 2 voxels (a stroke
+/// drawn on a surface lies at its edge).
+fn label_at(labels: &LabelVolume, p: DVec3) -> Option<u16> {
+    let g = labels.geometry();
+    let v = g.voxel_from_patient().transform_point3(p);
+    let centre = [v.x.round(), v.y.round(), v.z.round()];
+    let mut best: Option<(f64, u16)> = None;
+    for dk in -2i32..=2 {
+        for dj in -2i32..=2 {
+            for di in -2i32..=2 {
+                let ijk = [
+                    centre[0] + f64::from(di),
+                    centre[1] + f64::from(dj),
+                    centre[2] + f64::from(dk),
+                ];
+                if ijk
+                    .iter()
+                    .zip(g.dims)
+                    .any(|(&c, n)| c < 0.0 || c >= n as f64)
+                {
+                    continue;
+                }
+                let Some(&id) = labels.get(ijk[0] as usize, ijk[1] as usize, ijk[2] as usize)
+                else {
+                    continue;
+                };
+                if id == 0 {
+                    continue;
+                }
+                let d = (DVec3::from(ijk) - v).length_squared();
+                if best.is_none_or(|(bd, _)| d < bd) {
+                    best = Some((d, id));
+                }
+            }
+        }
+    }
+    best.map(|(_, id)| id)
+}
+
+fn label_names(text: &str) -> BTreeMap<u16, String> {
+    text.lines()
+        .filter_map(|l| {
+            let (id, name) = l.split_once('\t')?;
+            Some((id.trim().parse().ok()?, name.trim().to_owned()))
+        })
+        .collect()
+}
+
+/// The entries of a lesson (from its events) given its label map and names.
+#[must_use]
+pub fn lesson_entries(
+    reader: &mut LessonReader,
+    labels: Option<&LabelVolume>,
+    names: &BTreeMap<u16, String>,
+) -> Vec<Entry> {
+    let mut out = Vec::new();
+    let mut chapter = String::new();
+    let mut spaces: BTreeMap<u32, Space> = BTreeMap::new();
+    let mut touched: BTreeSet<(u16, String)> = BTreeSet::new();
+    let secs = |t: i64| t as f64 * 1e-9;
+    for i in 0..reader.index().len() {
+        let Ok(chunk) = reader.read_chunk(i, DecodeParts::EVENTS) else {
+            continue;
+        };
+        if let Some(k) = &chunk.keyframe {
+            for (id, s) in &k.strokes {
+                spaces.insert(*id, s.begin.space);
+            }
+        }
+        for e in chunk.events {
+            match e.payload {
+                Payload::Chapter(c) => {
+                    chapter = c.title.clone();
+                    out.push(Entry {
+                        kind: EntryKind::Chapter,
+                        time_s: secs(e.time_ns),
+                        chapter: chapter.clone(),
+                        text: c.title,
+                    });
+                }
+                Payload::Note(n) => out.push(Entry {
+                    kind: EntryKind::Note,
+                    time_s: secs(e.time_ns),
+                    chapter: chapter.clone(),
+                    text: n.text,
+                }),
+                Payload::StrokeBegin(b) => {
+                    spaces.insert(b.stroke_id, b.space);
+                }
+                Payload::StrokePoint(p) => {
+                    let (Some(labels), Some(Space::Patient)) = (labels, spaces.get(&p.stroke_id))
+                    else {
+                        continue;
+                    };
+                    let Some(id) = label_at(labels, p.position_mm.as_dvec3()) else {
+                        continue;
+                    };
+                    if touched.insert((id, chapter.clone())) {
+                        let name = names
+                            .get(&id)
+                            .cloned()
+                            .unwrap_or_else(|| format!("label {id}"));
+                        out.push(Entry {
+                            kind: EntryKind::Anatomy,
+                            time_s: secs(e.time_ns),
+                            chapter: chapter.clone(),
+                            text: name,
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+/// Reads a stored bundle into its lesson row and index entries.
+pub(crate) fn read_bundle(id: &str, path: &Path) -> Result<(LessonRow, Vec<Entry>), LibraryError> {
+    let mut bundle = Bundle::open(path)?;
+    let m = bundle.manifest().clone();
+    let lesson = bundle.read(twinray_bundle::LESSON)?;
+    let lesson_err = |reason: String| LibraryError::Lesson {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let mut reader = LessonReader::from_bytes(path.join(twinray_bundle::LESSON), lesson)
+        .map_err(|e| lesson_err(e.to_string()))?;
+    let labels = if bundle.has(twinray_bundle::LABELS) {
+        let bytes = bundle.read(twinray_bundle::LABELS)?;
+        Some(
+            twinray_io::read_labels_bytes(&bytes, &path.join(twinray_bundle::LABELS))
+                .map_err(|e| lesson_err(e.to_string()))?,
+        )
+    } else {
+        None
+    };
+    let names = if bundle.has(twinray_bundle::LABEL_NAMES) {
+        label_names(&String::from_utf8_lossy(
+            &bundle.read(twinray_bundle::LABEL_NAMES)?,
+        ))
+    } else {
+        BTreeMap::new()
+    };
+    let duration_s = reader
+        .time_range_ns()
+        .map_or(0.0, |(a, b)| (b - a).max(0) as f64 * 1e-9);
+    let mut entries = vec![
+        Entry {
+            kind: EntryKind::Title,
+            time_s: 0.0,
+            chapter: String::new(),
+            text: m.title.clone(),
+        },
+        Entry {
+            kind: EntryKind::Author,
+            time_s: 0.0,
+            chapter: String::new(),
+            text: m.author.clone(),
+        },
+        Entry {
+            kind: EntryKind::Description,
+            time_s: 0.0,
+            chapter: String::new(),
+            text: m.description.clone(),
+        },
+    ];
+    entries.retain(|e| !e.text.is_empty());
+    entries.extend(lesson_entries(&mut reader, labels.as_ref(), &names));
+    Ok((
+        LessonRow {
+            id: id.to_owned(),
+            file: path.to_path_buf(),
+            title: m.title,
+            author: m.author,
+            description: m.description,
+            case_ref: m.case_ref,
+            duration_s,
+        },
+        entries,
+    ))
+}
