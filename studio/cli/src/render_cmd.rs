@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use glam::DVec3;
 use twinray_io::{LabelNames, LoadedCase};
@@ -11,7 +11,7 @@ use twinray_renderer::{ClipPlane, CropBox, GpuContext, RenderOptions, VolumeRend
 use twinray_scene::OrbitView;
 use twinray_transfer_functions::{Blend, Preset, TransferFunction};
 
-use crate::shared::{load_volumes, parse_size, DeviceArg};
+use crate::shared::{check_output_folder, load_volumes, parse_size, DeviceArg};
 
 /// Arguments of `twinray render`.
 #[derive(Debug, Args)]
@@ -145,15 +145,7 @@ pub fn run(args: &RenderArgs) -> Result<()> {
     for label in &args.hide_label {
         tf.labels.set_visible(label_id(label, &names)?, false);
     }
-    if let Some(parent) = args.out.parent().filter(|p| !p.as_os_str().is_empty()) {
-        if !parent.is_dir() {
-            bail!(
-                "cannot write {}: folder {} does not exist",
-                args.out.display(),
-                parent.display()
-            );
-        }
-    }
+    check_output_folder(&args.out)?;
     let started = Instant::now();
     let LoadedCase { ct, labels, .. } = load_volumes(&args.ct, args.labels.as_deref())?;
     let loaded = started.elapsed();

@@ -18,7 +18,7 @@ use twinray_renderer::GpuContext;
 use twinray_scene::lesson::damage_messages;
 use twinray_scene::{FrameInputs, FrameRenderer, LearnerView, OrbitView, SceneBuilder};
 
-use crate::shared::{open_with_case, parse_size, DeviceArg};
+use crate::shared::{check_output_folder, open_with_case, parse_size, DeviceArg};
 
 /// Arguments of `twinray replay`.
 #[derive(Debug, Args)]
@@ -210,15 +210,7 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
         None => None,
     };
     for out in [&args.out, &args.video].into_iter().flatten() {
-        if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
-            if !parent.is_dir() {
-                bail!(
-                    "cannot write {}: folder {} does not exist",
-                    out.display(),
-                    parent.display()
-                );
-            }
-        }
+        check_output_folder(out)?;
     }
 
     let opened = Instant::now();

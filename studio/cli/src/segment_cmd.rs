@@ -4,12 +4,12 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::Args;
 use twinray_io::{write_labels, LabelNames};
 use twinray_segmentation::{Model, Progress, Runtime, SegmentOptions, Segmenter};
 
-use crate::shared::load_volumes;
+use crate::shared::{check_output_folder, load_volumes};
 
 /// Arguments of `twinray segment`.
 #[derive(Debug, Args)]
@@ -93,15 +93,7 @@ impl ProgressBar {
 
 /// Runs `twinray segment`.
 pub fn run(args: &SegmentArgs) -> Result<()> {
-    if let Some(parent) = args.out.parent().filter(|p| !p.as_os_str().is_empty()) {
-        if !parent.is_dir() {
-            bail!(
-                "cannot write {}: folder {} does not exist",
-                args.out.display(),
-                parent.display()
-            );
-        }
-    }
+    check_output_folder(&args.out)?;
     let model = match &args.model {
         Some(path) => Model::open(path)?,
         None => Model::builtin()?,

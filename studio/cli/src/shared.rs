@@ -146,3 +146,17 @@ pub fn parse_size(text: &str) -> Result<[u32; 2], String> {
     };
     Ok([parse(w)?, parse(h)?])
 }
+
+/// Refuses an output whose folder does not exist, before minutes of work are spent on it.
+pub fn check_output_folder(out: &Path) -> Result<()> {
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if !parent.is_dir() {
+            anyhow::bail!(
+                "cannot write {}: folder {} does not exist",
+                out.display(),
+                parent.display()
+            );
+        }
+    }
+    Ok(())
+}

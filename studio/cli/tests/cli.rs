@@ -585,3 +585,23 @@ fn vr_simulate_writes_both_eyes_and_the_recording_the_menu_button_started() {
     assert!(dir.join("vr.lesson").is_file());
     assert!(stderr(&out).contains("comfort:"), "{}", stderr(&out));
 }
+
+#[test]
+fn an_output_in_a_missing_folder_is_refused_before_any_work() {
+    let ct = demo("example_ct.nii.gz");
+    let missing = scratch("no-such-folder").join("out.png");
+    for args in [
+        vec!["render", "--ct", ct.to_str().expect("utf-8"), "--out"],
+        vec!["segment", ct.to_str().expect("utf-8"), "--out"],
+    ] {
+        let mut args = args;
+        args.push(missing.to_str().expect("utf-8"));
+        let out = twinray(&args);
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("does not exist") && stderr(&out).contains("no-such-folder"),
+            "{}",
+            stderr(&out)
+        );
+    }
+}
