@@ -78,7 +78,8 @@ pub struct RecordingReport {
     pub path: PathBuf,
     /// Chunks written.
     pub chunk_count: usize,
-    /// Events written.
+    /// Events the writer received, including those the encoder then refused (counted in
+    /// `oversized_event_count` and `out_of_range_event_count`); dropped ones are not included.
     pub event_count: u64,
     /// Events dropped because the channel was full (the writer fell behind).
     pub dropped_event_count: u64,
