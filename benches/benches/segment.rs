@@ -170,7 +170,7 @@ fn main() -> Result<()> {
     } else {
         println!("shipped model: {} is absent", shipped.display());
     }
-    let dicom = repo().join("../shared/data/ct/totalsegmentator/example_ct_dicom");
+    let dicom = repo().join("data/ct/totalsegmentator/example_ct_dicom");
     let volumes: [(&str, CtVolume); 2] = [
         (
             "example_ct",

@@ -2,15 +2,11 @@
 //! little endian and JPEG baseline (8-bit lossy), written by DCMTK from the WG04 reference slice
 //! (`data/ct/dcmtk_codecs/README.md` says how).
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::ct_data;
 
 use twinray_io::dicom::read_frames_hu;
-
-fn ct_data(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../data/ct")
-        .join(rel)
-}
 
 fn reference() -> ([usize; 3], Vec<f32>) {
     read_frames_hu(&ct_data("wg04_codecs/CT2_UNC.dcm")).expect("the uncompressed reference")

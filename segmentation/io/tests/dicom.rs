@@ -1,6 +1,10 @@
 //! DICOM series loading on real files from `data/ct` (copies of the shared data set): codecs, ordering, geometry,
 //! localizers, tilt, round trips through NIfTI, and hostile input.
 
+mod common;
+
+use common::{ct_data, scratch};
+
 use std::path::{Path, PathBuf};
 
 use glam::DVec3;
@@ -8,21 +12,6 @@ use twinray_io::dicom::{
     read_frames_hu, scan, DicomError, GeometryPolicy, LoadOptions, PADDING_HU,
 };
 use twinray_io::{load_series, read_ct, read_labels, write_ct};
-
-fn ct_data(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../data/ct")
-        .join(rel)
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir()
-        .join(format!("twinray-dicom-tests-{}", std::process::id()))
-        .join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
-}
 
 fn ts_files() -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(ct_data("totalsegmentator/example_ct_dicom"))

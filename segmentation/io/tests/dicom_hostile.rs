@@ -2,6 +2,10 @@
 //! shared WG04 data, written to a temporary folder, must give errors that name the file, never
 //! a panic or an unbounded allocation.
 
+mod common;
+
+use common::{ct_data, scratch};
+
 use std::path::{Path, PathBuf};
 
 use dicom_core::{DataElement, PrimitiveValue, VR};
@@ -15,21 +19,6 @@ fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/dicom")
         .join(name)
-}
-
-fn ct_data(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../data/ct")
-        .join(rel)
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir()
-        .join(format!("twinray-dicom-hostile-{}", std::process::id()))
-        .join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
 }
 
 /// Writes `src` to `dst` after `edit` changed it in memory.

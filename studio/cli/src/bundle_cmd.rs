@@ -9,10 +9,9 @@ use clap::{Args, Subcommand};
 use twinray_bundle::Deidentification;
 use twinray_renderer::GpuContext;
 use twinray_scene::bundle::{burned_in_status, make_bundle, BundleRequest};
-use twinray_scene::lesson::open_lesson;
 use twinray_scene::{FrameRenderer, LearnerView, OrbitView, SceneBuilder};
 
-use crate::shared::{case_for_lesson, DeviceArg};
+use crate::shared::{open_with_case, DeviceArg};
 
 /// Arguments of `twinray bundle`.
 #[derive(Debug, Args)]
@@ -101,15 +100,8 @@ fn write(args: &BundleArgs, lesson: &Path, out: &Path) -> Result<()> {
         Some(ct) => burned_in_status(ct, args.allow_burned_in)?,
         None => "not DICOM".to_owned(),
     };
-    let mut player = open_lesson(lesson)?;
-    let case_ref = player.reader().header().lesson.case_ref.clone();
-    let case = case_for_lesson(
-        lesson,
-        &case_ref,
-        args.ct.as_deref(),
-        args.labels.as_deref(),
-        false,
-    )?;
+    let (mut player, case) =
+        open_with_case(lesson, args.ct.as_deref(), args.labels.as_deref(), false)?;
     let source = match &args.ct {
         None => "embedded demo",
         Some(ct) if twinray_io::is_nifti(ct) => "nifti",

@@ -18,7 +18,7 @@ use twinray_renderer::GpuContext;
 use twinray_scene::lesson::damage_messages;
 use twinray_scene::{FrameInputs, FrameRenderer, LearnerView, OrbitView, SceneBuilder};
 
-use crate::shared::{check_output_folder, open_with_case, parse_size, DeviceArg};
+use crate::shared::{check_output_folder, open_with_case, parse_size, private_temp_dir, DeviceArg};
 
 /// Arguments of `twinray replay`.
 #[derive(Debug, Args)]
@@ -138,26 +138,6 @@ fn refuse_earlier_frames(dir: &Path) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// A new folder of this process under the temporary directory, created afresh (never one that
-/// already exists, so nothing placed there beforehand is followed or reused).
-fn private_temp_dir() -> Result<PathBuf> {
-    let base = std::env::temp_dir();
-    for n in 0..1000 {
-        let dir = base.join(format!("twinray-replay-{}-{n}", std::process::id()));
-        match std::fs::create_dir(&dir) {
-            Ok(()) => return Ok(dir),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => {
-                return Err(e).with_context(|| format!("creating {}", dir.display()));
-            }
-        }
-    }
-    bail!(
-        "cannot create a temporary folder for the frames in {}",
-        base.display()
-    )
 }
 
 fn secs_to_ns(s: f64) -> i64 {
@@ -288,7 +268,7 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
             refuse_earlier_frames(dir)?;
             dir.clone()
         } else {
-            temp = private_temp_dir()?;
+            temp = private_temp_dir("replay")?;
             temp.clone()
         };
         let started = Instant::now();

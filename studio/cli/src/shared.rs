@@ -1,12 +1,13 @@
 //! What the commands share: `--device` and `TWINRAY_DEVICE`, and loading a case with a
 //! progress line and its warnings on stderr.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::ValueEnum;
-use twinray_io::LoadedCase;
+use twinray_io::{LoadedCase, SliceProgress};
+use twinray_lessons::player::Player;
 use twinray_renderer::DevicePreference;
 use twinray_scene::lesson::CaseChoice;
 use twinray_scene::Case;
@@ -70,66 +71,49 @@ pub fn print_warnings(warnings: &[String]) {
     }
 }
 
-/// Loads a CT and its labels as every command does: a progress line for long DICOM series,
-/// warnings on stderr.
-pub fn load_case(ct: &Path, labels: Option<&Path>) -> Result<Case> {
+/// Runs `load` with a progress line on stderr for long DICOM series, then prints the
+/// warnings it returns: how every command loads a case.
+fn loading<T>(load: impl FnOnce(SliceProgress<'_>) -> Result<(T, Vec<String>)>) -> Result<T> {
     let line = SliceProgressLine::new();
     let progress = |done, total| line.show(done, total);
-    let (case, warnings) = Case::load(ct, labels, Some(&progress))?;
+    let (loaded, warnings) = load(&progress)?;
     print_warnings(&warnings);
-    Ok(case)
+    Ok(loaded)
+}
+
+/// Loads a CT and its labels, with its content hash.
+pub fn load_case(ct: &Path, labels: Option<&Path>) -> Result<Case> {
+    loading(|progress| Ok(Case::load(ct, labels, Some(progress))?))
 }
 
 /// Loads the volumes alone (no content hash), for commands that name no lesson.
 pub fn load_volumes(ct: &Path, labels: Option<&Path>) -> Result<LoadedCase> {
-    let line = SliceProgressLine::new();
-    let progress = |done, total| line.show(done, total);
-    let loaded = twinray_io::load_case(ct, labels, Some(&progress))?;
-    print_warnings(&loaded.warnings);
-    Ok(loaded)
+    loading(|progress| {
+        let mut loaded = twinray_io::load_case(ct, labels, Some(progress))?;
+        let warnings = std::mem::take(&mut loaded.warnings);
+        Ok((loaded, warnings))
+    })
 }
 
-/// The case a lesson is shown on ([`twinray_scene::lesson::case_for`]: the demo, or the given
-/// case when its hash matches or `force` is set), with a progress line and warnings on stderr.
-pub fn case_for_lesson(
-    lesson: &Path,
-    case_ref: &str,
-    ct: Option<&Path>,
-    labels: Option<&Path>,
-    force: bool,
-) -> Result<Case> {
-    let line = SliceProgressLine::new();
-    let progress = |done, total| line.show(done, total);
-    let choice = CaseChoice {
-        ct,
-        labels,
-        force,
-        progress: Some(&progress),
-    };
-    let (case, warnings) = twinray_scene::lesson::case_for(lesson, case_ref, choice)?;
-    print_warnings(&warnings);
-    Ok(case)
-}
-
-/// Opens a lesson or a `.twlesson` bundle with its case
-/// ([`twinray_scene::lesson::open_with_case`]), with a progress line and warnings on stderr.
+/// Opens a lesson or a `.twlesson` bundle with the case it is shown on
+/// ([`twinray_scene::lesson::open_with_case`]: a bundle's own case, the demo, or the given case
+/// when its hash matches or `force` is set).
 pub fn open_with_case(
     lesson: &Path,
     ct: Option<&Path>,
     labels: Option<&Path>,
     force: bool,
-) -> Result<(twinray_lessons::player::Player, Case)> {
-    let line = SliceProgressLine::new();
-    let progress = |done, total| line.show(done, total);
-    let choice = CaseChoice {
-        ct,
-        labels,
-        force,
-        progress: Some(&progress),
-    };
-    let (player, case, warnings) = twinray_scene::lesson::open_with_case(lesson, choice)?;
-    print_warnings(&warnings);
-    Ok((player, case))
+) -> Result<(Player, Case)> {
+    loading(|progress| {
+        let choice = CaseChoice {
+            ct,
+            labels,
+            force,
+            progress: Some(progress),
+        };
+        let (player, case, warnings) = twinray_scene::lesson::open_with_case(lesson, choice)?;
+        Ok(((player, case), warnings))
+    })
 }
 
 /// Parses `WIDTHxHEIGHT` (1 to 16384 pixels a side), for `--size`.
@@ -159,4 +143,21 @@ pub fn check_output_folder(out: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A new folder of this process under the temporary directory, created afresh (never one that
+/// already exists, so nothing placed there beforehand is followed or reused).
+pub fn private_temp_dir(what: &str) -> Result<PathBuf> {
+    let base = std::env::temp_dir();
+    for n in 0..1000 {
+        let dir = base.join(format!("twinray-{what}-{}-{n}", std::process::id()));
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => {
+                return Err(e).with_context(|| format!("creating {}", dir.display()));
+            }
+        }
+    }
+    anyhow::bail!("cannot create a new temporary folder in {}", base.display())
 }

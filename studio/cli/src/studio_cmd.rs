@@ -7,9 +7,8 @@ use anyhow::{Context, Result};
 use clap::Args;
 use twinray_desktop::app::case::{file_name, OpenCase};
 use twinray_desktop::window::{self, StudioOptions};
-use twinray_scene::lesson::open_lesson;
 
-use crate::shared::{case_for_lesson, load_case, DeviceArg};
+use crate::shared::{load_case, open_with_case, private_temp_dir, DeviceArg};
 
 /// Arguments of `twinray studio`.
 #[derive(Debug, Args)]
@@ -61,43 +60,23 @@ pub fn run(args: StudioArgs) -> Result<()> {
         .and_then(|(w, h)| Some((w.trim().parse::<f32>().ok()?, h.trim().parse::<f32>().ok()?)))
         .filter(|(w, h)| (200.0..=8192.0).contains(w) && (200.0..=8192.0).contains(h))
         .with_context(|| format!("--size '{}' is not WIDTHxHEIGHT (200 to 8192)", args.size))?;
-    // A bundle: its case comes from inside it, and the window opens its lesson from a private
-    // copy (the desktop opens lessons by path).
-    let bundled = match &args.input {
+    let is_lesson = |p: &PathBuf| {
+        p.extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("lesson"))
+    };
+    let (case, lesson) = match &args.input {
+        // A bundle: its case comes from inside it, and the window opens its lesson from a
+        // private copy (the desktop opens lessons by path).
         Some(p) if twinray_bundle::is_bundle_path(p) => {
             let opened = twinray_scene::bundle::open_bundle(p)?;
             let bytes = twinray_bundle::Bundle::open(p)?.read(twinray_bundle::LESSON)?;
-            // A new folder of this process (never one that exists: nothing placed there
-            // beforehand is followed or reused).
-            let nanos = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.subsec_nanos());
-            let dir =
-                std::env::temp_dir().join(format!("twinray-studio-{}-{nanos}", std::process::id()));
-            std::fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
-            let copy = dir.join("lesson.lesson");
+            let copy = private_temp_dir("studio")?.join("lesson.lesson");
             std::fs::write(&copy, bytes).with_context(|| format!("writing {}", copy.display()))?;
-            Some((copy, OpenCase::from_case(file_name(p), opened.case)))
+            (OpenCase::from_case(file_name(p), opened.case), Some(copy))
         }
-        _ => None,
-    };
-    let lesson = match &bundled {
-        Some((copy, _)) => Some(copy.clone()),
-        None => args.input.clone().filter(|p| {
-            p.extension()
-                .is_some_and(|e| e.eq_ignore_ascii_case("lesson"))
-        }),
-    };
-    let case = match (&args.input, &lesson) {
-        _ if bundled.is_some() => match bundled {
-            Some((_, case)) => case,
-            None => OpenCase::demo()?,
-        },
-        (_, Some(path)) => {
-            let case_ref = open_lesson(path)?.reader().header().lesson.case_ref.clone();
-            let case = case_for_lesson(
-                path,
-                &case_ref,
+        Some(p) if is_lesson(p) => {
+            let (_, case) = open_with_case(
+                p,
                 args.case.as_deref(),
                 args.labels.as_deref(),
                 args.force_case,
@@ -106,12 +85,13 @@ pub fn run(args: StudioArgs) -> Result<()> {
                 .case
                 .as_deref()
                 .map_or_else(|| "demo: lumbar spine".to_owned(), file_name);
-            OpenCase::from_case(name, case)
+            (OpenCase::from_case(name, case), Some(p.clone()))
         }
-        (None, None) => OpenCase::demo()?,
-        (Some(ct), None) => {
-            OpenCase::from_case(file_name(ct), load_case(ct, args.labels.as_deref())?)
-        }
+        Some(ct) => (
+            OpenCase::from_case(file_name(ct), load_case(ct, args.labels.as_deref())?),
+            None,
+        ),
+        None => (OpenCase::demo()?, None),
     };
     window::run(StudioOptions {
         case,

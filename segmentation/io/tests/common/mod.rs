@@ -1,7 +1,31 @@
-//! Helpers shared by the NIfTI tests: hand-made headers for types `write_ct` never writes.
+//! Helpers shared by the io tests: the repository's real CT files, scratch folders, and
+//! hand-made NIfTI headers for types `write_ct` never writes.
+// Each test binary uses its own subset of these.
+#![allow(dead_code)]
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// A file or folder under the repository's `data/ct` (see its README).
+pub fn ct_data(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../data/ct")
+        .join(rel)
+}
+
+/// An empty folder `name` of this test binary and process.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir()
+        .join(format!(
+            "twinray-{}-{}",
+            env!("CARGO_CRATE_NAME"),
+            std::process::id()
+        ))
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
 
 /// A single-file NIfTI-1 header (352 bytes, little endian, voxels at 352) for a float64 grid
 /// of 1 mm voxels with an identity sform.
