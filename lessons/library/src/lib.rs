@@ -266,10 +266,7 @@ impl Library {
             .db
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(sql)?;
-        tx.execute("DELETE FROM lessons WHERE id = ?1", params![id])
-            .map_err(sql)?;
-        tx.execute("DELETE FROM entries WHERE lesson_id = ?1", params![id])
-            .map_err(sql)?;
+        delete_lesson_rows(&tx, id).map_err(sql)?;
         tx.execute(
             "INSERT INTO lessons (id, file, title, author, description, case_ref, duration_s) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![
@@ -452,10 +449,7 @@ impl Library {
             .db
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(sql)?;
-        tx.execute("DELETE FROM lessons WHERE id = ?1", params![row.id])
-            .map_err(sql)?;
-        tx.execute("DELETE FROM entries WHERE lesson_id = ?1", params![row.id])
-            .map_err(sql)?;
+        delete_lesson_rows(&tx, &row.id).map_err(sql)?;
         tx.commit().map_err(sql)?;
         std::fs::remove_file(&row.file).map_err(|source| LibraryError::Io {
             path: row.file.clone(),
@@ -562,4 +556,11 @@ impl Library {
 fn stored_id(file: &Path) -> String {
     file.file_stem()
         .map_or_else(String::new, |s| s.to_string_lossy().into_owned())
+}
+
+/// Removes a lesson's row and its search entries (inside the caller's transaction).
+fn delete_lesson_rows(tx: &rusqlite::Transaction<'_>, id: &str) -> rusqlite::Result<()> {
+    tx.execute("DELETE FROM lessons WHERE id = ?1", params![id])?;
+    tx.execute("DELETE FROM entries WHERE lesson_id = ?1", params![id])?;
+    Ok(())
 }
