@@ -15,7 +15,7 @@ pub use case::{is_nifti, load_case, CaseError, LoadedCase, SliceProgress};
 pub use dicom::{load_series, scan, DicomError, GeometryPolicy, LoadOptions, LoadedSeries};
 pub use label_names::{LabelNames, LabelNamesError};
 pub use nifti_io::{
-    read_ct, read_ct_bytes, read_labels, read_labels_bytes, write_ct, write_labels, NiftiError,
-    MAX_OUTPUT_BYTES, MAX_VOXELS,
+    ct_nifti_bytes, labels_nifti_bytes, read_ct, read_ct_bytes, read_labels, read_labels_bytes,
+    write_ct, write_labels, NiftiError, MAX_OUTPUT_BYTES, MAX_VOXELS,
 };
 pub use twinray_volume::{CtVolume, Geometry, LabelVolume, Volume, VolumeError};

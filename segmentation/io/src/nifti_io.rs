@@ -423,6 +423,29 @@ fn ras_from_voxel(h: &NiftiHeader) -> DMat4 {
 /// Writes a CT volume as NIfTI-1 (gzip-compressed when the name ends in `.gz`): int16 when every
 /// value is an integer HU in range, float32 otherwise; the geometry goes in the sform (RAS).
 pub fn write_ct(path: &Path, ct: &CtVolume) -> Result<(), NiftiError> {
+    let (datatype, bytes) = ct_voxel_bytes(ct);
+    write_nifti(path, ct.geometry(), datatype, &bytes)
+}
+
+/// The bytes of an uncompressed `.nii` of `ct`, as [`write_ct`] writes it (a bundle member);
+/// `origin` names the volume in errors.
+pub fn ct_nifti_bytes(ct: &CtVolume, origin: &Path) -> Result<Vec<u8>, NiftiError> {
+    let (datatype, bytes) = ct_voxel_bytes(ct);
+    let mut out = nifti_header(origin, ct.geometry(), datatype)?;
+    out.extend_from_slice(&bytes);
+    Ok(out)
+}
+
+/// The bytes of an uncompressed `.nii` of `labels`, as [`write_labels`] writes it.
+pub fn labels_nifti_bytes(labels: &LabelVolume, origin: &Path) -> Result<Vec<u8>, NiftiError> {
+    let (datatype, bytes) = label_voxel_bytes(labels);
+    let mut out = nifti_header(origin, labels.geometry(), datatype)?;
+    out.extend_from_slice(&bytes);
+    Ok(out)
+}
+
+/// int16 when every value is an integer HU in range, float32 otherwise: (datatype, voxels).
+fn ct_voxel_bytes(ct: &CtVolume) -> (i16, Vec<u8>) {
     let integral = ct
         .voxels()
         .iter()
@@ -441,11 +464,17 @@ pub fn write_ct(path: &Path, ct: &CtVolume) -> Result<(), NiftiError> {
             ct.voxels().iter().flat_map(|v| v.to_le_bytes()).collect(),
         )
     };
-    write_nifti(path, ct.geometry(), datatype, &bytes)
+    (datatype, bytes)
 }
 
 /// Writes a label map as NIfTI-1: uint8 when every id fits, uint16 otherwise.
 pub fn write_labels(path: &Path, labels: &LabelVolume) -> Result<(), NiftiError> {
+    let (datatype, bytes) = label_voxel_bytes(labels);
+    write_nifti(path, labels.geometry(), datatype, &bytes)
+}
+
+/// uint8 when every id fits, uint16 otherwise: (datatype, voxels).
+fn label_voxel_bytes(labels: &LabelVolume) -> (i16, Vec<u8>) {
     let small = labels.voxels().iter().all(|&v| v <= 255);
     let (datatype, bytes): (i16, Vec<u8>) = if small {
         (2, labels.voxels().iter().map(|&v| v as u8).collect())
@@ -459,7 +488,7 @@ pub fn write_labels(path: &Path, labels: &LabelVolume) -> Result<(), NiftiError>
                 .collect(),
         )
     };
-    write_nifti(path, labels.geometry(), datatype, &bytes)
+    (datatype, bytes)
 }
 
 /// Writes a single-file NIfTI-1 with the voxels in `bytes` (little endian, `datatype` code).
@@ -469,6 +498,33 @@ fn write_nifti(
     datatype: i16,
     bytes: &[u8],
 ) -> Result<(), NiftiError> {
+    let h = nifti_header(path, geometry, datatype)?;
+    let io = |source| NiftiError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    // Write beside the target and rename, so a crash never leaves a half-written file there.
+    let tmp = path.with_extension("partial");
+    let mut file = std::io::BufWriter::new(File::create(&tmp).map_err(io)?);
+    if path.extension().is_some_and(|e| e == "gz") {
+        let mut gz = flate2::write::GzEncoder::new(&mut file, flate2::Compression::fast());
+        gz.write_all(&h).map_err(io)?;
+        gz.write_all(bytes).map_err(io)?;
+        gz.finish().map_err(io)?;
+    } else {
+        file.write_all(&h).map_err(io)?;
+        file.write_all(bytes).map_err(io)?;
+    }
+    file.into_inner()
+        .map_err(|e| io(e.into_error()))?
+        .sync_all()
+        .map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+/// The 352-byte single-file NIfTI-1 header (voxels at 352) for `geometry` and `datatype`;
+/// `path` names the volume in errors.
+fn nifti_header(path: &Path, geometry: &Geometry, datatype: i16) -> Result<Vec<u8>, NiftiError> {
     let bitpix: i16 = match datatype {
         2 => 8,
         4 | 512 => 16,
@@ -517,28 +573,7 @@ fn write_nifti(
         }
     }
     put(344, b"n+1\0");
-
-    let io = |source| NiftiError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    // Write beside the target and rename, so a crash never leaves a half-written file there.
-    let tmp = path.with_extension("partial");
-    let mut file = std::io::BufWriter::new(File::create(&tmp).map_err(io)?);
-    if path.extension().is_some_and(|e| e == "gz") {
-        let mut gz = flate2::write::GzEncoder::new(&mut file, flate2::Compression::fast());
-        gz.write_all(&h).map_err(io)?;
-        gz.write_all(bytes).map_err(io)?;
-        gz.finish().map_err(io)?;
-    } else {
-        file.write_all(&h).map_err(io)?;
-        file.write_all(bytes).map_err(io)?;
-    }
-    file.into_inner()
-        .map_err(|e| io(e.into_error()))?
-        .sync_all()
-        .map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
+    Ok(h)
 }
 
 #[cfg(test)]

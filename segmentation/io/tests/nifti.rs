@@ -267,3 +267,21 @@ fn float64_gzip_is_decoded_exactly_and_truncation_is_reported() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn the_in_memory_nifti_is_the_written_file() {
+    let ct = read_ct(&demo("example_ct.nii.gz")).expect("CT");
+    let labels = read_labels(&demo("spine_report_totalseg_vertebrae.nii.gz")).expect("labels");
+    let dir = std::env::temp_dir().join(format!("twinray-nifti-bytes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch");
+    let (ct_path, labels_path) = (dir.join("ct.nii"), dir.join("labels.nii"));
+    write_ct(&ct_path, &ct).expect("write CT");
+    write_labels(&labels_path, &labels).expect("write labels");
+    let ct_bytes = twinray_io::ct_nifti_bytes(&ct, &ct_path).expect("CT bytes");
+    let label_bytes = twinray_io::labels_nifti_bytes(&labels, &labels_path).expect("label bytes");
+    assert_eq!(ct_bytes, std::fs::read(&ct_path).expect("read"));
+    assert_eq!(label_bytes, std::fs::read(&labels_path).expect("read"));
+    let back = twinray_io::read_ct_bytes(&ct_bytes, &ct_path).expect("read back");
+    assert_eq!(back.voxels(), ct.voxels());
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -9,7 +9,9 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use twinray_bundle::{Bundle, Deidentification, Description, Manifest};
-use twinray_io::{read_ct_bytes, read_labels_bytes, write_ct, write_labels, LabelNames};
+use twinray_io::{
+    ct_nifti_bytes, labels_nifti_bytes, read_ct_bytes, read_labels_bytes, LabelNames,
+};
 use twinray_lessons::chunk::DecodeParts;
 use twinray_lessons::event::{Payload, SceneChange};
 use twinray_lessons::player::Player;
@@ -104,40 +106,23 @@ pub fn presets_used(lesson: &Path, bytes: Vec<u8>) -> Result<BTreeSet<String>, S
     Ok(names)
 }
 
-/// Writes `case` as de-identified gzip NIfTI (CT, and labels when present), returning the bytes.
+/// `case` as de-identified gzip NIfTI (CT, and labels when present), in memory.
 fn case_members(case: &Case, lesson: &Path) -> Result<(Vec<u8>, Option<Vec<u8>>), SceneError> {
-    let dir = std::env::temp_dir().join(format!(
-        "twinray-bundle-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos())
-    ));
-    std::fs::create_dir(&dir)
-        .map_err(|e| content_err(lesson, format!("creating {}: {e}", dir.display())))?;
-    let result = (|| {
-        let ct_path = dir.join("ct.nii");
-        write_ct(&ct_path, &case.ct).map_err(|e| content_err(lesson, e.to_string()))?;
-        let ct = std::fs::read(&ct_path)
-            .map_err(|e| content_err(lesson, format!("reading {}: {e}", ct_path.display())))?;
-        let (ct, _) = twinray_bundle::deidentify_nifti(&ct, MAX_NIFTI_BYTES)
-            .map_err(|e| content_err(lesson, format!("the CT as NIfTI: {e}")))?;
-        let labels = match &case.labels {
-            Some(labels) => {
-                let path = dir.join("labels.nii");
-                write_labels(&path, labels).map_err(|e| content_err(lesson, e.to_string()))?;
-                let bytes = std::fs::read(&path)
-                    .map_err(|e| content_err(lesson, format!("reading {}: {e}", path.display())))?;
-                let (bytes, _) = twinray_bundle::deidentify_nifti(&bytes, MAX_NIFTI_BYTES)
-                    .map_err(|e| content_err(lesson, format!("the labels as NIfTI: {e}")))?;
-                Some(bytes)
-            }
-            None => None,
-        };
-        Ok((ct, labels))
-    })();
-    let _ = std::fs::remove_dir_all(&dir);
-    result
+    let member = |bytes: Result<Vec<u8>, twinray_io::NiftiError>, what: &str| {
+        let bytes = bytes.map_err(|e| content_err(lesson, e.to_string()))?;
+        twinray_bundle::deidentify_nifti(&bytes, MAX_NIFTI_BYTES)
+            .map(|(bytes, _)| bytes)
+            .map_err(|e| content_err(lesson, format!("the {what} as NIfTI: {e}")))
+    };
+    let ct = member(ct_nifti_bytes(&case.ct, Path::new("ct.nii")), "CT")?;
+    let labels = match &case.labels {
+        Some(labels) => Some(member(
+            labels_nifti_bytes(labels, Path::new("labels.nii")),
+            "labels",
+        )?),
+        None => None,
+    };
+    Ok((ct, labels))
 }
 
 /// The BurnedInAnnotation record for a CT given as DICOM (a folder or a file): "NO" or

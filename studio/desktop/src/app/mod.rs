@@ -675,10 +675,18 @@ impl App {
     /// The camera for an image of `size` pixels: the desktop camera, or the instructor's head
     /// when following one that was tracked at the playhead.
     pub fn camera(&self, size: [u32; 2]) -> Camera {
-        self.builder
-            .borrow()
-            .camera(&self.shown_state(), &self.learner_view(), size)
-            .0
+        // The pen asks on every pointer move: only a replay's head moves the camera, so the
+        // authored strokes are not copied into a state for it.
+        let builder = self.builder.borrow();
+        match &self.replay {
+            Some(replay) => builder.camera(&replay.state, &self.learner_view(), size),
+            None => builder.camera(
+                &LessonState::new(SceneState::default()),
+                &self.learner_view(),
+                size,
+            ),
+        }
+        .0
     }
 
     /// The curve in effect on screen (edited, or the preset's).
