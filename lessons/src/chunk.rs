@@ -18,7 +18,7 @@ use crate::event::{
     AudioPacket, Brush, Chapter, ClipPlane, ControllerSample, ControllerState, CropBox, Event,
     Gesture, GestureKind, HandJoint, HandJoints, HandSample, Handedness, Note, Payload, Pose,
     SceneChange, Space, StreamId, StrokeBegin, StrokePoint, StrokeStyle, TransferPoint, Viewpoint,
-    HAND_JOINT_COUNT, WRIST_JOINT,
+    VoiceFormat, VoicePacket, VoiceSync, HAND_JOINT_COUNT, WRIST_JOINT,
 };
 use crate::format::{check_time, MAX_TIME_NS};
 use crate::quant::{
@@ -47,7 +47,19 @@ pub(crate) mod record {
     pub const VIEWPOINT: u8 = 0x51;
     pub const NOTE: u8 = 0x52;
     pub const AUDIO: u8 = 0x60;
+    pub const VOICE_BLOCK: u8 = 0x61;
+    pub const VOICE_SYNC: u8 = 0x62;
 }
+
+/// The most input samples one voice packet may cover: 120 ms at 48 kHz, Opus's longest.
+pub const MAX_VOICE_PACKET_SAMPLES: u16 = 5760;
+
+/// Sample indices stay below this (2⁴⁸, about 185 years at 48 kHz), so index arithmetic
+/// never overflows.
+pub const MAX_VOICE_SAMPLE_INDEX: u64 = 1 << 48;
+
+/// Highest voice sample rate a reader accepts.
+const MAX_VOICE_SAMPLE_RATE_HZ: u32 = 384_000;
 
 /// Hand joints in the order their columns are written: the wrist first, because every other
 /// joint is predicted from the wrist's motion.
@@ -116,6 +128,7 @@ pub struct ChunkBuilder {
     head: Vec<(i64, Pose)>,
     hands: [Samples<HandJoints>; 2],
     controllers: [Samples<ControllerState>; 2],
+    voice: Vec<(i64, VoicePacket)>,
     discrete: Vec<Discrete>,
     open_points: HashMap<u32, usize>,
     t_range: Option<(i64, i64)>,
@@ -177,6 +190,7 @@ impl ChunkBuilder {
             Payload::Head(pose) => self.head.push((t, pose)),
             Payload::Hand(sample) => self.hands[sample.hand.index()].push((t, sample.joints)),
             Payload::Controller(c) => self.controllers[c.hand.index()].push((t, c.state)),
+            Payload::Voice(packet) => self.voice.push((t, packet)),
             Payload::StrokePoint(p) => {
                 if let Some(&i) = self.open_points.get(&p.stroke_id) {
                     if let Some(Discrete::Points { points, .. }) = self.discrete.get_mut(i) {
@@ -252,6 +266,19 @@ impl ChunkBuilder {
                 note(StreamId::Controllers, samples.len(), first.0, last.0, n);
             }
         }
+        // Consecutive packets of one format share a block.
+        for block in self.voice.chunk_by(|a, b| a.1.format == b.1.format) {
+            if let (Some(first), Some(last)) = (block.first(), block.last()) {
+                let n = put(
+                    &mut out,
+                    record::VOICE_BLOCK,
+                    &encode_voice_block(block, t0),
+                );
+                let t_min = block.iter().map(|p| p.0).min().unwrap_or(first.0);
+                let t_max = block.iter().map(|p| p.0).max().unwrap_or(last.0);
+                note(StreamId::Audio, block.len(), t_min, t_max, n);
+            }
+        }
         for item in &self.discrete {
             match item {
                 Discrete::Event(e) => {
@@ -285,13 +312,26 @@ impl ChunkBuilder {
 pub struct DecodeParts {
     /// Decode head, hand and controller blocks.
     pub samples: bool,
+    /// Decode voice blocks.
+    pub voice: bool,
 }
 
 impl DecodeParts {
     /// Everything.
-    pub const ALL: Self = Self { samples: true };
-    /// Keyframe and discrete events only.
-    pub const EVENTS: Self = Self { samples: false };
+    pub const ALL: Self = Self {
+        samples: true,
+        voice: true,
+    };
+    /// Keyframe and discrete events only (voice sync points included: they are small).
+    pub const EVENTS: Self = Self {
+        samples: false,
+        voice: false,
+    };
+    /// Discrete events and the voice packets: what narration playback reads.
+    pub const VOICE: Self = Self {
+        samples: false,
+        voice: true,
+    };
 }
 
 /// A decoded chunk.
@@ -305,6 +345,8 @@ pub struct DecodedChunk {
     pub hands: [Vec<(i64, Option<HandJoints>)>; 2],
     /// Controller samples per hand.
     pub controllers: [Vec<(i64, Option<ControllerState>)>; 2],
+    /// Voice packets, in the order recorded (sample order).
+    pub voice: Vec<(i64, VoicePacket)>,
     /// Every other event (gestures, strokes including points, scene, marks, audio), sorted
     /// by time (stable, so same-time events keep their recorded order).
     pub events: Vec<Event>,
@@ -334,6 +376,9 @@ impl DecodedChunk {
         for (t, _) in self.controllers.iter().flatten() {
             check("controller sample time", *t)?;
         }
+        for (t, _) in &self.voice {
+            check("voice packet time", *t)?;
+        }
         for e in &self.events {
             check("event time", e.time_ns)?;
         }
@@ -354,6 +399,11 @@ impl DecodedChunk {
     #[must_use]
     pub fn into_events(self) -> Vec<Event> {
         let mut all = self.events;
+        all.extend(
+            self.voice
+                .into_iter()
+                .map(|(t, p)| Event::new(t, Payload::Voice(p))),
+        );
         all.extend(
             self.head
                 .into_iter()
@@ -417,7 +467,13 @@ pub fn decode_payload(
                     decode_controller_block(&mut b, t_start_ns).map_err(located)?;
                 chunk.controllers[hand.index()] = samples;
             }
-            record::HEAD_BLOCK | record::HAND_BLOCK | record::CONTROLLER_BLOCK => {}
+            record::VOICE_BLOCK if parts.voice => {
+                decode_voice_block(&mut b, t_start_ns, &mut chunk.voice).map_err(located)?;
+            }
+            record::HEAD_BLOCK
+            | record::HAND_BLOCK
+            | record::CONTROLLER_BLOCK
+            | record::VOICE_BLOCK => {}
             record::STROKE_POINTS => {
                 decode_stroke_points(&mut b, t_start_ns, &mut chunk.events).map_err(located)?;
             }
@@ -864,11 +920,18 @@ fn encode_discrete(e: &Event, t0: i64) -> (u8, Vec<u8>) {
             w.blob(&a.data);
             record::AUDIO
         }
+        Payload::VoiceSync(sync) => {
+            w.varint(sync.sample_index);
+            w.u8(u8::from(sync.starts_segment));
+            record::VOICE_SYNC
+        }
         // Sampled streams and points never reach here (ChunkBuilder::push routes them); the
         // arm exists so the match is total without a panic.
-        Payload::Head(_) | Payload::Hand(_) | Payload::Controller(_) | Payload::StrokePoint(_) => {
-            0xff
-        }
+        Payload::Head(_)
+        | Payload::Hand(_)
+        | Payload::Controller(_)
+        | Payload::StrokePoint(_)
+        | Payload::Voice(_) => 0xff,
     };
     (ty, w.into_inner())
 }
@@ -918,9 +981,135 @@ fn decode_discrete(ty: u8, r: &mut ByteReader, t0: i64) -> Result<Option<Event>,
             channel_count: r.u8("audio channels")?,
             data: r.blob("audio data")?.to_vec(),
         }),
+        record::VOICE_SYNC => Payload::VoiceSync(VoiceSync {
+            sample_index: read_sample_index(r, "voice sync sample index")?,
+            starts_segment: read_bool(r, "voice sync segment flag")?,
+        }),
         _ => return Ok(None),
     };
     Ok(Some(Event::new(time_ns, payload)))
+}
+
+/// A sample index, refused past [`MAX_VOICE_SAMPLE_INDEX`].
+fn read_sample_index(r: &mut ByteReader, what: &'static str) -> Result<u64, DecodeError> {
+    let v = r.varint(what)?;
+    if v >= MAX_VOICE_SAMPLE_INDEX {
+        return Err(DecodeError::TooLarge {
+            what,
+            declared: v,
+            limit: MAX_VOICE_SAMPLE_INDEX - 1,
+        });
+    }
+    Ok(v)
+}
+
+/// Voice packets of one format: the format once, then columns (times, sample indices as
+/// second differences, packet and valid lengths as differences, byte lengths), then the
+/// packets' bytes back to back. The constant columns cost almost nothing after zstd, so the
+/// stream is close to the bare Opus bit rate.
+fn encode_voice_block(packets: &[(i64, VoicePacket)], t0: i64) -> Vec<u8> {
+    let mut w = ByteWriter::new();
+    let format = packets.first().map(|p| p.1.format).unwrap_or(VoiceFormat {
+        codec: 0,
+        sample_rate_hz: 0,
+        channel_count: 0,
+        pre_skip: 0,
+    });
+    w.u8(format.codec);
+    w.varint(u64::from(format.sample_rate_hz));
+    w.u8(format.channel_count);
+    w.varint(u64::from(format.pre_skip));
+    w.varint(packets.len() as u64);
+    w.delta2_column(packets.iter().map(|p| p.0.wrapping_sub(t0)));
+    #[allow(clippy::cast_possible_wrap)] // Indices are below 2^48 (checked on reading).
+    w.delta2_column(packets.iter().map(|p| p.1.sample_index as i64));
+    w.delta_column(packets.iter().map(|p| i64::from(p.1.sample_count)));
+    w.delta_column(packets.iter().map(|p| i64::from(p.1.valid_samples)));
+    for (_, p) in packets {
+        w.varint(p.data.len() as u64);
+    }
+    for (_, p) in packets {
+        w.bytes(&p.data);
+    }
+    w.into_inner()
+}
+
+fn decode_voice_block(
+    r: &mut ByteReader,
+    t0: i64,
+    out: &mut Vec<(i64, VoicePacket)>,
+) -> Result<(), DecodeError> {
+    let codec = r.u8("voice codec")?;
+    let sample_rate_hz = r.varint_u32("voice sample rate")?;
+    if sample_rate_hz == 0 || sample_rate_hz > MAX_VOICE_SAMPLE_RATE_HZ {
+        return Err(DecodeError::Invalid {
+            offset: r.pos(),
+            what: "voice sample rate",
+        });
+    }
+    let channel_count = r.u8("voice channels")?;
+    let pre_skip =
+        u16::try_from(r.varint("voice pre-skip")?).map_err(|_| DecodeError::Invalid {
+            offset: r.pos(),
+            what: "voice pre-skip",
+        })?;
+    let format = VoiceFormat {
+        codec,
+        sample_rate_hz,
+        channel_count,
+        pre_skip,
+    };
+    // Four one-byte column entries and a length per packet at the least.
+    let n = r.count(5, "voice packets")?;
+    let times = r.delta2_column(n, "voice packet times")?;
+    let indices = r.delta2_column(n, "voice sample indices")?;
+    let counts = r.delta_column(n, "voice packet lengths in samples")?;
+    let valid = r.delta_column(n, "voice valid samples")?;
+    let mut lengths = Vec::with_capacity(n);
+    let mut total = 0usize;
+    for _ in 0..n {
+        let len = r.count(1, "voice packet bytes")?;
+        total = total.saturating_add(len);
+        lengths.push(len);
+    }
+    if total > r.remaining() {
+        return Err(DecodeError::TooLarge {
+            what: "voice packet bytes",
+            declared: total as u64,
+            limit: r.remaining() as u64,
+        });
+    }
+    out.reserve(n);
+    for i in 0..n {
+        let invalid = |what| DecodeError::Invalid {
+            offset: r.pos(),
+            what,
+        };
+        let sample_index = u64::try_from(indices[i])
+            .ok()
+            .filter(|&v| v < MAX_VOICE_SAMPLE_INDEX)
+            .ok_or_else(|| invalid("voice sample index"))?;
+        let sample_count = u16::try_from(counts[i])
+            .ok()
+            .filter(|&c| c > 0 && c <= MAX_VOICE_PACKET_SAMPLES)
+            .ok_or_else(|| invalid("voice packet length in samples"))?;
+        let valid_samples = u16::try_from(valid[i])
+            .ok()
+            .filter(|&v| v <= sample_count)
+            .ok_or_else(|| invalid("voice valid samples"))?;
+        let data = r.take(lengths[i], "voice packet")?.to_vec();
+        out.push((
+            t0.wrapping_add(times[i]),
+            VoicePacket {
+                format,
+                sample_index,
+                sample_count,
+                valid_samples,
+                data,
+            },
+        ));
+    }
+    Ok(())
 }
 
 fn encode_stroke_points(stroke_id: u32, points: &[(i64, Vec3, f32)], t0: i64) -> Vec<u8> {

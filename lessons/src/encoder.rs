@@ -268,6 +268,7 @@ pub fn encode_footer(
 fn approx_size(event: &Event) -> usize {
     match &event.payload {
         Payload::Audio(a) => a.data.len(),
+        Payload::Voice(v) => v.data.len() + 8,
         Payload::Note(n) => n.text.len(),
         Payload::Chapter(c) => c.title.len(),
         Payload::Viewpoint(v) => v.name.len(),

@@ -351,7 +351,9 @@ pub struct Note {
     pub text: String,
 }
 
-/// An audio packet. Reserved: the voice work defines codecs; this build stores the bytes.
+/// A raw audio record of the reserved type `0x60` (format 1.0). Nothing writes these; they
+/// are kept so that files holding them (the v1 fixture) read back exactly. Narration is
+/// [`VoicePacket`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AudioPacket {
     /// Codec identifier (0 = unspecified; to be assigned by the voice work).
@@ -362,6 +364,82 @@ pub struct AudioPacket {
     pub channel_count: u8,
     /// Encoded audio.
     pub data: Vec<u8>,
+}
+
+/// How a voice stream is coded. Every packet of one stream has the same format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct VoiceFormat {
+    /// Codec ([`VoiceFormat::OPUS`] is the only one defined).
+    pub codec: u8,
+    /// Sample rate of the sample indices (and of the decoded signal), hertz.
+    pub sample_rate_hz: u32,
+    /// Channels.
+    pub channel_count: u8,
+    /// Samples at the start of the decoded stream that precede the first input sample (the
+    /// encoder's look-ahead; Ogg Opus calls it pre-skip).
+    pub pre_skip: u16,
+}
+
+impl VoiceFormat {
+    /// Opus (RFC 6716).
+    pub const OPUS: u8 = 1;
+
+    /// Mono Opus at 48 kHz, what the studio records.
+    #[must_use]
+    pub fn opus_mono(pre_skip: u16) -> Self {
+        Self {
+            codec: Self::OPUS,
+            sample_rate_hz: 48_000,
+            channel_count: 1,
+            pre_skip,
+        }
+    }
+}
+
+/// One encoded packet of the narration. Its event time is the lesson time of its first input
+/// sample as the recorder estimated it; that only places the packet in a chunk. Playback
+/// places audio by [`VoiceSync`] records, which tie sample indices to the lesson clock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VoicePacket {
+    /// The stream's coding.
+    pub format: VoiceFormat,
+    /// Index (at `format.sample_rate_hz`, counted from the stream's first input sample) of
+    /// the first input sample this packet encodes. Increases by the packet length from one
+    /// packet to the next; a jump means packets were lost.
+    pub sample_index: u64,
+    /// Input samples the packet encodes (960 for 20 ms at 48 kHz).
+    pub sample_count: u16,
+    /// How many of those are recorded sound; the rest is padding that flushes the encoder
+    /// when a recording stops (0 for a pure padding packet).
+    pub valid_samples: u16,
+    /// The codec's bytes.
+    pub data: Vec<u8>,
+}
+
+impl VoicePacket {
+    /// Index one past the last recorded (non-padding) input sample.
+    #[must_use]
+    pub fn valid_end(&self) -> u64 {
+        self.sample_index + u64::from(self.valid_samples)
+    }
+
+    /// Index one past the last input sample the packet covers.
+    #[must_use]
+    pub fn end(&self) -> u64 {
+        self.sample_index + u64::from(self.sample_count)
+    }
+}
+
+/// Ties the narration to the lesson clock: input sample `sample_index` was captured at this
+/// event's lesson time. Written about once a second from the capture timestamps, so a
+/// sound card running fast or slow is corrected at playback instead of drifting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VoiceSync {
+    /// The input sample.
+    pub sample_index: u64,
+    /// The audio clock restarts here (recording resumed after a pause, a voice-over
+    /// begins): playback does not interpolate across it.
+    pub starts_segment: bool,
 }
 
 /// What happened.
@@ -403,8 +481,12 @@ pub enum Payload {
     Viewpoint(Viewpoint),
     /// A text note.
     Note(Note),
-    /// An audio packet (reserved).
+    /// A reserved raw audio record (format 1.0; nothing writes it).
     Audio(AudioPacket),
+    /// A packet of the narration.
+    Voice(VoicePacket),
+    /// A narration sync point.
+    VoiceSync(VoiceSync),
 }
 
 /// One timestamped event.
@@ -447,7 +529,7 @@ impl Payload {
             | Self::StrokeUndo { .. } => StreamId::Strokes,
             Self::Scene(_) => StreamId::Scene,
             Self::Chapter(_) | Self::Viewpoint(_) | Self::Note(_) => StreamId::Marks,
-            Self::Audio(_) => StreamId::Audio,
+            Self::Audio(_) | Self::Voice(_) | Self::VoiceSync(_) => StreamId::Audio,
         }
     }
 }
@@ -472,7 +554,7 @@ pub enum StreamId {
     Scene = 6,
     /// Chapters, viewpoints and notes.
     Marks = 7,
-    /// Audio (reserved).
+    /// The narration: voice packets and their sync points.
     Audio = 8,
 }
 

@@ -14,8 +14,12 @@ use crate::wire::{crc, ByteReader, ByteWriter};
 
 /// First 8 bytes of every lesson file.
 pub const FILE_MAGIC: &[u8; 8] = b"TWLESSON";
-/// The format version this build writes.
+/// The format version this build writes. A reader refuses a larger one.
 pub const FORMAT_VERSION: u16 = 1;
+/// The minor version this build writes, in the header byte format 1.0 reserved (and
+/// wrote as 0). Minor steps only add what older readers skip: 1.1 adds the narration
+/// (voice blocks and sync records), so a 1.0 reader opens a 1.1 lesson and skips its voice.
+pub const FORMAT_MINOR_VERSION: u8 = 1;
 /// Bytes of the fixed part of the file header (magic, version, compression, reserved, length).
 pub const FILE_HEADER_FIXED_LEN: usize = 16;
 /// Largest metadata block a reader accepts.
@@ -167,6 +171,8 @@ impl LessonHeader {
 pub struct FileHeader {
     /// Format version of the file.
     pub format_version: u16,
+    /// Minor version (0 for files written before 1.1; readers accept any).
+    pub format_minor_version: u8,
     /// Compression the writer used for chunks (each frame also says its own).
     pub compression: Compression,
     /// Metadata.
@@ -194,7 +200,7 @@ pub fn encode_file_header(
     w.bytes(FILE_MAGIC);
     w.u16_le(FORMAT_VERSION);
     w.u8(compression.code());
-    w.u8(0);
+    w.u8(FORMAT_MINOR_VERSION);
     w.u32_le(u32::try_from(json.len()).unwrap_or(u32::MAX));
     w.bytes(&json);
     let c = crc(&w.buf);
@@ -225,7 +231,7 @@ pub fn decode_file_header(data: &[u8]) -> Result<FileHeader, DecodeError> {
         });
     }
     let compression = Compression::from_code(r.u8("compression")?)?;
-    let _reserved = r.u8("reserved")?;
+    let format_minor_version = r.u8("minor version")?;
     let meta_len = r.u32_le("metadata length")?;
     if meta_len > MAX_METADATA_LEN {
         return Err(DecodeError::TooLarge {
@@ -252,6 +258,7 @@ pub fn decode_file_header(data: &[u8]) -> Result<FileHeader, DecodeError> {
     })?;
     Ok(FileHeader {
         format_version,
+        format_minor_version,
         compression,
         lesson,
         len: r.pos(),

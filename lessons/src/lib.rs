@@ -43,6 +43,7 @@ pub mod state;
 #[cfg(feature = "generators")]
 pub mod synthetic;
 pub mod tools;
+pub mod voice;
 mod wire;
 
 pub use error::{DecodeError, LessonError};

@@ -270,7 +270,9 @@ fn discrete_effect<'a>(
         | Payload::StrokePoint(_)
         | Payload::Viewpoint(_)
         | Payload::Note(_)
-        | Payload::Audio(_) => {}
+        | Payload::Audio(_)
+        | Payload::Voice(_)
+        | Payload::VoiceSync(_) => {}
     }
     None
 }

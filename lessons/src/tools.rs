@@ -53,6 +53,8 @@ pub struct LessonInfo {
     pub file_bytes: u64,
     /// Format version.
     pub format_version: u16,
+    /// Minor version.
+    pub format_minor_version: u8,
     /// Header metadata.
     pub header: LessonHeader,
     /// Whether the index came from the footer.
@@ -69,6 +71,49 @@ pub struct LessonInfo {
     pub chapters: Vec<ChapterInfo>,
     /// Damage found (only when the index had to be rebuilt by scanning).
     pub damage: Vec<String>,
+    /// The narration, when the lesson has one.
+    pub voice: Option<VoiceInfo>,
+}
+
+/// What `lesson info` says about the narration.
+#[derive(Debug, Clone, Serialize)]
+pub struct VoiceInfo {
+    /// Codec name.
+    pub codec: String,
+    /// Sample rate, hertz.
+    pub sample_rate_hz: u32,
+    /// Channels.
+    pub channel_count: u8,
+    /// Seconds of recorded voice.
+    pub duration_s: f64,
+    /// Average bit rate of the codec data, bit/s.
+    pub bit_rate_bps: f64,
+    /// Packets.
+    pub packet_count: u64,
+    /// Sync points.
+    pub sync_count: usize,
+    /// Stretches of voice missing, as `(start, end)` lesson times in nanoseconds.
+    pub lost_ns: Vec<(i64, i64)>,
+}
+
+impl VoiceInfo {
+    fn of(index: &crate::voice::VoiceIndex) -> Option<Self> {
+        let format = index.format.filter(|_| index.has_voice())?;
+        Some(Self {
+            codec: if format.codec == crate::event::VoiceFormat::OPUS {
+                "Opus".to_owned()
+            } else {
+                format!("codec {}", format.codec)
+            },
+            sample_rate_hz: format.sample_rate_hz,
+            channel_count: format.channel_count,
+            duration_s: index.duration_s(),
+            bit_rate_bps: index.bit_rate_bps(),
+            packet_count: index.packet_count,
+            sync_count: index.syncs.len(),
+            lost_ns: index.lost.iter().map(|l| (l.start_ns, l.end_ns)).collect(),
+        })
+    }
 }
 
 impl LessonInfo {
@@ -98,7 +143,11 @@ impl fmt::Display for LessonInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "file:        {}", self.path.display())?;
         writeln!(f, "size:        {} bytes", self.file_bytes)?;
-        writeln!(f, "format:      version {}", self.format_version)?;
+        writeln!(
+            f,
+            "format:      version {}.{}",
+            self.format_version, self.format_minor_version
+        )?;
         writeln!(f, "case:        {}", self.header.case_ref)?;
         if let Some(title) = &self.header.title {
             writeln!(f, "title:       {title}")?;
@@ -129,6 +178,34 @@ impl fmt::Display for LessonInfo {
             for c in &self.chapters {
                 writeln!(f, "  {}  {}", format_time_ns(c.time_ns), c.title)?;
             }
+        }
+        match &self.voice {
+            Some(v) => {
+                writeln!(
+                    f,
+                    "voice:       {:.1} s, {} {} kHz {}, {:.1} kbit/s, {} packets, {} sync points",
+                    v.duration_s,
+                    v.codec,
+                    f64::from(v.sample_rate_hz) / 1000.0,
+                    if v.channel_count == 1 {
+                        "mono".to_owned()
+                    } else {
+                        format!("{} channels", v.channel_count)
+                    },
+                    v.bit_rate_bps / 1000.0,
+                    v.packet_count,
+                    v.sync_count
+                )?;
+                for (a, b) in &v.lost_ns {
+                    writeln!(
+                        f,
+                        "voice lost:  {} to {}",
+                        format_time_ns(*a),
+                        format_time_ns(*b)
+                    )?;
+                }
+            }
+            None => writeln!(f, "voice:       none")?,
         }
         for d in &self.damage {
             writeln!(f, "damage:      {d}")?;
@@ -185,10 +262,12 @@ pub fn info(path: impl AsRef<Path>) -> Result<LessonInfo, LessonError> {
             Err(e) => damage.push(crate::error::full_message(&e)),
         }
     }
+    let voice = VoiceInfo::of(&crate::voice::VoiceIndex::build(&mut reader)?);
     Ok(LessonInfo {
         path: reader.path().to_path_buf(),
         file_bytes: reader.file_len(),
         format_version: reader.header().format_version,
+        format_minor_version: reader.header().format_minor_version,
         header: reader.header().lesson.clone(),
         has_footer: *reader.index_origin() == IndexOrigin::Footer,
         chunk_count: reader.index().len(),
@@ -197,6 +276,7 @@ pub fn info(path: impl AsRef<Path>) -> Result<LessonInfo, LessonError> {
         streams: streams.into_values().collect(),
         chapters,
         damage,
+        voice,
     })
 }
 

@@ -275,7 +275,12 @@ fn info_lists_streams_and_chapters() {
     assert_eq!(strokes.event_count, 6);
     let hands = info.streams.iter().find(|s| s.name == "hands").unwrap();
     assert_eq!(hands.event_count, 2);
-    assert_eq!(info.duration_ns(), 27 * 7_000_000);
+    assert_eq!(info.duration_ns(), 31 * 7_000_000);
+    // Two voice packets: 960 + 500 recorded samples.
+    let voice = info.voice.as_ref().unwrap();
+    assert_eq!(voice.packet_count, 2);
+    assert!((voice.duration_s - 1460.0 / 48_000.0).abs() < 1e-9);
+    assert!(info.to_string().contains("voice:"), "{info}");
     let text = info.to_string();
     assert!(
         text.contains("Introduction") && text.contains("hands"),

@@ -209,6 +209,28 @@ pub fn one_of_everything() -> Vec<Event> {
             channel_count: 1,
             data: vec![1, 2, 3, 4, 5],
         })),
+        next(Payload::VoiceSync(VoiceSync {
+            sample_index: 0,
+            starts_segment: true,
+        })),
+        next(Payload::Voice(VoicePacket {
+            format: VoiceFormat::opus_mono(312),
+            sample_index: 0,
+            sample_count: 960,
+            valid_samples: 960,
+            data: vec![0x08, 7, 7, 7],
+        })),
+        next(Payload::Voice(VoicePacket {
+            format: VoiceFormat::opus_mono(312),
+            sample_index: 960,
+            sample_count: 960,
+            valid_samples: 500,
+            data: vec![0x08],
+        })),
+        next(Payload::VoiceSync(VoiceSync {
+            sample_index: 1_000_000,
+            starts_segment: false,
+        })),
     ]
 }
 
