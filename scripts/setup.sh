@@ -8,10 +8,12 @@ set -euo pipefail
 # xvfb, xauth and the X client libraries that winit loads at run time: the studio window's
 # smoke test runs under a virtual X server. libopenxr-loader1: the OpenXR loader `twinray vr`
 # dlopens (it reports a missing runtime itself). ffmpeg: `twinray replay --video` encodes with it
-# and a test checks the video with ffprobe.
+# and a test checks the video with ffprobe. Narration: ALSA (libasound2-dev, for cpal) and
+# libopus-dev to build; espeak-ng and sox make the speech the voice tests record, and
+# opus-tools (opusinfo, opusdec) checks the exported .opus files independently.
 packages=(mesa-vulkan-drivers libvulkan1 vulkan-validationlayers cmake ninja-build python3 g++ make pkg-config
   xvfb xauth libx11-6 libx11-xcb1 libxcursor1 libxrandr2 libxi6 libxkbcommon-x11-0 libopenxr-loader1
-  ffmpeg)
+  ffmpeg libasound2-dev libopus-dev espeak-ng sox opus-tools)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -12,6 +12,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -99,6 +100,8 @@ pub struct RecordingReport {
 enum Message {
     Event(Event),
     Finish,
+    /// The recorder was dropped without finishing: close the open chunk, no footer.
+    Abandon,
 }
 
 struct WriterSummary {
@@ -113,7 +116,7 @@ struct WriterSummary {
 pub struct Recorder {
     path: PathBuf,
     sender: Option<Sender<Message>>,
-    dropped: AtomicU64,
+    dropped: Arc<AtomicU64>,
     writer: Option<JoinHandle<Result<WriterSummary, LessonError>>>,
 }
 
@@ -251,7 +254,7 @@ impl Recorder {
         Ok(Self {
             path,
             sender: Some(sender),
-            dropped: AtomicU64::new(0),
+            dropped: Arc::new(AtomicU64::new(0)),
             writer: Some(writer),
         })
     }
@@ -284,6 +287,17 @@ impl Recorder {
         };
         let sender = self.sender.as_ref().ok_or_else(stopped)?;
         sender.send(Message::Event(event)).map_err(|_| stopped())
+    }
+
+    /// A handle another thread records through (the voice thread), never blocking either.
+    /// Events it sends after [`Self::finish`] are dropped and counted: stop the other
+    /// producers first.
+    #[must_use]
+    pub fn handle(&self) -> RecorderHandle {
+        RecorderHandle {
+            sender: self.sender.clone(),
+            dropped: Arc::clone(&self.dropped),
+        }
     }
 
     /// Events dropped so far because the channel was full or the writer had stopped.
@@ -338,10 +352,35 @@ impl Drop for Recorder {
     /// chunk and exits without a footer. The file is then like a crashed one minus the loss:
     /// readers rebuild the index by scanning, and `recover` adds the footer.
     fn drop(&mut self) {
-        self.sender.take();
+        // Other handles may still hold the channel open, so say it rather than wait for
+        // every sender to go.
+        if let Some(sender) = self.sender.take() {
+            let _ = sender.send(Message::Abandon);
+        }
         if self.writer.is_some() {
             let _ = self.join();
         }
+    }
+}
+
+/// Records into a [`Recorder`]'s file from another thread. See [`Recorder::handle`].
+#[derive(Debug, Clone)]
+pub struct RecorderHandle {
+    sender: Option<Sender<Message>>,
+    dropped: Arc<AtomicU64>,
+}
+
+impl RecorderHandle {
+    /// Hands an event over without blocking, as [`Recorder::record`] does.
+    pub fn record(&self, event: Event) -> bool {
+        let sent = self
+            .sender
+            .as_ref()
+            .is_some_and(|s| s.try_send(Message::Event(event)).is_ok());
+        if !sent {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        sent
     }
 }
 
@@ -384,7 +423,7 @@ impl Writer {
                         return Ok(self.summary());
                     }
                     Err(TryRecvError::Empty) => break,
-                    Err(TryRecvError::Disconnected) => {
+                    Ok(Message::Abandon) | Err(TryRecvError::Disconnected) => {
                         // Dropped without finish: keep what we have, no footer.
                         if let Some(frame) =
                             self.encoder.close_chunk().map_err(|e| self.stopped(&e))?

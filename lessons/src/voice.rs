@@ -271,7 +271,9 @@ impl VoiceIndex {
                 packet_count += 1;
                 data_bytes += p.data.len() as u64;
                 valid_samples += u64::from(p.valid_samples);
-                end_sample = end_sample.max(p.valid_end());
+                if p.valid_samples > 0 {
+                    end_sample = end_sample.max(p.valid_end());
+                }
                 ranges.push((p.sample_index, p.end()));
                 range = Some(range.map_or((p.sample_index, p.end()), |(a, b)| {
                     (a.min(p.sample_index), b.max(p.end()))

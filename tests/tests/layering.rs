@@ -57,7 +57,7 @@ fn assert_absent(package: &str, forbidden: &[&str]) {
 
 /// Every library crate below the front ends: none may know of a window, a command line or
 /// an XR runtime.
-const BELOW_FRONT_ENDS: [&str; 10] = [
+const BELOW_FRONT_ENDS: [&str; 11] = [
     "twinray-volume",
     "twinray-bundle",
     "twinray-library",
@@ -68,6 +68,7 @@ const BELOW_FRONT_ENDS: [&str; 10] = [
     "twinray-shaders",
     "twinray-renderer",
     "twinray-scene",
+    "twinray-voice",
 ];
 
 #[test]
@@ -131,6 +132,16 @@ fn only_the_desktop_crate_opens_windows() {
 fn only_the_xr_crate_speaks_openxr() {
     for package in BELOW_FRONT_ENDS.into_iter().chain(["twinray-desktop"]) {
         assert_absent(package, &["openxr"]);
+    }
+}
+
+#[test]
+fn only_the_voice_crate_touches_sound_hardware_and_the_codec() {
+    for package in BELOW_FRONT_ENDS
+        .into_iter()
+        .filter(|p| *p != "twinray-voice")
+    {
+        assert_absent(package, &["cpal", "opus", "alsa"]);
     }
 }
 
