@@ -124,6 +124,31 @@ impl LessonReader {
         Ok(reader)
     }
 
+    /// A second reader of the same lesson, for another thread (the narration plays beside
+    /// the motion): a file is opened again (it has its own read position), bytes in memory are
+    /// copied. The index is not rebuilt.
+    ///
+    /// # Errors
+    /// If the file cannot be opened again.
+    pub fn try_clone(&self) -> Result<Self, LessonError> {
+        let source = match &self.source {
+            Source::File { len, .. } => Source::File {
+                file: File::open(&self.path)
+                    .map_err(|e| LessonError::io(&self.path, "opening again", e))?,
+                len: *len,
+            },
+            Source::Memory(d) => Source::Memory(d.clone()),
+        };
+        Ok(Self {
+            path: self.path.clone(),
+            source,
+            header: self.header.clone(),
+            index: self.index.clone(),
+            origin: self.origin.clone(),
+            damage: self.damage.clone(),
+        })
+    }
+
     /// The file (or the name given to [`Self::from_bytes`]).
     #[must_use]
     pub fn path(&self) -> &Path {

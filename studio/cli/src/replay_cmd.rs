@@ -298,24 +298,41 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
             dir.display()
         );
         if let (Some(video), Some(ffmpeg)) = (&args.video, &ffmpeg) {
-            let status = Command::new(ffmpeg)
+            // The narration over exactly the video's span, on the lesson clock.
+            let narration = narration_wav(&player, t0, count as f64 / args.fps)
+                .with_context(|| format!("rendering the narration of {}", args.lesson.display()))?;
+            let mut ffmpeg_cmd = Command::new(ffmpeg);
+            ffmpeg_cmd
                 .args(["-y", "-loglevel", "error", "-framerate"])
                 .arg(format!("{}", args.fps))
                 .arg("-i")
-                .arg(dir.join("frame_%05d.png"))
-                .args([
-                    "-vf",
-                    "pad=ceil(iw/2)*2:ceil(ih/2)*2",
-                    "-c:v",
-                    "libx264",
-                    "-pix_fmt",
-                    "yuv420p",
-                ])
+                .arg(dir.join("frame_%05d.png"));
+            if let Some((wav, _)) = &narration {
+                ffmpeg_cmd
+                    .arg("-i")
+                    .arg(wav)
+                    .args(["-map", "0:v", "-map", "1:a"]);
+            }
+            ffmpeg_cmd.args([
+                "-vf",
+                "pad=ceil(iw/2)*2:ceil(ih/2)*2",
+                "-c:v",
+                "libx264",
+                "-pix_fmt",
+                "yuv420p",
+            ]);
+            if narration.is_some() {
+                ffmpeg_cmd.args(["-c:a", "aac", "-b:a", "96k"]);
+            }
+            let status = ffmpeg_cmd
                 .arg(video)
                 .status()
                 .with_context(|| format!("running {}", ffmpeg.display()))?;
             if args.frames.is_none() {
                 let _ = std::fs::remove_dir_all(&dir);
+            }
+            if let Some((_, narration_dir)) = &narration {
+                let _ = std::fs::remove_dir_all(narration_dir);
             }
             if !status.success() {
                 bail!("ffmpeg failed ({status}) writing {}", video.display());
@@ -338,6 +355,40 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The lesson's narration from lesson time `t0_ns` for `seconds`, as a 48 kHz WAV file in a
+/// private temporary folder (the file and the folder, for removal); `None` without narration.
+fn narration_wav(
+    player: &twinray_lessons::player::Player,
+    t0_ns: i64,
+    seconds: f64,
+) -> anyhow::Result<Option<(std::path::PathBuf, std::path::PathBuf)>> {
+    let mut narration =
+        twinray_voice::playback::NarrationPlayer::new(player.reader().try_clone()?)?;
+    if !narration.has_voice() {
+        return Ok(None);
+    }
+    // 10 ms at a time, so the drift correction follows the lesson clock as live playback does.
+    const BLOCK: usize = 480;
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let total = (seconds * 48_000.0).round() as usize;
+    let mut samples = vec![0.0f32; total];
+    for (k, block) in samples.chunks_mut(BLOCK).enumerate() {
+        #[allow(clippy::cast_possible_wrap)]
+        let t = t0_ns + (k * BLOCK) as i64 * 1_000_000_000 / 48_000;
+        narration.render(t, block)?;
+    }
+    let dir = private_temp_dir("narration")?;
+    let wav = dir.join("narration.wav");
+    twinray_voice::wav::write_wav(&wav, 48_000, &samples)?;
+    if !narration.undecodable().is_empty() {
+        eprintln!(
+            "warning: {} stretches of narration would not decode and are silent in the video",
+            narration.undecodable().len()
+        );
+    }
+    Ok(Some((wav, dir)))
 }
 
 #[cfg(test)]
