@@ -13,6 +13,7 @@ pub mod error;
 pub mod import;
 pub mod narration;
 pub mod ogg_export;
+pub mod output;
 pub mod playback;
 pub mod resample;
 pub mod source;

@@ -128,3 +128,45 @@ fn ten_minutes_at_48k_on_a_fast_card_stay_in_sync() {
 fn ten_minutes_at_44k1_on_a_slow_card_stay_in_sync() {
     check(44_100, -100.0);
 }
+
+/// Pausing cuts the paused sound out, as it cuts the paused time out of the lesson: the voice
+/// resumes on a new segment, and the lesson time after the pause plays what was captured then.
+#[test]
+fn a_pause_cuts_the_voice_and_resumes_on_a_new_segment() {
+    let start = Instant::now();
+    let clock = LessonClock::starting_at(start);
+    // A ramp, so a sample's value says when it was captured.
+    let signal: Vec<f32> = (0..120_000).map(|i| i as f32 / 120_000.0).collect();
+    let mut source = SimulatedSource::new(signal, 48_000, start);
+    let mut pipeline = NarrationEncoder::new(48_000).unwrap();
+    let mut events = Vec::new();
+    while let Ok(Some(b)) = source.next_buffer(Duration::ZERO) {
+        let true_ns = b.captured_at.duration_since(start).as_nanos() as i64;
+        // Paused from 1.0 s to 1.5 s of wall time.
+        if (1_000_000_000..1_500_000_000).contains(&true_ns) {
+            clock.pause(start + Duration::from_millis(1000));
+        } else if true_ns >= 1_500_000_000 {
+            clock.resume(start + Duration::from_millis(1500));
+        }
+        let t = clock.lesson_time_ns(b.captured_at);
+        pipeline
+            .push(&b, t, false, &mut |e| events.push(e))
+            .unwrap();
+    }
+    pipeline.finish(&mut |e| events.push(e)).unwrap();
+    let reader = common::lesson_of(events);
+    let player = NarrationPlayer::new(reader).unwrap();
+    let index = player.index();
+    assert!(
+        (index.duration_s() - 2.0).abs() < 0.001,
+        "{} s recorded",
+        index.duration_s()
+    );
+    let segments = index.syncs.iter().filter(|s| s.starts_segment).count();
+    assert_eq!(segments, 2, "{:?}", index.syncs);
+    // Before the pause: lesson 0.5 s is sample 24 000.
+    assert!((player.sample_at(500_000_000).unwrap() - 24_000.0).abs() < 2.0);
+    // After it: lesson 1.2 s was captured at 1.7 s, 0.2 s into the second segment.
+    let x = player.sample_at(1_200_000_000).unwrap();
+    assert!((x - (48_000.0 + 9_600.0)).abs() < 2.0, "{x}");
+}

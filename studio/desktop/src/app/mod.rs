@@ -4,7 +4,9 @@
 //! and panel input into actions, tests send them directly. Scene edits go through the lessons
 //! crate's [`SceneChange`] so that what the view shows and what a recording holds are the same
 //! thing; while recording, each change, the desktop camera (the instructor's head), pen strokes
-//! and chapter marks are handed to the real [`Recorder`].
+//! and chapter marks are handed to the real [`Recorder`]. The microphone is recorded beside
+//! them on a voice thread (`twinray_voice`) on the same lesson clock; a replayed lesson's
+//! narration plays through the speakers following the playhead.
 
 pub mod case;
 pub mod mpr;
@@ -13,7 +15,7 @@ pub mod segment_job;
 
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
 use glam::{DMat3, DMat4, DQuat, DVec3, Quat, Vec3};
@@ -30,6 +32,13 @@ use twinray_renderer::{Camera, RenderOptions};
 use twinray_scene::builder::{orbit_camera, DEFAULT_FOV_DEG};
 use twinray_scene::{FrameInputs, LearnerView, OrbitView, SceneBuilder};
 use twinray_transfer_functions::{Palette, Preset, TransferFunction, HU_MAX, HU_MIN};
+use twinray_voice::capture::VoiceCapture;
+use twinray_voice::clock::LessonClock;
+use twinray_voice::device::MicrophoneSource;
+use twinray_voice::narration::NarrationStats;
+use twinray_voice::output::NarrationOutput;
+use twinray_voice::source::VoiceSource;
+use twinray_voice::VoiceError;
 
 use case::OpenCase;
 use segment_job::{JobOutcome, SegmentationJob};
@@ -65,10 +74,37 @@ pub struct AuthoredStroke {
     pub points_mm: Vec<Vec3>,
 }
 
+/// Which microphone a recording uses.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum VoiceInput {
+    /// No voice.
+    Off,
+    /// The system's default input.
+    #[default]
+    Default,
+    /// An input device by name (as `twinray_voice::device::input_device_names` lists them).
+    Device(String),
+}
+
+/// Opens the voice source of a recording in place of the microphone (tests, a file).
+pub struct VoiceSourceFactory(pub Box<dyn Fn() -> Result<Box<dyn VoiceSource>, VoiceError>>);
+
+impl std::fmt::Debug for VoiceSourceFactory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("VoiceSourceFactory")
+    }
+}
+
 /// A recording in progress.
 #[derive(Debug)]
 pub struct Recording {
     recorder: Recorder,
+    /// The lesson clock the voice thread reads (paused with the recording).
+    clock: LessonClock,
+    /// The voice capture, when a microphone opened.
+    voice: Option<VoiceCapture>,
+    /// What the window says about the voice: the device, or why there is none.
+    pub voice_status: String,
     /// App time when recording started.
     started_ns: i64,
     /// App time when paused, if paused.
@@ -91,6 +127,21 @@ impl Recording {
     /// Whether paused.
     pub fn is_paused(&self) -> bool {
         self.paused_at_ns.is_some()
+    }
+
+    /// Whether the voice is being captured.
+    pub fn has_voice(&self) -> bool {
+        self.voice.is_some()
+    }
+
+    /// The microphone's peak level, 0..1 (0 without voice).
+    pub fn voice_level(&self) -> f32 {
+        self.voice.as_ref().map_or(0.0, VoiceCapture::level)
+    }
+
+    /// Why the microphone stopped delivering, if it did.
+    pub fn voice_problem(&self) -> Option<String> {
+        self.voice.as_ref().and_then(VoiceCapture::problem)
     }
 
     /// Lesson time at app time `now_ns`: paused stretches are cut out.
@@ -118,6 +169,12 @@ pub struct Replay {
     pub follow_instructor: bool,
     /// The lesson's state at the playhead.
     pub state: LessonState,
+    /// The narration playing through the speakers, when the lesson has one and an output
+    /// opened.
+    narration: Option<NarrationOutput>,
+    /// What the window says about the narration (where it plays, why it does not, which
+    /// seconds were lost); `None` for a lesson without narration.
+    pub narration_status: Option<String>,
 }
 
 impl std::fmt::Debug for Replay {
@@ -277,6 +334,14 @@ pub enum Action {
     },
     /// Stop the running segmentation; the case keeps its labels.
     CancelSegmentation,
+    /// The microphone for the next recording.
+    SetVoiceInput(VoiceInput),
+    /// Mute or unmute the microphone (the recording keeps time with silence).
+    SetVoiceMuted(bool),
+    /// Narration volume during replay, 0..1.
+    SetNarrationVolume(f32),
+    /// Mute or unmute the narration during replay.
+    SetNarrationMuted(bool),
 }
 
 /// The studio's state.
@@ -319,10 +384,27 @@ pub struct App {
     /// the window takes it.
     pub notice: Option<String>,
     palette: Palette,
+    /// The instant app time 0 stands for.
+    pub epoch: Instant,
+    /// The microphone recordings use.
+    pub voice_input: VoiceInput,
+    /// Record silence in place of the microphone (keeps time).
+    pub voice_muted: bool,
+    /// Opens the voice source instead of the microphone, when set.
+    pub voice_source: Option<VoiceSourceFactory>,
+    /// What the last recording's voice thread did.
+    pub last_voice: Option<NarrationStats>,
+    /// Narration volume, 0..1.
+    pub narration_volume: f32,
+    /// Narration muted.
+    pub narration_muted: bool,
 }
 
 impl App {
     /// The studio on a case, authoring, with the default scene.
+    ///
+    /// App time (`now_ns` of [`Action::Tick`]) counts from [`Self::epoch`]: the window ticks
+    /// with `epoch.elapsed()`, so the voice thread can place captured sound on the same clock.
     pub fn new(case: OpenCase) -> Self {
         let view = OrbitView::default();
         let builder = RefCell::new(SceneBuilder::new(*case.ct.geometry()));
@@ -355,7 +437,19 @@ impl App {
             segmentation: None,
             notice: None,
             palette: Palette::totalsegmentator(),
+            epoch: Instant::now(),
+            voice_input: VoiceInput::Default,
+            voice_muted: false,
+            voice_source: None,
+            last_voice: None,
+            narration_volume: 1.0,
+            narration_muted: false,
         }
+    }
+
+    /// The instant of app time `app_ns`.
+    pub fn instant_of(&self, app_ns: i64) -> Instant {
+        self.epoch + Duration::from_nanos(u64::try_from(app_ns).unwrap_or(0))
     }
 
     /// Applies one action. Errors (a file that cannot be written or read, an action that does
@@ -512,16 +606,47 @@ impl App {
             Action::StartRecording(path) => self.start_recording(&path)?,
             Action::PauseRecording => {
                 let now = self.now_ns;
+                let at = self.instant_of(now);
                 let rec = self.recording.as_mut().context("not recording")?;
                 rec.paused_at_ns.get_or_insert(now);
+                rec.clock.pause(at);
             }
             Action::ResumeRecording => {
                 let now = self.now_ns;
+                let at = self.instant_of(now);
                 let rec = self.recording.as_mut().context("not recording")?;
-                if let Some(at) = rec.paused_at_ns.take() {
-                    rec.paused_total_ns += now - at;
+                if let Some(paused) = rec.paused_at_ns.take() {
+                    rec.paused_total_ns += now - paused;
                 }
+                rec.clock.resume(at);
                 self.record_head(true);
+            }
+            Action::SetVoiceInput(input) => {
+                if self.recording.is_some() {
+                    bail!("the microphone is chosen before recording starts");
+                }
+                self.voice_input = input;
+            }
+            Action::SetVoiceMuted(muted) => {
+                self.voice_muted = muted;
+                if let Some(voice) = self.recording.as_ref().and_then(|r| r.voice.as_ref()) {
+                    voice.set_muted(muted);
+                }
+            }
+            Action::SetNarrationVolume(volume) => {
+                if !volume.is_finite() {
+                    bail!("volume {volume} is not a number");
+                }
+                self.narration_volume = volume.clamp(0.0, 1.0);
+                if let Some(n) = self.replay.as_mut().and_then(|r| r.narration.as_mut()) {
+                    n.set_volume(self.narration_volume);
+                }
+            }
+            Action::SetNarrationMuted(muted) => {
+                self.narration_muted = muted;
+                if let Some(n) = self.replay.as_mut().and_then(|r| r.narration.as_mut()) {
+                    n.set_muted(muted);
+                }
             }
             Action::StopRecording => {
                 self.stop_recording()?;
@@ -592,7 +717,18 @@ impl App {
                     .cancel();
             }
         }
+        self.sync_narration();
         Ok(())
+    }
+
+    /// Tells the narration where the playhead is (after every action: a tick, a seek, play,
+    /// pause, a speed change).
+    fn sync_narration(&self) {
+        if let Some(replay) = &self.replay {
+            if let Some(n) = &replay.narration {
+                n.update(replay.time_ns, replay.playing, replay.speed);
+            }
+        }
     }
 
     // ---- what the view shows -------------------------------------------------------------
@@ -870,6 +1006,44 @@ impl App {
         self.record(Payload::Head(pose));
     }
 
+    /// Opens the microphone (or the injected source) and starts the voice thread on the
+    /// recording's clock. Never fails the recording: without voice, the status says why.
+    fn start_voice(
+        &self,
+        recorder: &Recorder,
+        clock: &LessonClock,
+    ) -> (Option<VoiceCapture>, String) {
+        let source = match (&self.voice_source, &self.voice_input) {
+            (_, VoiceInput::Off) => return (None, "voice off".to_owned()),
+            (Some(factory), _) => (factory.0)(),
+            (None, VoiceInput::Default) => {
+                MicrophoneSource::open(None).map(|m| Box::new(m) as Box<dyn VoiceSource>)
+            }
+            (None, VoiceInput::Device(name)) => {
+                MicrophoneSource::open(Some(name)).map(|m| Box::new(m) as Box<dyn VoiceSource>)
+            }
+        };
+        let source = match source {
+            Ok(s) => s,
+            Err(e) => return (None, e.to_string()),
+        };
+        let label = format!("{} at {} Hz", source.name(), source.sample_rate_hz());
+        let handle = recorder.handle();
+        match VoiceCapture::start(
+            source,
+            clock.clone(),
+            Box::new(move |e| {
+                handle.record(e);
+            }),
+        ) {
+            Ok(capture) => {
+                capture.set_muted(self.voice_muted);
+                (Some(capture), label)
+            }
+            Err(e) => (None, e.to_string()),
+        }
+    }
+
     fn start_recording(&mut self, path: &Path) -> Result<()> {
         if self.recording.is_some() {
             bail!("already recording");
@@ -892,8 +1066,20 @@ impl App {
                 recorder.path().display()
             ));
         }
+        let clock = LessonClock::starting_at(self.instant_of(self.now_ns));
+        let (voice, voice_status) = self.start_voice(&recorder, &clock);
+        if voice.is_none() && self.voice_input != VoiceInput::Off {
+            let without = format!("recording without voice: {voice_status}");
+            self.notice = Some(match self.notice.take() {
+                Some(earlier) => format!("{earlier}; {without}"),
+                None => without,
+            });
+        }
         self.recording = Some(Recording {
             recorder,
+            clock,
+            voice,
+            voice_status,
             started_ns: self.now_ns,
             paused_at_ns: None,
             paused_total_ns: 0,
@@ -915,10 +1101,19 @@ impl App {
         if self.active_stroke.is_some() {
             self.pen_up();
         }
-        let Some(rec) = self.recording.take() else {
+        let Some(mut rec) = self.recording.take() else {
             return Ok(None);
         };
         let path = rec.path().to_path_buf();
+        // The voice first: its last packets (the encoder flushed) go in before the footer.
+        if let Some(voice) = rec.voice.take() {
+            match voice.stop() {
+                Ok(stats) => self.last_voice = Some(stats),
+                Err(e) => {
+                    self.notice = Some(format!("the voice recording ended with an error: {e}"));
+                }
+            }
+        }
         let report = rec
             .recorder
             .finish()
@@ -961,11 +1156,65 @@ impl App {
             speed: 1.0,
             chapters: info.chapters,
             follow_instructor: false,
+            narration: None,
+            narration_status: None,
         };
         replay.seek(range_ns.0);
+        self.open_narration(&mut replay);
         self.replay = Some(replay);
         self.bump();
         Ok(())
+    }
+
+    /// Opens the speakers for the replayed lesson's narration; without a sound output the
+    /// replay goes on silently and says why.
+    fn open_narration(&self, replay: &mut Replay) {
+        let opened = replay
+            .player
+            .reader()
+            .try_clone()
+            .map_err(VoiceError::from)
+            .and_then(|reader| {
+                let lost =
+                    twinray_lessons::voice::VoiceIndex::build(&mut reader.try_clone()?)?.lost;
+                Ok((NarrationOutput::open(reader), lost))
+            });
+        let (output, lost) = match opened {
+            Ok(o) => o,
+            Err(e) => {
+                replay.narration_status = Some(format!("narration not played: {e}"));
+                return;
+            }
+        };
+        #[allow(clippy::cast_precision_loss)]
+        let lost = if lost.is_empty() {
+            String::new()
+        } else {
+            let parts: Vec<String> = lost
+                .iter()
+                .map(|l| {
+                    format!(
+                        "{:.1}–{:.1} s",
+                        l.start_ns as f64 / 1e9,
+                        l.end_ns as f64 / 1e9
+                    )
+                })
+                .collect();
+            format!("; voice lost: {}", parts.join(", "))
+        };
+        match output {
+            Ok(Some(mut output)) => {
+                output.set_volume(self.narration_volume);
+                output.set_muted(self.narration_muted);
+                replay.narration_status = Some(format!(
+                    "narration on {} (silent at speeds other than 1×){lost}",
+                    output.device_name()
+                ));
+                replay.narration = Some(output);
+            }
+            Ok(None) => replay.narration_status = None,
+            Err(e) => replay.narration_status = Some(format!("narration not played: {e}{lost}")),
+        }
     }
 
     fn pen_down(&mut self, point: Option<DVec3>) {

@@ -742,3 +742,150 @@ fn a_bad_model_path_gives_an_error_naming_it_and_leaves_the_labels() {
     assert_eq!(app.case.present_labels, vec![1, 2]);
     assert_eq!(app.labels_revision, 1);
 }
+
+/// Three seconds of a 440 Hz tone, at 48 kHz.
+fn tone() -> Vec<f32> {
+    (0..144_000)
+        .map(|i| (i as f32 * 440.0 * std::f32::consts::TAU / 48_000.0).sin() * 0.3)
+        .collect()
+}
+
+/// The studio records its voice source with the lesson, on the lesson's clock, and the
+/// lesson says so; Stop flushes the voice before the footer.
+#[test]
+fn the_voice_is_recorded_with_the_lesson() {
+    let path = temp_lesson("voice.lesson");
+    let mut app = demo_app();
+    let start = app.instant_of(app.now_ns);
+    app.voice_source = Some(VoiceSourceFactory(Box::new(move || {
+        Ok(Box::new(twinray_voice::source::SimulatedSource::new(
+            tone(),
+            48_000,
+            start,
+        )) as Box<dyn VoiceSource>)
+    })));
+    app.apply(Action::StartRecording(path.clone()))
+        .expect("record");
+    let rec = app.recording.as_ref().expect("recording");
+    assert!(rec.has_voice(), "{}", rec.voice_status);
+    assert!(
+        rec.voice_status.contains("simulated at 48000 Hz"),
+        "{}",
+        rec.voice_status
+    );
+    // The simulated source plays out at once; wait for the voice thread to say so.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while app
+        .recording
+        .as_ref()
+        .and_then(Recording::voice_problem)
+        .is_none()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the voice thread never finished the source"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    app.apply(Action::Tick { now_ns: 3_100 * MS })
+        .expect("tick");
+    app.apply(Action::StopRecording).expect("stop");
+    let voice = app.last_voice.expect("voice stats");
+    assert_eq!(voice.recorded_samples, 144_000);
+    let info = twinray_lessons::tools::info(&path).expect("info");
+    let v = info.voice.expect("the lesson has voice");
+    assert!((v.duration_s - 3.0).abs() < 1e-6, "{v:?}");
+    assert!(
+        v.bit_rate_bps > 8_000.0 && v.bit_rate_bps < 40_000.0,
+        "{v:?}"
+    );
+}
+
+/// Without a microphone the recording goes on without voice and the studio says why.
+#[test]
+fn without_a_microphone_the_lesson_records_and_says_so() {
+    let path = temp_lesson("no-voice.lesson");
+    let mut app = demo_app();
+    app.voice_source = Some(VoiceSourceFactory(Box::new(|| {
+        Err(VoiceError::NoInput("the system has no input device".into()))
+    })));
+    app.apply(Action::StartRecording(path.clone()))
+        .expect("record");
+    let rec = app.recording.as_ref().expect("recording");
+    assert!(!rec.has_voice());
+    let notice = app.notice.clone().expect("a notice");
+    assert!(
+        notice.contains("recording without voice") && notice.contains("no input device"),
+        "{notice}"
+    );
+    app.apply(Action::AddChapter("silent".into()))
+        .expect("chapter");
+    app.apply(Action::StopRecording).expect("stop");
+    let info = twinray_lessons::tools::info(&path).expect("info");
+    assert_eq!(info.chapters.len(), 1);
+    assert!(info.voice.is_none());
+    // "Off" is a choice, not a problem: no notice.
+    let mut quiet = demo_app();
+    quiet
+        .apply(Action::SetVoiceInput(VoiceInput::Off))
+        .expect("off");
+    quiet
+        .apply(Action::StartRecording(temp_lesson("off.lesson")))
+        .expect("record");
+    assert!(quiet.notice.is_none(), "{:?}", quiet.notice);
+    assert_eq!(
+        quiet.recording.as_ref().map(|r| r.voice_status.as_str()),
+        Some("voice off")
+    );
+    quiet.apply(Action::StopRecording).expect("stop");
+}
+
+/// A narrated lesson replays with or without a sound output; the replay bar is told which.
+#[test]
+fn a_narrated_lesson_replays_and_its_narration_status_is_shown() {
+    let silent = temp_lesson("to-narrate.lesson");
+    let mut app = demo_app();
+    app.apply(Action::SetVoiceInput(VoiceInput::Off))
+        .expect("off");
+    app.apply(Action::StartRecording(silent.clone()))
+        .expect("record");
+    app.apply(Action::Tick { now_ns: 2_000 * MS })
+        .expect("tick");
+    app.apply(Action::AddChapter("two seconds in".into()))
+        .expect("chapter");
+    app.apply(Action::StopRecording).expect("stop");
+    let wav = temp_lesson("tone.wav");
+    let _ = std::fs::remove_file(&wav);
+    twinray_voice::wav::write_wav(&wav, 48_000, &tone()).expect("wav");
+    let narrated = temp_lesson("narrated.lesson");
+    let _ = std::fs::remove_file(&narrated);
+    twinray_voice::import::import_voice_over(&silent, &wav, 0, &narrated).expect("import");
+
+    let mut app = demo_app();
+    app.apply(Action::OpenLesson(narrated)).expect("open");
+    let status = app
+        .replay
+        .as_ref()
+        .and_then(|r| r.narration_status.clone())
+        .expect("a narration status");
+    assert!(
+        status.starts_with("narration on ")
+            || status.starts_with("narration not played: no sound output"),
+        "{status}"
+    );
+    app.apply(Action::SetNarrationVolume(0.5)).expect("volume");
+    app.apply(Action::SetNarrationMuted(true)).expect("mute");
+    app.apply(Action::Play).expect("play");
+    app.apply(Action::Tick {
+        now_ns: app.now_ns + 500 * MS,
+    })
+    .expect("tick");
+    assert!(app.replay.as_ref().is_some_and(|r| r.time_ns > 0));
+    // A lesson without narration shows no narration controls.
+    let mut plain = demo_app();
+    plain.apply(Action::OpenLesson(silent)).expect("open");
+    assert!(plain
+        .replay
+        .as_ref()
+        .is_some_and(|r| r.narration_status.is_none()));
+}

@@ -97,7 +97,6 @@ pub fn run(options: StudioOptions) -> Result<()> {
         context: None,
         windows: VulkanoWindows::default(),
         gui: None,
-        started: Instant::now(),
         last_input: Instant::now(),
         requested: (0, false),
         shown: None,
@@ -135,7 +134,6 @@ struct Studio {
     context: Option<VulkanoContext>,
     windows: VulkanoWindows,
     gui: Option<Gui>,
-    started: Instant,
     last_input: Instant,
     /// The newest request sent: (view revision, refined?).
     requested: (u64, bool),
@@ -155,7 +153,7 @@ impl Studio {
     }
 
     fn now_ns(&self) -> i64 {
-        i64::try_from(self.started.elapsed().as_nanos()).unwrap_or(i64::MAX)
+        i64::try_from(self.app.epoch.elapsed().as_nanos()).unwrap_or(i64::MAX)
     }
 
     /// Sends render requests: a preview at once after a change, the refined frame when idle.

@@ -12,7 +12,7 @@ use twinray_transfer_functions::{Lut, Preset, TransferFunction};
 
 use crate::app::case::OpenCase;
 use crate::app::mpr::SliceImage;
-use crate::app::{scene_bridge, Action, App, PenStyle};
+use crate::app::{scene_bridge, Action, App, PenStyle, VoiceInput};
 use twinray_renderer::surface;
 
 /// Panel state that is not part of the app (text being typed, the tool in hand).
@@ -40,6 +40,9 @@ pub struct UiState {
     /// a drag picks on every pointer move, and baking 256 × 1024 texels each time would stall
     /// the UI thread.
     pen_lut: Option<(TransferFunction, Lut)>,
+    /// The input devices listed for the microphone chooser (listing asks ALSA, so it is
+    /// done when the chooser opens, not every frame).
+    input_devices: Option<Vec<String>>,
 }
 
 impl UiState {
@@ -70,6 +73,7 @@ impl Default for UiState {
             status: String::new(),
             segment_model: String::new(),
             pen_lut: None,
+            input_devices: None,
         }
     }
 }
@@ -144,6 +148,7 @@ fn record_bar(ui: &mut Ui, app: &App, state: &mut UiState, actions: &mut Vec<Act
                     if ui.button("⏺ Record").clicked() {
                         actions.push(Action::StartRecording(state.record_path.clone().into()));
                     }
+                    microphone_chooser(ui, app, state, actions);
                 });
             }
             Some(rec) => {
@@ -170,6 +175,7 @@ fn record_bar(ui: &mut Ui, app: &App, state: &mut UiState, actions: &mut Vec<Act
                 if ui.button("⏹ Stop").clicked() {
                     actions.push(Action::StopRecording);
                 }
+                voice_meter(ui, app, rec, actions);
                 ui.add(egui::TextEdit::singleline(&mut state.chapter_title).desired_width(120.0));
                 if ui.button("Mark chapter").clicked() {
                     actions.push(Action::AddChapter(state.chapter_title.clone()));
@@ -191,6 +197,67 @@ fn record_bar(ui: &mut Ui, app: &App, state: &mut UiState, actions: &mut Vec<Act
             });
         }
     });
+}
+
+/// The microphone for the next recording: the default input, a listed device, or none.
+fn microphone_chooser(ui: &mut Ui, app: &App, state: &mut UiState, actions: &mut Vec<Action>) {
+    let label = match &app.voice_input {
+        VoiceInput::Off => "🎤 off".to_owned(),
+        VoiceInput::Default => "🎤 default input".to_owned(),
+        VoiceInput::Device(name) => format!("🎤 {name}"),
+    };
+    let response = ComboBox::from_id_salt("microphone")
+        .selected_text(label)
+        .show_ui(ui, |ui| {
+            let devices = state
+                .input_devices
+                .get_or_insert_with(twinray_voice::device::input_device_names);
+            for (input, text) in [
+                (VoiceInput::Default, "default input".to_owned()),
+                (VoiceInput::Off, "no voice".to_owned()),
+            ]
+            .into_iter()
+            .chain(
+                devices
+                    .iter()
+                    .map(|d| (VoiceInput::Device(d.clone()), d.clone())),
+            ) {
+                if ui
+                    .selectable_label(app.voice_input == input, text)
+                    .clicked()
+                {
+                    actions.push(Action::SetVoiceInput(input));
+                }
+            }
+        });
+    if response.response.clicked() {
+        // Devices come and go: list them again whenever the chooser is opened.
+        state.input_devices = None;
+    }
+}
+
+/// While recording: the microphone's level, mute, and what is recorded (or why nothing is).
+fn voice_meter(ui: &mut Ui, app: &App, rec: &crate::app::Recording, actions: &mut Vec<Action>) {
+    if rec.has_voice() {
+        if let Some(problem) = rec.voice_problem() {
+            ui.colored_label(Color32::YELLOW, "🎤 stopped")
+                .on_hover_text(format!("recording goes on without voice: {problem}"));
+        } else {
+            ui.add(
+                egui::ProgressBar::new(rec.voice_level())
+                    .desired_width(60.0)
+                    .desired_height(10.0),
+            )
+            .on_hover_text(format!("microphone level: {}", rec.voice_status));
+        }
+        let mut muted = app.voice_muted;
+        if ui.checkbox(&mut muted, "mute").changed() {
+            actions.push(Action::SetVoiceMuted(muted));
+        }
+    } else {
+        ui.colored_label(Color32::YELLOW, "no voice")
+            .on_hover_text(rec.voice_status.clone());
+    }
 }
 
 fn replay_bar(ui: &mut Ui, app: &App, actions: &mut Vec<Action>) {
@@ -220,6 +287,24 @@ fn replay_bar(ui: &mut Ui, app: &App, actions: &mut Vec<Action>) {
         let mut follow = replay.follow_instructor;
         if ui.checkbox(&mut follow, "Follow instructor").changed() {
             actions.push(Action::SetFollowInstructor(follow));
+        }
+        if let Some(status) = &replay.narration_status {
+            let mut volume = app.narration_volume;
+            if ui
+                .add(egui::Slider::new(&mut volume, 0.0..=1.0).text("🔊"))
+                .on_hover_text(status.clone())
+                .changed()
+            {
+                actions.push(Action::SetNarrationVolume(volume));
+            }
+            let mut muted = app.narration_muted;
+            if ui.checkbox(&mut muted, "mute").changed() {
+                actions.push(Action::SetNarrationMuted(muted));
+            }
+            if status.starts_with("narration not played") || status.contains("voice lost") {
+                ui.colored_label(Color32::YELLOW, "⚠ narration")
+                    .on_hover_text(status.clone());
+            }
         }
         ui.label(format!(
             "{} / {}",
