@@ -63,7 +63,9 @@ pub struct Latency {
 }
 
 impl Latency {
-    fn of(mut samples: Vec<Duration>) -> Self {
+    /// Percentiles of a set of timings.
+    #[must_use]
+    pub fn of(mut samples: Vec<Duration>) -> Self {
         samples.sort();
         let at = |q: f64| {
             // Index into a sorted sample list.

@@ -148,6 +148,11 @@ pub struct EncodedPayload {
     pub streams: Vec<StreamSummary>,
     /// Whether the payload starts with a keyframe.
     pub keyframe: bool,
+    /// Where the voice blocks start (they come last; `bytes.len()` without voice). The frame
+    /// compresses the parts before and after as two zstd frames: coded speech does not
+    /// compress and would spoil the entropy tables of the motion columns sharing its block,
+    /// and a reader that needs no voice decompresses the first part only.
+    pub voice_start: usize,
 }
 
 impl ChunkBuilder {
@@ -266,19 +271,6 @@ impl ChunkBuilder {
                 note(StreamId::Controllers, samples.len(), first.0, last.0, n);
             }
         }
-        // Consecutive packets of one format share a block.
-        for block in self.voice.chunk_by(|a, b| a.1.format == b.1.format) {
-            if let (Some(first), Some(last)) = (block.first(), block.last()) {
-                let n = put(
-                    &mut out,
-                    record::VOICE_BLOCK,
-                    &encode_voice_block(block, t0),
-                );
-                let t_min = block.iter().map(|p| p.0).min().unwrap_or(first.0);
-                let t_max = block.iter().map(|p| p.0).max().unwrap_or(last.0);
-                note(StreamId::Audio, block.len(), t_min, t_max, n);
-            }
-        }
         for item in &self.discrete {
             match item {
                 Discrete::Event(e) => {
@@ -295,8 +287,24 @@ impl ChunkBuilder {
                 }
             }
         }
+        // Voice last: the frame compresses it separately (see `EncodedPayload::voice_start`).
+        let voice_start = out.len();
+        // Consecutive packets of one format share a block.
+        for block in self.voice.chunk_by(|a, b| a.1.format == b.1.format) {
+            if let (Some(first), Some(last)) = (block.first(), block.last()) {
+                let n = put(
+                    &mut out,
+                    record::VOICE_BLOCK,
+                    &encode_voice_block(block, t0),
+                );
+                let t_min = block.iter().map(|p| p.0).min().unwrap_or(first.0);
+                let t_max = block.iter().map(|p| p.0).max().unwrap_or(last.0);
+                note(StreamId::Audio, block.len(), t_min, t_max, n);
+            }
+        }
         stats.sort_by_key(|s| s.stream);
         Some(EncodedPayload {
+            voice_start,
             bytes: out.into_inner(),
             t_start_ns: t0,
             t_end_ns: t1,

@@ -8,8 +8,8 @@ use crate::chunk::ChunkBuilder;
 use crate::error::DecodeError;
 use crate::event::{Event, Payload};
 use crate::format::{
-    encode_file_header, encode_frame, encode_index, encode_trailer, frame_kind, ChunkIndexEntry,
-    Compression, FrameHeader, LessonHeader, FLAG_KEYFRAME, MAX_TIME_NS,
+    encode_file_header, encode_frame, encode_frame_parts, encode_index, encode_trailer, frame_kind,
+    ChunkIndexEntry, Compression, FrameHeader, LessonHeader, FLAG_KEYFRAME, MAX_TIME_NS,
 };
 use crate::state::Keyframe;
 
@@ -196,14 +196,17 @@ impl LessonEncoder {
         };
         let seq = self.open_seq;
         let flags = if payload.keyframe { FLAG_KEYFRAME } else { 0 };
-        let frame = encode_frame(
+        let (motion, voice) = payload
+            .bytes
+            .split_at(payload.voice_start.min(payload.bytes.len()));
+        let frame = encode_frame_parts(
             frame_kind::CHUNK,
             flags,
             seq,
             payload.t_start_ns,
             payload.t_end_ns,
             &payload.streams,
-            &payload.bytes,
+            &[motion, voice],
             self.options.compression,
             self.options.zstd_level,
         )

@@ -332,19 +332,58 @@ pub fn encode_frame(
     compression: Compression,
     zstd_level: i32,
 ) -> std::io::Result<Vec<u8>> {
+    encode_frame_parts(
+        kind,
+        flags,
+        seq,
+        t_start_ns,
+        t_end_ns,
+        streams,
+        &[payload],
+        compression,
+        zstd_level,
+    )
+}
+
+/// Builds a frame whose payload is `parts` back to back, each compressed as its own zstd
+/// frame (empty parts are left out). A zstd decoder reads concatenated frames as one stream,
+/// so every reader sees the same payload; [`decode_frame_payload_first_part`] can stop after
+/// the first.
+///
+/// # Errors
+/// If zstd fails, or the payload is larger than the format's limits.
+#[allow(clippy::too_many_arguments)]
+pub fn encode_frame_parts(
+    kind: u8,
+    flags: u8,
+    seq: u64,
+    t_start_ns: i64,
+    t_end_ns: i64,
+    streams: &[StreamSummary],
+    parts: &[&[u8]],
+    compression: Compression,
+    zstd_level: i32,
+) -> std::io::Result<Vec<u8>> {
+    let payload_len: usize = parts.iter().map(|p| p.len()).sum();
     let too_large = |what: &str, n: usize| {
         std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
             format!("{what} of {n} bytes is over the format limit"),
         )
     };
-    if payload.len() > MAX_UNCOMPRESSED_LEN as usize {
-        return Err(too_large("chunk payload", payload.len()));
+    if payload_len > MAX_UNCOMPRESSED_LEN as usize {
+        return Err(too_large("chunk payload", payload_len));
     }
-    let stored = match compression {
-        Compression::None => payload.to_vec(),
-        Compression::Zstd => zstd::bulk::compress(payload, zstd_level)?,
-    };
+    let mut stored = Vec::new();
+    for part in parts.iter().filter(|p| !p.is_empty()) {
+        match compression {
+            Compression::None => stored.extend_from_slice(part),
+            Compression::Zstd => stored.extend(zstd::bulk::compress(part, zstd_level)?),
+        }
+    }
+    if stored.is_empty() && compression == Compression::Zstd {
+        stored = zstd::bulk::compress(&[], zstd_level)?;
+    }
     if stored.len() > MAX_STORED_LEN as usize {
         return Err(too_large("compressed chunk", stored.len()));
     }
@@ -359,7 +398,7 @@ pub fn encode_frame(
     w.u64_le(seq);
     w.i64_le(t_start_ns);
     w.i64_le(t_end_ns);
-    w.u32_le(u32::try_from(payload.len()).unwrap_or(u32::MAX));
+    w.u32_le(u32::try_from(payload_len).unwrap_or(u32::MAX));
     w.u32_le(u32::try_from(stored.len()).unwrap_or(u32::MAX));
     for s in streams {
         w.u8(s.stream);
@@ -482,6 +521,43 @@ pub fn decode_frame_payload(header: &FrameHeader, body: &[u8]) -> Result<Vec<u8>
             header.uncompressed_len
         )));
     }
+    Ok(out)
+}
+
+/// Like [`decode_frame_payload`], but decompresses only the first zstd frame of a payload
+/// written in parts ([`encode_frame_parts`]): everything but the voice, for readers that do
+/// not play it. A payload of one part (every 1.0 file) is decoded whole.
+///
+/// # Errors
+/// As [`decode_frame_payload`].
+pub fn decode_frame_payload_first_part(
+    header: &FrameHeader,
+    body: &[u8],
+) -> Result<Vec<u8>, DecodeError> {
+    let stored_len = header.stored_len as usize;
+    let stored = body.get(..stored_len);
+    let first = match (header.compression, stored) {
+        (Compression::Zstd, Some(stored)) => {
+            zstd::zstd_safe::find_frame_compressed_size(stored).unwrap_or(stored_len)
+        }
+        _ => stored_len,
+    };
+    if first >= stored_len {
+        return decode_frame_payload(header, body);
+    }
+    let mut r = ByteReader::new(body);
+    let stored = r.take(stored_len, "frame payload")?;
+    let stored_crc = r.u32_le("frame payload checksum")?;
+    let computed = crc(stored);
+    if stored_crc != computed {
+        return Err(DecodeError::Checksum {
+            what: "frame payload",
+            stored: stored_crc,
+            computed,
+        });
+    }
+    let out = zstd::bulk::decompress(&stored[..first], header.uncompressed_len as usize)
+        .map_err(|e| DecodeError::Decompress(e.to_string()))?;
     Ok(out)
 }
 

@@ -9,9 +9,10 @@ use crate::chunk::{decode_payload, DecodeParts, DecodedChunk};
 use crate::encoder::check_entry;
 use crate::error::{DecodeError, LessonError};
 use crate::format::{
-    decode_file_header, decode_frame_header, decode_frame_payload, decode_index, decode_trailer,
-    frame_kind, scan, ChunkIndexEntry, DamagedRegion, FileHeader, ScanResult,
-    FILE_HEADER_FIXED_LEN, MAX_FRAME_HEADER_LEN, MAX_METADATA_LEN, MAX_STORED_LEN, TRAILER_LEN,
+    decode_file_header, decode_frame_header, decode_frame_payload, decode_frame_payload_first_part,
+    decode_index, decode_trailer, frame_kind, scan, ChunkIndexEntry, DamagedRegion, FileHeader,
+    ScanResult, FILE_HEADER_FIXED_LEN, MAX_FRAME_HEADER_LEN, MAX_METADATA_LEN, MAX_STORED_LEN,
+    TRAILER_LEN,
 };
 
 /// Where the bytes come from.
@@ -208,6 +209,12 @@ impl LessonReader {
     /// # Errors
     /// If the read fails or the frame is damaged.
     pub fn read_chunk_payload(&mut self, i: usize) -> Result<Vec<u8>, LessonError> {
+        self.read_payload(i, true)
+    }
+
+    /// Reads chunk `i`'s payload: all of it, or (`whole` false) only the part before the
+    /// voice when the frame was written in parts (see `format::encode_frame_parts`).
+    fn read_payload(&mut self, i: usize, whole: bool) -> Result<Vec<u8>, LessonError> {
         let Some(entry) = self.index.get(i) else {
             return Err(LessonError::InvalidArgument {
                 path: self.path.clone(),
@@ -236,7 +243,11 @@ impl LessonReader {
         let header = decode_frame_header(&bytes).map_err(decode_err)?;
         check_entry(entry, &header).map_err(decode_err)?;
         let body = bytes.get(header.header_len()..).unwrap_or_default();
-        decode_frame_payload(&header, body).map_err(decode_err)
+        if whole {
+            decode_frame_payload(&header, body).map_err(decode_err)
+        } else {
+            decode_frame_payload_first_part(&header, body).map_err(decode_err)
+        }
     }
 
     /// Reads and decodes chunk `i` (an index position).
@@ -248,7 +259,7 @@ impl LessonReader {
         i: usize,
         parts: DecodeParts,
     ) -> Result<DecodedChunk, LessonError> {
-        let payload = self.read_chunk_payload(i)?;
+        let payload = self.read_payload(i, parts.voice)?;
         let (t_start, t_end, offset) = self
             .index
             .get(i)

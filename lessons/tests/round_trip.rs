@@ -360,3 +360,18 @@ fn create_unique_numbers_the_name_and_keeps_the_extension() {
     r.finish().unwrap();
     assert_eq!(std::fs::read(&bare).unwrap(), b"x");
 }
+
+/// Voice is compressed apart from the motion (a second zstd frame in the chunk): a whole-payload
+/// read (what a 1.0 reader does) sees every record, and a read without voice decompresses only
+/// the first part and still has every other event. (Every full read in these tests is the 1.0
+/// reader's path, so they show it reads two-part payloads.)
+#[test]
+fn voice_rides_in_its_own_zstd_frame_and_both_reads_agree() {
+    let bytes = encode(&one_of_everything(), EncoderOptions::default());
+    let mut reader = LessonReader::from_bytes("parts.lesson", bytes).unwrap();
+    let whole = reader.read_chunk(0, DecodeParts::ALL).unwrap();
+    let without = reader.read_chunk(0, DecodeParts::EVENTS).unwrap();
+    assert_eq!(whole.voice.len(), 2);
+    assert!(without.voice.is_empty());
+    assert_eq!(whole.events, without.events);
+}

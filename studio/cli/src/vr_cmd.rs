@@ -109,6 +109,9 @@ pub fn run(args: &VrArgs) -> Result<ExitCode> {
             resolution_scale: 1.0,
         }),
         start_time_ns: 0,
+        // A headset runs in real time: the microphone and the narration are live. The
+        // simulated headset renders scripted frames as fast as it can, so it stays silent.
+        sound: !args.simulate,
     };
     let mut session = VrSession::new(&case, renderer, twin, content, options);
     let report = session.run(source.as_mut())?;

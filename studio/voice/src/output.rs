@@ -38,10 +38,19 @@ impl NarrationOutput {
     /// # Errors
     /// [`VoiceError::NoOutput`] when there is no usable output device.
     pub fn open(reader: LessonReader) -> Result<Option<Self>, VoiceError> {
-        let mut player = NarrationPlayer::new(reader)?;
+        let player = NarrationPlayer::new(reader)?;
         if !player.has_voice() {
             return Ok(None);
         }
+        Self::with_player(player).map(Some)
+    }
+
+    /// Opens the speakers for `player`'s narration (its index already read: a caller that
+    /// also wants to say what was lost reads the lesson's voice once).
+    ///
+    /// # Errors
+    /// [`VoiceError::NoOutput`] when there is no usable output device.
+    pub fn with_player(mut player: NarrationPlayer) -> Result<Self, VoiceError> {
         let playhead = Arc::new(Mutex::new(Playhead {
             time_ns: 0,
             at: Instant::now(),
@@ -63,12 +72,12 @@ impl NarrationOutput {
                 out.fill(0.0);
             }
         }))?;
-        Ok(Some(Self {
+        Ok(Self {
             sink,
             playhead,
             volume: 1.0,
             muted: false,
-        }))
+        })
     }
 
     /// Where the replay is now: call on every frame, after a seek, on play and pause.

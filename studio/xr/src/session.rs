@@ -8,7 +8,7 @@
 //! governor. Tracking and recording never wait for image quality.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use twinray_lessons::event::{Event, Payload, Pose};
 use twinray_lessons::format::LessonHeader;
@@ -16,6 +16,10 @@ use twinray_lessons::player::Player;
 use twinray_lessons::recorder::{Recorder, RecorderOptions, RecordingReport};
 use twinray_lessons::state::{LessonState, SceneState};
 use twinray_renderer::{FrameStats, RgbaImage};
+use twinray_voice::capture::VoiceCapture;
+use twinray_voice::clock::LessonClock;
+use twinray_voice::device::MicrophoneSource;
+use twinray_voice::output::NarrationOutput;
 
 use crate::comfort::{ComfortGovernor, ComfortReport, Quality};
 use crate::input::{Interaction, TwinPlacement, VrCommand};
@@ -47,6 +51,9 @@ pub struct VrOptions {
     pub fixed_quality: Option<Quality>,
     /// Lesson time of the first frame (replay starts there).
     pub start_time_ns: i64,
+    /// Real time (a headset, not a scripted source): record the default microphone with a
+    /// lesson, and play a replayed lesson's narration through the default output.
+    pub sound: bool,
 }
 
 /// What a run did.
@@ -98,6 +105,10 @@ pub struct VrSession {
     content: Content,
     live: LessonState,
     recorder: Option<Recorder>,
+    /// The microphone of the recording in progress.
+    voice: Option<VoiceCapture>,
+    /// The replayed lesson's narration.
+    narration: Option<NarrationOutput>,
     case_ref: String,
     options: VrOptions,
 }
@@ -124,6 +135,10 @@ impl VrSession {
             stage_from_patient: twin,
             ..SceneState::default()
         };
+        let narration = match (&content, options.sound) {
+            (Content::Replay(player), true) => open_narration(player),
+            _ => None,
+        };
         Self {
             builder: SceneBuilder::new(*case.ct.geometry()),
             renderer,
@@ -132,6 +147,8 @@ impl VrSession {
             content,
             live: LessonState::new(scene),
             recorder: None,
+            voice: None,
+            narration,
             case_ref: case.case_ref.clone(),
             options,
         }
@@ -165,6 +182,7 @@ impl VrSession {
             report.frames += 1;
         }
         if let Some(recorder) = self.recorder.take() {
+            stop_voice(self.voice.take());
             report.recording = Some(recorder.finish().map_err(finishing)?);
         }
         Ok(report)
@@ -184,6 +202,9 @@ impl VrSession {
     ) -> Result<([RgbaImage; 2], FrameStats), XrError> {
         let (state, twin) = match &mut self.content {
             Content::Replay(player) => {
+                if let Some(n) = &self.narration {
+                    n.update(time_ns, true, 1.0);
+                }
                 let state = player.state_at(time_ns);
                 let twin = TwinPlacement::rigid(state.scene.stage_from_patient);
                 (state, twin)
@@ -194,6 +215,7 @@ impl VrSession {
                     match command {
                         VrCommand::ToggleRecording => match self.recorder.take() {
                             Some(recorder) => {
+                                stop_voice(self.voice.take());
                                 let r = recorder.finish().map_err(finishing)?;
                                 eprintln!(
                                     "vr: recorded {} events to {}",
@@ -206,12 +228,16 @@ impl VrSession {
                                     eprintln!("vr: not recording: no destination (pass --out DIR)");
                                 }
                                 if let Some(path) = record_to {
-                                    self.recorder = Some(start_recording(
+                                    let recorder = start_recording(
                                         path,
                                         &self.case_ref,
                                         &self.live.scene,
                                         time_ns,
-                                    )?);
+                                    )?;
+                                    if self.options.sound {
+                                        self.voice = start_voice(&recorder, time_ns);
+                                    }
+                                    self.recorder = Some(recorder);
                                 }
                             }
                         },
@@ -260,6 +286,60 @@ impl VrSession {
     #[must_use]
     pub fn twin(&self) -> TwinPlacement {
         self.interaction.twin()
+    }
+}
+
+/// The default microphone on the lesson clock of a recording that starts at lesson time
+/// `time_ns` now; `None` (and a message) without one: the lesson records without voice.
+fn start_voice(recorder: &Recorder, time_ns: i64) -> Option<VoiceCapture> {
+    let now = Instant::now();
+    let since_start = Duration::from_nanos(u64::try_from(time_ns).unwrap_or(0));
+    let clock = LessonClock::starting_at(now.checked_sub(since_start).unwrap_or(now));
+    let handle = recorder.handle();
+    let started = MicrophoneSource::open(None).and_then(|mic| {
+        VoiceCapture::start(
+            Box::new(mic),
+            clock,
+            Box::new(move |e| {
+                handle.record(e);
+            }),
+        )
+    });
+    match started {
+        Ok(capture) => {
+            eprintln!("vr: recording the voice from {}", capture.source_name());
+            Some(capture)
+        }
+        Err(e) => {
+            eprintln!("vr: recording without voice: {e}");
+            None
+        }
+    }
+}
+
+fn stop_voice(voice: Option<VoiceCapture>) {
+    if let Some(Err(e)) = voice.map(VoiceCapture::stop) {
+        eprintln!("vr: the voice recording ended with an error: {e}");
+    }
+}
+
+/// The replayed lesson's narration through the default output, if it has one and there is one.
+fn open_narration(player: &Player) -> Option<NarrationOutput> {
+    let opened = player
+        .reader()
+        .try_clone()
+        .map_err(twinray_voice::VoiceError::from)
+        .and_then(NarrationOutput::open);
+    match opened {
+        Ok(Some(n)) => {
+            eprintln!("vr: narration on {}", n.device_name());
+            Some(n)
+        }
+        Ok(None) => None,
+        Err(e) => {
+            eprintln!("vr: the narration is not played: {e}");
+            None
+        }
     }
 }
 

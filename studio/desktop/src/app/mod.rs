@@ -37,6 +37,7 @@ use twinray_voice::clock::LessonClock;
 use twinray_voice::device::MicrophoneSource;
 use twinray_voice::narration::NarrationStats;
 use twinray_voice::output::NarrationOutput;
+use twinray_voice::playback::NarrationPlayer;
 use twinray_voice::source::VoiceSource;
 use twinray_voice::VoiceError;
 
@@ -1169,23 +1170,24 @@ impl App {
     /// Opens the speakers for the replayed lesson's narration; without a sound output the
     /// replay goes on silently and says why.
     fn open_narration(&self, replay: &mut Replay) {
-        let opened = replay
+        let player = replay
             .player
             .reader()
             .try_clone()
             .map_err(VoiceError::from)
-            .and_then(|reader| {
-                let lost =
-                    twinray_lessons::voice::VoiceIndex::build(&mut reader.try_clone()?)?.lost;
-                Ok((NarrationOutput::open(reader), lost))
-            });
-        let (output, lost) = match opened {
-            Ok(o) => o,
+            .and_then(NarrationPlayer::new);
+        let player = match player {
+            Ok(p) if p.has_voice() => p,
+            Ok(_) => {
+                replay.narration_status = None;
+                return;
+            }
             Err(e) => {
                 replay.narration_status = Some(format!("narration not played: {e}"));
                 return;
             }
         };
+        let lost = &player.index().lost;
         #[allow(clippy::cast_precision_loss)]
         let lost = if lost.is_empty() {
             String::new()
@@ -1202,8 +1204,8 @@ impl App {
                 .collect();
             format!("; voice lost: {}", parts.join(", "))
         };
-        match output {
-            Ok(Some(mut output)) => {
+        match NarrationOutput::with_player(player) {
+            Ok(mut output) => {
                 output.set_volume(self.narration_volume);
                 output.set_muted(self.narration_muted);
                 replay.narration_status = Some(format!(
@@ -1212,7 +1214,6 @@ impl App {
                 ));
                 replay.narration = Some(output);
             }
-            Ok(None) => replay.narration_status = None,
             Err(e) => replay.narration_status = Some(format!("narration not played: {e}{lost}")),
         }
     }
