@@ -73,10 +73,13 @@ impl Segment {
         #[allow(clippy::cast_precision_loss)]
         match b {
             Some(b) if b.time_ns > a.time_ns => {
-                let f = (time_ns - a.time_ns) as f64 / (b.time_ns - a.time_ns) as f64;
+                let f = time_ns.saturating_sub(a.time_ns) as f64
+                    / b.time_ns.saturating_sub(a.time_ns) as f64;
                 a.sample_index as f64 + f * (b.sample_index as f64 - a.sample_index as f64)
             }
-            _ => a.sample_index as f64 + (time_ns - a.time_ns) as f64 * self.rate_per_ns,
+            _ => {
+                a.sample_index as f64 + time_ns.saturating_sub(a.time_ns) as f64 * self.rate_per_ns
+            }
         }
     }
 
@@ -94,9 +97,14 @@ impl Segment {
             Some(b) if b.sample_index > a.sample_index => {
                 let f = (sample - a.sample_index as f64)
                     / (b.sample_index as f64 - a.sample_index as f64);
-                a.time_ns + (f * (b.time_ns - a.time_ns) as f64).round() as i64
+                // `as` saturates (and takes NaN to 0): a hostile sample lands at the ends.
+                let dt = f * b.time_ns.saturating_sub(a.time_ns) as f64;
+                a.time_ns.saturating_add(dt.round() as i64)
             }
-            _ => a.time_ns + ((sample - a.sample_index as f64) / self.rate_per_ns).round() as i64,
+            _ => {
+                let dt = (sample - a.sample_index as f64) / self.rate_per_ns;
+                a.time_ns.saturating_add(dt.round() as i64)
+            }
         }
     }
 }
@@ -136,7 +144,7 @@ impl SyncMap {
         for (i, seg) in segments.iter_mut().enumerate() {
             seg.end_sample = starts.get(i + 1).copied();
             let (a, b) = (seg.first(), seg.points[seg.points.len() - 1]);
-            if b.time_ns - a.time_ns >= MIN_RATE_SPAN_NS {
+            if b.time_ns.saturating_sub(a.time_ns) >= MIN_RATE_SPAN_NS {
                 #[allow(clippy::cast_precision_loss)]
                 let measured =
                     (b.sample_index - a.sample_index) as f64 / (b.time_ns - a.time_ns) as f64;

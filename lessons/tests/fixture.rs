@@ -277,3 +277,117 @@ fn v1_unfinished_fixture_recovers_all_closed_chunks() {
     assert!(report.lost[0].message.contains("truncated"), "{report}");
     assert!(tools::verify(&out).unwrap().is_clean());
 }
+
+// ---- format 1.1: narration ----------------------------------------------------------------
+
+const FIXTURE_1_1: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/v1.1-voice.lesson"
+);
+
+/// The 1.0 fixture's events plus three seconds of narration: 150 packets of 960 samples (the
+/// last 500 recorded, then two padding packets) and a sync point a second, the second second's
+/// 100 ppm fast. The packet bytes are not Opus (this crate has no codec); their layout is.
+fn fixture_1_1_events() -> Vec<Event> {
+    let mut events = fixture_events();
+    let format = VoiceFormat::opus_mono(312);
+    for k in 0..152u64 {
+        let valid = match k {
+            0..=148 => 960,
+            149 => 500,
+            _ => 0,
+        };
+        events.push(Event::new(
+            (k as i64) * 20 * MS,
+            Payload::Voice(VoicePacket {
+                format,
+                sample_index: k * 960,
+                sample_count: 960,
+                valid_samples: valid,
+                data: vec![0xF8, (k % 251) as u8, 7],
+            }),
+        ));
+    }
+    for s in 0..3u64 {
+        events.push(Event::new(
+            (s as i64) * 1000 * MS,
+            Payload::VoiceSync(VoiceSync {
+                sample_index: s * 48_000 + if s == 2 { 5 } else { 0 },
+                starts_segment: s == 0,
+            }),
+        ));
+    }
+    events.sort_by_key(|e| e.time_ns);
+    events
+}
+
+#[test]
+#[ignore = "writes the committed 1.1 fixture; run only when creating a new version's fixture"]
+fn write_v1_1_fixture() {
+    if std::env::var("TWINRAY_WRITE_FIXTURE").as_deref() != Ok("1") {
+        return;
+    }
+    let mut header = twinray_lessons::format::LessonHeader::new(
+        "sha256:fixture-case-v1.1",
+        1_780_000_000_000_000_000,
+    );
+    header.recorder = "twinray-lessons 0.1.0 (format 1.1)".into();
+    header.title = Some("v1.1 fixture".into());
+    match std::fs::remove_file(FIXTURE_1_1) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => panic!("{FIXTURE_1_1}: {e}"),
+        _ => {}
+    }
+    let options = RecorderOptions {
+        sync_each_chunk: false,
+        ..RecorderOptions::default()
+    };
+    let recorder = Recorder::create(FIXTURE_1_1, &header, options).unwrap();
+    for e in fixture_1_1_events() {
+        recorder.record_blocking(e).unwrap();
+    }
+    recorder.finish().unwrap();
+}
+
+#[test]
+fn v1_1_fixture_reads_with_its_recorded_contents_and_voice() {
+    let mut reader =
+        LessonReader::open(FIXTURE_1_1).expect("tests/fixtures/v1.1-voice.lesson must exist");
+    let h = reader.header();
+    assert_eq!((h.format_version, h.format_minor_version), (1, 1));
+    assert_eq!(h.lesson.title.as_deref(), Some("v1.1 fixture"));
+    let mut events = Vec::new();
+    for i in 0..reader.index().len() {
+        let chunk = reader.read_chunk(i, DecodeParts::ALL).unwrap();
+        assert_eq!(chunk.unknown_records, 0);
+        events.extend(chunk.into_events());
+    }
+    let expected = fixture_1_1_events();
+    assert_eq!(events.len(), expected.len());
+    // Same-time events in a stable order: by time, then by kind (the variant's name).
+    let key = |e: &Event| {
+        let kind = format!("{:?}", e.payload);
+        (
+            e.time_ns,
+            kind.split('(').next().unwrap_or_default().to_owned(),
+        )
+    };
+    let mut got = events.clone();
+    got.sort_by_key(key);
+    let mut want = expected.clone();
+    want.sort_by_key(key);
+    for (w, g) in want.iter().zip(&got) {
+        match (&w.payload, &g.payload) {
+            (Payload::Voice(_) | Payload::VoiceSync(_), _) => assert_eq!(w, g),
+            _ => common::assert_event_close(w, g),
+        }
+    }
+    let index = twinray_lessons::voice::VoiceIndex::build(&mut reader).unwrap();
+    assert_eq!(index.packet_count, 152);
+    assert_eq!(index.end_sample, 149 * 960 + 500);
+    assert_eq!(index.syncs.len(), 3);
+    assert!(index.lost.is_empty());
+    // Between the second and third sync points the map follows their 100 ppm fast pace.
+    let x = index.map.sample_at(1500 * MS).unwrap();
+    assert!((x - 72_002.5).abs() < 1e-6, "{x}");
+    assert!(tools::verify(FIXTURE_1_1).unwrap().is_clean());
+}

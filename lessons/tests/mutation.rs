@@ -23,9 +23,10 @@ use twinray_lessons::reader::LessonReader;
 use twinray_lessons::synthetic::Rng;
 use twinray_lessons::tools;
 
-const FIXTURES: [&str; 2] = [
+const FIXTURES: [&str; 3] = [
     "tests/fixtures/v1.lesson",
     "tests/fixtures/v1-unfinished.lesson",
+    "tests/fixtures/v1.1-voice.lesson",
 ];
 const REGRESSIONS: &str = "tests/fixtures/regressions";
 /// Mutated files per fixture; about a second per thousand in a debug build.
@@ -46,6 +47,18 @@ fn exercise(path: &Path, bytes: &[u8]) {
     if let Ok(mut reader) = LessonReader::from_bytes(path, bytes.to_vec()) {
         for i in 0..reader.index().len().min(16) {
             let _ = reader.read_chunk(i, DecodeParts::ALL);
+            let _ = reader.read_chunk(i, DecodeParts::EVENTS);
+        }
+        // The narration's index and time map, at hostile instants too.
+        if let Ok(index) = twinray_lessons::voice::VoiceIndex::build(&mut reader) {
+            for t in [i64::MIN, -1, 0, 1500 * MS, i64::MAX] {
+                if let Some(x) = index.map.sample_at(t) {
+                    let _ = index.map.time_at(x);
+                }
+            }
+            let _ = index.duration_s();
+            let _ = index.bit_rate_bps();
+            let _ = index.chunks_for(0, u64::MAX);
         }
     }
     if let Ok(mut player) = Player::open(path) {
