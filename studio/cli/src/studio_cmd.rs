@@ -44,6 +44,10 @@ pub struct StudioArgs {
     /// Open a replayed lesson at this many seconds from its start.
     #[arg(long, value_name = "SECONDS")]
     pub at: Option<f64>,
+    /// The lesson library for "Save to library" and search (default: TWINRAY_LIBRARY, else
+    /// the user's data folder, as for `twinray library`).
+    #[arg(long, value_name = "DIR")]
+    pub library: Option<PathBuf>,
     /// Once the refined 3D frame is on screen, save the whole window to this PNG and exit.
     #[arg(long, value_name = "PNG")]
     pub screenshot: Option<PathBuf>,
@@ -101,5 +105,6 @@ pub fn run(args: StudioArgs) -> Result<()> {
         screenshot: args.screenshot,
         size: [width, height],
         device: DeviceArg::resolve(args.device)?,
+        library: args.library,
     })
 }

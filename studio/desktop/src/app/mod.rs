@@ -9,6 +9,7 @@
 //! narration plays through the speakers following the playhead.
 
 pub mod case;
+pub mod library;
 pub mod mpr;
 pub mod scene_bridge;
 pub mod segment_job;
@@ -343,6 +344,22 @@ pub enum Action {
     SetNarrationVolume(f32),
     /// Mute or unmute the narration during replay.
     SetNarrationMuted(bool),
+    /// Bundle the last recorded lesson with the open case and add it to the library.
+    SaveToLibrary {
+        /// Its title (the lesson's file name when empty).
+        title: String,
+        /// A PNG of the view, the library's thumbnail.
+        thumbnail_png: Option<Vec<u8>>,
+    },
+    /// Search the library; the hits go to [`App::library_hits`].
+    SearchLibrary(String),
+    /// Open a library lesson (a stored bundle) at a time, in seconds from its start.
+    OpenFromLibrary {
+        /// The stored bundle.
+        bundle: PathBuf,
+        /// Where to start.
+        at_s: f64,
+    },
 }
 
 /// The studio's state.
@@ -399,6 +416,11 @@ pub struct App {
     pub narration_volume: f32,
     /// Narration muted.
     pub narration_muted: bool,
+    /// The lesson library (`--library`, `TWINRAY_LIBRARY`, or the user's data folder);
+    /// `None` when there is nowhere to keep one.
+    pub library_root: Option<PathBuf>,
+    /// The last library search's hits.
+    pub library_hits: Vec<twinray_library::Hit>,
 }
 
 impl App {
@@ -445,6 +467,8 @@ impl App {
             last_voice: None,
             narration_volume: 1.0,
             narration_muted: false,
+            library_root: twinray_library::location(None).ok(),
+            library_hits: Vec::new(),
         }
     }
 
@@ -642,6 +666,51 @@ impl App {
                 if let Some(n) = self.replay.as_mut().and_then(|r| r.narration.as_mut()) {
                     n.set_volume(self.narration_volume);
                 }
+            }
+            Action::SaveToLibrary {
+                title,
+                thumbnail_png,
+            } => {
+                let root = self
+                    .library_root
+                    .clone()
+                    .context("no library location: pass --library DIR or set TWINRAY_LIBRARY")?;
+                let lesson = self
+                    .last_recording
+                    .as_ref()
+                    .map(|r| r.path.clone())
+                    .context("record a lesson first: Save to library stores the last recording")?;
+                let (title, id) = library::save(&root, &lesson, &self.case, &title, thumbnail_png)?;
+                self.notice = Some(format!(
+                    "saved '{title}' to the library at {} (id {})",
+                    root.display(),
+                    &id[..id.len().min(12)]
+                ));
+            }
+            Action::SearchLibrary(query) => {
+                let root = self
+                    .library_root
+                    .clone()
+                    .context("no library location: pass --library DIR or set TWINRAY_LIBRARY")?;
+                self.library_hits = if query.trim().is_empty() {
+                    Vec::new()
+                } else {
+                    library::search(&root, &query)?
+                };
+                if self.library_hits.is_empty() && !query.trim().is_empty() {
+                    self.notice = Some(format!("nothing in the library matches '{query}'"));
+                }
+            }
+            Action::OpenFromLibrary { bundle, at_s } => {
+                let lesson = library::lesson_for_open_case(&bundle, &self.case, at_s)?;
+                self.replay = None;
+                self.open_lesson(&lesson, false)?;
+                if let Some(replay) = self.replay.as_mut() {
+                    #[allow(clippy::cast_possible_truncation)]
+                    let t = replay.range_ns.0 + (at_s * 1e9) as i64;
+                    replay.seek(t.clamp(replay.range_ns.0, replay.range_ns.1));
+                }
+                self.bump();
             }
             Action::SetNarrationMuted(muted) => {
                 self.narration_muted = muted;

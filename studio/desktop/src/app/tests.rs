@@ -889,3 +889,63 @@ fn a_narrated_lesson_replays_and_its_narration_status_is_shown() {
         .as_ref()
         .is_some_and(|r| r.narration_status.is_none()));
 }
+
+/// "Save to library" stores the last recording as a bundle with the open case; a search finds
+/// its chapter; opening the hit replays it at that time on the open case.
+#[test]
+fn a_recording_is_saved_to_the_library_found_and_opened_at_its_chapter() {
+    let root = temp_lesson("library");
+    let _ = std::fs::remove_dir_all(&root);
+    let mut app = demo_app();
+    app.library_root = Some(root.clone());
+    let e = app
+        .apply(Action::SaveToLibrary {
+            title: "nothing yet".into(),
+            thumbnail_png: None,
+        })
+        .expect_err("nothing recorded");
+    assert!(format!("{e:#}").contains("record a lesson first"), "{e:#}");
+    let path = temp_lesson("for-library.lesson");
+    let _ = std::fs::remove_file(&path);
+    app.apply(Action::SetVoiceInput(VoiceInput::Off))
+        .expect("off");
+    app.apply(Action::StartRecording(path)).expect("record");
+    app.apply(Action::Tick { now_ns: 1_000 * MS })
+        .expect("tick");
+    app.apply(Action::AddChapter("Interlaminar window".into()))
+        .expect("chapter");
+    app.apply(Action::Tick { now_ns: 3_000 * MS })
+        .expect("tick");
+    app.apply(Action::StopRecording).expect("stop");
+    app.apply(Action::SaveToLibrary {
+        title: "Lumbar puncture".into(),
+        thumbnail_png: None,
+    })
+    .expect("saved");
+    let notice = app.notice.clone().unwrap_or_default();
+    assert!(notice.contains("saved 'Lumbar puncture'"), "{notice}");
+
+    app.apply(Action::SearchLibrary("interlaminar".into()))
+        .expect("search");
+    let hit = app.library_hits.first().expect("a hit").clone();
+    assert_eq!(hit.lesson.title, "Lumbar puncture");
+    assert!((hit.time_s - 1.0).abs() < 0.05, "{hit:?}");
+    app.apply(Action::OpenFromLibrary {
+        bundle: hit.lesson.file.clone(),
+        at_s: hit.time_s,
+    })
+    .expect("open");
+    let replay = app.replay.as_ref().expect("replaying");
+    assert_eq!(replay.state.chapter.as_deref(), Some("Interlaminar window"));
+
+    // A lesson of another case is not opened on this one; the message says how.
+    let (ct, _) = demo_volumes();
+    let mut other = App::new(OpenCase::new("unlabelled", ct.clone(), None));
+    let e = other
+        .apply(Action::OpenFromLibrary {
+            bundle: hit.lesson.file,
+            at_s: 1.0,
+        })
+        .expect_err("another case");
+    assert!(format!("{e:#}").contains("twinray studio"), "{e:#}");
+}

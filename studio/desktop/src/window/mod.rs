@@ -57,6 +57,9 @@ pub struct StudioOptions {
     pub size: [f32; 2],
     /// The device the volume is rendered on.
     pub device: DevicePreference,
+    /// The lesson library ("Save to library", search); `None`: `TWINRAY_LIBRARY` or the
+    /// user's data folder.
+    pub library: Option<PathBuf>,
 }
 
 /// Opens the window and runs until it is closed.
@@ -69,8 +72,12 @@ pub fn run(options: StudioOptions) -> Result<()> {
         screenshot,
         size: [width, height],
         device,
+        library,
     } = options;
     let mut app = App::new(case);
+    if library.is_some() {
+        app.library_root = library;
+    }
     if let Some(path) = lesson {
         // The front end chose the case by the lesson policy (and --force-case) already.
         app.apply(Action::OpenLessonOnThisCase(path))?;
@@ -217,6 +224,10 @@ impl Studio {
                             self.textures.view =
                                 Some(ctx.load_texture("3d-view", colour, TextureOptions::LINEAR));
                         }
+                    }
+                    if !result.preview {
+                        self.textures.last_frame =
+                            Some((image.width, image.height, image.pixels.clone()));
                     }
                     self.shown = Some((result.revision, !result.preview));
                     self.frames_since_refined = 0;

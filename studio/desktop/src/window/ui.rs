@@ -43,6 +43,22 @@ pub struct UiState {
     /// The input devices listed for the microphone chooser (listing asks ALSA, so it is
     /// done when the chooser opens, not every frame).
     input_devices: Option<Vec<String>>,
+    /// Title for "Save to library".
+    pub library_title: String,
+    /// The library search box.
+    pub library_query: String,
+    /// Thumbnails of library hits, by lesson id (decoded once).
+    library_thumbnails: Thumbnails,
+}
+
+/// Decoded library thumbnails by lesson id (`None`: the bundle has none).
+#[derive(Clone, Default)]
+struct Thumbnails(std::collections::HashMap<String, Option<TextureHandle>>);
+
+impl std::fmt::Debug for Thumbnails {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} thumbnails", self.0.len())
+    }
 }
 
 impl UiState {
@@ -74,6 +90,9 @@ impl Default for UiState {
             segment_model: String::new(),
             pen_lut: None,
             input_devices: None,
+            library_title: String::new(),
+            library_query: String::new(),
+            library_thumbnails: Thumbnails::default(),
         }
     }
 }
@@ -85,6 +104,9 @@ pub struct Textures {
     pub view: Option<TextureHandle>,
     /// The MPR slices and their images.
     pub mpr: Vec<(SliceImage, TextureHandle)>,
+    /// The last refined frame (width, height, RGBA8): "Save to library" makes the thumbnail
+    /// from it.
+    pub last_frame: Option<(u32, u32, Vec<u8>)>,
 }
 
 /// Draws every panel; returns what the user asked for this frame.
@@ -124,7 +146,14 @@ pub fn draw(ctx: &Context, app: &App, state: &mut UiState, textures: &Textures) 
         });
     egui::SidePanel::right("mpr")
         .default_width(240.0)
-        .show(ctx, |ui| mpr_panel(ui, app, textures, &mut actions));
+        .show(ctx, |ui| {
+            mpr_panel(ui, app, textures, &mut actions);
+            egui::CollapsingHeader::new("Library")
+                .default_open(false)
+                .show(ui, |ui| {
+                    library_panel(ui, app, state, textures, &mut actions);
+                });
+        });
     egui::CentralPanel::default()
         .frame(egui::Frame::NONE.fill(Color32::BLACK))
         .show(ctx, |ui| view_3d(ui, app, state, textures, &mut actions));
@@ -197,6 +226,109 @@ fn record_bar(ui: &mut Ui, app: &App, state: &mut UiState, actions: &mut Vec<Act
             });
         }
     });
+}
+
+/// "Save to library" for the last recording; search; the hits with their thumbnails, chapter
+/// and time, each opened at that time.
+fn library_panel(
+    ui: &mut Ui,
+    app: &App,
+    state: &mut UiState,
+    textures: &Textures,
+    actions: &mut Vec<Action>,
+) {
+    let Some(root) = &app.library_root else {
+        ui.label("no library: start the studio with --library DIR or set TWINRAY_LIBRARY");
+        return;
+    };
+    ui.label(format!("in {}", root.display()));
+    if let (None, Some(last)) = (&app.recording, &app.last_recording) {
+        ui.horizontal(|ui| {
+            ui.add(egui::TextEdit::singleline(&mut state.library_title).hint_text("title"))
+                .on_hover_text(format!("title for {}", last.path.display()));
+            if ui.button("Save to library").clicked() {
+                let thumbnail_png = textures
+                    .last_frame
+                    .as_ref()
+                    .and_then(|(w, h, rgba)| thumbnail_png(*w, *h, rgba));
+                actions.push(Action::SaveToLibrary {
+                    title: state.library_title.clone(),
+                    thumbnail_png,
+                });
+            }
+        });
+    }
+    ui.horizontal(|ui| {
+        let response = ui.add(
+            egui::TextEdit::singleline(&mut state.library_query).hint_text("search: L3 spinous"),
+        );
+        let enter = response.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+        if ui.button("Search").clicked() || enter {
+            actions.push(Action::SearchLibrary(state.library_query.clone()));
+        }
+    });
+    for hit in &app.library_hits {
+        ui.separator();
+        let texture = state
+            .library_thumbnails
+            .0
+            .entry(hit.lesson.id.clone())
+            .or_insert_with(|| {
+                crate::app::library::thumbnail(&hit.lesson.file).map(|(w, h, rgba)| {
+                    ui.ctx().load_texture(
+                        format!("thumb-{}", hit.lesson.id),
+                        egui::ColorImage::from_rgba_unmultiplied([w, h], &rgba),
+                        egui::TextureOptions::LINEAR,
+                    )
+                })
+            });
+        ui.horizontal(|ui| {
+            if let Some(t) = texture {
+                ui.image((t.id(), Vec2::new(64.0, 64.0 * t.aspect_ratio().recip())));
+            }
+            ui.vertical(|ui| {
+                ui.strong(&hit.lesson.title);
+                ui.label(format!(
+                    "{} at {:.1} s{}",
+                    hit.text,
+                    hit.time_s,
+                    if hit.chapter.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" — {}", hit.chapter)
+                    }
+                ));
+                if ui.button("Open here").clicked() {
+                    actions.push(Action::OpenFromLibrary {
+                        bundle: hit.lesson.file.clone(),
+                        at_s: hit.time_s,
+                    });
+                }
+            });
+        });
+    }
+}
+
+/// A PNG of at most 256 pixels on its longer side, for a library thumbnail.
+fn thumbnail_png(width: u32, height: u32, rgba: &[u8]) -> Option<Vec<u8>> {
+    let step = (width.max(height) / 256).max(1);
+    let (w, h) = (width / step, height / step);
+    let mut pixels = Vec::with_capacity((w * h * 4) as usize);
+    for y in 0..h {
+        for x in 0..w {
+            let i = ((y * step * width + x * step) * 4) as usize;
+            pixels.extend_from_slice(rgba.get(i..i + 4)?);
+        }
+    }
+    let mut out = Vec::new();
+    {
+        let mut encoder = png::Encoder::new(&mut out, w, h);
+        encoder.set_color(png::ColorType::Rgba);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder.write_header().ok()?;
+        writer.write_image_data(&pixels).ok()?;
+    }
+    Some(out)
 }
 
 /// The microphone for the next recording: the default input, a listed device, or none.
