@@ -23,6 +23,7 @@
 
 pub mod grid;
 pub mod model;
+pub mod plausibility;
 pub mod runtime;
 pub mod window;
 
@@ -198,7 +199,12 @@ pub struct Model {
     description: ModelDescription,
     onnx: OnnxSource,
     origin: String,
+    builtin: bool,
 }
+
+/// What every front end says whenever the built-in model runs: users get its labels, and must
+/// know what they are worth.
+pub const BUILTIN_MODEL_NOTICE: &str = "the built-in model is a demonstrator trained on two abdominal CT scans (spleen, kidneys, liver, aorta and the vertebrae as one label): expect wrong labels outside the upper abdomen. For real work, export a full TotalSegmentator or nnU-Net model to ONNX (segmentation/inference/models/FORMAT.md) and pass it with --model";
 
 /// The model compiled into twinray: its description and ONNX bytes.
 #[derive(Debug, Clone, Copy)]
@@ -261,6 +267,7 @@ impl Model {
             description,
             origin: onnx.display().to_string(),
             onnx: OnnxSource::File(onnx),
+            builtin: false,
         })
     }
 
@@ -274,13 +281,21 @@ impl Model {
             description: ModelDescription::parse(json, Path::new(origin))?,
             onnx: OnnxSource::Static(onnx),
             origin: origin.to_owned(),
+            builtin: false,
         })
     }
 
     /// The model compiled into twinray ([`BUILTIN_MODEL`]).
     pub fn builtin() -> Result<Self, InferenceError> {
         let b = BUILTIN_MODEL.ok_or(InferenceError::NoBuiltinModel)?;
-        Self::from_static(b.json, b.onnx, "built-in model twinray-abdomen-3mm")
+        let mut model = Self::from_static(b.json, b.onnx, "built-in model twinray-abdomen-3mm")?;
+        model.builtin = true;
+        Ok(model)
+    }
+
+    /// Whether this is the built-in demonstrator ([`BUILTIN_MODEL_NOTICE`] says what it is).
+    pub fn is_builtin(&self) -> bool {
+        self.builtin
     }
 
     /// The description.

@@ -98,6 +98,9 @@ pub fn run(args: &SegmentArgs) -> Result<()> {
         Some(path) => Model::open(path)?,
         None => Model::builtin()?,
     };
+    if model.is_builtin() {
+        eprintln!("note: {}", twinray_segmentation::BUILTIN_MODEL_NOTICE);
+    }
     let runtime = Runtime::load(args.ort_lib.as_deref())?;
     let mut segmenter = Segmenter::new(&runtime, &model, args.threads)?;
     let started = Instant::now();
@@ -119,6 +122,11 @@ pub fn run(args: &SegmentArgs) -> Result<()> {
         .segment(&ct, &options, &mut |p| bar.draw(p))
         .with_context(|| format!("segmenting {}", args.ct.display()))?;
     write_labels(&args.out, &result.labels)?;
+    for warning in
+        twinray_segmentation::plausibility::implausible_spans(&result.labels, &result.names)
+    {
+        eprintln!("warning: {}: {warning}", args.ct.display());
+    }
     let names_path = LabelNames::sidecar_path(&args.out);
     result.names.write_tsv(&names_path)?;
     let total = started.elapsed();

@@ -392,6 +392,13 @@ fn segment_without_model_uses_the_builtin_one_or_says_it_is_absent() {
     if twinray_segmentation::BUILTIN_MODEL.is_some() {
         assert!(out.status.success(), "{}", stderr(&out));
         assert!(out_labels.exists());
+        // The user is told what the built-in model is worth.
+        assert!(
+            stderr(&out).contains("demonstrator trained on two abdominal CT scans")
+                && stderr(&out).contains("--model"),
+            "{}",
+            stderr(&out)
+        );
     } else {
         assert_eq!(out.status.code(), Some(2));
         assert!(

@@ -777,7 +777,15 @@ impl App {
                     bail!("a segmentation is already running; cancel it first");
                 }
                 let job = SegmentationJob::start(self.case.ct.clone(), model.as_deref())?;
-                self.notice = Some(format!("segmenting with {}…", job.model_name));
+                self.notice = Some(if job.builtin {
+                    format!(
+                        "segmenting with {}… (note: {})",
+                        job.model_name,
+                        twinray_segmentation::BUILTIN_MODEL_NOTICE
+                    )
+                } else {
+                    format!("segmenting with {}…", job.model_name)
+                });
                 self.segmentation = Some(job);
             }
             Action::CancelSegmentation => {
@@ -1026,12 +1034,22 @@ impl App {
                     .filter(|(id, _)| *id != 0)
                     .map(|(_, name)| name)
                     .collect();
-                let text = format!(
+                let mut text = format!(
                     "labels replaced by the segmentation of model '{}' ({}): {}",
                     job.model_name,
                     job.model_origin,
                     classes.join(", ")
                 );
+                for warning in
+                    twinray_segmentation::plausibility::implausible_spans(&labels, &names)
+                {
+                    text.push_str("; warning: ");
+                    text.push_str(&warning);
+                }
+                if job.builtin {
+                    text.push_str("; note: ");
+                    text.push_str(twinray_segmentation::BUILTIN_MODEL_NOTICE);
+                }
                 self.case.replace_labels(labels, names);
                 self.labels_revision += 1;
                 self.bump();

@@ -35,6 +35,8 @@ pub struct SegmentationJob {
     pub model_name: String,
     /// Where the model came from (a path or "built-in ...").
     pub model_origin: String,
+    /// Whether it is the built-in demonstrator (the studio says what that is worth).
+    pub builtin: bool,
     cancel: Arc<AtomicBool>,
     windows_done: Arc<AtomicUsize>,
     windows_total: Arc<AtomicUsize>,
@@ -54,6 +56,7 @@ impl SegmentationJob {
         };
         let model_name = model.description().name.clone();
         let model_origin = model.origin().to_owned();
+        let builtin = model.is_builtin();
         let cancel = Arc::new(AtomicBool::new(false));
         let windows_done = Arc::new(AtomicUsize::new(0));
         let windows_total = Arc::new(AtomicUsize::new(0));
@@ -70,6 +73,7 @@ impl SegmentationJob {
         Ok(Self {
             model_name,
             model_origin,
+            builtin,
             cancel,
             windows_done,
             windows_total,
