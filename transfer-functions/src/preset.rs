@@ -98,7 +98,9 @@ pub struct ColourPoint {
 pub struct OpacityPoint {
     /// Density in Hounsfield units.
     pub hu: f32,
-    /// Opacity per unit distance (the smallest voxel spacing), in [0, 1].
+    /// Opacity per unit distance ([`Preset::opacity_unit_mm`], else the volume's smallest voxel
+    /// spacing), in [0, 1]: a ray crossing `d` of that tissue keeps `(1 − alpha)^(d / unit)`
+    /// of the light behind it, whatever the sample step.
     pub alpha: f32,
 }
 
@@ -118,6 +120,12 @@ pub struct Preset {
     pub colour: Vec<ColourPoint>,
     /// Opacity ramp, sorted by HU; piecewise linear, constant beyond the ends.
     pub opacity: Vec<OpacityPoint>,
+    /// The distance in mm the ramp's opacities are per (`opacity_unit_mm` in the file):
+    /// 1 for presets imported from 3D Slicer (VTK's scalar opacity unit distance). `None`
+    /// (twinray's own presets) means the smallest voxel spacing of the volume rendered: opacity
+    /// per voxel, whatever the grid's spacing in mm.
+    #[serde(default)]
+    pub opacity_unit_mm: Option<f32>,
 }
 
 /// The presets shipped inside the binary, so it works from any folder.
@@ -194,7 +202,75 @@ impl Preset {
         if let Some(p) = self.opacity.iter().find(|p| !unit(p.alpha)) {
             return Err(format!("opacity at {} HU is outside [0, 1]", p.hu));
         }
+        if let Some(hu) = self
+            .colour
+            .iter()
+            .map(|p| p.hu)
+            .chain(self.opacity.iter().map(|p| p.hu))
+            .find(|hu| !hu.is_finite())
+        {
+            return Err(format!("a control point is at {hu} HU"));
+        }
+        if let Some(mm) = self.opacity_unit_mm {
+            if !(mm.is_finite() && mm > 0.0) {
+                return Err(format!(
+                    "opacity_unit_mm must be a positive distance, not {mm}"
+                ));
+            }
+        }
         Ok(())
+    }
+
+    /// The distance in mm the opacities are per, on a volume whose smallest voxel spacing is
+    /// `smallest_spacing_mm` (see [`Preset::opacity_unit_mm`]).
+    pub fn opacity_unit_mm_on(&self, smallest_spacing_mm: f64) -> f64 {
+        self.opacity_unit_mm.map_or(smallest_spacing_mm, f64::from)
+    }
+
+    /// The preset as twinray's own TOML preset file, which [`Preset::parse`] reads back to the
+    /// same preset (numbers are written in the shortest form that reads back exactly).
+    pub fn to_toml(&self) -> String {
+        use std::fmt::Write as _;
+        let string = |s: &str| toml::Value::String(s.to_owned()).to_string();
+        let mut out = String::new();
+        let _ = writeln!(out, "name = {}", string(&self.name));
+        let _ = writeln!(out, "description = {}", string(&self.description));
+        let blend = match self.blend {
+            Blend::Composite => "composite",
+            Blend::Mip => "mip",
+        };
+        let _ = writeln!(out, "blend = \"{blend}\"");
+        if let Some(mm) = self.opacity_unit_mm {
+            let _ = writeln!(out, "# Opacities are per this distance in mm.");
+            let _ = writeln!(out, "opacity_unit_mm = {}", float(mm));
+        }
+        let s = &self.shading;
+        let _ = write!(
+            out,
+            "\n[shading]\nenabled = {}\nambient = {}\ndiffuse = {}\nspecular = {}\nspecular_power = {}\n",
+            s.enabled,
+            float(s.ambient),
+            float(s.diffuse),
+            float(s.specular),
+            float(s.specular_power)
+        );
+        for p in &self.colour {
+            let [r, g, b] = p.rgb.map(float);
+            let _ = write!(
+                out,
+                "\n[[colour]]\nhu = {}\nrgb = [{r}, {g}, {b}]\n",
+                float(p.hu)
+            );
+        }
+        for p in &self.opacity {
+            let _ = write!(
+                out,
+                "\n[[opacity]]\nhu = {}\nalpha = {}\n",
+                float(p.hu),
+                float(p.alpha)
+            );
+        }
+        out
     }
 
     /// Colour at a density (linear interpolation between control points).
@@ -205,12 +281,36 @@ impl Preset {
         std::array::from_fn(|c| a[c] + (b[c] - a[c]) * t)
     }
 
+    /// Opacity per 1 mm of ray at a density, as 3D Slicer states opacity; `None` for a preset
+    /// whose opacities are per voxel spacing ([`Preset::opacity_unit_mm`] unset), which only a
+    /// volume gives a length.
+    pub fn opacity_per_mm_at(&self, hu: f32) -> Option<f32> {
+        let unit_mm = self.opacity_unit_mm?;
+        let alpha = self.opacity_at(hu);
+        if unit_mm == 1.0 {
+            return Some(alpha);
+        }
+        // The same material over 1 mm instead of `unit_mm`: transmittance to the power 1/unit.
+        Some(1.0 - (1.0 - alpha).powf(1.0 / unit_mm))
+    }
+
     /// Opacity per unit distance at a density.
     pub fn opacity_at(&self, hu: f32) -> f32 {
         let (i, t) = segment(self.opacity.len(), |i| self.opacity[i].hu, hu);
         let a = self.opacity[i].alpha;
         let b = self.opacity[(i + 1).min(self.opacity.len() - 1)].alpha;
         a + (b - a) * t
+    }
+}
+
+/// A number as TOML reads it back to the same `f32`: Rust's shortest round-trip form, with a
+/// decimal point so that TOML sees a float.
+fn float(x: f32) -> String {
+    let text = x.to_string();
+    if text.contains(['.', 'e', 'E']) || !x.is_finite() {
+        text
+    } else {
+        format!("{text}.0")
     }
 }
 
@@ -256,6 +356,33 @@ mod tests {
         assert!((p.opacity_at(3000.0) - 0.9).abs() < 1e-6);
         let c = p.colour_at(150.0);
         assert!((c[0] - 0.85).abs() < 1e-6 && (c[2] - 0.65).abs() < 1e-6);
+    }
+
+    #[test]
+    fn presets_round_trip_through_toml_and_keep_their_opacity_unit() {
+        for name in Preset::BUILT_IN_NAMES {
+            let p = Preset::load(name).expect("built in");
+            assert_eq!(
+                p.opacity_unit_mm, None,
+                "twinray's own presets are per voxel"
+            );
+            assert_eq!(Preset::parse(&p.to_toml(), name).expect("reads back"), p);
+            assert_eq!(p.opacity_per_mm_at(500.0), None, "per voxel has no length");
+        }
+        let mut p = Preset::load("ct-bone").expect("ct-bone");
+        p.opacity_unit_mm = Some(2.0);
+        let text = p.to_toml();
+        assert!(text.contains("opacity_unit_mm = 2.0"), "{text}");
+        assert_eq!(Preset::parse(&text, "two").expect("reads back"), p);
+        // 0.45 per 2 mm lets 0.55 through; over 1 mm, √0.55.
+        let per_mm = p.opacity_per_mm_at(675.0).expect("per mm");
+        assert!((per_mm - (1.0 - 0.55f32.sqrt())).abs() < 1e-6, "{per_mm}");
+        assert_eq!(p.opacity_unit_mm_on(0.7), 2.0);
+        p.opacity_unit_mm = None;
+        assert_eq!(p.opacity_unit_mm_on(0.7), 0.7);
+        let bad = text.replace("opacity_unit_mm = 2.0", "opacity_unit_mm = 0.0");
+        let err = Preset::parse(&bad, "zero.toml").expect_err("a zero unit");
+        assert!(err.to_string().contains("positive distance"), "{err}");
     }
 
     #[test]
