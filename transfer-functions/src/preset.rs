@@ -8,10 +8,28 @@ use serde::Deserialize;
 #[derive(Debug, thiserror::Error)]
 pub enum PresetError {
     /// The name is neither a built-in preset nor an existing file.
-    #[error("unknown preset '{name}': built-in presets are {}; or give a path to a .toml preset file", Preset::BUILT_IN_NAMES.join(", "))]
+    #[error("unknown preset '{name}': built-in presets are {}; or give a path to a .toml preset file, or to a 3D Slicer presets.xml (FILE:NAME), .vp.json or .vp file", Preset::BUILT_IN_NAMES.join(", "))]
     Unknown {
         /// What the user asked for.
         name: String,
+    },
+    /// A file of several presets has none by the name asked for.
+    #[error("{} has no preset named '{name}'; it has: {}", path.display(), available.join(", "))]
+    NotInFile {
+        /// The file.
+        path: PathBuf,
+        /// The name asked for.
+        name: String,
+        /// The names it has, in file order.
+        available: Vec<String>,
+    },
+    /// A file of several presets was given without saying which one.
+    #[error("{} holds {} presets: name one as {}:NAME ({})", path.display(), available.len(), path.display(), available.join(", "))]
+    WhichOne {
+        /// The file.
+        path: PathBuf,
+        /// The names it has, in file order.
+        available: Vec<String>,
     },
     /// The preset file could not be read.
     #[error("cannot read preset file {path}: {source}")]
@@ -128,6 +146,25 @@ pub struct Preset {
     pub opacity_unit_mm: Option<f32>,
 }
 
+/// Where a preset named on the command line comes from (see [`Preset::source`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PresetSource {
+    /// One of the presets shipped inside the binary.
+    BuiltIn {
+        /// Its name.
+        name: &'static str,
+        /// Its TOML text.
+        text: &'static str,
+    },
+    /// A preset file, and which preset in it (`FILE:NAME`).
+    File {
+        /// The file.
+        path: PathBuf,
+        /// The preset's name, when one was given.
+        name: Option<String>,
+    },
+}
+
 /// The presets shipped inside the binary, so it works from any folder.
 const BUILT_IN: [(&str, &str); 5] = [
     ("ct-bone", include_str!("../presets/ct-bone.toml")),
@@ -150,23 +187,76 @@ impl Preset {
         BUILT_IN[4].0,
     ];
 
-    /// A built-in preset by name, or a preset file when `name_or_path` names one.
+    /// A built-in preset by name, or a preset file when `name_or_path` names one: twinray's own
+    /// `.toml`, or 3D Slicer's (see [`crate::slicer`]): `presets.xml:NAME` for one preset of a
+    /// file of several, a `.vp.json` or a legacy `.vp` file.
     pub fn load(name_or_path: &str) -> Result<Self, PresetError> {
+        match Self::source(name_or_path)? {
+            PresetSource::BuiltIn { name, text } => Self::parse(text, name),
+            PresetSource::File { path, name } => Self::load_file(&path, name.as_deref()),
+        }
+    }
+
+    /// Where [`Preset::load`] finds `name_or_path`: a built-in preset, or a file and the name
+    /// of a preset in it (`FILE:NAME`, split at the last colon when FILE is a file or has a
+    /// preset file's extension).
+    ///
+    /// # Errors
+    /// [`PresetError::Unknown`] when it is neither a built-in name nor anything like a file.
+    pub fn source(name_or_path: &str) -> Result<PresetSource, PresetError> {
         if let Some((name, text)) = BUILT_IN.iter().find(|(n, _)| *n == name_or_path) {
-            return Self::parse(text, name);
+            return Ok(PresetSource::BuiltIn { name, text });
         }
         let path = Path::new(name_or_path);
-        let looks_like_path = name_or_path.ends_with(".toml") || name_or_path.contains('/');
-        if looks_like_path || path.is_file() {
-            let text = std::fs::read_to_string(path).map_err(|source| PresetError::Io {
-                path: path.to_path_buf(),
-                source,
-            })?;
-            return Self::parse(&text, &path.display().to_string());
+        let file = |path: &Path, name: Option<&str>| PresetSource::File {
+            path: path.to_path_buf(),
+            name: name.map(str::to_owned),
+        };
+        if path.is_file() {
+            return Ok(file(path, None));
+        }
+        // Preset names have no colon; paths rarely do.
+        if let Some((file_part, name)) = name_or_path.rsplit_once(':') {
+            let file_path = Path::new(file_part);
+            if file_path.is_file() || looks_like_preset_path(file_path) {
+                return Ok(file(file_path, Some(name)));
+            }
+        }
+        if looks_like_preset_path(path) || name_or_path.contains('/') {
+            return Ok(file(path, None));
         }
         Err(PresetError::Unknown {
             name: name_or_path.to_owned(),
         })
+    }
+
+    /// A preset file: twinray's TOML, or one of 3D Slicer's formats (by extension, else by its
+    /// first character). `name` picks a preset in a file of several (required when it holds
+    /// more than one); a single-preset file accepts only its own name.
+    pub fn load_file(path: &Path, name: Option<&str>) -> Result<Self, PresetError> {
+        let text = std::fs::read_to_string(path).map_err(|source| PresetError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if let Some(format) = crate::slicer::Format::of(path, &text) {
+            let file = crate::slicer::SlicerFile::parse(&text, path, format)?;
+            let property = file.property(name)?;
+            let preset = property.to_preset(path);
+            preset.validate().map_err(|problem| PresetError::Invalid {
+                origin: format!("'{}' in {}", property.name, path.display()),
+                problem,
+            })?;
+            return Ok(preset);
+        }
+        let preset = Self::parse(&text, &path.display().to_string())?;
+        match name {
+            Some(name) if name != preset.name => Err(PresetError::NotInFile {
+                path: path.to_path_buf(),
+                name: name.to_owned(),
+                available: vec![preset.name],
+            }),
+            _ => Ok(preset),
+        }
     }
 
     /// Parses and validates preset text; `origin` names it in errors.
@@ -182,7 +272,7 @@ impl Preset {
         Ok(preset)
     }
 
-    fn validate(&self) -> Result<(), String> {
+    pub(crate) fn validate(&self) -> Result<(), String> {
         if self.colour.is_empty() || self.opacity.is_empty() {
             return Err("needs at least one [[colour]] and one [[opacity]] point".into());
         }
@@ -301,6 +391,14 @@ impl Preset {
         let b = self.opacity[(i + 1).min(self.opacity.len() - 1)].alpha;
         a + (b - a) * t
     }
+}
+
+/// Whether a name reads as a preset file rather than a built-in name.
+fn looks_like_preset_path(path: &Path) -> bool {
+    let name = path.to_string_lossy();
+    [".toml", ".xml", ".mrml", ".json", ".vp"]
+        .iter()
+        .any(|ext| name.ends_with(ext))
 }
 
 /// A number as TOML reads it back to the same `f32`: Rust's shortest round-trip form, with a
