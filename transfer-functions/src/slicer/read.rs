@@ -246,15 +246,27 @@ fn increasing<const M: usize>(
         let x = p.x.max(previous).max(next_higher(previous));
         if x != p.x {
             notes.push(format!(
-                "{what}: the point at x = {} follows one at x = {previous}: shifted to {x}, \
-                 just after it, as Slicer does",
-                p.x
+                "{what}: the point at x = {} follows one at x = {}: shifted to {}, just after \
+                 it, as Slicer does",
+                readable(p.x),
+                readable(previous),
+                readable(x)
             ));
         }
         p.x = x;
         previous = x;
     }
     Ok(Function { points })
+}
+
+/// A number for a note: plain, or in scientific notation when tiny (a point shifted off 0
+/// lands near 1e-38) or huge.
+fn readable(x: f64) -> String {
+    if x != 0.0 && !(1e-4..1e9).contains(&x.abs()) {
+        format!("{x:e}")
+    } else {
+        x.to_string()
+    }
 }
 
 /// A function that must have points.
@@ -656,6 +668,13 @@ mod tests {
         assert!(next_higher(0.0) > 0.0);
         // Slicer's starting point: far below any real value, and no overflow.
         assert!(next_higher(VTK_DOUBLE_MIN) < -1e38);
+    }
+
+    #[test]
+    fn notes_write_tiny_shifts_readably() {
+        assert_eq!(readable(200.5), "200.5");
+        assert_eq!(readable(0.0), "0");
+        assert_eq!(readable(next_higher(0.0)), "1.1754957521207518e-38");
     }
 
     #[test]
