@@ -7,7 +7,7 @@
 //! reads the CT trilinearly as the renderer's 16-bit normalised texture holds it (clamped at the
 //! edges), the label by nearest voxel, and the baked [`Lut`] row of that label with linear
 //! filtering between density bins of its optical depth; opacities are per unit distance (the
-//! smallest voxel spacing) and corrected to the step; the point returned is the sample at which
+//! preset's `opacity_unit_mm`, else the smallest voxel spacing) and corrected to the step; the point returned is the sample at which
 //! the accumulated opacity first reaches [`SURFACE_OPACITY`].
 //!
 //! It is the one CPU implementation, used by the demo script (which records without a GPU) and
@@ -107,9 +107,9 @@ pub fn surface_along(
     if t0 >= t1 {
         return None;
     }
-    let unit_mm = g.spacing_mm().iter().copied().fold(f64::INFINITY, f64::min);
-    let step_mm = f64::from(options.step_voxels.max(0.01)) * unit_mm;
-    let exponent = step_mm / unit_mm;
+    let smallest_mm = g.spacing_mm().iter().copied().fold(f64::INFINITY, f64::min);
+    let step_mm = f64::from(options.step_voxels.max(0.01)) * smallest_mm;
+    let exponent = step_mm / lut.opacity_unit_mm_on(smallest_mm);
     let mut transmittance = 1.0f64;
     let mut k = 0u64;
     loop {
@@ -209,5 +209,45 @@ fn log_transmittance(lut: &Lut, label: u8, density: f32) -> f64 {
         (1.0 - f) * at(b0) + f * at(b0 + 1)
     } else {
         at(b0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use twinray_transfer_functions::{Preset, TransferFunction};
+    use twinray_volume::{Geometry, Volume};
+
+    /// Where a ray along +x first reaches opacity 0.5 in a uniform block of 2 mm voxels
+    /// (spanning x = −1…31 mm) whose tissue has opacity 0.3 per unit distance, sampled every
+    /// 1 mm (half a voxel) from the block's face.
+    fn surface_x_mm(opacity_unit_mm: Option<f32>) -> f64 {
+        let grid = Geometry::axis_aligned([16, 16, 16], [2.0; 3], [0.0; 3]).expect("grid");
+        let ct = Volume::from_fn(grid, |_, _, _| 400.0f32);
+        let mut preset = Preset::parse(
+            "name = 'u'\ndescription = ''\nblend = 'composite'\n[shading]\nenabled = false\n\
+             [[colour]]\nhu = 0\nrgb = [1, 1, 1]\n[[opacity]]\nhu = 0\nalpha = 0.3\n",
+            "test",
+        )
+        .expect("preset");
+        preset.opacity_unit_mm = opacity_unit_mm;
+        let lut = TransferFunction::new(preset).bake();
+        let options = RenderOptions {
+            jitter_seed: None,
+            ..RenderOptions::default()
+        };
+        let origin = DVec3::new(-20.0, 15.0, 15.0);
+        surface_along(&ct, None, &lut, &options, origin, DVec3::X)
+            .expect("the ray reaches the surface")
+            .x
+    }
+
+    #[test]
+    fn opacity_is_per_the_presets_unit_distance() {
+        // Per 1 mm (Slicer's presets): each 1 mm sample lets 0.7 through; 0.7² < 0.5, so the
+        // second sample, 1 mm in, is the surface.
+        assert!((surface_x_mm(Some(1.0)) - 0.0).abs() < 1e-9);
+        // Per voxel (2 mm, twinray's presets): each sample lets √0.7 through; it takes four.
+        assert!((surface_x_mm(None) - 2.0).abs() < 1e-9);
     }
 }

@@ -628,8 +628,10 @@ fn frame_params(
     let a = glam::DMat3::from_mat4(voxel_from_world).transpose();
     let grad = DMat4::from_mat3(a);
     let spacing = geometry.spacing_mm();
-    let unit_mm = spacing.iter().copied().fold(f64::INFINITY, f64::min);
-    let step_mm = (f64::from(options.step_voxels.max(0.01)) * unit_mm) as f32;
+    let smallest_mm = spacing.iter().copied().fold(f64::INFINITY, f64::min);
+    let step_mm = (f64::from(options.step_voxels.max(0.01)) * smallest_mm) as f32;
+    // What the preset's opacities are per: 1 mm for Slicer's, else the smallest spacing.
+    let opacity_unit_mm = tf.preset.opacity_unit_mm_on(smallest_mm);
     let f = camera.frustum;
     let clip = options.clip_plane.map_or(DVec4::ZERO, |c| {
         let len = c.normal.length();
@@ -663,7 +665,12 @@ fn frame_params(
         clip_plane: clip.as_vec4().to_array(),
         crop_min: [crop_lo[0], crop_lo[1], crop_lo[2], 0.0],
         crop_max: [crop_hi[0], crop_hi[1], crop_hi[2], 0.0],
-        march: [step_mm, unit_mm as f32, options.early_termination, 0.0],
+        march: [
+            step_mm,
+            opacity_unit_mm as f32,
+            options.early_termination,
+            0.0,
+        ],
         shading: [
             shading.ambient,
             shading.diffuse,

@@ -282,3 +282,44 @@ fn composite_and_mip_differ_and_mip_override_works() {
         "MIP of a uniform sphere is flat: {c:?} vs {e:?}"
     );
 }
+
+#[test]
+fn opacity_accumulates_per_the_presets_unit_distance() {
+    // A uniform block of 2 mm voxels, 32 mm deep along the view, with opacity 0.05 per unit
+    // distance and nothing else: the centre pixel's alpha is 1 − 0.95^(32 mm / unit).
+    let ct = phantom([16; 3], [2.0; 3], |_| 400.0);
+    let centre_alpha = |opacity_unit_mm: Option<f32>| {
+        let mut preset = solid_preset();
+        preset.opacity = vec![twinray_transfer_functions::OpacityPoint {
+            hu: 0.0,
+            alpha: 0.05,
+        }];
+        preset.opacity_unit_mm = opacity_unit_mm;
+        let options = RenderOptions {
+            jitter_seed: None,
+            ..RenderOptions::default()
+        };
+        let image = render(
+            &ct,
+            None,
+            &TransferFunction::new(preset),
+            &anterior(200.0, 5.0),
+            &options,
+            [33, 33],
+        );
+        f64::from(image.pixel(16, 16)[3]) / 255.0
+    };
+    // Per 1 mm (3D Slicer's presets): 32 samples 1 mm apart, each letting 0.95 through (one
+    // sample more or less at the faces, and 8-bit alpha, within the tolerance).
+    let per_mm = centre_alpha(Some(1.0));
+    assert!(
+        (per_mm - (1.0 - 0.95f64.powi(32))).abs() < 0.015,
+        "alpha {per_mm:.3} per 1 mm"
+    );
+    // Per voxel (twinray's presets): the same 32 mm is 16 units.
+    let per_voxel = centre_alpha(None);
+    assert!(
+        (per_voxel - (1.0 - 0.95f64.powi(16))).abs() < 0.015,
+        "alpha {per_voxel:.3} per voxel"
+    );
+}

@@ -5,14 +5,18 @@
 //! opacity factor, visibility). [`TransferFunction::bake`] turns both into a [`Lut`]: one row per
 //! label id, row 0 for unlabelled tissue, so that hiding or recolouring a label only rewrites a
 //! small table on the GPU instead of re-uploading the volume.
+//!
+//! [`slicer`] imports 3D Slicer's presets (`presets.xml`, `.vp.json`, `.vp`) as [`Preset`]s:
+//! [`Preset::load`] takes `presets.xml:CT-Bone` wherever a preset name is accepted.
 
 mod lut;
 mod palette;
 mod preset;
+pub mod slicer;
 
 pub use lut::{Lut, HU_MAX, HU_MIN, LUT_BINS, LUT_ROWS};
 pub use palette::{LabelInfo, LabelStyle, LabelStyles, Palette};
-pub use preset::{Blend, ColourPoint, OpacityPoint, Preset, PresetError, Shading};
+pub use preset::{Blend, ColourPoint, OpacityPoint, Preset, PresetError, PresetSource, Shading};
 
 /// A preset plus per-label styles: everything the renderer needs to colour a sample.
 #[derive(Debug, Clone, PartialEq)]

@@ -12,7 +12,8 @@ pub const LUT_BINS: usize = 1024;
 /// Rows: label ids 0..=255, row 0 for unlabelled tissue.
 pub const LUT_ROWS: usize = LABEL_IDS;
 
-/// RGBA per (label, density bin), with the opacity per unit distance (not yet step-corrected).
+/// RGBA per (label, density bin), with the opacity per unit distance (not yet step-corrected;
+/// the unit is [`Lut::opacity_unit_mm_on`]).
 ///
 /// Bin `b` holds the value at `HU_MIN + b · (HU_MAX − HU_MIN) / (LUT_BINS − 1)`, so a density
 /// normalised to [0, 1] over `[HU_MIN, HU_MAX]` indexes bin centres exactly when the GPU samples
@@ -23,6 +24,8 @@ pub struct Lut {
     /// Per row, how many bins before index `b` have opacity > 0 (`LUT_BINS + 1` entries a row),
     /// so "is anything in this density range visible" is two look-ups.
     opaque_before: Vec<u32>,
+    /// The preset's [`Preset::opacity_unit_mm`]: what distance the opacities are per.
+    opacity_unit_mm: Option<f32>,
 }
 
 impl Lut {
@@ -67,7 +70,14 @@ impl Lut {
         Self {
             texels,
             opaque_before,
+            opacity_unit_mm: preset.opacity_unit_mm,
         }
+    }
+
+    /// The distance in mm the opacities are per, on a volume whose smallest voxel spacing is
+    /// `smallest_spacing_mm` (as [`Preset::opacity_unit_mm_on`] of the preset baked).
+    pub fn opacity_unit_mm_on(&self, smallest_spacing_mm: f64) -> f64 {
+        self.opacity_unit_mm.map_or(smallest_spacing_mm, f64::from)
     }
 
     /// Density in HU at the centre of a bin.

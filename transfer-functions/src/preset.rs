@@ -8,10 +8,28 @@ use serde::Deserialize;
 #[derive(Debug, thiserror::Error)]
 pub enum PresetError {
     /// The name is neither a built-in preset nor an existing file.
-    #[error("unknown preset '{name}': built-in presets are {}; or give a path to a .toml preset file", Preset::BUILT_IN_NAMES.join(", "))]
+    #[error("unknown preset '{name}': built-in presets are {}; or give a path to a .toml preset file, or to a 3D Slicer presets.xml (FILE:NAME), .vp.json or .vp file", Preset::BUILT_IN_NAMES.join(", "))]
     Unknown {
         /// What the user asked for.
         name: String,
+    },
+    /// A file of several presets has none by the name asked for.
+    #[error("{} has no preset named '{name}'; it has: {}", path.display(), available.join(", "))]
+    NotInFile {
+        /// The file.
+        path: PathBuf,
+        /// The name asked for.
+        name: String,
+        /// The names it has, in file order.
+        available: Vec<String>,
+    },
+    /// A file of several presets was given without saying which one.
+    #[error("{} holds {} presets: name one as {}:NAME ({})", path.display(), available.len(), path.display(), available.join(", "))]
+    WhichOne {
+        /// The file.
+        path: PathBuf,
+        /// The names it has, in file order.
+        available: Vec<String>,
     },
     /// The preset file could not be read.
     #[error("cannot read preset file {path}: {source}")]
@@ -98,7 +116,9 @@ pub struct ColourPoint {
 pub struct OpacityPoint {
     /// Density in Hounsfield units.
     pub hu: f32,
-    /// Opacity per unit distance (the smallest voxel spacing), in [0, 1].
+    /// Opacity per unit distance ([`Preset::opacity_unit_mm`], else the volume's smallest voxel
+    /// spacing), in [0, 1]: a ray crossing `d` of that tissue keeps `(1 − alpha)^(d / unit)`
+    /// of the light behind it, whatever the sample step.
     pub alpha: f32,
 }
 
@@ -118,6 +138,31 @@ pub struct Preset {
     pub colour: Vec<ColourPoint>,
     /// Opacity ramp, sorted by HU; piecewise linear, constant beyond the ends.
     pub opacity: Vec<OpacityPoint>,
+    /// The distance in mm the ramp's opacities are per (`opacity_unit_mm` in the file):
+    /// 1 for presets imported from 3D Slicer (VTK's scalar opacity unit distance). `None`
+    /// (twinray's own presets) means the smallest voxel spacing of the volume rendered: opacity
+    /// per voxel, whatever the grid's spacing in mm.
+    #[serde(default)]
+    pub opacity_unit_mm: Option<f32>,
+}
+
+/// Where a preset named on the command line comes from (see [`Preset::source`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PresetSource {
+    /// One of the presets shipped inside the binary.
+    BuiltIn {
+        /// Its name.
+        name: &'static str,
+        /// Its TOML text.
+        text: &'static str,
+    },
+    /// A preset file, and which preset in it (`FILE:NAME`).
+    File {
+        /// The file.
+        path: PathBuf,
+        /// The preset's name, when one was given.
+        name: Option<String>,
+    },
 }
 
 /// The presets shipped inside the binary, so it works from any folder.
@@ -142,23 +187,76 @@ impl Preset {
         BUILT_IN[4].0,
     ];
 
-    /// A built-in preset by name, or a preset file when `name_or_path` names one.
+    /// A built-in preset by name, or a preset file when `name_or_path` names one: twinray's own
+    /// `.toml`, or 3D Slicer's (see [`crate::slicer`]): `presets.xml:NAME` for one preset of a
+    /// file of several, a `.vp.json` or a legacy `.vp` file.
     pub fn load(name_or_path: &str) -> Result<Self, PresetError> {
+        match Self::source(name_or_path)? {
+            PresetSource::BuiltIn { name, text } => Self::parse(text, name),
+            PresetSource::File { path, name } => Self::load_file(&path, name.as_deref()),
+        }
+    }
+
+    /// Where [`Preset::load`] finds `name_or_path`: a built-in preset, or a file and the name
+    /// of a preset in it (`FILE:NAME`, split at the last colon when FILE is a file or has a
+    /// preset file's extension).
+    ///
+    /// # Errors
+    /// [`PresetError::Unknown`] when it is neither a built-in name nor anything like a file.
+    pub fn source(name_or_path: &str) -> Result<PresetSource, PresetError> {
         if let Some((name, text)) = BUILT_IN.iter().find(|(n, _)| *n == name_or_path) {
-            return Self::parse(text, name);
+            return Ok(PresetSource::BuiltIn { name, text });
         }
         let path = Path::new(name_or_path);
-        let looks_like_path = name_or_path.ends_with(".toml") || name_or_path.contains('/');
-        if looks_like_path || path.is_file() {
-            let text = std::fs::read_to_string(path).map_err(|source| PresetError::Io {
-                path: path.to_path_buf(),
-                source,
-            })?;
-            return Self::parse(&text, &path.display().to_string());
+        let file = |path: &Path, name: Option<&str>| PresetSource::File {
+            path: path.to_path_buf(),
+            name: name.map(str::to_owned),
+        };
+        if path.is_file() {
+            return Ok(file(path, None));
+        }
+        // Preset names have no colon; paths rarely do.
+        if let Some((file_part, name)) = name_or_path.rsplit_once(':') {
+            let file_path = Path::new(file_part);
+            if file_path.is_file() || looks_like_preset_path(file_path) {
+                return Ok(file(file_path, Some(name)));
+            }
+        }
+        if looks_like_preset_path(path) || name_or_path.contains('/') {
+            return Ok(file(path, None));
         }
         Err(PresetError::Unknown {
             name: name_or_path.to_owned(),
         })
+    }
+
+    /// A preset file: twinray's TOML, or one of 3D Slicer's formats (by extension, else by its
+    /// first character). `name` picks a preset in a file of several (required when it holds
+    /// more than one); a single-preset file accepts only its own name.
+    pub fn load_file(path: &Path, name: Option<&str>) -> Result<Self, PresetError> {
+        let text = std::fs::read_to_string(path).map_err(|source| PresetError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if let Some(format) = crate::slicer::Format::of(path, &text) {
+            let file = crate::slicer::SlicerFile::parse(&text, path, format)?;
+            let property = file.property(name)?;
+            let preset = property.to_preset(path);
+            preset.validate().map_err(|problem| PresetError::Invalid {
+                origin: format!("'{}' in {}", property.name, path.display()),
+                problem,
+            })?;
+            return Ok(preset);
+        }
+        let preset = Self::parse(&text, &path.display().to_string())?;
+        match name {
+            Some(name) if name != preset.name => Err(PresetError::NotInFile {
+                path: path.to_path_buf(),
+                name: name.to_owned(),
+                available: vec![preset.name],
+            }),
+            _ => Ok(preset),
+        }
     }
 
     /// Parses and validates preset text; `origin` names it in errors.
@@ -174,7 +272,7 @@ impl Preset {
         Ok(preset)
     }
 
-    fn validate(&self) -> Result<(), String> {
+    pub(crate) fn validate(&self) -> Result<(), String> {
         if self.colour.is_empty() || self.opacity.is_empty() {
             return Err("needs at least one [[colour]] and one [[opacity]] point".into());
         }
@@ -194,7 +292,75 @@ impl Preset {
         if let Some(p) = self.opacity.iter().find(|p| !unit(p.alpha)) {
             return Err(format!("opacity at {} HU is outside [0, 1]", p.hu));
         }
+        if let Some(hu) = self
+            .colour
+            .iter()
+            .map(|p| p.hu)
+            .chain(self.opacity.iter().map(|p| p.hu))
+            .find(|hu| !hu.is_finite())
+        {
+            return Err(format!("a control point is at {hu} HU"));
+        }
+        if let Some(mm) = self.opacity_unit_mm {
+            if !(mm.is_finite() && mm > 0.0) {
+                return Err(format!(
+                    "opacity_unit_mm must be a positive distance, not {mm}"
+                ));
+            }
+        }
         Ok(())
+    }
+
+    /// The distance in mm the opacities are per, on a volume whose smallest voxel spacing is
+    /// `smallest_spacing_mm` (see [`Preset::opacity_unit_mm`]).
+    pub fn opacity_unit_mm_on(&self, smallest_spacing_mm: f64) -> f64 {
+        self.opacity_unit_mm.map_or(smallest_spacing_mm, f64::from)
+    }
+
+    /// The preset as twinray's own TOML preset file, which [`Preset::parse`] reads back to the
+    /// same preset (numbers are written in the shortest form that reads back exactly).
+    pub fn to_toml(&self) -> String {
+        use std::fmt::Write as _;
+        let string = |s: &str| toml::Value::String(s.to_owned()).to_string();
+        let mut out = String::new();
+        let _ = writeln!(out, "name = {}", string(&self.name));
+        let _ = writeln!(out, "description = {}", string(&self.description));
+        let blend = match self.blend {
+            Blend::Composite => "composite",
+            Blend::Mip => "mip",
+        };
+        let _ = writeln!(out, "blend = \"{blend}\"");
+        if let Some(mm) = self.opacity_unit_mm {
+            let _ = writeln!(out, "# Opacities are per this distance in mm.");
+            let _ = writeln!(out, "opacity_unit_mm = {}", float(mm));
+        }
+        let s = &self.shading;
+        let _ = write!(
+            out,
+            "\n[shading]\nenabled = {}\nambient = {}\ndiffuse = {}\nspecular = {}\nspecular_power = {}\n",
+            s.enabled,
+            float(s.ambient),
+            float(s.diffuse),
+            float(s.specular),
+            float(s.specular_power)
+        );
+        for p in &self.colour {
+            let [r, g, b] = p.rgb.map(float);
+            let _ = write!(
+                out,
+                "\n[[colour]]\nhu = {}\nrgb = [{r}, {g}, {b}]\n",
+                float(p.hu)
+            );
+        }
+        for p in &self.opacity {
+            let _ = write!(
+                out,
+                "\n[[opacity]]\nhu = {}\nalpha = {}\n",
+                float(p.hu),
+                float(p.alpha)
+            );
+        }
+        out
     }
 
     /// Colour at a density (linear interpolation between control points).
@@ -205,12 +371,44 @@ impl Preset {
         std::array::from_fn(|c| a[c] + (b[c] - a[c]) * t)
     }
 
+    /// Opacity per 1 mm of ray at a density, as 3D Slicer states opacity; `None` for a preset
+    /// whose opacities are per voxel spacing ([`Preset::opacity_unit_mm`] unset), which only a
+    /// volume gives a length.
+    pub fn opacity_per_mm_at(&self, hu: f32) -> Option<f32> {
+        let unit_mm = self.opacity_unit_mm?;
+        let alpha = self.opacity_at(hu);
+        if unit_mm == 1.0 {
+            return Some(alpha);
+        }
+        // The same material over 1 mm instead of `unit_mm`: transmittance to the power 1/unit.
+        Some(1.0 - (1.0 - alpha).powf(1.0 / unit_mm))
+    }
+
     /// Opacity per unit distance at a density.
     pub fn opacity_at(&self, hu: f32) -> f32 {
         let (i, t) = segment(self.opacity.len(), |i| self.opacity[i].hu, hu);
         let a = self.opacity[i].alpha;
         let b = self.opacity[(i + 1).min(self.opacity.len() - 1)].alpha;
         a + (b - a) * t
+    }
+}
+
+/// Whether a name reads as a preset file rather than a built-in name.
+fn looks_like_preset_path(path: &Path) -> bool {
+    let name = path.to_string_lossy();
+    [".toml", ".xml", ".mrml", ".json", ".vp"]
+        .iter()
+        .any(|ext| name.ends_with(ext))
+}
+
+/// A number as TOML reads it back to the same `f32`: Rust's shortest round-trip form, with a
+/// decimal point so that TOML sees a float.
+fn float(x: f32) -> String {
+    let text = x.to_string();
+    if text.contains(['.', 'e', 'E']) || !x.is_finite() {
+        text
+    } else {
+        format!("{text}.0")
     }
 }
 
@@ -256,6 +454,33 @@ mod tests {
         assert!((p.opacity_at(3000.0) - 0.9).abs() < 1e-6);
         let c = p.colour_at(150.0);
         assert!((c[0] - 0.85).abs() < 1e-6 && (c[2] - 0.65).abs() < 1e-6);
+    }
+
+    #[test]
+    fn presets_round_trip_through_toml_and_keep_their_opacity_unit() {
+        for name in Preset::BUILT_IN_NAMES {
+            let p = Preset::load(name).expect("built in");
+            assert_eq!(
+                p.opacity_unit_mm, None,
+                "twinray's own presets are per voxel"
+            );
+            assert_eq!(Preset::parse(&p.to_toml(), name).expect("reads back"), p);
+            assert_eq!(p.opacity_per_mm_at(500.0), None, "per voxel has no length");
+        }
+        let mut p = Preset::load("ct-bone").expect("ct-bone");
+        p.opacity_unit_mm = Some(2.0);
+        let text = p.to_toml();
+        assert!(text.contains("opacity_unit_mm = 2.0"), "{text}");
+        assert_eq!(Preset::parse(&text, "two").expect("reads back"), p);
+        // 0.45 per 2 mm lets 0.55 through; over 1 mm, √0.55.
+        let per_mm = p.opacity_per_mm_at(675.0).expect("per mm");
+        assert!((per_mm - (1.0 - 0.55f32.sqrt())).abs() < 1e-6, "{per_mm}");
+        assert_eq!(p.opacity_unit_mm_on(0.7), 2.0);
+        p.opacity_unit_mm = None;
+        assert_eq!(p.opacity_unit_mm_on(0.7), 0.7);
+        let bad = text.replace("opacity_unit_mm = 2.0", "opacity_unit_mm = 0.0");
+        let err = Preset::parse(&bad, "zero.toml").expect_err("a zero unit");
+        assert!(err.to_string().contains("positive distance"), "{err}");
     }
 
     #[test]

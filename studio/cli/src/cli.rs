@@ -1,8 +1,8 @@
 //! The `twinray` command line: parsing, dispatch, and exit codes (2 for errors).
 
 use crate::{
-    bundle_cmd, demo_cmd, dicom_cmd, lesson_cmd, library_cmd, render_cmd, replay_cmd, segment_cmd,
-    studio_cmd, vr_cmd,
+    bundle_cmd, demo_cmd, dicom_cmd, lesson_cmd, library_cmd, preset_cmd, render_cmd, replay_cmd,
+    segment_cmd, studio_cmd, vr_cmd,
 };
 use std::process::ExitCode;
 
@@ -40,6 +40,9 @@ enum Command {
     Bundle(bundle_cmd::BundleArgs),
     /// The lesson library: add, list, search, show, open, remove, export, verify, reindex.
     Library(library_cmd::LibraryArgs),
+    /// Show a transfer-function preset's opacity and colour at some values, or list the presets
+    /// in a file (twinray's, or 3D Slicer's presets.xml, .vp.json, .vp).
+    Preset(preset_cmd::PresetArgs),
     /// Open the studio window on a case or a lesson (the embedded demo case without one).
     Studio(studio_cmd::StudioArgs),
     /// Teach or replay in a headset through OpenXR, or from a simulated headset (--simulate).
@@ -63,6 +66,7 @@ pub fn main() -> ExitCode {
         Command::Vr(args) => vr_cmd::run(&args),
         Command::Bundle(args) => bundle_cmd::run(&args),
         Command::Library(args) => library_cmd::run(args),
+        Command::Preset(args) => preset_cmd::run(&args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

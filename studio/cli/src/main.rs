@@ -9,6 +9,7 @@ mod demo_cmd;
 mod dicom_cmd;
 mod lesson_cmd;
 mod library_cmd;
+mod preset_cmd;
 mod render_cmd;
 mod replay_cmd;
 mod segment_cmd;

@@ -33,8 +33,9 @@ pub struct RenderArgs {
     /// Label map on the CT's own grid (NIfTI, integer ids 0..=255; 0 = no label), or a DICOM SEG.
     #[arg(long, value_name = "FILE")]
     pub labels: Option<PathBuf>,
-    /// Transfer function: a built-in preset (ct-bone, ct-soft-tissue, ct-lung, ct-vessels, mip)
-    /// or a path to a preset .toml file.
+    /// Transfer function: a built-in preset (ct-bone, ct-soft-tissue, ct-lung, ct-vessels, mip),
+    /// a preset .toml file, or a 3D Slicer preset: FILE.xml:NAME (e.g. presets.xml:CT-Bone), a
+    /// .vp.json or .vp file (`twinray preset list FILE` names them).
     #[arg(long, default_value = "ct-bone", value_name = "NAME|FILE")]
     pub preset: String,
     /// Camera azimuth in degrees around the patient's head-feet axis.

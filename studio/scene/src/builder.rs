@@ -360,6 +360,7 @@ fn fallback_preset(name: &str) -> Preset {
                 alpha: 0.8,
             },
         ],
+        opacity_unit_mm: None,
     }
 }
 
