@@ -16,14 +16,48 @@ use crate::source::{CapturedBuffer, VoiceSource};
 /// Capture buffers the channel holds (several seconds at usual buffer sizes).
 const CAPTURE_QUEUE: usize = 512;
 
+/// Runs `f` with alsa-lib's messages on this thread caught rather than printed on stderr, and
+/// returns them (the last line, which names the cause) with `f`'s result. A studio on a machine
+/// without a sound card would otherwise fill the terminal with "cannot find card" lines; the
+/// user gets one error that says it instead.
+fn catching_alsa_messages<T>(f: impl FnOnce() -> T) -> (T, Option<String>) {
+    #[cfg(target_os = "linux")]
+    {
+        let caught = alsa::Output::local_error_handler().ok();
+        let value = f();
+        let text = caught.map(|o| o.borrow().to_string()).unwrap_or_default();
+        let last = text
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .map(|l| l.trim().to_owned());
+        (value, last)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        (f(), None)
+    }
+}
+
+/// `error` with what alsa-lib said, when it said something.
+fn with_alsa(error: String, alsa: Option<&String>) -> String {
+    match alsa {
+        Some(said) => format!("{error} (ALSA: {said})"),
+        None => error,
+    }
+}
+
 /// The input devices the host lists, by name (the studio's chooser). Empty when there are
 /// none or the host cannot list them.
 #[must_use]
 pub fn input_device_names() -> Vec<String> {
-    let host = cpal::default_host();
-    host.input_devices()
-        .map(|devices| devices.map(|d| d.to_string()).collect())
-        .unwrap_or_default()
+    catching_alsa_messages(|| {
+        let host = cpal::default_host();
+        host.input_devices()
+            .map(|devices| devices.map(|d| d.to_string()).collect())
+            .unwrap_or_default()
+    })
+    .0
 }
 
 /// The microphone. See the module docs.
@@ -53,6 +87,14 @@ impl MicrophoneSource {
     /// [`VoiceError::NoInput`] with the reason when there is no such device or it cannot be
     /// opened.
     pub fn open(name: Option<&str>) -> Result<Self, VoiceError> {
+        let (opened, alsa) = catching_alsa_messages(|| Self::open_quietly(name));
+        opened.map_err(|e| match e {
+            VoiceError::NoInput(reason) => VoiceError::NoInput(with_alsa(reason, alsa.as_ref())),
+            other => other,
+        })
+    }
+
+    fn open_quietly(name: Option<&str>) -> Result<Self, VoiceError> {
         let host = cpal::default_host();
         let device = match name {
             None => host
@@ -225,6 +267,14 @@ impl OutputSink {
     /// # Errors
     /// [`VoiceError::NoOutput`] with the reason when there is no usable output.
     pub fn open(fill: Fill) -> Result<Self, VoiceError> {
+        let (opened, alsa) = catching_alsa_messages(|| Self::open_quietly(fill));
+        opened.map_err(|e| match e {
+            VoiceError::NoOutput(reason) => VoiceError::NoOutput(with_alsa(reason, alsa.as_ref())),
+            other => other,
+        })
+    }
+
+    fn open_quietly(fill: Fill) -> Result<Self, VoiceError> {
         let host = cpal::default_host();
         let device = host
             .default_output_device()
