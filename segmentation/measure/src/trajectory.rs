@@ -53,11 +53,14 @@ const SKIN_SEARCH_BEFORE_MM: f64 = 20.0;
 const MIDLINE_TOLERANCE_MM: f64 = 2.0;
 /// Bisection stops when the bracket is this short, mm.
 const BOUNDARY_TOLERANCE_MM: f64 = 1e-6;
+/// At most this many samples along a path (a smaller step is widened to it).
+const MAX_SAMPLES: f64 = 1e6;
 
 /// Settings of [`analyse_trajectory`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TrajectoryOptions {
-    /// Sample step along the path in mm; `None`: a quarter of the smallest voxel spacing.
+    /// Sample step along the path in mm; `None` (or a step that is not positive): a quarter
+    /// of the smallest voxel spacing. At most 10⁶ samples are taken along a path.
     pub step_mm: Option<f64>,
     /// CT value (HU) at or above which an unlabelled voxel counts as bone.
     pub bone_hu: f64,
@@ -301,7 +304,7 @@ pub fn analyse_trajectory(
         .step_mm
         .filter(|s| s.is_finite() && *s > 0.0)
         .unwrap_or(smallest_spacing / 4.0)
-        .min(depth_mm);
+        .clamp(depth_mm / MAX_SAMPLES, depth_mm);
     let path = Path {
         ct,
         labels,

@@ -88,7 +88,7 @@ pub struct TrajectoryArgs {
     #[arg(long, default_value_t = 400.0, allow_negative_numbers = true)]
     bone_hu: f64,
     /// Sample step along the path in mm (default: a quarter of the smallest voxel spacing).
-    #[arg(long, value_name = "MM")]
+    #[arg(long, value_name = "MM", value_parser = parse_step)]
     step: Option<f64>,
 }
 
@@ -106,6 +106,15 @@ fn parse_point(text: &str) -> Result<DVec3, String> {
             "'{text}' needs exactly 3 comma-separated numbers (X,Y,Z in mm)"
         )),
     }
+}
+
+/// Parses `--step`: a positive number of mm.
+fn parse_step(text: &str) -> Result<f64, String> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .ok_or_else(|| format!("'{text}' is not a positive step in mm"))
 }
 
 /// Runs `twinray measure …`.
@@ -357,5 +366,7 @@ mod tests {
         assert!(parse_point("1,2").is_err());
         assert!(parse_point("1,2,x").is_err());
         assert!(parse_point("1,2,inf").is_err());
+        assert_eq!(parse_step("0.5"), Ok(0.5));
+        assert!(parse_step("0").is_err() && parse_step("-1").is_err());
     }
 }
