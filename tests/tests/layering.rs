@@ -57,8 +57,9 @@ fn assert_absent(package: &str, forbidden: &[&str]) {
 
 /// Every library crate below the front ends: none may know of a window, a command line or
 /// an XR runtime.
-const BELOW_FRONT_ENDS: [&str; 11] = [
+const BELOW_FRONT_ENDS: [&str; 12] = [
     "twinray-volume",
+    "twinray-measure",
     "twinray-bundle",
     "twinray-library",
     "twinray-io",
@@ -76,6 +77,7 @@ fn gpu_free_crates_know_nothing_of_vulkan() {
     for package in [
         "twinray-volume",
         "twinray-io",
+        "twinray-measure",
         "twinray-segmentation",
         "twinray-transfer-functions",
         "twinray-lessons",
@@ -84,6 +86,20 @@ fn gpu_free_crates_know_nothing_of_vulkan() {
     ] {
         assert_absent(package, &["vulkano", "twinray-renderer", "twinray-shaders"]);
     }
+}
+
+#[test]
+fn measurements_need_only_the_volumes_and_their_files() {
+    assert_absent(
+        "twinray-measure",
+        &[
+            "twinray-scene",
+            "twinray-lessons",
+            "twinray-segmentation",
+            "ort",
+            "serde_json",
+        ],
+    );
 }
 
 #[test]
@@ -193,6 +209,7 @@ fn nothing_below_the_front_ends_prints() {
         "segmentation/volume",
         "segmentation/io",
         "segmentation/inference",
+        "segmentation/measure",
         "transfer-functions",
         "lessons",
         "lessons/bundle",

@@ -1,8 +1,8 @@
 //! The `twinray` command line: parsing, dispatch, and exit codes (2 for errors).
 
 use crate::{
-    bundle_cmd, demo_cmd, dicom_cmd, lesson_cmd, library_cmd, preset_cmd, render_cmd, replay_cmd,
-    segment_cmd, studio_cmd, vr_cmd,
+    bundle_cmd, demo_cmd, dicom_cmd, lesson_cmd, library_cmd, measure_cmd, preset_cmd, render_cmd,
+    replay_cmd, segment_cmd, studio_cmd, vr_cmd,
 };
 use std::process::ExitCode;
 
@@ -32,6 +32,9 @@ enum Command {
     Convert(dicom_cmd::ConvertArgs),
     /// Label the anatomy in a CT with a segmentation model (ONNX), nnU-Net style.
     Segment(segment_cmd::SegmentArgs),
+    /// Measure a case headless: per-label volume and HU statistics, needle trajectories.
+    #[command(subcommand)]
+    Measure(measure_cmd::MeasureCommand),
     /// Record the scripted demo lesson (a lumbar spine lesson on the embedded demo case).
     Demo(demo_cmd::DemoArgs),
     /// Render a lesson at an instant (or every frame of it) from a learner's viewpoint.
@@ -60,6 +63,7 @@ pub fn main() -> ExitCode {
         Command::Info(args) => dicom_cmd::info(&args).map(|()| ExitCode::SUCCESS),
         Command::Convert(args) => dicom_cmd::convert(&args).map(|()| ExitCode::SUCCESS),
         Command::Segment(args) => segment_cmd::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Measure(cmd) => measure_cmd::run(cmd).map(|()| ExitCode::SUCCESS),
         Command::Demo(args) => demo_cmd::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Replay(args) => replay_cmd::run(&args),
         Command::Studio(args) => studio_cmd::run(args).map(|()| ExitCode::SUCCESS),
