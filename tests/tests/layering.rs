@@ -97,7 +97,6 @@ fn measurements_need_only_the_volumes_and_their_files() {
             "twinray-lessons",
             "twinray-segmentation",
             "ort",
-            "serde_json",
         ],
     );
 }
