@@ -11,9 +11,14 @@ set -euo pipefail
 # and a test checks the video with ffprobe. Narration: ALSA (libasound2-dev, for cpal) and
 # libopus-dev to build; espeak-ng and sox make the speech the voice tests record, and
 # opus-tools (opusinfo, opusdec) checks the exported .opus files independently.
+# The VR tests run `twinray vr` against Monado built headless by ../shared/xr-runtime/build.sh
+# (which needs libeigen3-dev, glslang-tools, libvulkan-dev and libudev-dev besides the compilers
+# above; it would install them itself, but mid-test) under the OpenXR validation layer
+# (openxr-layer-corevalidation).
 packages=(mesa-vulkan-drivers libvulkan1 vulkan-validationlayers cmake ninja-build python3 g++ make pkg-config
   xvfb xauth libx11-6 libx11-xcb1 libxcursor1 libxrandr2 libxi6 libxkbcommon-x11-0 libopenxr-loader1
-  ffmpeg libasound2-dev libopus-dev espeak-ng sox opus-tools)
+  ffmpeg libasound2-dev libopus-dev espeak-ng sox opus-tools
+  libeigen3-dev glslang-tools libvulkan-dev libudev-dev openxr-layer-corevalidation)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

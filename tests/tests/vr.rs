@@ -214,3 +214,58 @@ fn a_simulated_vr_recording_replays_with_head_samples_at_display_rate() {
         demo_twin_pose(demo_case().ct.geometry().centre_mm())
     );
 }
+
+#[test]
+fn a_session_ends_at_its_frame_limit_or_when_stopped_and_finishes_its_recording() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use twinray_xr::session::SessionEnd;
+
+    let _gpu = gpu_lock();
+    let case = demo_case();
+    let twin = demo_twin_pose(case.ct.geometry().centre_mm());
+    let stop = Arc::new(AtomicBool::new(false));
+    let run = |lesson: &PathBuf, max_frames: Option<u64>| {
+        let renderer = FrameRenderer::new(gpu(), &case.ct, case.labels.as_ref())
+            .expect("renderer on the case");
+        let mut vr = VrSession::new(
+            case,
+            renderer,
+            twin,
+            Content::Live {
+                record_to: Some(lesson.clone()),
+            },
+            VrOptions {
+                fixed_quality: Some(FULL),
+                max_frames,
+                stop: Some(stop.clone()),
+                record_at_start: true,
+                ..VrOptions::default()
+            },
+        );
+        // A script far longer than the runs: only the limit or the flag ends them. Recording
+        // starts at the first frame (the script's own menu press at 0.05 s would stop it, so
+        // the runs end before it).
+        let mut xr = SimulatedXr::new(TWIN_CENTRE_MM, [16, 16], 10_000);
+        vr.run(&mut xr).expect("simulated VR run")
+    };
+
+    let limited = scratch("limited.lesson");
+    let report = run(&limited, Some(3));
+    assert_eq!(report.frames, 3);
+    assert_eq!(report.ended_by, Some(SessionEnd::FrameLimit));
+    let recording = report.recording.expect("recording from the first frame");
+    assert_eq!(recording.path, limited);
+    let verified = twinray_lessons::tools::verify(&limited).expect("verify");
+    assert!(verified.is_clean() && verified.footer_ok, "{verified}");
+    assert!(verified.event_count > 0);
+
+    // Set before the first frame (a signal during start-up): no frame, a clean end, and no
+    // recording (there was no first frame to start it).
+    stop.store(true, Ordering::SeqCst);
+    let stopped = scratch("stopped.lesson");
+    let report = run(&stopped, None);
+    assert_eq!(report.frames, 0);
+    assert_eq!(report.ended_by, Some(SessionEnd::Stopped));
+    assert!(report.recording.is_none() && !stopped.exists());
+}

@@ -1,8 +1,13 @@
 //! `twinray vr`: teach on a case or replay a lesson in a headset through OpenXR, or run the
 //! same loop headless from a simulated headset (`--simulate`).
+//!
+//! SIGINT and SIGTERM end the session cleanly (the runtime is asked to end it, a recording in
+//! progress is finished) and the command exits 0; a second signal ends the process at once.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -13,7 +18,7 @@ use twinray_scene::demo::demo_twin_pose;
 use twinray_scene::{Case, FrameRenderer};
 use twinray_xr::comfort::Quality;
 use twinray_xr::openxr_glue::OpenXrSource;
-use twinray_xr::session::{Content, VrOptions, VrSession};
+use twinray_xr::session::{Content, SessionEnd, VrOptions, VrSession};
 use twinray_xr::source::{SimulatedXr, XrSource};
 
 use crate::shared::{load_case, open_with_case, parse_size, DeviceArg};
@@ -23,10 +28,15 @@ use crate::shared::{load_case, open_with_case, parse_size, DeviceArg};
 #[command(after_help = "\
 Controllers: trigger (or a thumb–index pinch with hand tracking) draws, grip grabs the twin
 (both grips: scale and turn), right menu starts/stops recording, left menu marks a chapter.
+The session's state changes (READY, FOCUSED, STOPPING, …) are printed on stderr. Ctrl-C or
+SIGTERM ends the session cleanly and finishes a recording in progress (exit status 0); a
+second one ends the process at once.
 
 Examples:
   twinray vr                                   teach on the demo case in a headset
   twinray vr demo.lesson                       replay a lesson in a headset
+  twinray vr --record lesson.lesson            teach and record from the first frame
+  twinray vr --frames 600                      end the session after 600 frames
   twinray vr --simulate --frames 450 --out vr/ scripted headset, eye PNGs and vr/vr.lesson")]
 pub struct VrArgs {
     /// A CT (NIfTI or DICOM) to teach on, or a .lesson file to replay; the demo case if absent.
@@ -41,13 +51,19 @@ pub struct VrArgs {
     /// Run from a scripted headset instead of an OpenXR runtime, headless.
     #[arg(long)]
     pub simulate: bool,
-    /// Frames to simulate (90 per second).
-    #[arg(long, default_value_t = 90, requires = "simulate")]
-    pub frames: u64,
+    /// End the session cleanly after this many frames (a headset: none by default; the
+    /// simulated headset: 90, one second).
+    #[arg(long, value_name = "N")]
+    pub frames: Option<u64>,
     /// Folder for the simulated eye images (frame-NNNNN-left.png, …) and, when recording
     /// is toggled on, the lesson (vr.lesson); for a headset, where recordings go.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Teaching on a case: record a lesson into this file from the first frame (the record
+    /// button stops it; the end of the session finishes it). An existing file is never
+    /// replaced: the next free name (`lesson-2.lesson`, …) is taken and printed.
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
     /// Per-eye size of the simulated headset, WIDTHxHEIGHT.
     #[arg(long, default_value = "320x336", value_parser = parse_size, requires = "simulate")]
     pub eye_size: [u32; 2],
@@ -69,6 +85,9 @@ pub fn run(args: &VrArgs) -> Result<ExitCode> {
         p.extension().is_some_and(|e| e == "lesson") || twinray_bundle::is_bundle_path(p)
     });
     let (case, content) = if is_lesson {
+        if args.record.is_some() {
+            bail!("--record records a lesson taught on a case; a lesson is replayed, not recorded");
+        }
         let lesson = args.input.clone().context("a lesson path")?;
         let (player, case) =
             open_with_case(&lesson, args.ct.as_deref(), args.labels.as_deref(), false)?;
@@ -78,22 +97,27 @@ pub fn run(args: &VrArgs) -> Result<ExitCode> {
             Some(ct) => load_case(ct, args.labels.as_deref())?,
             None => Case::demo()?,
         };
-        let record_to = args.out.as_ref().map(|d| d.join("vr.lesson"));
+        let record_to = args
+            .record
+            .clone()
+            .or_else(|| args.out.as_ref().map(|d| d.join("vr.lesson")));
         (case, Content::Live { record_to })
     };
     let twin = demo_twin_pose(case.ct.geometry().centre_mm());
     let twin_centre_mm = Vec3::new(0.0, 1200.0, -600.0);
 
+    let stop = stop_on_signals()?;
     let mut source: Box<dyn XrSource>;
-    let ctx: std::sync::Arc<GpuContext>;
+    let ctx: Arc<GpuContext>;
     if args.simulate {
         ctx = GpuContext::new(DeviceArg::resolve(args.device)?)?;
-        source = Box::new(SimulatedXr::new(twin_centre_mm, args.eye_size, args.frames));
+        let frames = args.frames.unwrap_or(90);
+        source = Box::new(SimulatedXr::new(twin_centre_mm, args.eye_size, frames));
     } else {
         if args.device.is_some() {
             bail!("--device applies to --simulate only: a headset renders on the OpenXR runtime's device");
         }
-        let xr = OpenXrSource::start()?;
+        let xr = OpenXrSource::start()?.stop_when(stop.clone());
         ctx = xr.gpu();
         source = Box::new(xr);
     }
@@ -112,22 +136,38 @@ pub fn run(args: &VrArgs) -> Result<ExitCode> {
         // A headset runs in real time: the microphone and the narration are live. The
         // simulated headset renders scripted frames as fast as it can, so it stays silent.
         sound: !args.simulate,
+        max_frames: args.frames,
+        stop: Some(stop),
+        record_at_start: args.record.is_some(),
     };
     let mut session = VrSession::new(&case, renderer, twin, content, options);
     let report = session.run(source.as_mut())?;
     let mut times: Vec<i64> = report.frame_times_ns.clone();
     times.sort_unstable();
     let median_ms = times.get(times.len() / 2).map_or(0.0, |&t| t as f64 * 1e-6);
+    let secs = report.elapsed.as_secs_f64();
     eprintln!(
-        "vr: {} frames on {}, median stereo frame {:.1} ms{}",
+        "vr: {} frames submitted in {secs:.2} s ({:.1} per second) on {}, median stereo frame \
+         {median_ms:.1} ms{}",
         report.frames,
+        if secs > 0.0 {
+            report.frames as f64 / secs
+        } else {
+            0.0
+        },
         ctx.device_name(),
-        median_ms,
         report
             .last_comfort
             .map(|c| format!("; comfort: {c}"))
             .unwrap_or_default()
     );
+    match report.ended_by {
+        Some(SessionEnd::FrameLimit) => {
+            eprintln!("vr: ended after {} frames (--frames)", report.frames);
+        }
+        Some(SessionEnd::Stopped) => eprintln!("vr: ended by a signal"),
+        Some(SessionEnd::Source) | None => {}
+    }
     if let Some(r) = &report.recording {
         eprintln!(
             "vr: recorded {} events ({} dropped) to {}",
@@ -137,4 +177,19 @@ pub fn run(args: &VrArgs) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A flag that SIGINT and SIGTERM set, for the frame loop to end the session cleanly. A second
+/// signal, while the session is still ending, ends the process at once (status 128 + signal).
+fn stop_on_signals() -> Result<Arc<AtomicBool>> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [SIGINT, SIGTERM] {
+        // Registered first, so it sees the flag as it was before this signal set it.
+        signal_hook::flag::register_conditional_shutdown(signal, 128 + signal, stop.clone())
+            .context("installing the signal handlers")?;
+        signal_hook::flag::register(signal, stop.clone())
+            .context("installing the signal handlers")?;
+    }
+    Ok(stop)
 }

@@ -546,9 +546,9 @@ const PINNED_COUNTS: &[(u16, usize)] = &[
 
 #[test]
 fn vr_without_an_openxr_runtime_fails_clearly() {
-    // No OpenXR runtime can be installed on the build machines: with or without the loader,
-    // the command must say what to do and fail, not crash. XR_RUNTIME_JSON names no runtime
-    // so that a developer's own SteamVR or Monado is not started by the test.
+    // With or without the loader, a machine without an OpenXR runtime gets a command that
+    // says what to do and fails, not a crash. XR_RUNTIME_JSON names no runtime so that a
+    // developer's own SteamVR or Monado is not started by the test (vr_runtime.rs runs one).
     let out = Command::new(env!("CARGO_BIN_EXE_twinray"))
         .arg("vr")
         .env(

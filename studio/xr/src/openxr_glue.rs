@@ -9,12 +9,23 @@
 //! actions and locates everything; `submit` copies the eye images into the swapchain and ends
 //! the frame. OpenXR's metres become millimetres here and nowhere else.
 //!
-//! Not exercised by tests: no OpenXR runtime can be installed on the build machines. What is
-//! tested is that without a loader or runtime [`OpenXrSource::start`] fails with
-//! [`XrError::NoRuntime`].
+//! The session's life cycle follows the specification: READY begins it, STOPPING ends it,
+//! EXITING (or LOSS_PENDING) closes the source; every state change is printed on stderr.
+//! [`XrSource::request_exit`] (a frame limit, or a stop flag set by a signal handler, see
+//! [`OpenXrSource::stop_when`]) calls `xrRequestExitSession` and then ends frames without layers
+//! until the runtime says STOPPING, so the runtime, not a killed process, closes the session.
+//! Optional features the runtime lacks (hand tracking on a system without tracked hands) are
+//! reported once and left out.
+//!
+//! Tested against a real runtime: Monado built headless (null compositor, simulated headset;
+//! `../shared/xr-runtime/`) with the OpenXR and Vulkan validation layers, by
+//! `studio/cli/tests/vr_runtime.rs`. Without a loader or runtime [`OpenXrSource::start`] fails
+//! with [`XrError::NoRuntime`].
 
 use std::ffi::c_void;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use glam::{Quat, Vec2, Vec3};
 use openxr as xr;
@@ -25,6 +36,8 @@ use crate::source::{EyeView, Fov, XrFrame, XrSource, MENU_BUTTON};
 use crate::XrError;
 
 const VIEW_TYPE: xr::ViewConfigurationType = xr::ViewConfigurationType::PRIMARY_STEREO;
+/// How long to wait for EXITING after ending a session the studio asked to exit.
+const EXITING_TIMEOUT: Duration = Duration::from_secs(5);
 const HANDS: [&str; 2] = ["/user/hand/left", "/user/hand/right"];
 
 fn runtime_error(context: &'static str) -> impl FnOnce(xr::sys::Result) -> XrError {
@@ -62,7 +75,14 @@ pub struct OpenXrSource {
     format: ExternalFormat,
     eye_size: [u32; 2],
     blend_mode: xr::EnvironmentBlendMode,
+    /// Between a successful `xrBeginSession` and `xrEndSession`.
     running: bool,
+    /// `xrRequestExitSession` was called (or would have been: the session was not running).
+    exit_requested: bool,
+    /// When `xrEndSession` returned after an exit request: EXITING should follow.
+    ended_after_exit: Option<Instant>,
+    /// Set from outside (a signal handler) to end the session cleanly.
+    stop: Option<Arc<AtomicBool>>,
     frame_state: Option<xr::FrameState>,
     raw_views: Vec<xr::View>,
     ctx: Arc<GpuContext>,
@@ -251,16 +271,25 @@ impl OpenXrSource {
         let view_space = session
             .create_reference_space(xr::ReferenceSpaceType::VIEW, xr::Posef::IDENTITY)
             .map_err(runtime_error("creating the view space"))?;
-        let hand_trackers = if extensions.ext_hand_tracking {
-            match (
-                session.create_hand_tracker(xr::Hand::LEFT),
-                session.create_hand_tracker(xr::Hand::RIGHT),
-            ) {
-                (Ok(l), Ok(r)) => Some([l, r]),
-                _ => None,
+        // Hand tracking is optional: without it the controllers draw and grab. A runtime may
+        // offer the extension on a system that tracks no hands (Monado's simulated headset
+        // answers XR_ERROR_FEATURE_UNSUPPORTED); that is said once, here, and not an error.
+        let (hand_trackers, hand_tracking) = if extensions.ext_hand_tracking {
+            match session
+                .create_hand_tracker(xr::Hand::LEFT)
+                .and_then(|l| Ok([l, session.create_hand_tracker(xr::Hand::RIGHT)?]))
+            {
+                Ok(trackers) => (Some(trackers), "on".to_owned()),
+                Err(e) => (
+                    None,
+                    format!(
+                        "off (XR_EXT_hand_tracking is offered, but xrCreateHandTrackerEXT \
+                         returned XR_{e:?}: {e}); controllers only"
+                    ),
+                ),
             }
         } else {
-            None
+            (None, "off (XR_EXT_hand_tracking not offered)".to_owned())
         };
 
         let views = instance
@@ -308,14 +337,8 @@ impl OpenXrSource {
             .copied()
             .unwrap_or(xr::EnvironmentBlendMode::OPAQUE);
         eprintln!(
-            "vr: {runtime}, {}x{} per eye, hand tracking {}",
-            eye_size[0],
-            eye_size[1],
-            if hand_trackers.is_some() {
-                "on"
-            } else {
-                "not offered"
-            }
+            "vr: {runtime}, {}x{} per eye, hand tracking {hand_tracking}",
+            eye_size[0], eye_size[1],
         );
         Ok(Self {
             instance,
@@ -334,6 +357,9 @@ impl OpenXrSource {
             eye_size,
             blend_mode,
             running: false,
+            exit_requested: false,
+            ended_after_exit: None,
+            stop: None,
             frame_state: None,
             raw_views: Vec::new(),
             ctx,
@@ -347,6 +373,14 @@ impl OpenXrSource {
         self.ctx.clone()
     }
 
+    /// Ends the session cleanly once `stop` is set (checked between frames and while waiting
+    /// for the runtime, so also while the headset shows nothing).
+    #[must_use]
+    pub fn stop_when(mut self, stop: Arc<AtomicBool>) -> Self {
+        self.stop = Some(stop);
+        self
+    }
+
     /// Handles runtime events; `false` when the session is over.
     fn pump_events(&mut self) -> Result<bool, XrError> {
         let mut storage = xr::EventDataBuffer::new();
@@ -356,27 +390,52 @@ impl OpenXrSource {
             .map_err(runtime_error("polling events"))?
         {
             match event {
-                xr::Event::SessionStateChanged(e) => match e.state() {
-                    xr::SessionState::READY => {
-                        self.session
-                            .begin(VIEW_TYPE)
-                            .map_err(runtime_error("beginning the session"))?;
-                        self.running = true;
+                xr::Event::SessionStateChanged(e) => {
+                    let state = e.state();
+                    eprintln!("vr: session {state:?}");
+                    match state {
+                        // After an exit request a READY session is not begun: nothing to show.
+                        xr::SessionState::READY if !self.exit_requested => {
+                            self.session
+                                .begin(VIEW_TYPE)
+                                .map_err(runtime_error("beginning the session"))?;
+                            self.running = true;
+                        }
+                        xr::SessionState::STOPPING => {
+                            self.session
+                                .end()
+                                .map_err(runtime_error("ending the session"))?;
+                            self.running = false;
+                            if self.exit_requested {
+                                self.ended_after_exit = Some(Instant::now());
+                            }
+                        }
+                        xr::SessionState::EXITING | xr::SessionState::LOSS_PENDING => {
+                            return Ok(false)
+                        }
+                        _ => {}
                     }
-                    xr::SessionState::STOPPING => {
-                        self.session
-                            .end()
-                            .map_err(runtime_error("ending the session"))?;
-                        self.running = false;
-                    }
-                    xr::SessionState::EXITING | xr::SessionState::LOSS_PENDING => return Ok(false),
-                    _ => {}
-                },
-                xr::Event::InstanceLossPending(_) => return Ok(false),
+                }
+                xr::Event::InstanceLossPending(_) => {
+                    eprintln!("vr: the OpenXR instance is being lost");
+                    return Ok(false);
+                }
                 _ => {}
             }
         }
         Ok(true)
+    }
+
+    /// Tracked hands now; a runtime that fails to locate them is said once, then not asked.
+    fn hands(&mut self, time: xr::Time) -> [Option<HandJoints>; 2] {
+        match (self.hand(0, time), self.hand(1, time)) {
+            (Ok(l), Ok(r)) => [l, r],
+            (Err(e), _) | (_, Err(e)) => {
+                eprintln!("vr: hand tracking off from now on: {e}");
+                self.hand_trackers = None;
+                [None, None]
+            }
+        }
     }
 
     fn controller(&self, i: usize, time: xr::Time) -> Result<Option<ControllerState>, XrError> {
@@ -566,8 +625,23 @@ impl XrSource for OpenXrSource {
             if !self.pump_events()? {
                 return Ok(None);
             }
+            if self.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst)) {
+                self.request_exit()?;
+            }
             if !self.running {
-                std::thread::sleep(std::time::Duration::from_millis(10));
+                match self.ended_after_exit {
+                    // Asked to exit before the session began: nothing to end.
+                    None if self.exit_requested => return Ok(None),
+                    Some(ended) if ended.elapsed() > EXITING_TIMEOUT => {
+                        eprintln!(
+                            "vr: the runtime did not report EXITING within {} s; closing anyway",
+                            EXITING_TIMEOUT.as_secs()
+                        );
+                        return Ok(None);
+                    }
+                    _ => {}
+                }
+                std::thread::sleep(Duration::from_millis(10));
                 continue;
             }
             let state = self
@@ -577,7 +651,9 @@ impl XrSource for OpenXrSource {
             self.frame_stream
                 .begin()
                 .map_err(runtime_error("beginning a frame"))?;
-            if !state.should_render {
+            // Nothing to show, or on the way out (frames go on until STOPPING): end the frame
+            // without layers.
+            if !state.should_render || self.exit_requested {
                 self.frame_stream
                     .end(state.predicted_display_time, self.blend_mode, &[])
                     .map_err(runtime_error("ending a frame"))?;
@@ -615,7 +691,7 @@ impl XrSource for OpenXrSource {
                 display_period_ns: state.predicted_display_period.as_nanos(),
                 views: [eye(left), eye(right)],
                 head: pose_mm(head.pose),
-                hands: [self.hand(0, time)?, self.hand(1, time)?],
+                hands: self.hands(time),
                 controllers: [self.controller(0, time)?, self.controller(1, time)?],
             };
             self.frame_state = Some(state);
@@ -688,5 +764,21 @@ impl XrSource for OpenXrSource {
                     .views(&projection_views)],
             )
             .map_err(runtime_error("ending a frame"))
+    }
+
+    fn request_exit(&mut self) -> Result<(), XrError> {
+        if self.exit_requested {
+            return Ok(());
+        }
+        self.exit_requested = true;
+        // A session that is not running (not yet begun, or already ended) has nothing to
+        // stop: `next_frame` closes the source.
+        if self.running {
+            eprintln!("vr: requesting the end of the session");
+            self.session
+                .request_exit()
+                .map_err(runtime_error("requesting the end of the session"))?;
+        }
+        Ok(())
     }
 }

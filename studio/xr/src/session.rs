@@ -8,6 +8,8 @@
 //! governor. Tracking and recording never wait for image quality.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use twinray_lessons::event::{Event, Payload, Pose};
@@ -54,6 +56,24 @@ pub struct VrOptions {
     /// Real time (a headset, not a scripted source): record the default microphone with a
     /// lesson, and play a replayed lesson's narration through the default output.
     pub sound: bool,
+    /// End the session cleanly after this many frames.
+    pub max_frames: Option<u64>,
+    /// End the session cleanly once this is set (by a signal handler, another thread, a test).
+    pub stop: Option<Arc<AtomicBool>>,
+    /// Teaching on a case: start recording at the first frame (into the content's
+    /// `record_to`), as if the record button had been pressed.
+    pub record_at_start: bool,
+}
+
+/// Why a session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionEnd {
+    /// The runtime (or the script) ended it.
+    Source,
+    /// [`VrOptions::max_frames`] frames were shown.
+    FrameLimit,
+    /// [`VrOptions::stop`] was set.
+    Stopped,
 }
 
 /// What a run did.
@@ -69,6 +89,10 @@ pub struct VrReport {
     pub recording: Option<RecordingReport>,
     /// Stats of the last left-eye render.
     pub last_stats: Option<FrameStats>,
+    /// Wall time from the start of the first frame to the submission of the last one.
+    pub elapsed: Duration,
+    /// Why the session ended (`None` only while it runs).
+    pub ended_by: Option<SessionEnd>,
 }
 
 /// The state the scene module sees for a scaled twin. The scene maps stage poses to the patient
@@ -110,6 +134,8 @@ pub struct VrSession {
     /// The replayed lesson's narration.
     narration: Option<NarrationOutput>,
     case_ref: String,
+    /// [`VrOptions::record_at_start`], until the first frame has started the recording.
+    record_pending: bool,
     options: VrOptions,
 }
 
@@ -150,21 +176,48 @@ impl VrSession {
             voice: None,
             narration,
             case_ref: case.case_ref.clone(),
+            record_pending: options.record_at_start,
             options,
         }
     }
 
-    /// Runs frames until the source ends the session.
+    /// Runs frames until the source ends the session, or until [`VrOptions::max_frames`]
+    /// frames were shown or [`VrOptions::stop`] is set: then it asks the source to end the
+    /// session and lets it finish the runtime's shutdown. A recording in progress is finished
+    /// (its footer written) however the session ended, as long as no error stopped it.
     ///
     /// # Errors
     /// When the runtime, the renderer, the recorder or writing an eye image fails.
     pub fn run(&mut self, source: &mut dyn XrSource) -> Result<VrReport, XrError> {
         let mut report = VrReport::default();
         let mut first_time_ns = None;
-        while let Some(frame) = source.next_frame()? {
+        let mut first_started = None;
+        loop {
+            if report.ended_by.is_none() {
+                let stopped = self
+                    .options
+                    .stop
+                    .as_ref()
+                    .is_some_and(|s| s.load(Ordering::SeqCst));
+                let reason = if stopped {
+                    Some(SessionEnd::Stopped)
+                } else if self.options.max_frames.is_some_and(|n| report.frames >= n) {
+                    Some(SessionEnd::FrameLimit)
+                } else {
+                    None
+                };
+                if let Some(reason) = reason {
+                    report.ended_by = Some(reason);
+                    source.request_exit()?;
+                }
+            }
+            let Some(frame) = source.next_frame()? else {
+                break;
+            };
             let t0 = *first_time_ns.get_or_insert(frame.predicted_display_time_ns);
             let time_ns = frame.predicted_display_time_ns - t0 + self.options.start_time_ns;
             let started = Instant::now();
+            let first_started = *first_started.get_or_insert(started);
             let (eyes, stats) =
                 self.render_frame(&frame, time_ns, source.recommended_eye_size())?;
             let render_ns = i64::try_from(started.elapsed().as_nanos()).unwrap_or(i64::MAX);
@@ -180,7 +233,9 @@ impl VrSession {
             }
             source.submit(&frame, &eyes)?;
             report.frames += 1;
+            report.elapsed = first_started.elapsed();
         }
+        report.ended_by.get_or_insert(SessionEnd::Source);
         if let Some(recorder) = self.recorder.take() {
             stop_voice(self.voice.take());
             report.recording = Some(recorder.finish().map_err(finishing)?);
@@ -210,51 +265,8 @@ impl VrSession {
                 (state, twin)
             }
             Content::Live { record_to } => {
-                let outcome = self.interaction.update(frame, time_ns);
-                for command in &outcome.commands {
-                    match command {
-                        VrCommand::ToggleRecording => match self.recorder.take() {
-                            Some(recorder) => {
-                                stop_voice(self.voice.take());
-                                let r = recorder.finish().map_err(finishing)?;
-                                eprintln!(
-                                    "vr: recorded {} events to {}",
-                                    r.event_count,
-                                    r.path.display()
-                                );
-                            }
-                            None => {
-                                if record_to.is_none() {
-                                    eprintln!("vr: not recording: no destination (pass --out DIR)");
-                                }
-                                if let Some(path) = record_to {
-                                    let recorder = start_recording(
-                                        path,
-                                        &self.case_ref,
-                                        &self.live.scene,
-                                        time_ns,
-                                    )?;
-                                    if self.options.sound {
-                                        self.voice = start_voice(&recorder, time_ns);
-                                    }
-                                    self.recorder = Some(recorder);
-                                }
-                            }
-                        },
-                    }
-                }
-                for event in &outcome.events {
-                    // The learner's own head is the camera, not an avatar in front of it.
-                    if !matches!(event.payload, Payload::Head(_)) {
-                        self.live.apply(event);
-                    }
-                    if let Some(recorder) = &self.recorder {
-                        // Never blocks: a slow disk drops events (counted), never frames.
-                        recorder.record(event.clone());
-                    }
-                }
-                let twin = self.interaction.twin();
-                (unscaled_for_scene(&self.live, &twin), twin)
+                let record_to = record_to.clone();
+                self.live_frame(frame, time_ns, record_to.as_deref())?
             }
         };
         let quality = self
@@ -275,6 +287,60 @@ impl VrSession {
             eprintln!("warning: {warning}");
         }
         Ok(([left, right], stats))
+    }
+
+    /// Input to events, recording and the live state for one frame of teaching on a case.
+    fn live_frame(
+        &mut self,
+        frame: &XrFrame,
+        time_ns: i64,
+        record_to: Option<&Path>,
+    ) -> Result<(LessonState, TwinPlacement), XrError> {
+        let outcome = self.interaction.update(frame, time_ns);
+        if std::mem::take(&mut self.record_pending) {
+            self.toggle_recording(record_to, time_ns)?;
+        }
+        for command in &outcome.commands {
+            match command {
+                VrCommand::ToggleRecording => self.toggle_recording(record_to, time_ns)?,
+            }
+        }
+        for event in &outcome.events {
+            // The learner's own head is the camera, not an avatar in front of it.
+            if !matches!(event.payload, Payload::Head(_)) {
+                self.live.apply(event);
+            }
+            if let Some(recorder) = &self.recorder {
+                // Never blocks: a slow disk drops events (counted), never frames.
+                recorder.record(event.clone());
+            }
+        }
+        let twin = self.interaction.twin();
+        Ok((unscaled_for_scene(&self.live, &twin), twin))
+    }
+
+    /// The record button: finishes the recording in progress, or starts one at `record_to`.
+    fn toggle_recording(&mut self, record_to: Option<&Path>, time_ns: i64) -> Result<(), XrError> {
+        if let Some(recorder) = self.recorder.take() {
+            stop_voice(self.voice.take());
+            let r = recorder.finish().map_err(finishing)?;
+            eprintln!(
+                "vr: recorded {} events to {}",
+                r.event_count,
+                r.path.display()
+            );
+            return Ok(());
+        }
+        let Some(path) = record_to else {
+            eprintln!("vr: not recording: no destination (pass --out DIR or --record FILE)");
+            return Ok(());
+        };
+        let recorder = start_recording(path, &self.case_ref, &self.live.scene, time_ns)?;
+        if self.options.sound {
+            self.voice = start_voice(&recorder, time_ns);
+        }
+        self.recorder = Some(recorder);
+        Ok(())
     }
 
     /// Renders every later frame at `quality` instead of the governor's choice (benchmarks).

@@ -102,6 +102,14 @@ pub trait XrSource {
     /// # Errors
     /// When the runtime fails.
     fn submit(&mut self, frame: &XrFrame, eyes: &[RgbaImage; 2]) -> Result<(), XrError>;
+
+    /// Asks for the session to end cleanly: later [`Self::next_frame`] calls give no more
+    /// frames to render; they take the session through the runtime's shutdown and then return
+    /// `None`. Calling it again does nothing.
+    ///
+    /// # Errors
+    /// When the runtime fails.
+    fn request_exit(&mut self) -> Result<(), XrError>;
 }
 
 /// The left eye's field of view of a Quest-class headset (radians); the right eye's is its
@@ -339,6 +347,11 @@ impl XrSource for SimulatedXr {
         }
         Ok(())
     }
+
+    fn request_exit(&mut self) -> Result<(), XrError> {
+        self.frame_count = self.frame_count.min(self.frame);
+        Ok(())
+    }
 }
 
 fn within(t: f64, (start, end): (f64, f64)) -> bool {
@@ -420,5 +433,14 @@ mod tests {
             times.push(f.predicted_display_time_ns);
         }
         assert_eq!(times, vec![0, PERIOD_90HZ_NS, 2 * PERIOD_90HZ_NS]);
+    }
+
+    #[test]
+    fn the_script_ends_early_when_asked_to_exit() {
+        let mut xr = SimulatedXr::new(Vec3::ZERO, [8, 8], 10);
+        assert!(xr.next_frame().expect("simulated").is_some());
+        xr.request_exit().expect("simulated");
+        xr.request_exit().expect("a second request does nothing");
+        assert!(xr.next_frame().expect("simulated").is_none());
     }
 }
