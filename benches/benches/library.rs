@@ -20,6 +20,86 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
+/// The demo case resampled (nearest neighbour) to a full-size 512×512×300 grid over the same
+/// extent: the size the issue asks bundles to be measured at.
+fn full_size(case: &Case) -> anyhow::Result<Case> {
+    let g = case.ct.geometry();
+    let new_dims = [512usize, 512, 300];
+    let scale: Vec<f64> = (0..3)
+        .map(|a| (g.dims[a] as f64 - 1.0) / (new_dims[a] as f64 - 1.0))
+        .collect();
+    let m = g.patient_from_voxel
+        * glam::DMat4::from_scale(glam::DVec3::new(scale[0], scale[1], scale[2]));
+    let geometry = twinray_volume::Geometry::new(new_dims, m)?;
+    let source_index = |i: usize, j: usize, k: usize| {
+        let at = |v: usize, a: usize| ((v as f64 * scale[a]).round() as usize).min(g.dims[a] - 1);
+        at(i, 0) + g.dims[0] * (at(j, 1) + g.dims[1] * at(k, 2))
+    };
+    let mut ct = Vec::with_capacity(512 * 512 * 300);
+    let mut labels = Vec::with_capacity(512 * 512 * 300);
+    let (src_ct, src_labels) = (case.ct.voxels(), case.labels.as_ref().map(|l| l.voxels()));
+    for k in 0..new_dims[2] {
+        for j in 0..new_dims[1] {
+            for i in 0..new_dims[0] {
+                let s = source_index(i, j, k);
+                ct.push(src_ct[s]);
+                labels.push(src_labels.map_or(0, |l| l[s]));
+            }
+        }
+    }
+    Ok(Case::new(
+        twinray_volume::Volume::new(geometry.clone(), ct)?,
+        Some(twinray_volume::Volume::new(geometry, labels)?),
+        "the demo case at 512x512x300",
+    ))
+}
+
+/// Bundle and open a 512×512×300 case: seconds to write, and milliseconds to the first frame
+/// from the bundle beside from the plain lesson with its case already in memory.
+fn full_size_bundle(dir: &std::path::Path, demo: &Case) -> anyhow::Result<()> {
+    let case = full_size(demo)?;
+    let lesson = dir.join("full.lesson");
+    record_demo(&case, &lesson)?;
+    let out = dir.join("full.twlesson");
+    let t = Instant::now();
+    make_bundle(&lesson, &case, &BundleRequest::default(), &out)?;
+    println!(
+        "bundle a 512x512x300 case with the demo lesson: {:.2} s, {:.1} MB",
+        t.elapsed().as_secs_f64(),
+        std::fs::metadata(&out)?.len() as f64 / 1e6
+    );
+    let ctx = twinray_renderer::GpuContext::new(twinray_scene::device::device_preference(None)?)?;
+    let size = [512, 512];
+    let first_frame =
+        |player: &mut twinray_lessons::player::Player, case: &Case| -> anyhow::Result<()> {
+            let mut renderer =
+                twinray_scene::FrameRenderer::new(ctx.clone(), &case.ct, case.labels.as_ref())?;
+            let mut builder = twinray_scene::SceneBuilder::new(*case.ct.geometry());
+            let state = player.state_at(29_500_000_000);
+            let frame = builder.frame(
+                &state,
+                &twinray_scene::LearnerView::Orbit(Default::default()),
+                size,
+            );
+            std::hint::black_box(renderer.render(&frame, size)?);
+            Ok(())
+        };
+    let t = Instant::now();
+    let mut plain = open_lesson(&lesson)?;
+    first_frame(&mut plain, &case)?;
+    let plain_ms = t.elapsed().as_secs_f64() * 1e3;
+    let t = Instant::now();
+    let mut opened = open_bundle(&out)?;
+    let open_ms = t.elapsed().as_secs_f64() * 1e3;
+    first_frame(&mut opened.player, &opened.case)?;
+    let bundle_ms = t.elapsed().as_secs_f64() * 1e3;
+    println!(
+        "first 512x512 frame at 29.5 s: from the plain lesson (case in memory) {plain_ms:.0} ms; from the bundle {bundle_ms:.0} ms ({open_ms:.0} ms of it reading, decompressing and hash-checking the case), so the bundle adds {:.0} ms",
+        bundle_ms - plain_ms
+    );
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("twinray-library-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
@@ -44,6 +124,8 @@ fn main() -> anyhow::Result<()> {
         "open: plain lesson {plain_ms:.1} ms; bundle with its case read and hash-checked {:.1} ms",
         t.elapsed().as_secs_f64() * 1e3
     );
+
+    full_size_bundle(&dir, &case)?;
 
     let root = dir.join("library");
     let mut lib = Library::open(&root)?;
