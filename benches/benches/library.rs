@@ -37,7 +37,10 @@ fn full_size(case: &Case) -> anyhow::Result<Case> {
     };
     let mut ct = Vec::with_capacity(512 * 512 * 300);
     let mut labels = Vec::with_capacity(512 * 512 * 300);
-    let (src_ct, src_labels) = (case.ct.voxels(), case.labels.as_ref().map(|l| l.voxels()));
+    let (src_ct, src_labels) = (
+        case.ct.voxels(),
+        case.labels.as_ref().map(twinray_volume::Volume::voxels),
+    );
     for k in 0..new_dims[2] {
         for j in 0..new_dims[1] {
             for i in 0..new_dims[0] {
@@ -48,7 +51,7 @@ fn full_size(case: &Case) -> anyhow::Result<Case> {
         }
     }
     Ok(Case::new(
-        twinray_volume::Volume::new(geometry.clone(), ct)?,
+        twinray_volume::Volume::new(geometry, ct)?,
         Some(twinray_volume::Volume::new(geometry, labels)?),
         "the demo case at 512x512x300",
     ))
