@@ -241,9 +241,11 @@ impl Drop for MicrophoneSource {
     }
 }
 
-/// What the output plays: a function of the number of samples wanted, 48 kHz mono, called
-/// on the audio thread (it must not block for long).
-pub type Fill = Box<dyn FnMut(&mut [f32]) + Send>;
+/// What the output plays: fills 48 kHz mono samples, called on the audio thread (it must not
+/// block for long). The second argument is how long after this call the first sample will be
+/// heard (the device's own latency, from its timestamps), so a player can aim at the right
+/// moment rather than lag by the device's buffer.
+pub type Fill = Box<dyn FnMut(&mut [f32], Duration) + Send>;
 
 /// The speakers, fed 48 kHz mono by a [`Fill`] function, with a volume.
 pub struct OutputSink {
@@ -338,10 +340,11 @@ where
     let mut mono: Vec<f32> = Vec::new();
     device.build_output_stream(
         config,
-        move |out: &mut [T], _info: &cpal::OutputCallbackInfo| {
+        move |out: &mut [T], info: &cpal::OutputCallbackInfo| {
             let frames = out.len() / channels;
             mono.resize(frames, 0.0);
-            fill(&mut mono);
+            let ts = info.timestamp();
+            fill(&mut mono, ts.playback.duration_since(ts.callback));
             let gain = f32::from_bits(volume.load(Ordering::Relaxed));
             for (frame, v) in out.chunks_exact_mut(channels).zip(&mono) {
                 frame.fill(T::from_sample(v * gain));

@@ -6,7 +6,7 @@
 //! At speeds other than 1× the narration is muted (no pitch-preserving time stretch yet).
 
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use twinray_lessons::reader::LessonReader;
 
@@ -58,13 +58,14 @@ impl NarrationOutput {
             speed: 1.0,
         }));
         let shared = Arc::clone(&playhead);
-        let sink = OutputSink::open(Box::new(move |out: &mut [f32]| {
+        let sink = OutputSink::open(Box::new(move |out: &mut [f32], latency: Duration| {
             let head = *shared.lock().unwrap_or_else(PoisonError::into_inner);
             if !head.playing || (head.speed - 1.0).abs() > 1e-6 {
                 out.fill(0.0);
                 return;
             }
-            let since = Instant::now().saturating_duration_since(head.at);
+            // The lesson time at which this buffer will be heard, not at which it is filled.
+            let since = Instant::now().saturating_duration_since(head.at) + latency;
             let t = head
                 .time_ns
                 .saturating_add(i64::try_from(since.as_nanos()).unwrap_or(i64::MAX));

@@ -42,7 +42,7 @@ fn alsa_null_child() {
         }),
     )
     .unwrap();
-    let speaker = OutputSink::open(Box::new(|out: &mut [f32]| out.fill(0.0))).unwrap();
+    let speaker = OutputSink::open(Box::new(|out: &mut [f32], _latency| out.fill(0.0))).unwrap();
     speaker.set_volume(0.5);
     std::thread::sleep(Duration::from_millis(1500));
     assert!(capture.problem().is_none(), "{:?}", capture.problem());
