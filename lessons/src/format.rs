@@ -494,17 +494,7 @@ pub fn decode_frame_header(data: &[u8]) -> Result<FrameHeader, DecodeError> {
 /// # Errors
 /// Truncation, a checksum mismatch, or a zstd failure / size mismatch.
 pub fn decode_frame_payload(header: &FrameHeader, body: &[u8]) -> Result<Vec<u8>, DecodeError> {
-    let mut r = ByteReader::new(body);
-    let stored = r.take(header.stored_len as usize, "frame payload")?;
-    let stored_crc = r.u32_le("frame payload checksum")?;
-    let computed = crc(stored);
-    if stored_crc != computed {
-        return Err(DecodeError::Checksum {
-            what: "frame payload",
-            stored: stored_crc,
-            computed,
-        });
-    }
+    let stored = checked_stored_payload(header, body)?;
     let out = match header.compression {
         Compression::None => stored.to_vec(),
         Compression::Zstd => {
@@ -545,8 +535,18 @@ pub fn decode_frame_payload_first_part(
     if first >= stored_len {
         return decode_frame_payload(header, body);
     }
+    let stored = checked_stored_payload(header, body)?;
+    zstd::bulk::decompress(&stored[..first], header.uncompressed_len as usize)
+        .map_err(|e| DecodeError::Decompress(e.to_string()))
+}
+
+/// The stored payload of a frame after its checksum is checked: both decoders start here.
+fn checked_stored_payload<'a>(
+    header: &FrameHeader,
+    body: &'a [u8],
+) -> Result<&'a [u8], DecodeError> {
     let mut r = ByteReader::new(body);
-    let stored = r.take(stored_len, "frame payload")?;
+    let stored = r.take(header.stored_len as usize, "frame payload")?;
     let stored_crc = r.u32_le("frame payload checksum")?;
     let computed = crc(stored);
     if stored_crc != computed {
@@ -556,9 +556,7 @@ pub fn decode_frame_payload_first_part(
             computed,
         });
     }
-    let out = zstd::bulk::decompress(&stored[..first], header.uncompressed_len as usize)
-        .map_err(|e| DecodeError::Decompress(e.to_string()))?;
-    Ok(out)
+    Ok(stored)
 }
 
 /// One entry of the chunk index: where a chunk is and what it holds.
