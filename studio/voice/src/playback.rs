@@ -242,17 +242,23 @@ impl VoiceCheck {
     /// The lost stretches in words ("voice lost: 12.0–13.0 s, 40.5–41.0 s"), or `None`.
     #[must_use]
     pub fn describe_lost(&self) -> Option<String> {
-        if self.lost_ns.is_empty() {
-            return None;
-        }
-        #[allow(clippy::cast_precision_loss)]
-        let parts: Vec<String> = self
-            .lost_ns
-            .iter()
-            .map(|(a, b)| format!("{:.1}–{:.1} s", *a as f64 / 1e9, *b as f64 / 1e9))
-            .collect();
-        Some(format!("voice lost: {}", parts.join(", ")))
+        describe_lost(&self.lost_ns)
     }
+}
+
+/// Stretches of lost voice (lesson-time nanoseconds) in words: "voice lost: 12.0–13.0 s,
+/// 40.5–41.0 s"; `None` when there are none. The one wording of `lesson verify` and the studio.
+#[must_use]
+pub fn describe_lost(lost_ns: &[(i64, i64)]) -> Option<String> {
+    if lost_ns.is_empty() {
+        return None;
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let parts: Vec<String> = lost_ns
+        .iter()
+        .map(|(a, b)| format!("{:.1}–{:.1} s", *a as f64 / 1e9, *b as f64 / 1e9))
+        .collect();
+    Some(format!("voice lost: {}", parts.join(", ")))
 }
 
 /// Decodes the whole narration once and reports what is missing or undecodable, in lesson

@@ -1275,22 +1275,9 @@ impl App {
             }
         };
         let lost = &player.index().lost;
-        #[allow(clippy::cast_precision_loss)]
-        let lost = if lost.is_empty() {
-            String::new()
-        } else {
-            let parts: Vec<String> = lost
-                .iter()
-                .map(|l| {
-                    format!(
-                        "{:.1}–{:.1} s",
-                        l.start_ns as f64 / 1e9,
-                        l.end_ns as f64 / 1e9
-                    )
-                })
-                .collect();
-            format!("; voice lost: {}", parts.join(", "))
-        };
+        let spans: Vec<(i64, i64)> = lost.iter().map(|l| (l.start_ns, l.end_ns)).collect();
+        let lost = twinray_voice::playback::describe_lost(&spans)
+            .map_or_else(String::new, |said| format!("; {said}"));
         match NarrationOutput::with_player(player) {
             Ok(mut output) => {
                 output.set_volume(self.narration_volume);
