@@ -235,7 +235,11 @@ fn export_audio(file: &Path, out: &Path) -> anyhow::Result<ExitCode> {
         }
         Err(e) => {
             let _ = std::fs::remove_file(out);
-            Err(e.context(format!("exporting the narration of {}", file.display())))
+            Err(e.context(format!(
+                "exporting the narration of {} to {}",
+                file.display(),
+                out.display()
+            )))
         }
     }
 }
