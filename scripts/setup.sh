@@ -15,10 +15,13 @@ set -euo pipefail
 # (which needs libeigen3-dev, glslang-tools, libvulkan-dev and libudev-dev besides the compilers
 # above; it would install them itself, but mid-test) under the OpenXR validation layer
 # (openxr-layer-corevalidation).
+# postgresql: the institution library's tests start a throwaway PostgreSQL cluster on 127.0.0.1
+# (its index); the package's own cluster is not used.
 packages=(mesa-vulkan-drivers libvulkan1 vulkan-validationlayers cmake ninja-build python3 g++ make pkg-config
   xvfb xauth libx11-6 libx11-xcb1 libxcursor1 libxrandr2 libxi6 libxkbcommon-x11-0 libopenxr-loader1
   ffmpeg libasound2-dev libopus-dev espeak-ng sox opus-tools
-  libeigen3-dev glslang-tools libvulkan-dev libudev-dev openxr-layer-corevalidation)
+  libeigen3-dev glslang-tools libvulkan-dev libudev-dev openxr-layer-corevalidation
+  postgresql)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -67,4 +70,14 @@ with zipfile.ZipFile(wheel) as z:
 shutil.move(dest + ".part", dest)
 PY
   rm -rf "$ort_dir/wheel"
+fi
+
+# s3s-fs, an S3-compatible server on a folder: the institution library's tests store lessons in
+# it on 127.0.0.1. Built once from crates.io into the cache, like the cargo target (0.14.1 is
+# the newest that builds with Rust 1.92).
+s3s_version=0.14.1
+s3s_root="${XDG_CACHE_HOME:-$HOME/.cache}/twinray-s3s"
+if [ ! -x "$s3s_root/bin/s3s-fs" ] || ! "$s3s_root/bin/s3s-fs" --version 2>/dev/null | grep -q "$s3s_version"; then
+  echo "setup: building s3s-fs $s3s_version into $s3s_root (once)" >&2
+  cargo install --quiet --locked --root "$s3s_root" --features binary "s3s-fs@$s3s_version" >&2
 fi

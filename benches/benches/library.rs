@@ -1,14 +1,17 @@
 //! Bundles and the library: seconds to bundle the demo lesson with its case, milliseconds to
-//! open the bundle (lesson + case, checked) beside opening the plain lesson, and `library
-//! search` latency (median, p95) over 10,000 synthetic lessons. Prints figures; asserts nothing.
+//! open the bundle (lesson + case, checked) beside opening the plain lesson, `library search`
+//! latency (median, p95) over 10,000 synthetic lessons on SQLite and on PostgreSQL (started
+//! here on 127.0.0.1), and de-identifying import of a DICOM series in slices per second.
+//! Prints figures; asserts nothing.
 
 use std::time::Instant;
 
-use twinray_library::{Entry, EntryKind, LessonRow, Library};
+use twinray_library::{Entry, EntryKind, LessonRow, Library, Location};
 use twinray_scene::bundle::{make_bundle, open_bundle, BundleRequest};
 use twinray_scene::demo::record_demo;
 use twinray_scene::lesson::open_lesson;
 use twinray_scene::Case;
+use twinray_tests::services::{Postgres, S3Server};
 
 const LESSONS: usize = 10_000;
 const WORDS: [&str; 16] = [
@@ -103,41 +106,13 @@ fn full_size_bundle(dir: &std::path::Path, demo: &Case) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn main() -> anyhow::Result<()> {
-    let dir = std::env::temp_dir().join(format!("twinray-library-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let case = Case::demo()?;
-    let lesson = dir.join("demo.lesson");
-    record_demo(&case, &lesson)?;
-    let out = dir.join("demo.twlesson");
-    let t = Instant::now();
-    make_bundle(&lesson, &case, &BundleRequest::default(), &out)?;
-    println!(
-        "bundle the demo lesson + case ({:?} voxels): {:.2} s, {} bytes",
-        case.ct.geometry().dims,
-        t.elapsed().as_secs_f64(),
-        std::fs::metadata(&out)?.len()
-    );
-    let t = Instant::now();
-    let _plain = open_lesson(&lesson)?;
-    let plain_ms = t.elapsed().as_secs_f64() * 1e3;
-    let t = Instant::now();
-    let _opened = open_bundle(&out)?;
-    println!(
-        "open: plain lesson {plain_ms:.1} ms; bundle with its case read and hash-checked {:.1} ms",
-        t.elapsed().as_secs_f64() * 1e3
-    );
-
-    full_size_bundle(&dir, &case)?;
-
-    let root = dir.join("library");
-    let mut lib = Library::open(&root)?;
+/// Fills an index with [`LESSONS`] synthetic lessons and times searches.
+fn search_latency(lib: &mut Library, name: &str) -> anyhow::Result<()> {
     let t = Instant::now();
     for i in 0..LESSONS {
         let w = |k: usize| WORDS[(i * 7 + k * 13) % WORDS.len()];
         let row = LessonRow {
             id: format!("{i:064x}"),
-            file: root.join(format!("bundles/{i:064x}.twlesson")),
             title: format!("{} {} lesson {i}", w(0), w(1)),
             author: format!("Instructor {}", i % 97),
             description: format!("A lesson on the {} and the {}", w(2), w(3)),
@@ -168,7 +143,7 @@ fn main() -> anyhow::Result<()> {
         lib.insert(&row, &entries)?;
     }
     println!(
-        "indexed {LESSONS} synthetic lessons (13 entries each) in {:.1} s",
+        "{name}: indexed {LESSONS} synthetic lessons (13 entries each) in {:.1} s",
         t.elapsed().as_secs_f64()
     );
     let queries = [
@@ -192,11 +167,81 @@ fn main() -> anyhow::Result<()> {
     }
     times.sort_by(f64::total_cmp);
     println!(
-        "library search over {LESSONS} lessons: median {:.2} ms, p95 {:.2} ms ({} searches)",
+        "{name}: library search over {LESSONS} lessons: median {:.2} ms, p95 {:.2} ms ({} searches)",
         percentile(&times, 0.5),
         percentile(&times, 0.95),
         times.len()
     );
+    Ok(())
+}
+
+/// De-identifying import of the TotalSegmentator DICOM series, as `twinray bundle --ct DIR`
+/// does it: each file's BurnedInAnnotation checked, the series read to voxels and geometry
+/// (no header kept). Slices per second.
+fn deidentification_rate() -> anyhow::Result<()> {
+    let series = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../data/ct/totalsegmentator/example_ct_dicom");
+    let files: Vec<_> = std::fs::read_dir(&series)?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
+    let rounds = 5;
+    let t = Instant::now();
+    for _ in 0..rounds {
+        let _status = twinray_scene::bundle::burned_in_status(&series, false)?;
+        let _case = twinray_io::load_case(&series, None, None)?;
+    }
+    let s = t.elapsed().as_secs_f64();
+    println!(
+        "de-identifying import of {} ({} slices): {:.0} slices/s",
+        series.display(),
+        files.len(),
+        (files.len() * rounds) as f64 / s
+    );
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    let dir = std::env::temp_dir().join(format!("twinray-library-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let case = Case::demo()?;
+    let lesson = dir.join("demo.lesson");
+    record_demo(&case, &lesson)?;
+    let out = dir.join("demo.twlesson");
+    let t = Instant::now();
+    make_bundle(&lesson, &case, &BundleRequest::default(), &out)?;
+    println!(
+        "bundle the demo lesson + case ({:?} voxels): {:.2} s, {} bytes",
+        case.ct.geometry().dims,
+        t.elapsed().as_secs_f64(),
+        std::fs::metadata(&out)?.len()
+    );
+    let t = Instant::now();
+    let _plain = open_lesson(&lesson)?;
+    let plain_ms = t.elapsed().as_secs_f64() * 1e3;
+    let t = Instant::now();
+    let _opened = open_bundle(&out)?;
+    println!(
+        "open: plain lesson {plain_ms:.1} ms; bundle with its case read and hash-checked {:.1} ms",
+        t.elapsed().as_secs_f64() * 1e3
+    );
+
+    full_size_bundle(&dir, &case)?;
+
+    let mut lib = Library::open(&dir.join("library"))?;
+    search_latency(&mut lib, "SQLite")?;
+    drop(lib);
+    let pg = Postgres::start()?;
+    let s3 = S3Server::start(&["bench"])?;
+    s3.export_environment();
+    let mut lib = Library::open_at(&Location::Institution {
+        index_url: pg.create_database("bench")?,
+        objects_url: "s3://bench".to_owned(),
+    })?;
+    search_latency(&mut lib, "PostgreSQL")?;
+    drop(lib);
+
+    deidentification_rate()?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

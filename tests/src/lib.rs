@@ -1,6 +1,8 @@
 //! Shared harness for the cross-crate tests: phantoms made in code, a renderer on the CPU
 //! device, and golden-image comparison with one documented tolerance.
 
+pub mod services;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 

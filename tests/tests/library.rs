@@ -1,14 +1,19 @@
 //! The lesson library: the demo lesson and a second one added, found by title, chapter and the
-//! anatomy drawn on (opening the hit at its time shows that chapter and the stroke); the index
-//! rebuilt from the bundles gives the same results; two writers at once corrupt nothing.
+//! anatomy drawn on (opening the hit at its time shows that chapter and the stroke); the case
+//! they share stored once; the index rebuilt from the store gives the same results; two writers
+//! at once corrupt nothing; a damaged part is named. One suite, run against the embedded
+//! library (a folder + SQLite) and against an institution's (PostgreSQL + S3, both started here
+//! on 127.0.0.1 and stopped after).
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use twinray_tests::services::{Postgres, S3Server};
+
 use twinray_lessons::event::{Chapter, Event, Note, Payload};
 use twinray_lessons::format::LessonHeader;
 use twinray_lessons::recorder::{Recorder, RecorderOptions};
-use twinray_library::{EntryKind, Library};
+use twinray_library::{EntryKind, Library, Location};
 use twinray_scene::bundle::{make_bundle, open_bundle, BundleRequest};
 use twinray_scene::demo::record_demo;
 use twinray_scene::Case;
@@ -86,10 +91,99 @@ fn bundles() -> &'static (PathBuf, PathBuf) {
     })
 }
 
-fn fresh_library(name: &str) -> Library {
-    let root = scratch().join(name);
-    let _ = std::fs::remove_dir_all(&root);
-    let mut lib = Library::open(&root).expect("library");
+/// Where the suite's libraries live.
+trait Backend {
+    /// A new, empty library named `name`.
+    fn fresh(&self, name: &str) -> Location;
+    /// Deletes the library's index (it is a cache).
+    fn drop_index(&self, at: &Location);
+    /// The file holding a stored part, to damage it.
+    fn part_file(&self, at: &Location, hash: &str) -> PathBuf;
+    /// Checks the index's own integrity after concurrent writers.
+    fn check_integrity(&self, at: &Location);
+}
+
+struct Folder;
+
+impl Backend for Folder {
+    fn fresh(&self, name: &str) -> Location {
+        let root = scratch().join(name);
+        let _ = std::fs::remove_dir_all(&root);
+        Location::Folder(root)
+    }
+    fn drop_index(&self, at: &Location) {
+        let Location::Folder(root) = at else {
+            panic!("a folder library")
+        };
+        for name in ["index.sqlite", "index.sqlite-wal", "index.sqlite-shm"] {
+            let _ = std::fs::remove_file(root.join(name));
+        }
+    }
+    fn part_file(&self, at: &Location, hash: &str) -> PathBuf {
+        let Location::Folder(root) = at else {
+            panic!("a folder library")
+        };
+        root.join("objects").join(hash)
+    }
+    fn check_integrity(&self, at: &Location) {
+        let Location::Folder(root) = at else {
+            panic!("a folder library")
+        };
+        let db = rusqlite::Connection::open(root.join("index.sqlite")).expect("db");
+        let integrity: String = db
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .expect("integrity");
+        assert_eq!(integrity, "ok");
+    }
+}
+
+/// PostgreSQL + S3: a database and a bucket prefix per library.
+struct Institution {
+    pg: Postgres,
+    s3: S3Server,
+}
+
+const BUCKET: &str = "lessons";
+
+impl Backend for Institution {
+    fn fresh(&self, name: &str) -> Location {
+        let index_url = self.pg.create_database(name).expect("create database");
+        Location::Institution {
+            index_url,
+            objects_url: format!("s3://{BUCKET}/{name}"),
+        }
+    }
+    fn drop_index(&self, at: &Location) {
+        let Location::Institution { index_url, .. } = at else {
+            panic!("an institution library")
+        };
+        let mut c = postgres::Client::connect(index_url, postgres::NoTls).expect("connect");
+        c.batch_execute("DROP TABLE lessons, members, entries")
+            .expect("drop the index");
+    }
+    fn part_file(&self, at: &Location, hash: &str) -> PathBuf {
+        let Location::Institution { objects_url, .. } = at else {
+            panic!("an institution library")
+        };
+        let prefix = objects_url.trim_start_matches("s3://");
+        self.s3.data_dir().join(prefix).join("objects").join(hash)
+    }
+    fn check_integrity(&self, at: &Location) {
+        let Location::Institution { index_url, .. } = at else {
+            panic!("an institution library")
+        };
+        let mut c = postgres::Client::connect(index_url, postgres::NoTls).expect("connect");
+        // Every indexed member belongs to an indexed lesson, and no lesson is listed twice.
+        let orphans: i64 = c
+            .query_one("SELECT count(*) FROM members m WHERE NOT EXISTS (SELECT 1 FROM lessons l WHERE l.id = m.lesson_id)", &[])
+            .expect("query")
+            .get(0);
+        assert_eq!(orphans, 0);
+    }
+}
+
+fn fresh_library(backend: &dyn Backend, name: &str) -> Library {
+    let mut lib = Library::open_at(&backend.fresh(name)).expect("library");
     let (a, b) = bundles();
     lib.add(a).expect("add the demo");
     lib.add(b).expect("add the second");
@@ -97,7 +191,7 @@ fn fresh_library(name: &str) -> Library {
     lib
 }
 
-fn summary(lib: &Library, q: &str) -> Vec<(String, String, String)> {
+fn summary(lib: &mut Library, q: &str) -> Vec<(String, String, String)> {
     lib.search(q, 10)
         .expect("search")
         .into_iter()
@@ -111,17 +205,19 @@ fn summary(lib: &Library, q: &str) -> Vec<(String, String, String)> {
         .collect()
 }
 
-#[test]
-fn lessons_are_found_by_title_chapter_note_and_anatomy_and_open_at_the_hit() {
-    let lib = fresh_library("search");
+fn manifest_hashes(bundle: &Path) -> Vec<(String, String)> {
+    twinray_bundle::Bundle::open(bundle)
+        .expect("bundle")
+        .manifest()
+        .members
+        .iter()
+        .map(|m| (m.name.clone(), m.blake3.clone()))
+        .collect()
+}
+
+fn search_and_open(backend: &dyn Backend) {
+    let mut lib = fresh_library(backend, "search");
     assert_eq!(lib.list().expect("list").len(), 2);
-    assert_eq!(
-        std::fs::read_dir(lib.root().join("bundles"))
-            .expect("store")
-            .count(),
-        2,
-        "each bundle stored once"
-    );
 
     let by_title = lib.search("abdominal", 10).expect("search");
     assert_eq!(by_title.len(), 1);
@@ -144,7 +240,10 @@ fn lessons_are_found_by_title_chapter_note_and_anatomy_and_open_at_the_hit() {
         assert_eq!(hit.chapter, "Spinous processes");
         // Open the hit at its time: the chapter is the one named, and a stroke is being
         // drawn whose newest point lies on L3.
-        let mut opened = open_bundle(&hit.lesson.file).expect("open the hit");
+        let file = lib
+            .bundle_file(&hit.lesson.id)
+            .expect("the hit as a bundle");
+        let mut opened = open_bundle(&file).expect("open the hit");
         let state = opened.player.state_at((hit.time_s * 1e9).round() as i64);
         assert_eq!(state.chapter.as_deref(), Some("Spinous processes"));
         let labels = opened.case.labels.as_ref().expect("labels");
@@ -170,9 +269,89 @@ fn lessons_are_found_by_title_chapter_note_and_anatomy_and_open_at_the_hit() {
     assert!(lib.search("L6", 10).expect("search").is_empty());
 }
 
-#[test]
-fn the_index_is_a_cache_reindex_gives_the_same_results() {
-    let lib = fresh_library("reindex");
+/// A case used by two lessons is stored once; what the library writes back out is the bundle
+/// that went in, byte for byte; removing a lesson keeps the parts the other still uses.
+fn case_stored_once_export_and_remove(backend: &dyn Backend) {
+    let mut lib = fresh_library(backend, "parts");
+    let (a, b) = bundles();
+    let (ha, hb) = (manifest_hashes(a), manifest_hashes(b));
+    let ct = |h: &[(String, String)]| {
+        h.iter()
+            .find(|(n, _)| n == twinray_bundle::CT)
+            .map(|(_, x)| x.clone())
+            .expect("a CT member")
+    };
+    assert_eq!(ct(&ha), ct(&hb), "both lessons are on the demo case");
+    let mut distinct: Vec<String> = ha.iter().chain(&hb).map(|(_, h)| h.clone()).collect();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(lib.stored_parts().expect("parts"), distinct);
+    assert!(distinct.len() < ha.len() + hb.len());
+
+    let rows = lib.list().expect("list");
+    let demo = rows
+        .iter()
+        .find(|r| r.title == "Lumbar spine")
+        .expect("demo")
+        .clone();
+    let second = rows
+        .iter()
+        .find(|r| r.title != "Lumbar spine")
+        .expect("second")
+        .clone();
+    let out = scratch().join(format!("export-{}.twlesson", std::process::id()));
+    let _ = std::fs::remove_file(&out);
+    lib.export(&demo.id[..8], &out).expect("export");
+    assert_eq!(
+        std::fs::read(&out).expect("exported"),
+        std::fs::read(a).expect("added")
+    );
+    assert!(
+        lib.export(&demo.id, &out).is_err(),
+        "export never overwrites"
+    );
+    std::fs::remove_file(&out).expect("clean");
+
+    lib.remove(&second.id).expect("remove the second");
+    let left = lib.stored_parts().expect("parts");
+    let mut want: Vec<String> = ha.iter().map(|(_, h)| h.clone()).collect();
+    want.sort();
+    want.dedup();
+    assert_eq!(
+        left, want,
+        "the demo's parts stay, the second's own parts go"
+    );
+    assert!(lib.verify().expect("verify").is_empty());
+    assert_eq!(lib.search("retroperitoneal", 10).expect("search").len(), 0);
+    lib.remove(&demo.id).expect("remove the demo");
+    assert!(lib.stored_parts().expect("parts").is_empty());
+}
+
+/// A changed byte in a stored part is named by verify and refused on open.
+fn damage_is_named(backend: &dyn Backend) {
+    let at = backend.fresh("damage");
+    let mut lib = Library::open_at(&at).expect("library");
+    let row = lib.add(&bundles().0).expect("add");
+    let thumb = manifest_hashes(&bundles().0)
+        .into_iter()
+        .find(|(n, _)| n == twinray_bundle::LESSON)
+        .expect("lesson member")
+        .1;
+    let file = backend.part_file(&at, &thumb);
+    let mut bytes = std::fs::read(&file).expect("the stored lesson part");
+    bytes[100] ^= 0x40;
+    std::fs::write(&file, bytes).expect("damage it");
+    let problems = lib.verify().expect("verify");
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].contains("lesson.lesson"), "{problems:?}");
+    let err = lib
+        .bundle_file(&row.id)
+        .expect_err("a damaged lesson does not open");
+    assert!(err.to_string().contains("changed"), "{err}");
+}
+
+fn index_is_a_cache(backend: &dyn Backend) {
+    let mut lib = fresh_library(backend, "reindex");
     let queries = [
         "L3",
         "L5",
@@ -182,33 +361,32 @@ fn the_index_is_a_cache_reindex_gives_the_same_results() {
         "Test Author",
         "summary",
     ];
-    let before: Vec<_> = queries.iter().map(|q| summary(&lib, q)).collect();
-    let root = lib.root().to_path_buf();
+    let before: Vec<_> = queries.iter().map(|q| summary(&mut lib, q)).collect();
+    let at = lib.location().clone();
     drop(lib);
-    for name in ["index.sqlite", "index.sqlite-wal", "index.sqlite-shm"] {
-        let _ = std::fs::remove_file(root.join(name));
-    }
-    let mut lib = Library::open(&root).expect("reopen");
-    assert!(lib.list().expect("list").is_empty());
+    backend.drop_index(&at);
+    // Opened again, the library finds its index gone and rebuilds it from the store.
+    let mut lib = Library::open_at(&at).expect("reopen");
+    assert_eq!(lib.list().expect("list").len(), 2);
+    let after: Vec<_> = queries.iter().map(|q| summary(&mut lib, q)).collect();
+    assert_eq!(before, after);
     let (count, skipped) = lib.reindex().expect("reindex");
     assert_eq!((count, skipped.len()), (2, 0));
-    let after: Vec<_> = queries.iter().map(|q| summary(&lib, q)).collect();
-    assert_eq!(before, after);
+    let again: Vec<_> = queries.iter().map(|q| summary(&mut lib, q)).collect();
+    assert_eq!(before, again);
     assert!(lib.verify().expect("verify").is_empty());
 }
 
-#[test]
-fn two_writers_adding_at_once_corrupt_nothing() {
-    let root = scratch().join("concurrent");
-    let _ = std::fs::remove_dir_all(&root);
+fn concurrent_adds(backend: &dyn Backend) {
+    let at = backend.fresh("concurrent");
     let (a, b) = bundles();
     let threads: Vec<_> = [a.clone(), b.clone()]
         .into_iter()
         .map(|first| {
-            let root = root.clone();
+            let at = at.clone();
             let (a, b) = (a.clone(), b.clone());
             std::thread::spawn(move || {
-                let mut lib = Library::open(&root).expect("library");
+                let mut lib = Library::open_at(&at).expect("library");
                 for i in 0..6 {
                     let which = if i % 2 == 0 {
                         &first
@@ -225,16 +403,66 @@ fn two_writers_adding_at_once_corrupt_nothing() {
     for t in threads {
         t.join().expect("writer");
     }
-    let lib = Library::open(&root).expect("library");
+    let mut lib = Library::open_at(&at).expect("library");
     assert_eq!(lib.list().expect("list").len(), 2);
     assert!(lib.verify().expect("verify").is_empty());
     assert_eq!(lib.search("L3", 10).expect("search").len(), 1);
-    let integrity: String = rusqlite_integrity(&root);
-    assert_eq!(integrity, "ok");
+    backend.check_integrity(&at);
 }
 
-fn rusqlite_integrity(root: &Path) -> String {
-    let db = rusqlite::Connection::open(root.join("index.sqlite")).expect("db");
-    db.query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .expect("integrity")
+#[test]
+fn lessons_are_found_by_title_chapter_note_and_anatomy_and_open_at_the_hit() {
+    search_and_open(&Folder);
+}
+
+#[test]
+fn a_shared_case_is_stored_once_and_export_gives_back_the_bundle() {
+    case_stored_once_export_and_remove(&Folder);
+}
+
+#[test]
+fn a_damaged_part_is_named() {
+    damage_is_named(&Folder);
+}
+
+#[test]
+fn the_index_is_a_cache_reindex_gives_the_same_results() {
+    index_is_a_cache(&Folder);
+}
+
+#[test]
+fn two_writers_adding_at_once_corrupt_nothing() {
+    concurrent_adds(&Folder);
+}
+
+/// A library written before parts were stored once (whole bundles in `bundles/`) is moved to
+/// the new layout when opened, losing nothing.
+#[test]
+fn an_old_library_folder_is_adopted() {
+    let Location::Folder(root) = Folder.fresh("adopt") else {
+        unreachable!()
+    };
+    std::fs::create_dir_all(root.join("bundles")).expect("old layout");
+    let old = root.join("bundles/0123.twlesson");
+    std::fs::copy(&bundles().1, &old).expect("old bundle");
+    let mut lib = Library::open(&root).expect("open the old library");
+    assert_eq!(lib.list().expect("list").len(), 1);
+    assert!(!old.exists());
+    assert_eq!(lib.search("retroperitoneal", 10).expect("search").len(), 1);
+}
+
+/// The same suite on an institution's library: PostgreSQL for the index and an S3 server for
+/// the parts, both started here on 127.0.0.1 and stopped when the test ends.
+#[test]
+fn the_same_suite_passes_on_postgresql_and_s3() {
+    let backend = Institution {
+        pg: Postgres::start().expect("start PostgreSQL"),
+        s3: S3Server::start(&[BUCKET]).expect("start the S3 server"),
+    };
+    backend.s3.export_environment();
+    search_and_open(&backend);
+    case_stored_once_export_and_remove(&backend);
+    damage_is_named(&backend);
+    index_is_a_cache(&backend);
+    concurrent_adds(&backend);
 }

@@ -240,9 +240,68 @@ pub fn write(
             member: MANIFEST.to_owned(),
             reason: e.to_string(),
         })?;
+    let names: Vec<&str> = members.iter().map(|(n, _)| n.as_str()).collect();
+    write_zip(path, &manifest_json, &names, &mut |i| {
+        Ok(members[i].1.clone())
+    })?;
+    Ok(manifest)
+}
 
-    // Written beside the output under a private name, then linked into place: linking fails
-    // when the output exists, so nothing is ever overwritten, and a failed write leaves nothing.
+/// Writes a bundle at `path` (which must not exist) from a manifest's exact bytes and its
+/// members, fetched one at a time in the manifest's order and checked against it: the lesson
+/// library keeps bundles as content-addressed parts and puts them back together with this.
+/// The ZIP layout is the one [`write`] makes, so a bundle [`write`] made comes back byte for
+/// byte.
+///
+/// # Errors
+/// If `path` exists, the manifest is not one this build reads, a fetched member does not
+/// match its entry, or writing fails.
+pub fn write_from_parts(
+    path: &Path,
+    manifest_json: &[u8],
+    fetch: &mut dyn FnMut(&MemberEntry) -> Result<Vec<u8>, BundleError>,
+) -> Result<Manifest, BundleError> {
+    if path.exists() {
+        return Err(BundleError::Exists {
+            path: path.to_path_buf(),
+        });
+    }
+    let manifest = parse_manifest(path, manifest_json)?;
+    let names: Vec<&str> = manifest.members.iter().map(|m| m.name.as_str()).collect();
+    if let Some(bad) = names.iter().find(|n| !valid_member_name(n)) {
+        return Err(BundleError::BadInput {
+            path: path.to_path_buf(),
+            member: (*bad).to_owned(),
+            reason: "invalid member name".to_owned(),
+        });
+    }
+    write_zip(path, manifest_json, &names, &mut |i| {
+        let entry = &manifest.members[i];
+        let bytes = fetch(entry)?;
+        if bytes.len() as u64 != entry.size
+            || blake3::hash(&bytes).to_hex().as_str() != entry.blake3
+        {
+            return Err(BundleError::Member {
+                path: path.to_path_buf(),
+                member: entry.name.clone(),
+                reason: "the stored part does not match the manifest (size or BLAKE3)".to_owned(),
+            });
+        }
+        Ok(bytes)
+    })?;
+    Ok(manifest)
+}
+
+/// The ZIP of a bundle: the manifest first, then each member in order (`member(i)` gives the
+/// bytes of `names[i]`). Written beside the output under a private name, then linked into
+/// place: linking fails when the output exists, so nothing is ever overwritten, and a failed
+/// write leaves nothing.
+fn write_zip(
+    path: &Path,
+    manifest_json: &[u8],
+    names: &[&str],
+    member: &mut dyn FnMut(usize) -> Result<Vec<u8>, BundleError>,
+) -> Result<(), BundleError> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -250,7 +309,11 @@ pub fn write(
     let file_name = path
         .file_name()
         .map_or_else(|| "bundle".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = dir.join(format!(".{file_name}.{}.partial", std::process::id()));
+    let tmp = dir.join(format!(
+        ".{file_name}.{}.{:?}.partial",
+        std::process::id(),
+        std::thread::current().id()
+    ));
     let io = |what: &str, source: std::io::Error| BundleError::Io {
         path: path.to_path_buf(),
         what: what.to_owned(),
@@ -263,10 +326,11 @@ pub fn write(
             .open(&tmp)
             .map_err(|e| io("creating a temporary file beside it", e))?;
         let mut zip = zipfile::Writer::new(std::io::BufWriter::new(file));
-        zip.add(MANIFEST, &manifest_json)
+        zip.add(MANIFEST, manifest_json)
             .map_err(|e| io("writing", e))?;
-        for (name, bytes) in members {
-            zip.add(name, bytes).map_err(|e| io("writing", e))?;
+        for (i, name) in names.iter().enumerate() {
+            let bytes = member(i)?;
+            zip.add(name, &bytes).map_err(|e| io("writing", e))?;
         }
         let writer = zip.finish().map_err(|e| io("writing", e))?;
         let file = writer
@@ -284,7 +348,40 @@ pub fn write(
         })
     })();
     let _ = std::fs::remove_file(&tmp);
-    result.map(|()| manifest)
+    result
+}
+
+/// Parses and checks a manifest's bytes (format, version, member count); `path` names the
+/// bundle in errors.
+///
+/// # Errors
+/// If it is not valid JSON or not a manifest this build reads.
+pub fn parse_manifest(path: &Path, bytes: &[u8]) -> Result<Manifest, BundleError> {
+    let bad = |reason: String| BundleError::Manifest {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let manifest: Manifest =
+        serde_json::from_slice(bytes).map_err(|e| bad(format!("not valid JSON: {e}")))?;
+    if manifest.format != FORMAT {
+        return Err(bad(format!(
+            "format '{}' is not '{FORMAT}'",
+            manifest.format
+        )));
+    }
+    if manifest.format_version != FORMAT_VERSION {
+        return Err(bad(format!(
+            "format version {} (this build reads version {FORMAT_VERSION}; a newer twinray wrote it?)",
+            manifest.format_version
+        )));
+    }
+    if manifest.members.len() > MAX_MEMBERS {
+        return Err(bad(format!(
+            "{} members listed (at most {MAX_MEMBERS})",
+            manifest.members.len()
+        )));
+    }
+    Ok(manifest)
 }
 
 /// An open bundle: members are read on demand, in place.
@@ -296,6 +393,8 @@ pub struct Bundle {
     data_end: u64,
     entries: Vec<zipfile::Entry>,
     manifest: Manifest,
+    /// The manifest's exact bytes (its BLAKE3 names the bundle's content in the library).
+    manifest_json: Vec<u8>,
 }
 
 fn not_a_bundle(path: &Path, reason: impl Into<String>) -> BundleError {
@@ -347,6 +446,7 @@ impl Bundle {
                 deidentification: Deidentification::default(),
                 members: Vec::new(),
             },
+            manifest_json: Vec::new(),
         };
         let bad = |reason: String| BundleError::Manifest {
             path: path.to_path_buf(),
@@ -358,27 +458,8 @@ impl Bundle {
                 BundleError::Member { reason, .. } => bad(reason),
                 other => other,
             })?;
-        let manifest: Manifest =
-            serde_json::from_slice(&bytes).map_err(|e| bad(format!("not valid JSON: {e}")))?;
-        if manifest.format != FORMAT {
-            return Err(bad(format!(
-                "format '{}' is not '{FORMAT}'",
-                manifest.format
-            )));
-        }
-        if manifest.format_version != FORMAT_VERSION {
-            return Err(bad(format!(
-                "format version {} (this build reads version {FORMAT_VERSION}; a newer twinray wrote it?)",
-                manifest.format_version
-            )));
-        }
-        if manifest.members.len() > MAX_MEMBERS {
-            return Err(bad(format!(
-                "{} members listed (at most {MAX_MEMBERS})",
-                manifest.members.len()
-            )));
-        }
-        bundle.manifest = manifest;
+        bundle.manifest = parse_manifest(path, &bytes)?;
+        bundle.manifest_json = bytes;
         Ok(bundle)
     }
 
@@ -392,6 +473,12 @@ impl Bundle {
     #[must_use]
     pub fn manifest(&self) -> &Manifest {
         &self.manifest
+    }
+
+    /// The manifest's exact bytes, as stored.
+    #[must_use]
+    pub fn manifest_json(&self) -> &[u8] {
+        &self.manifest_json
     }
 
     /// Whether the manifest lists `name`.

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use glam::DVec3;
-use twinray_bundle::Bundle;
+use twinray_bundle::Manifest;
 use twinray_io::LabelVolume;
 use twinray_lessons::chunk::DecodeParts;
 use twinray_lessons::event::{Payload, Space};
@@ -189,33 +189,37 @@ pub fn lesson_entries(
     out
 }
 
-/// Reads a stored bundle into its lesson row and index entries.
-pub(crate) fn read_bundle(id: &str, path: &Path) -> Result<(LessonRow, Vec<Entry>), LibraryError> {
-    let mut bundle = Bundle::open(path)?;
-    let m = bundle.manifest().clone();
-    let lesson = bundle.read(twinray_bundle::LESSON)?;
+/// Gives a member's checked bytes by name, or `None` when the manifest does not list it.
+pub(crate) type MemberReader<'a> = dyn FnMut(&str) -> Result<Option<Vec<u8>>, LibraryError> + 'a;
+
+/// A lesson's row and index entries from its manifest and members: `member(name)` gives a
+/// member's checked bytes, or `None` when the manifest does not list it. `source` names the
+/// bundle in errors.
+pub(crate) fn read_lesson(
+    id: &str,
+    source: &Path,
+    manifest: &Manifest,
+    member: &mut MemberReader<'_>,
+) -> Result<(LessonRow, Vec<Entry>), LibraryError> {
     let lesson_err = |reason: String| LibraryError::Lesson {
-        path: path.to_path_buf(),
+        path: source.to_path_buf(),
         reason,
     };
-    let mut reader = LessonReader::from_bytes(path.join(twinray_bundle::LESSON), lesson)
+    let lesson = member(twinray_bundle::LESSON)?
+        .ok_or_else(|| lesson_err("the manifest lists no lesson".to_owned()))?;
+    let mut reader = LessonReader::from_bytes(source.join(twinray_bundle::LESSON), lesson)
         .map_err(|e| lesson_err(e.to_string()))?;
-    let labels = if bundle.has(twinray_bundle::LABELS) {
-        let bytes = bundle.read(twinray_bundle::LABELS)?;
-        Some(
-            twinray_io::read_labels_bytes(&bytes, &path.join(twinray_bundle::LABELS))
+    let labels = match member(twinray_bundle::LABELS)? {
+        Some(bytes) => Some(
+            twinray_io::read_labels_bytes(&bytes, &source.join(twinray_bundle::LABELS))
                 .map_err(|e| lesson_err(e.to_string()))?,
-        )
-    } else {
-        None
+        ),
+        None => None,
     };
-    let names = if bundle.has(twinray_bundle::LABEL_NAMES) {
-        label_names(&String::from_utf8_lossy(
-            &bundle.read(twinray_bundle::LABEL_NAMES)?,
-        ))
-    } else {
-        BTreeMap::new()
-    };
+    let names = member(twinray_bundle::LABEL_NAMES)?
+        .map(|b| label_names(&String::from_utf8_lossy(&b)))
+        .unwrap_or_default();
+    let m = manifest;
     let duration_s = reader
         .time_range_ns()
         .map_or(0.0, |(a, b)| (b - a).max(0) as f64 * 1e-9);
@@ -244,11 +248,10 @@ pub(crate) fn read_bundle(id: &str, path: &Path) -> Result<(LessonRow, Vec<Entry
     Ok((
         LessonRow {
             id: id.to_owned(),
-            file: path.to_path_buf(),
-            title: m.title,
-            author: m.author,
-            description: m.description,
-            case_ref: m.case_ref,
+            title: m.title.clone(),
+            author: m.author.clone(),
+            description: m.description.clone(),
+            case_ref: m.case_ref.clone(),
             duration_s,
         },
         entries,

@@ -1,20 +1,30 @@
-//! The embedded lesson library: a folder holding `.twlesson` bundles, each stored once under
-//! its content hash (`bundles/<blake3>.twlesson`), and `index.sqlite`, an SQLite FTS5 index of
-//! what each lesson teaches: title, author, description, chapter titles, notes, and the anatomy
-//! the instructor actually drew on (each stroke point looked up in the bundle's label map).
+//! The lesson library: bundles kept as content-addressed parts, so a case used by many lessons
+//! is stored once, and an index of what each lesson teaches: title, author, description,
+//! chapter titles, notes, and the anatomy the instructor actually drew on (each stroke point
+//! looked up in the bundle's label map).
 //!
-//! The index is a cache: everything in it comes from the bundles, and [`Library::reindex`]
-//! rebuilds it from the folder. SQLite runs in WAL mode with a busy timeout, and each add is one
-//! immediate transaction, so several processes can add at once.
+//! Two places it can live, chosen by its location ([`Location`]):
+//! - a folder on this machine (the default): `objects/` and `manifests/` beside
+//!   `index.sqlite`, an SQLite FTS5 index;
+//! - an institution's servers: S3-compatible object storage for the parts and PostgreSQL (its
+//!   own full-text search) for the index, named by one URL
+//!   (`postgresql://host/db?objects=s3://bucket`).
+//!
+//! The index is a cache: everything in it comes from the manifests in the store, and
+//! [`Library::reindex`] rebuilds it. Adds and removes take the library's write lock (a lock
+//! file, or a PostgreSQL advisory lock), so several processes can add at once and a remove
+//! never deletes a part another lesson is being added with.
 
+mod db;
 mod index;
+mod store;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use rusqlite::{params, Connection, TransactionBehavior};
-
+use db::Db;
+pub use db::{redact, MemberRef};
 pub use index::{lesson_entries, Entry, EntryKind};
+pub use store::{is_hash, Store};
 
 /// Errors of the library; each names the file or folder.
 #[derive(Debug, thiserror::Error)]
@@ -30,12 +40,36 @@ pub enum LibraryError {
         source: std::io::Error,
     },
     /// The index database failed.
-    #[error("{path}: the library index: {source}")]
+    #[error("{path}: the library index: {reason}")]
     Sql {
-        /// The index file.
-        path: PathBuf,
+        /// The index file or database URL (without password).
+        path: String,
         /// The cause.
-        source: rusqlite::Error,
+        reason: String,
+    },
+    /// The object store failed.
+    #[error("{location}: {reason}")]
+    Store {
+        /// The object.
+        location: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The library location cannot be used.
+    #[error("library location {location}: {reason}")]
+    Location {
+        /// The location as given.
+        location: String,
+        /// Why.
+        reason: String,
+    },
+    /// A stored part does not match the manifest that names it.
+    #[error("{location}: {reason} (`twinray library verify` lists every damaged part)")]
+    Damage {
+        /// The lesson or part.
+        location: String,
+        /// What is wrong.
+        reason: String,
     },
     /// A bundle could not be read.
     #[error(transparent)]
@@ -54,7 +88,7 @@ pub enum LibraryError {
         /// What was asked for.
         id: String,
         /// The library.
-        root: PathBuf,
+        root: String,
     },
     /// The output exists already.
     #[error("{path} already exists; export never overwrites a file")]
@@ -75,27 +109,99 @@ pub enum LibraryError {
     NoLocation,
 }
 
-/// The environment variable naming the library folder.
+/// The environment variable naming the library (a folder or an institution's URL).
 pub const LIBRARY_ENV: &str = "TWINRAY_LIBRARY";
 
-/// The library folder: the flag, else `TWINRAY_LIBRARY`, else `$XDG_DATA_HOME/twinray/library`,
+/// The largest manifest or part read from a store, as for bundle files.
+const MAX_PART_BYTES: u64 = twinray_bundle::MAX_MEMBER_BYTES;
+
+/// Where a library lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A folder on this machine (objects, manifests and an SQLite index).
+    Folder(PathBuf),
+    /// An institution's servers: PostgreSQL for the index, S3-compatible storage for the parts.
+    Institution {
+        /// The PostgreSQL URL (without the `objects` parameter).
+        index_url: String,
+        /// `s3://bucket[/prefix]`.
+        objects_url: String,
+    },
+}
+
+impl Location {
+    /// Reads a location: `postgres://…` or `postgresql://…` with an `objects=s3://bucket`
+    /// parameter names an institution's library; anything else is a folder.
+    ///
+    /// # Errors
+    /// If a PostgreSQL URL names no object store.
+    pub fn parse(text: &str) -> Result<Self, LibraryError> {
+        if !(text.starts_with("postgres://") || text.starts_with("postgresql://")) {
+            return Ok(Self::Folder(PathBuf::from(text)));
+        }
+        let bad = |reason: &str| LibraryError::Location {
+            location: redact(text),
+            reason: reason.to_owned(),
+        };
+        let (base, query) = text.split_once('?').unwrap_or((text, ""));
+        let mut objects = None;
+        let mut kept = Vec::new();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            match pair.split_once('=') {
+                Some(("objects", v)) => objects = Some(v.to_owned()),
+                _ => kept.push(pair),
+            }
+        }
+        let objects_url = objects.ok_or_else(|| {
+            bad("add ?objects=s3://BUCKET to say where the lessons' files are stored")
+        })?;
+        if !objects_url.starts_with("s3://") {
+            return Err(bad("objects= must be an s3://bucket[/prefix] URL"));
+        }
+        let index_url = if kept.is_empty() {
+            base.to_owned()
+        } else {
+            format!("{base}?{}", kept.join("&"))
+        };
+        Ok(Self::Institution {
+            index_url,
+            objects_url,
+        })
+    }
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Folder(p) => write!(f, "{}", p.display()),
+            Self::Institution {
+                index_url,
+                objects_url,
+            } => write!(f, "{} (files in {objects_url})", redact(index_url)),
+        }
+    }
+}
+
+/// The library: the flag, else `TWINRAY_LIBRARY`, else `$XDG_DATA_HOME/twinray/library`,
 /// else `~/.local/share/twinray/library`.
 ///
 /// # Errors
-/// If none of them is set.
-pub fn location(flag: Option<&Path>) -> Result<PathBuf, LibraryError> {
+/// If none of them is set, or the one given cannot be read as a location.
+pub fn location(flag: Option<&str>) -> Result<Location, LibraryError> {
     if let Some(p) = flag {
-        return Ok(p.to_path_buf());
+        return Location::parse(p);
     }
     let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
     if let Some(p) = var(LIBRARY_ENV) {
-        return Ok(PathBuf::from(p));
+        return Location::parse(&p.to_string_lossy());
     }
     if let Some(p) = var("XDG_DATA_HOME") {
-        return Ok(PathBuf::from(p).join("twinray/library"));
+        return Ok(Location::Folder(PathBuf::from(p).join("twinray/library")));
     }
     if let Some(h) = var("HOME") {
-        return Ok(PathBuf::from(h).join(".local/share/twinray/library"));
+        return Ok(Location::Folder(
+            PathBuf::from(h).join(".local/share/twinray/library"),
+        ));
     }
     Err(LibraryError::NoLocation)
 }
@@ -103,10 +209,9 @@ pub fn location(flag: Option<&Path>) -> Result<PathBuf, LibraryError> {
 /// One lesson in the library.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LessonRow {
-    /// Its id: the BLAKE3 of the bundle file (hex).
+    /// Its id: the BLAKE3 of its manifest (hex), which lists every member's hash, so it names
+    /// the bundle's whole content.
     pub id: String,
-    /// The stored bundle.
-    pub file: PathBuf,
     /// Title.
     pub title: String,
     /// Author.
@@ -139,71 +244,150 @@ pub struct Hit {
 /// An open library.
 #[derive(Debug)]
 pub struct Library {
-    root: PathBuf,
-    db_path: PathBuf,
-    db: Connection,
+    location: Location,
+    store: Store,
+    db: Db,
+    /// The lock file of a folder library (PostgreSQL locks in the database).
+    lock_file: Option<PathBuf>,
+    /// Where lessons are put back together as bundle files for opening.
+    open_dir: PathBuf,
 }
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS lessons (
-    id TEXT PRIMARY KEY,
-    file TEXT NOT NULL,
-    title TEXT NOT NULL,
-    author TEXT NOT NULL,
-    description TEXT NOT NULL,
-    case_ref TEXT NOT NULL,
-    duration_s REAL NOT NULL
-);
-CREATE VIRTUAL TABLE IF NOT EXISTS entries USING fts5(
-    lesson_id UNINDEXED, kind UNINDEXED, time_s UNINDEXED, chapter UNINDEXED, text,
-    tokenize = 'porter unicode61'
-);
-";
+/// The write lock of a folder library: held while the file stays open.
+struct FolderLock(#[allow(dead_code)] std::fs::File);
 
 impl Library {
-    /// Opens (creating when needed) the library at `root`.
+    /// Opens (creating when needed) the folder library at `root`.
     ///
     /// # Errors
     /// If the folder or the index cannot be created or opened.
     pub fn open(root: &Path) -> Result<Self, LibraryError> {
-        std::fs::create_dir_all(root.join("bundles")).map_err(|source| LibraryError::Io {
-            path: root.to_path_buf(),
-            what: "creating the library folder".to_owned(),
-            source,
-        })?;
-        let db_path = root.join("index.sqlite");
-        let sql = |source| LibraryError::Sql {
-            path: db_path.clone(),
-            source,
+        Self::open_at(&Location::Folder(root.to_path_buf()))
+    }
+
+    /// Opens the library at `location`; a new or deleted index is rebuilt from the store.
+    ///
+    /// # Errors
+    /// If the store or the index cannot be reached or created.
+    pub fn open_at(location: &Location) -> Result<Self, LibraryError> {
+        let (store, (db, index_is_new), lock_file, open_dir) = match location {
+            Location::Folder(root) => {
+                std::fs::create_dir_all(root).map_err(|source| LibraryError::Io {
+                    path: root.clone(),
+                    what: "creating the library folder".to_owned(),
+                    source,
+                })?;
+                (
+                    Store::Folder(root.clone()),
+                    Db::open_sqlite(root.join("index.sqlite"))?,
+                    Some(root.join(".lock")),
+                    root.join("open"),
+                )
+            }
+            Location::Institution {
+                index_url,
+                objects_url,
+            } => {
+                let cache = std::env::var_os("XDG_CACHE_HOME")
+                    .filter(|v| !v.is_empty())
+                    .map(PathBuf::from)
+                    .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+                    .unwrap_or_else(std::env::temp_dir);
+                let tag = blake3::hash(format!("{index_url}\n{objects_url}").as_bytes()).to_hex()
+                    [..16]
+                    .to_owned();
+                (
+                    Store::S3(store::S3Store::connect(objects_url)?),
+                    Db::open_postgres(index_url)?,
+                    None,
+                    cache.join("twinray/library-open").join(tag),
+                )
+            }
         };
-        let db = Connection::open(&db_path).map_err(sql)?;
-        db.busy_timeout(Duration::from_secs(30)).map_err(sql)?;
-        db.pragma_update(None, "journal_mode", "WAL").map_err(sql)?;
-        db.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(sql)?;
-        db.execute_batch(SCHEMA).map_err(sql)?;
-        Ok(Self {
-            root: root.to_path_buf(),
-            db_path,
+        let mut lib = Self {
+            location: location.clone(),
+            store,
             db,
-        })
-    }
-
-    /// The library folder.
-    #[must_use]
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
-    fn sql(&self, source: rusqlite::Error) -> LibraryError {
-        LibraryError::Sql {
-            path: self.db_path.clone(),
-            source,
+            lock_file,
+            open_dir,
+        };
+        if index_is_new && !lib.store.list(store::MANIFESTS)?.is_empty() {
+            lib.reindex()?;
         }
+        lib.adopt_loose_bundles()?;
+        Ok(lib)
     }
 
-    /// Adds a bundle: verifies it, stores it once under its content hash, and indexes it.
-    /// Adding the same bundle again changes nothing. Returns the lesson.
+    /// Where the library is.
+    #[must_use]
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    /// Runs `f` holding the library's write lock.
+    fn exclusive<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T, LibraryError>,
+    ) -> Result<T, LibraryError> {
+        let _folder_lock = match &self.lock_file {
+            Some(path) => {
+                let file = std::fs::File::options()
+                    .create(true)
+                    .truncate(false)
+                    .write(true)
+                    .open(path)
+                    .map_err(|source| LibraryError::Io {
+                        path: path.clone(),
+                        what: "opening the library's lock file".to_owned(),
+                        source,
+                    })?;
+                file.lock().map_err(|source| LibraryError::Io {
+                    path: path.clone(),
+                    what: "locking the library".to_owned(),
+                    source,
+                })?;
+                Some(FolderLock(file))
+            }
+            None => None,
+        };
+        self.db.lock_writes()?;
+        let result = f(self);
+        let unlocked = self.db.unlock_writes();
+        let value = result?;
+        unlocked?;
+        Ok(value)
+    }
+
+    /// Libraries written before parts were stored once kept whole bundles in `bundles/`: each
+    /// is added the new way, and its old file removed only once it is stored and indexed.
+    fn adopt_loose_bundles(&mut self) -> Result<(), LibraryError> {
+        let Location::Folder(root) = &self.location else {
+            return Ok(());
+        };
+        let old = root.join("bundles");
+        let Ok(dir) = std::fs::read_dir(&old) else {
+            return Ok(());
+        };
+        let files: Vec<PathBuf> = dir
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| twinray_bundle::is_bundle_path(p))
+            .collect();
+        for file in files {
+            self.add(&file)?;
+            std::fs::remove_file(&file).map_err(|source| LibraryError::Io {
+                path: file.clone(),
+                what: "removing after storing it in the new layout".to_owned(),
+                source,
+            })?;
+        }
+        let _ = std::fs::remove_dir(&old);
+        Ok(())
+    }
+
+    /// Adds a bundle: verifies it, stores each member not already stored (a case shared with
+    /// another lesson is not stored again) and its manifest, and indexes it. Adding the same
+    /// bundle again changes nothing. Returns the lesson.
     ///
     /// # Errors
     /// If the bundle is damaged or cannot be read, or the library cannot be written.
@@ -220,127 +404,72 @@ impl Library {
                 problems: problems.join("; "),
             });
         }
-        let io = |what: &str, source| LibraryError::Io {
-            path: bundle.to_path_buf(),
-            what: what.to_owned(),
-            source,
-        };
-        let mut hasher = blake3::Hasher::new();
-        let mut file = std::fs::File::open(bundle).map_err(|e| io("opening", e))?;
-        std::io::copy(&mut file, &mut hasher).map_err(|e| io("reading", e))?;
-        let id = hasher.finalize().to_hex().to_string();
-        let stored = self.root.join("bundles").join(format!("{id}.twlesson"));
-        if !stored.exists() {
-            let tmp = self.root.join("bundles").join(format!(
-                ".{id}.{}.{:?}.partial",
-                std::process::id(),
-                std::thread::current().id()
-            ));
-            std::fs::copy(bundle, &tmp).map_err(|e| io("copying into the library", e))?;
-            std::fs::rename(&tmp, &stored).map_err(|e| io("moving into the library", e))?;
-        }
-        self.index_one(&id, &stored)
+        let mut b = twinray_bundle::Bundle::open(bundle)?;
+        let manifest_json = b.manifest_json().to_vec();
+        let manifest = b.manifest().clone();
+        let id = blake3::hash(&manifest_json).to_hex().to_string();
+        self.exclusive(|lib| {
+            for m in &manifest.members {
+                let key = store::object_key(&m.blake3);
+                if !lib.store.exists(&key)? {
+                    let bytes = b.read(&m.name)?;
+                    lib.store.put(&key, &bytes)?;
+                }
+            }
+            let key = store::manifest_key(&id);
+            if !lib.store.exists(&key)? {
+                lib.store.put(&key, &manifest_json)?;
+            }
+            let (row, entries) =
+                index::read_lesson(
+                    &id,
+                    bundle,
+                    &manifest,
+                    &mut |name| match manifest.member(name) {
+                        Some(_) => b.read(name).map(Some).map_err(LibraryError::from),
+                        None => Ok(None),
+                    },
+                )?;
+            lib.db.insert(&row, &member_refs(&manifest), &entries)?;
+            Ok(row)
+        })
     }
 
-    /// Indexes one stored bundle (replacing what the index held for it).
-    fn index_one(&mut self, id: &str, stored: &Path) -> Result<LessonRow, LibraryError> {
-        let (row, entries) = index::read_bundle(id, stored)?;
-        self.insert(&row, &entries)?;
-        Ok(row)
-    }
-
-    /// Puts a lesson and its entries into the index in one transaction, replacing what it held
-    /// for `row.id` (its file is `bundles/<id>.twlesson`). [`Self::add`] uses it; benchmarks
-    /// fill an index with synthetic lessons through it.
+    /// Puts a lesson and its entries into the index (no parts stored): benchmarks fill an
+    /// index with synthetic lessons through it.
     ///
     /// # Errors
     /// If the index cannot be written.
     pub fn insert(&mut self, row: &LessonRow, entries: &[Entry]) -> Result<(), LibraryError> {
-        let id = row.id.as_str();
-        let db_path = self.db_path.clone();
-        let sql = |source| LibraryError::Sql {
-            path: db_path.clone(),
-            source,
-        };
-        let tx = self
-            .db
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(sql)?;
-        delete_lesson_rows(&tx, id).map_err(sql)?;
-        tx.execute(
-            "INSERT INTO lessons (id, file, title, author, description, case_ref, duration_s) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![
-                id,
-                format!("bundles/{id}.twlesson"),
-                row.title,
-                row.author,
-                row.description,
-                row.case_ref,
-                row.duration_s
-            ],
-        )
-        .map_err(sql)?;
-        {
-            let mut insert = tx
-                .prepare(
-                    "INSERT INTO entries (lesson_id, kind, time_s, chapter, text) VALUES (?1, ?2, ?3, ?4, ?5)",
-                )
-                .map_err(sql)?;
-            for e in entries {
-                insert
-                    .execute(params![id, e.kind.name(), e.time_s, e.chapter, e.text])
-                    .map_err(sql)?;
-            }
-        }
-        tx.commit().map_err(sql)
-    }
-
-    fn row_from(&self, r: &rusqlite::Row<'_>) -> rusqlite::Result<LessonRow> {
-        let file: String = r.get(1)?;
-        Ok(LessonRow {
-            id: r.get(0)?,
-            file: self.root.join(file),
-            title: r.get(2)?,
-            author: r.get(3)?,
-            description: r.get(4)?,
-            case_ref: r.get(5)?,
-            duration_s: r.get(6)?,
-        })
+        self.db.insert(row, &[], entries)
     }
 
     /// Every lesson, by title.
     ///
     /// # Errors
     /// If the index cannot be read.
-    pub fn list(&self) -> Result<Vec<LessonRow>, LibraryError> {
-        let mut stmt = self
-            .db
-            .prepare("SELECT id, file, title, author, description, case_ref, duration_s FROM lessons ORDER BY title, id")
-            .map_err(|e| self.sql(e))?;
-        let rows = stmt
-            .query_map([], |r| self.row_from(r))
-            .map_err(|e| self.sql(e))?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| self.sql(e));
-        rows
+    pub fn list(&mut self) -> Result<Vec<LessonRow>, LibraryError> {
+        self.db.lessons()
     }
 
     /// The lesson whose id is `id` or starts with it (at least 4 characters).
     ///
     /// # Errors
     /// If none or several match.
-    pub fn get(&self, id: &str) -> Result<LessonRow, LibraryError> {
+    pub fn get(&mut self, id: &str) -> Result<LessonRow, LibraryError> {
         let not_found = || LibraryError::NotFound {
             id: id.to_owned(),
-            root: self.root.clone(),
+            root: self.location.to_string(),
         };
         if id.len() < 4 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(not_found());
         }
+        let want = id.to_ascii_lowercase();
         let matches: Vec<LessonRow> = self
-            .list()?
+            .db
+            .lessons()?
             .into_iter()
-            .filter(|r| r.id.starts_with(&id.to_ascii_lowercase()))
+            .filter(|r| r.id.starts_with(&want))
             .collect();
         match matches.as_slice() {
             [one] => Ok(one.clone()),
@@ -352,215 +481,249 @@ impl Library {
     ///
     /// # Errors
     /// If the index cannot be read.
-    pub fn entries(&self, id: &str) -> Result<Vec<Entry>, LibraryError> {
-        let mut stmt = self
-            .db
-            .prepare("SELECT kind, time_s, chapter, text FROM entries WHERE lesson_id = ?1 ORDER BY time_s, rowid")
-            .map_err(|e| self.sql(e))?;
-        let rows = stmt
-            .query_map(params![id], |r| {
-                let kind: String = r.get(0)?;
-                Ok(Entry {
-                    kind: EntryKind::from_name(&kind),
-                    time_s: r.get(1)?,
-                    chapter: r.get(2)?,
-                    text: r.get(3)?,
-                })
-            })
-            .map_err(|e| self.sql(e))?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| self.sql(e));
-        rows
+    pub fn entries(&mut self, id: &str) -> Result<Vec<Entry>, LibraryError> {
+        self.db.entries(id)
     }
 
-    /// Searches: bm25 over every entry (titles weigh most, then anatomy and chapters, then
-    /// descriptions and notes), best entry per lesson, best lessons first.
+    /// Searches: every word must appear in one entry; best entry per lesson, best lessons
+    /// first (titles weigh most, then anatomy and chapters, then authors, descriptions and
+    /// notes).
     ///
     /// # Errors
     /// If the index cannot be read.
-    pub fn search(&self, query: &str, limit: usize) -> Result<Vec<Hit>, LibraryError> {
-        let terms: Vec<String> = query
-            .split(|c: char| !c.is_alphanumeric())
-            .filter(|t| !t.is_empty())
-            .map(|t| format!("\"{t}\""))
-            .collect();
-        if terms.is_empty() {
-            return Ok(Vec::new());
-        }
-        let fts = terms.join(" ");
-        let mut stmt = self
-            .db
-            .prepare(
-                "SELECT e.lesson_id, e.kind, e.time_s, e.chapter, e.text,
-                        bm25(entries) * CASE e.kind WHEN 'title' THEN 4.0 WHEN 'anatomy' THEN 3.0
-                            WHEN 'chapter' THEN 3.0 WHEN 'author' THEN 2.0 ELSE 1.0 END AS r,
-                        l.id, l.file, l.title, l.author, l.description, l.case_ref, l.duration_s
-                 FROM entries e JOIN lessons l ON l.id = e.lesson_id
-                 WHERE entries MATCH ?1 ORDER BY r, e.time_s LIMIT 2000",
-            )
-            .map_err(|e| self.sql(e))?;
-        let rows = stmt
-            .query_map(params![fts], |r| {
-                let kind: String = r.get(1)?;
-                let file: String = r.get(7)?;
-                Ok(Hit {
-                    kind: EntryKind::from_name(&kind),
-                    time_s: r.get(2)?,
-                    chapter: r.get(3)?,
-                    text: r.get(4)?,
-                    rank: r.get(5)?,
-                    lesson: LessonRow {
-                        id: r.get(6)?,
-                        file: self.root.join(file),
-                        title: r.get(8)?,
-                        author: r.get(9)?,
-                        description: r.get(10)?,
-                        case_ref: r.get(11)?,
-                        duration_s: r.get(12)?,
-                    },
-                })
-            })
-            .map_err(|e| self.sql(e))?;
+    pub fn search(&mut self, query: &str, limit: usize) -> Result<Vec<Hit>, LibraryError> {
         let mut hits: Vec<Hit> = Vec::new();
-        for row in rows {
-            let hit = row.map_err(|e| self.sql(e))?;
-            if !hits.iter().any(|h| h.lesson.id == hit.lesson.id) {
-                hits.push(hit);
-                if hits.len() >= limit {
-                    break;
-                }
+        for h in self.db.search(query, 2000)? {
+            if hits.iter().any(|k| k.lesson.id == h.lesson.id) {
+                continue;
+            }
+            hits.push(Hit {
+                lesson: h.lesson,
+                kind: h.kind,
+                text: h.text,
+                time_s: h.time_s,
+                chapter: h.chapter,
+                rank: h.rank,
+            });
+            if hits.len() >= limit {
+                break;
             }
         }
         Ok(hits)
     }
 
-    /// Removes a lesson: its index rows and its stored bundle.
+    /// The manifest of a lesson, read from the store and checked against its id.
+    fn manifest(&self, id: &str) -> Result<(Vec<u8>, twinray_bundle::Manifest), LibraryError> {
+        let key = store::manifest_key(id);
+        let bytes = self.store.get(&key, twinray_bundle::MAX_MANIFEST_BYTES)?;
+        if blake3::hash(&bytes).to_hex().as_str() != id {
+            return Err(LibraryError::Damage {
+                location: format!("{} {key}", self.store.describe()),
+                reason: "the manifest's bytes changed (its BLAKE3 is not the lesson's id)".into(),
+            });
+        }
+        let manifest = twinray_bundle::parse_manifest(Path::new(&key), &bytes)?;
+        Ok((bytes, manifest))
+    }
+
+    /// A stored part, checked against its manifest entry.
+    fn part(&self, entry: &twinray_bundle::MemberEntry) -> Result<Vec<u8>, LibraryError> {
+        if !is_hash(&entry.blake3) {
+            return Err(LibraryError::Damage {
+                location: entry.name.clone(),
+                reason: format!("'{}' is not a BLAKE3 hash", entry.blake3),
+            });
+        }
+        let key = store::object_key(&entry.blake3);
+        let bytes = self.store.get(&key, entry.size.min(MAX_PART_BYTES))?;
+        if bytes.len() as u64 != entry.size
+            || blake3::hash(&bytes).to_hex().as_str() != entry.blake3
+        {
+            return Err(LibraryError::Damage {
+                location: format!("{} {key} ({})", self.store.describe(), entry.name),
+                reason: "its bytes changed (size or BLAKE3 differs from the manifest)".into(),
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// One member of a lesson (e.g. its thumbnail), checked; `None` when it has none.
+    ///
+    /// # Errors
+    /// If the lesson is not stored or the part is damaged.
+    pub fn member(&mut self, id: &str, name: &str) -> Result<Option<Vec<u8>>, LibraryError> {
+        let row = self.get(id)?;
+        let (_, manifest) = self.manifest(&row.id)?;
+        manifest.member(name).map(|e| self.part(e)).transpose()
+    }
+
+    /// The lesson as a bundle file to open (replay, studio, VR): put back together from its
+    /// parts, once, under the library's `open/` folder (a cache that may be deleted).
+    ///
+    /// # Errors
+    /// If it is not in the library or its parts are damaged.
+    pub fn bundle_file(&mut self, id: &str) -> Result<PathBuf, LibraryError> {
+        let row = self.get(id)?;
+        let path = self.open_dir.join(format!("{}.twlesson", row.id));
+        if path.is_file() {
+            return Ok(path);
+        }
+        std::fs::create_dir_all(&self.open_dir).map_err(|source| LibraryError::Io {
+            path: self.open_dir.clone(),
+            what: "creating".to_owned(),
+            source,
+        })?;
+        match self.assemble(&row.id, &path) {
+            Err(LibraryError::Bundle(twinray_bundle::BundleError::Exists { .. })) => Ok(path),
+            other => other.map(|()| path),
+        }
+    }
+
+    fn assemble(&self, id: &str, out: &Path) -> Result<(), LibraryError> {
+        let (json, _) = self.manifest(id)?;
+        let mut failure = None;
+        let written = twinray_bundle::write_from_parts(out, &json, &mut |entry| {
+            self.part(entry).map_err(|e| {
+                let reason = e.to_string();
+                failure = Some(e);
+                twinray_bundle::BundleError::Member {
+                    path: out.to_path_buf(),
+                    member: entry.name.clone(),
+                    reason,
+                }
+            })
+        });
+        match (written, failure) {
+            (Ok(_), _) => Ok(()),
+            (Err(_), Some(e)) => Err(e),
+            (Err(e), None) => Err(e.into()),
+        }
+    }
+
+    /// The hashes of every stored part (a part is one distinct member: the same case in many
+    /// lessons is one part).
+    ///
+    /// # Errors
+    /// If the store cannot be listed.
+    pub fn stored_parts(&self) -> Result<Vec<String>, LibraryError> {
+        Ok(self
+            .store
+            .list(store::OBJECTS)?
+            .into_iter()
+            .filter(|n| is_hash(n))
+            .collect())
+    }
+
+    /// Removes a lesson: its index rows, its manifest, and the parts no other lesson uses.
     ///
     /// # Errors
     /// If it is not in the library or cannot be removed.
     pub fn remove(&mut self, id: &str) -> Result<LessonRow, LibraryError> {
         let row = self.get(id)?;
-        let db_path = self.db_path.clone();
-        let sql = |source| LibraryError::Sql {
-            path: db_path.clone(),
-            source,
-        };
-        let tx = self
-            .db
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(sql)?;
-        delete_lesson_rows(&tx, &row.id).map_err(sql)?;
-        tx.commit().map_err(sql)?;
-        std::fs::remove_file(&row.file).map_err(|source| LibraryError::Io {
-            path: row.file.clone(),
-            what: "removing".to_owned(),
-            source,
-        })?;
-        Ok(row)
+        self.exclusive(|lib| {
+            let orphans = lib.db.delete(&row.id)?;
+            lib.store.delete(&store::manifest_key(&row.id))?;
+            for hash in orphans.iter().filter(|h| is_hash(h)) {
+                lib.store.delete(&store::object_key(hash))?;
+            }
+            let _ = std::fs::remove_file(lib.open_dir.join(format!("{}.twlesson", row.id)));
+            Ok(row)
+        })
     }
 
-    /// Copies a lesson's bundle to `out` (never over an existing file).
+    /// Writes a lesson's bundle to `out` (never over an existing file).
     ///
     /// # Errors
-    /// If it is not in the library, `out` exists, or copying fails.
-    pub fn export(&self, id: &str, out: &Path) -> Result<LessonRow, LibraryError> {
+    /// If it is not in the library, `out` exists, or its parts are damaged.
+    pub fn export(&mut self, id: &str, out: &Path) -> Result<LessonRow, LibraryError> {
         let row = self.get(id)?;
         if out.exists() {
             return Err(LibraryError::Exists {
                 path: out.to_path_buf(),
             });
         }
-        std::fs::copy(&row.file, out).map_err(|source| LibraryError::Io {
-            path: out.to_path_buf(),
-            what: "exporting".to_owned(),
-            source,
-        })?;
+        self.assemble(&row.id, out)?;
         Ok(row)
     }
 
-    /// Verifies every stored bundle (and that each indexed lesson's file exists): the problems
-    /// found, one line each (empty when all is well).
+    /// Checks every lesson's manifest and parts against their hashes, and that every stored
+    /// manifest is indexed: the problems found, one line each (empty when all is well).
     ///
     /// # Errors
-    /// If the index cannot be read.
-    pub fn verify(&self) -> Result<Vec<String>, LibraryError> {
+    /// If the index or the store cannot be read.
+    pub fn verify(&mut self) -> Result<Vec<String>, LibraryError> {
         let mut problems = Vec::new();
-        for row in self.list()? {
-            match twinray_bundle::verify(&row.file) {
-                Ok(r) => {
-                    for p in r.problems {
-                        problems.push(format!(
-                            "{} ({}): {}: {}",
-                            row.id, row.title, p.member, p.problem
-                        ));
+        let rows = self.db.lessons()?;
+        for row in &rows {
+            match self.manifest(&row.id) {
+                Ok((_, manifest)) => {
+                    for entry in &manifest.members {
+                        if let Err(e) = self.part(entry) {
+                            problems
+                                .push(format!("{} ({}): {}: {e}", row.id, row.title, entry.name));
+                        }
                     }
                 }
                 Err(e) => problems.push(format!("{} ({}): {e}", row.id, row.title)),
             }
         }
-        for file in self.stored_files()? {
-            let id = stored_id(&file);
-            if self.get(&id).is_err() {
+        for name in self.store.list(store::MANIFESTS)? {
+            let id = name.trim_end_matches(".json");
+            if !rows.iter().any(|r| r.id == id) {
                 problems.push(format!(
-                    "{} is not in the index (`twinray library reindex` adds it)",
-                    file.display()
+                    "{}{name} is not in the index (`twinray library reindex` adds it)",
+                    store::MANIFESTS
                 ));
             }
         }
         Ok(problems)
     }
 
-    fn stored_files(&self) -> Result<Vec<PathBuf>, LibraryError> {
-        let dir = self.root.join("bundles");
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .map_err(|source| LibraryError::Io {
-                path: dir.clone(),
-                what: "listing".to_owned(),
-                source,
-            })?
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| {
-                p.extension().is_some_and(|e| e == "twlesson")
-                    && !p
-                        .file_name()
-                        .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-            })
-            .collect();
-        files.sort();
-        Ok(files)
-    }
-
-    /// Rebuilds the index from the stored bundles; returns how many were indexed and the
-    /// bundles that could not be (with why).
+    /// Rebuilds the index from the manifests and parts in the store; returns how many lessons
+    /// were indexed and those that could not be (with why).
     ///
     /// # Errors
-    /// If the index cannot be written.
+    /// If the index cannot be written or the store listed.
     pub fn reindex(&mut self) -> Result<(usize, Vec<String>), LibraryError> {
-        self.db
-            .execute_batch("DELETE FROM lessons; DELETE FROM entries;")
-            .map_err(|e| self.sql(e))?;
-        let mut count = 0;
-        let mut skipped = Vec::new();
-        for file in self.stored_files()? {
-            let id = stored_id(&file);
-            match self.index_one(&id, &file) {
-                Ok(_) => count += 1,
-                Err(e) => skipped.push(e.to_string()),
+        self.exclusive(|lib| {
+            lib.db.clear()?;
+            let mut count = 0;
+            let mut skipped = Vec::new();
+            for name in lib.store.list(store::MANIFESTS)? {
+                let Some(id) = name.strip_suffix(".json").filter(|id| is_hash(id)) else {
+                    continue;
+                };
+                match lib.index_stored(id) {
+                    Ok(()) => count += 1,
+                    Err(e) => skipped.push(e.to_string()),
+                }
             }
-        }
-        Ok((count, skipped))
+            Ok((count, skipped))
+        })
+    }
+
+    fn index_stored(&mut self, id: &str) -> Result<(), LibraryError> {
+        let (_, manifest) = self.manifest(id)?;
+        let source = PathBuf::from(format!(
+            "{}/{}",
+            self.store.describe(),
+            store::manifest_key(id)
+        ));
+        let (row, entries) = index::read_lesson(id, &source, &manifest, &mut |name| {
+            manifest.member(name).map(|e| self.part(e)).transpose()
+        })?;
+        self.db.insert(&row, &member_refs(&manifest), &entries)
     }
 }
 
-fn stored_id(file: &Path) -> String {
-    file.file_stem()
-        .map_or_else(String::new, |s| s.to_string_lossy().into_owned())
-}
-
-/// Removes a lesson's row and its search entries (inside the caller's transaction).
-fn delete_lesson_rows(tx: &rusqlite::Transaction<'_>, id: &str) -> rusqlite::Result<()> {
-    tx.execute("DELETE FROM lessons WHERE id = ?1", params![id])?;
-    tx.execute("DELETE FROM entries WHERE lesson_id = ?1", params![id])?;
-    Ok(())
+fn member_refs(manifest: &twinray_bundle::Manifest) -> Vec<MemberRef> {
+    manifest
+        .members
+        .iter()
+        .map(|m| MemberRef {
+            name: m.name.clone(),
+            hash: m.blake3.clone(),
+            size: m.size,
+        })
+        .collect()
 }

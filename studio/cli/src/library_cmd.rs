@@ -1,7 +1,7 @@
-//! `twinray library`: the embedded lesson library (a folder of bundles and an SQLite FTS5
-//! index): add, list, search, show, open, remove, export, verify, reindex.
+//! `twinray library`: the lesson library (a folder with an SQLite index, or an institution's
+//! PostgreSQL + S3): add, list, search, show, open, remove, export, verify, reindex.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Result};
@@ -13,8 +13,12 @@ use crate::replay_cmd::{self, ReplayArgs};
 /// Arguments of `twinray library`.
 #[derive(Debug, Args)]
 #[command(after_help = "\
-The library is --library DIR, else $TWINRAY_LIBRARY, else $XDG_DATA_HOME/twinray/library
-(~/.local/share/twinray/library).
+The library is --library, else $TWINRAY_LIBRARY, else $XDG_DATA_HOME/twinray/library
+(~/.local/share/twinray/library). It is a folder, or an institution's library on its servers:
+  --library 'postgresql://USER@HOST/DB?objects=s3://BUCKET'
+(the index in PostgreSQL, the lessons' files in S3-compatible storage; the S3 endpoint and keys
+come from AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, and
+AWS_ALLOW_HTTP=true for a plain-HTTP endpoint).
 
 Examples:
   twinray library add spine.twlesson
@@ -24,9 +28,9 @@ Examples:
   twinray library open 3fa2 --at 22 --out frame.png
   twinray library export 3fa2 copy.twlesson")]
 pub struct LibraryArgs {
-    /// The library folder.
-    #[arg(long, global = true, value_name = "DIR")]
-    library: Option<PathBuf>,
+    /// The library: a folder, or postgresql://…?objects=s3://BUCKET.
+    #[arg(long, global = true, value_name = "DIR|URL")]
+    library: Option<String>,
     #[command(subcommand)]
     command: LibraryCommand,
 }
@@ -66,35 +70,36 @@ enum LibraryCommand {
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
-    /// Remove a lesson (its bundle and index entries).
+    /// Remove a lesson (its index entries, its manifest, and the files no other lesson uses).
     Remove {
         /// The lesson id (or its first characters).
         id: String,
     },
-    /// Copy a lesson's bundle out of the library (never over an existing file).
+    /// Write a lesson's bundle out of the library (never over an existing file).
     Export {
         /// The lesson id (or its first characters).
         id: String,
         /// Where to write it.
         out: PathBuf,
     },
-    /// Verify every stored bundle and the index.
+    /// Verify every lesson's stored files against their hashes, and the index.
     Verify,
-    /// Rebuild the index from the stored bundles (the index is a cache).
+    /// Rebuild the index from the stored lessons (the index is a cache).
     Reindex,
 }
 
-fn replay_line(file: &Path, at: f64) -> String {
+/// The command that shows a lesson at a time (as `twinray replay --at`).
+fn open_line(id: &str, at: f64) -> String {
     format!(
-        "twinray replay {} --at {at:.1} --out frame.png",
-        file.display()
+        "twinray library open {} --at {at:.1} --out frame.png",
+        &id[..12]
     )
 }
 
 /// Runs `twinray library`.
 pub fn run(args: LibraryArgs) -> Result<ExitCode> {
     let root = location(args.library.as_deref())?;
-    let mut lib = Library::open(&root)?;
+    let mut lib = Library::open_at(&root)?;
     match args.command {
         LibraryCommand::Add { bundles } => {
             for b in &bundles {
@@ -141,20 +146,20 @@ pub fn run(args: LibraryArgs) -> Result<ExitCode> {
                         format!(" (chapter \"{}\")", h.chapter)
                     }
                 );
-                println!("    {}", replay_line(&h.lesson.file, h.time_s));
+                println!("    {}", open_line(&h.lesson.id, h.time_s));
             }
         }
         LibraryCommand::Show { id } => {
             let r = lib.get(&id)?;
-            println!("{}\n  title        {}\n  author       {}\n  description  {}\n  case         {}\n  duration     {:.1} s\n  file         {}",
-                r.id, r.title, r.author, r.description, r.case_ref, r.duration_s, r.file.display());
+            println!("{}\n  title        {}\n  author       {}\n  description  {}\n  case         {}\n  duration     {:.1} s",
+                r.id, r.title, r.author, r.description, r.case_ref, r.duration_s);
             for e in lib.entries(&r.id)? {
                 println!("  {:8.1} s  {:<11} {}", e.time_s, e.kind.name(), e.text);
             }
         }
         LibraryCommand::Open { id, at, out } => {
-            let r = lib.get(&id)?;
-            let args = ReplayArgs::for_frame(r.file, at, out);
+            let file = lib.bundle_file(&id)?;
+            let args = ReplayArgs::for_frame(file, at, out);
             return replay_cmd::run(&args);
         }
         LibraryCommand::Remove { id } => {
@@ -171,17 +176,17 @@ pub fn run(args: LibraryArgs) -> Result<ExitCode> {
                 println!("DAMAGED {p}");
             }
             if !problems.is_empty() {
-                println!("{}: {} problem(s)", root.display(), problems.len());
+                println!("{}: {} problem(s)", root, problems.len());
                 return Ok(ExitCode::from(1));
             }
-            println!("{}: ok, {} lessons", root.display(), lib.list()?.len());
+            println!("{}: ok, {} lessons", root, lib.list()?.len());
         }
         LibraryCommand::Reindex => {
             let (count, skipped) = lib.reindex()?;
             for s in &skipped {
                 eprintln!("warning: {s}");
             }
-            println!("reindexed {count} lessons in {}", root.display());
+            println!("reindexed {count} lessons in {}", root);
             if !skipped.is_empty() {
                 bail!("{} bundles could not be indexed", skipped.len());
             }

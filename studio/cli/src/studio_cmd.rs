@@ -46,8 +46,8 @@ pub struct StudioArgs {
     pub at: Option<f64>,
     /// The lesson library for "Save to library" and search (default: TWINRAY_LIBRARY, else
     /// the user's data folder, as for `twinray library`).
-    #[arg(long, value_name = "DIR")]
-    pub library: Option<PathBuf>,
+    #[arg(long, value_name = "DIR|URL")]
+    pub library: Option<String>,
     /// Once the refined 3D frame is on screen, save the whole window to this PNG and exit.
     #[arg(long, value_name = "PNG")]
     pub screenshot: Option<PathBuf>,
@@ -105,6 +105,10 @@ pub fn run(args: StudioArgs) -> Result<()> {
         screenshot: args.screenshot,
         size: [width, height],
         device: DeviceArg::resolve(args.device)?,
-        library: args.library,
+        library: args
+            .library
+            .as_deref()
+            .map(twinray_library::Location::parse)
+            .transpose()?,
     })
 }

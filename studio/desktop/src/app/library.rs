@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use twinray_library::{Hit, Library};
+use twinray_library::{Hit, Library, Location};
 use twinray_scene::bundle::{make_bundle, BundleRequest};
 
 use super::case::OpenCase;
@@ -19,7 +19,7 @@ pub const SEARCH_LIMIT: usize = 20;
 /// # Errors
 /// If the bundle cannot be written or the library cannot store it.
 pub fn save(
-    root: &Path,
+    root: &Location,
     lesson: &Path,
     case: &OpenCase,
     title: &str,
@@ -45,11 +45,14 @@ pub fn save(
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0)),
     };
-    let mut library = Library::open(root)
-        .with_context(|| format!("opening the library at {}", root.display()))?;
-    // Written beside the library's own files, then stored by it (the library copies what it
-    // keeps) and removed: a crash leaves at most this file, never a half-added lesson.
-    let staging = root.join(format!(".studio-save-{}.twlesson", std::process::id()));
+    let mut library =
+        Library::open_at(root).with_context(|| format!("opening the library at {root}"))?;
+    // Written to a private file, then stored by the library (which copies what it keeps) and
+    // removed: a crash leaves at most this file, never a half-added lesson.
+    let staging = std::env::temp_dir().join(format!(
+        ".twinray-studio-save-{}.twlesson",
+        std::process::id()
+    ));
     let _ = std::fs::remove_file(&staging);
     make_bundle(lesson, &scene_case, &request, &staging)
         .with_context(|| format!("bundling {}", lesson.display()))?;
@@ -63,21 +66,21 @@ pub fn save(
 ///
 /// # Errors
 /// If the library cannot be opened or the query is not one it understands.
-pub fn search(root: &Path, query: &str) -> Result<Vec<Hit>> {
-    let library = Library::open(root)
-        .with_context(|| format!("opening the library at {}", root.display()))?;
+pub fn search(root: &Location, query: &str) -> Result<Vec<Hit>> {
+    let mut library =
+        Library::open_at(root).with_context(|| format!("opening the library at {root}"))?;
     library
         .search(query, SEARCH_LIMIT)
         .with_context(|| format!("searching the library for '{query}'"))
 }
 
-/// The thumbnail of a stored bundle as `(width, height, RGBA8)`, if it has one.
+/// The thumbnail of a library lesson as `(width, height, RGBA8)`, if it has one.
 #[must_use]
-pub fn thumbnail(bundle: &Path) -> Option<(usize, usize, Vec<u8>)> {
-    let png = twinray_bundle::Bundle::open(bundle)
+pub fn thumbnail(root: &Location, id: &str) -> Option<(usize, usize, Vec<u8>)> {
+    let png = Library::open_at(root)
         .ok()?
-        .read(twinray_bundle::THUMBNAIL)
-        .ok()?;
+        .member(id, twinray_bundle::THUMBNAIL)
+        .ok()??;
     let mut decoder = png::Decoder::new(std::io::Cursor::new(png));
     decoder.set_transformations(png::Transformations::normalize_to_color8());
     let mut reader = decoder.read_info().ok()?;
@@ -95,29 +98,35 @@ pub fn thumbnail(bundle: &Path) -> Option<(usize, usize, Vec<u8>)> {
     Some((w, h, rgba))
 }
 
-/// The lesson of a library bundle, copied where the studio opens lessons from, when it was
+/// The lesson of a library lesson, copied where the studio opens lessons from, when it was
 /// taught on the open case.
 ///
 /// # Errors
-/// If the bundle cannot be read, or its lesson was taught on another case (the message says
-/// how to open it there).
-pub fn lesson_for_open_case(bundle: &Path, case: &OpenCase, at_s: f64) -> Result<PathBuf> {
-    let mut b = twinray_bundle::Bundle::open(bundle)
-        .with_context(|| format!("opening {}", bundle.display()))?;
-    let case_ref = b.manifest().case_ref.clone();
-    if !case.is_named_by(&case_ref) {
+/// If it cannot be read, or it was taught on another case (the message says how to open it
+/// there).
+pub fn lesson_for_open_case(
+    root: &Location,
+    id: &str,
+    case: &OpenCase,
+    at_s: f64,
+) -> Result<PathBuf> {
+    let mut library =
+        Library::open_at(root).with_context(|| format!("opening the library at {root}"))?;
+    let row = library.get(id)?;
+    if !case.is_named_by(&row.case_ref) {
+        let bundle = library.bundle_file(&row.id)?;
         bail!(
-            "this lesson was taught on another case ({case_ref}); open it with its own case: `twinray studio {} --at {at_s:.1}`",
+            "this lesson was taught on another case ({}); open it with its own case: `twinray studio {} --at {at_s:.1}`",
+            row.case_ref,
             bundle.display()
         );
     }
-    let bytes = b.read(twinray_bundle::LESSON)?;
+    let bytes = library
+        .member(&row.id, twinray_bundle::LESSON)?
+        .with_context(|| format!("library lesson {id} has no lesson member"))?;
     let dir = std::env::temp_dir().join(format!("twinray-studio-library-{}", std::process::id()));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let name = bundle
-        .file_stem()
-        .map_or_else(|| "lesson".into(), |s| s.to_string_lossy().into_owned());
-    let path = dir.join(format!("{name}.lesson"));
+    let path = dir.join(format!("{}.lesson", &row.id[..12]));
     std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
     Ok(path)
 }

@@ -353,10 +353,10 @@ pub enum Action {
     },
     /// Search the library; the hits go to [`App::library_hits`].
     SearchLibrary(String),
-    /// Open a library lesson (a stored bundle) at a time, in seconds from its start.
+    /// Open a library lesson at a time, in seconds from its start.
     OpenFromLibrary {
-        /// The stored bundle.
-        bundle: PathBuf,
+        /// The lesson's library id.
+        id: String,
         /// Where to start.
         at_s: f64,
     },
@@ -418,7 +418,7 @@ pub struct App {
     pub narration_muted: bool,
     /// The lesson library (`--library`, `TWINRAY_LIBRARY`, or the user's data folder);
     /// `None` when there is nowhere to keep one.
-    pub library_root: Option<PathBuf>,
+    pub library_root: Option<twinray_library::Location>,
     /// The last library search's hits.
     pub library_hits: Vec<twinray_library::Hit>,
 }
@@ -682,8 +682,7 @@ impl App {
                     .context("record a lesson first: Save to library stores the last recording")?;
                 let (title, id) = library::save(&root, &lesson, &self.case, &title, thumbnail_png)?;
                 self.notice = Some(format!(
-                    "saved '{title}' to the library at {} (id {})",
-                    root.display(),
+                    "saved '{title}' to the library at {root} (id {})",
                     &id[..id.len().min(12)]
                 ));
             }
@@ -701,8 +700,12 @@ impl App {
                     self.notice = Some(format!("nothing in the library matches '{query}'"));
                 }
             }
-            Action::OpenFromLibrary { bundle, at_s } => {
-                let lesson = library::lesson_for_open_case(&bundle, &self.case, at_s)?;
+            Action::OpenFromLibrary { id, at_s } => {
+                let root = self
+                    .library_root
+                    .clone()
+                    .context("no library location: pass --library DIR or set TWINRAY_LIBRARY")?;
+                let lesson = library::lesson_for_open_case(&root, &id, &self.case, at_s)?;
                 self.replay = None;
                 self.open_lesson(&lesson, false)?;
                 if let Some(replay) = self.replay.as_mut() {

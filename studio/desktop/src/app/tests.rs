@@ -43,6 +43,7 @@ fn a_lesson_of_another_case_is_refused_unless_the_front_end_chose_the_case() {
     // The same CT without its labels is another case.
     let (ct, _) = demo_volumes();
     let mut other = App::new(OpenCase::new("unlabelled", ct.clone(), None));
+    other.library_root.clone_from(&app.library_root);
     let e = other
         .apply(Action::OpenLesson(path.clone()))
         .expect_err("another case");
@@ -897,7 +898,7 @@ fn a_recording_is_saved_to_the_library_found_and_opened_at_its_chapter() {
     let root = temp_lesson("library");
     let _ = std::fs::remove_dir_all(&root);
     let mut app = demo_app();
-    app.library_root = Some(root.clone());
+    app.library_root = Some(twinray_library::Location::Folder(root.clone()));
     let e = app
         .apply(Action::SaveToLibrary {
             title: "nothing yet".into(),
@@ -931,7 +932,7 @@ fn a_recording_is_saved_to_the_library_found_and_opened_at_its_chapter() {
     assert_eq!(hit.lesson.title, "Lumbar puncture");
     assert!((hit.time_s - 1.0).abs() < 0.05, "{hit:?}");
     app.apply(Action::OpenFromLibrary {
-        bundle: hit.lesson.file.clone(),
+        id: hit.lesson.id.clone(),
         at_s: hit.time_s,
     })
     .expect("open");
@@ -941,9 +942,10 @@ fn a_recording_is_saved_to_the_library_found_and_opened_at_its_chapter() {
     // A lesson of another case is not opened on this one; the message says how.
     let (ct, _) = demo_volumes();
     let mut other = App::new(OpenCase::new("unlabelled", ct.clone(), None));
+    other.library_root.clone_from(&app.library_root);
     let e = other
         .apply(Action::OpenFromLibrary {
-            bundle: hit.lesson.file,
+            id: hit.lesson.id,
             at_s: 1.0,
         })
         .expect_err("another case");

@@ -59,7 +59,7 @@ pub struct StudioOptions {
     pub device: DevicePreference,
     /// The lesson library ("Save to library", search); `None`: `TWINRAY_LIBRARY` or the
     /// user's data folder.
-    pub library: Option<PathBuf>,
+    pub library: Option<twinray_library::Location>,
 }
 
 /// Opens the window and runs until it is closed.

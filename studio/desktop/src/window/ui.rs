@@ -241,7 +241,7 @@ fn library_panel(
         ui.label("no library: start the studio with --library DIR or set TWINRAY_LIBRARY");
         return;
     };
-    ui.label(format!("in {}", root.display()));
+    ui.label(format!("in {root}"));
     if let (None, Some(last)) = (&app.recording, &app.last_recording) {
         ui.horizontal(|ui| {
             ui.add(egui::TextEdit::singleline(&mut state.library_title).hint_text("title"))
@@ -274,7 +274,7 @@ fn library_panel(
             .0
             .entry(hit.lesson.id.clone())
             .or_insert_with(|| {
-                crate::app::library::thumbnail(&hit.lesson.file).map(|(w, h, rgba)| {
+                crate::app::library::thumbnail(root, &hit.lesson.id).map(|(w, h, rgba)| {
                     ui.ctx().load_texture(
                         format!("thumb-{}", hit.lesson.id),
                         egui::ColorImage::from_rgba_unmultiplied([w, h], &rgba),
@@ -300,7 +300,7 @@ fn library_panel(
                 ));
                 if ui.button("Open here").clicked() {
                     actions.push(Action::OpenFromLibrary {
-                        bundle: hit.lesson.file.clone(),
+                        id: hit.lesson.id.clone(),
                         at_s: hit.time_s,
                     });
                 }

@@ -1,0 +1,539 @@
+//! The library's index: a cache of the manifests in the store (lessons, their members' hashes,
+//! and what each teaches) that answers searches. SQLite with FTS5 on one machine; PostgreSQL
+//! with its own full-text search for an institution. The two speak the same queries here, so
+//! the library above them is written once.
+//!
+//! Ranks: lower is better in both (SQLite's bm25 is negative; PostgreSQL's `ts_rank` is
+//! negated), weighted by what matched: titles first, then anatomy and chapters, then authors,
+//! then descriptions and notes.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use rusqlite::{params, TransactionBehavior};
+
+use crate::{Entry, EntryKind, LessonRow, LibraryError};
+
+/// One stored member of a lesson.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberRef {
+    /// The member's name in the bundle.
+    pub name: String,
+    /// Its BLAKE3 (the object's name).
+    pub hash: String,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+/// A search hit before the library attaches its lesson row.
+pub struct RawHit {
+    pub lesson: LessonRow,
+    pub kind: EntryKind,
+    pub time_s: f64,
+    pub chapter: String,
+    pub text: String,
+    pub rank: f64,
+}
+
+/// The index.
+pub enum Db {
+    /// `index.sqlite` in the library folder.
+    Sqlite {
+        /// The file (for messages).
+        path: PathBuf,
+        /// The connection.
+        conn: rusqlite::Connection,
+    },
+    /// A PostgreSQL database.
+    Postgres {
+        /// The URL without its password (for messages).
+        url: String,
+        /// The connection.
+        client: Box<postgres::Client>,
+    },
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+const SQLITE_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS lessons (
+    id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    author TEXT NOT NULL,
+    description TEXT NOT NULL,
+    case_ref TEXT NOT NULL,
+    duration_s REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS members (
+    lesson_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    PRIMARY KEY (lesson_id, name)
+);
+CREATE INDEX IF NOT EXISTS members_hash ON members (hash);
+CREATE VIRTUAL TABLE IF NOT EXISTS entries USING fts5(
+    lesson_id UNINDEXED, kind UNINDEXED, time_s UNINDEXED, chapter UNINDEXED, text,
+    tokenize = 'porter unicode61'
+);
+";
+
+const POSTGRES_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS lessons (
+    id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    author TEXT NOT NULL,
+    description TEXT NOT NULL,
+    case_ref TEXT NOT NULL,
+    duration_s DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE IF NOT EXISTS members (
+    lesson_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    size BIGINT NOT NULL,
+    PRIMARY KEY (lesson_id, name)
+);
+CREATE INDEX IF NOT EXISTS members_hash ON members (hash);
+CREATE TABLE IF NOT EXISTS entries (
+    lesson_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    time_s DOUBLE PRECISION NOT NULL,
+    chapter TEXT NOT NULL,
+    text TEXT NOT NULL,
+    tsv tsvector GENERATED ALWAYS AS (to_tsvector('english', text)) STORED
+);
+CREATE INDEX IF NOT EXISTS entries_tsv ON entries USING GIN (tsv);
+CREATE INDEX IF NOT EXISTS entries_lesson ON entries (lesson_id);
+";
+
+/// The advisory lock every PostgreSQL writer takes (adds and removes serialise on it, as
+/// folder libraries do on their lock file).
+const PG_WRITE_LOCK: i64 = 0x7477_6c69_6272; // "twlibr"
+
+/// The kind weight, written once for both dialects.
+const KIND_WEIGHT: &str = "CASE e.kind WHEN 'title' THEN 4.0 WHEN 'anatomy' THEN 3.0 \
+     WHEN 'chapter' THEN 3.0 WHEN 'author' THEN 2.0 ELSE 1.0 END";
+
+const LESSON_COLUMNS: &str = "l.id, l.title, l.author, l.description, l.case_ref, l.duration_s";
+
+/// The search's terms: words of letters and digits, each quoted (so no query syntax leaks).
+fn terms(query: &str) -> Vec<String> {
+    query
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+impl Db {
+    /// Opens (creating when needed) the SQLite index at `path`; says whether it was new.
+    pub fn open_sqlite(path: PathBuf) -> Result<(Self, bool), LibraryError> {
+        let was_new = !path.exists();
+        let sql = |source| LibraryError::Sql {
+            path: path.display().to_string(),
+            reason: format!("{source}"),
+        };
+        let conn = rusqlite::Connection::open(&path).map_err(sql)?;
+        conn.busy_timeout(Duration::from_secs(30)).map_err(sql)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(sql)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(sql)?;
+        conn.execute_batch(SQLITE_SCHEMA).map_err(sql)?;
+        Ok((Self::Sqlite { path, conn }, was_new))
+    }
+
+    /// Connects to PostgreSQL at `url` and creates the tables when needed; says whether the
+    /// index was empty.
+    pub fn open_postgres(url: &str) -> Result<(Self, bool), LibraryError> {
+        let shown = redact(url);
+        let sql = |e: postgres::Error| LibraryError::Sql {
+            path: shown.clone(),
+            reason: pg_reason(&e),
+        };
+        let mut client = postgres::Client::connect(url, postgres::NoTls).map_err(sql)?;
+        client
+            .batch_execute(&format!(
+                "SELECT pg_advisory_lock({PG_WRITE_LOCK}); {POSTGRES_SCHEMA} SELECT pg_advisory_unlock({PG_WRITE_LOCK});"
+            ))
+            .map_err(sql)?;
+        let count: i64 = client
+            .query_one("SELECT count(*) FROM lessons", &[])
+            .map_err(sql)?
+            .get(0);
+        Ok((
+            Self::Postgres {
+                url: shown,
+                client: Box::new(client),
+            },
+            count == 0,
+        ))
+    }
+
+    /// What the index is, for messages.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Sqlite { path, .. } => path.display().to_string(),
+            Self::Postgres { url, .. } => url.clone(),
+        }
+    }
+
+    fn sql_err(&self, reason: String) -> LibraryError {
+        LibraryError::Sql {
+            path: self.describe(),
+            reason,
+        }
+    }
+
+    fn sqlite_err(&self, e: &rusqlite::Error) -> LibraryError {
+        self.sql_err(e.to_string())
+    }
+
+    fn pg_err(&self, e: &postgres::Error) -> LibraryError {
+        self.sql_err(pg_reason(e))
+    }
+
+    /// Takes the PostgreSQL write lock (folder libraries lock a file instead).
+    pub fn lock_writes(&mut self) -> Result<(), LibraryError> {
+        if let Self::Postgres { client, .. } = self {
+            let r = client.execute("SELECT pg_advisory_lock($1)", &[&PG_WRITE_LOCK]);
+            r.map_err(|e| self.pg_err(&e))?;
+        }
+        Ok(())
+    }
+
+    /// Releases the PostgreSQL write lock.
+    pub fn unlock_writes(&mut self) -> Result<(), LibraryError> {
+        if let Self::Postgres { client, .. } = self {
+            let r = client.execute("SELECT pg_advisory_unlock($1)", &[&PG_WRITE_LOCK]);
+            r.map_err(|e| self.pg_err(&e))?;
+        }
+        Ok(())
+    }
+
+    /// Puts a lesson, its members and its entries into the index in one transaction,
+    /// replacing what it held for that id.
+    pub fn insert(
+        &mut self,
+        row: &LessonRow,
+        members: &[MemberRef],
+        entries: &[Entry],
+    ) -> Result<(), LibraryError> {
+        match self {
+            Self::Sqlite { conn, .. } => {
+                let r = (|| {
+                    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                    sqlite_delete(&tx, &row.id)?;
+                    tx.execute(
+                        "INSERT INTO lessons (id, title, author, description, case_ref, duration_s) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        params![row.id, row.title, row.author, row.description, row.case_ref, row.duration_s],
+                    )?;
+                    {
+                        let mut m = tx.prepare(
+                            "INSERT INTO members (lesson_id, name, hash, size) VALUES (?1, ?2, ?3, ?4)",
+                        )?;
+                        for mr in members {
+                            m.execute(params![row.id, mr.name, mr.hash, mr.size as i64])?;
+                        }
+                        let mut e = tx.prepare(
+                            "INSERT INTO entries (lesson_id, kind, time_s, chapter, text) VALUES (?1, ?2, ?3, ?4, ?5)",
+                        )?;
+                        for en in entries {
+                            e.execute(params![
+                                row.id,
+                                en.kind.name(),
+                                en.time_s,
+                                en.chapter,
+                                en.text
+                            ])?;
+                        }
+                    }
+                    tx.commit()
+                })();
+                r.map_err(|e| self.sqlite_err(&e))
+            }
+            Self::Postgres { client, .. } => {
+                let r = (|| {
+                    let mut tx = client.transaction()?;
+                    pg_delete(&mut tx, &row.id)?;
+                    tx.execute(
+                        "INSERT INTO lessons (id, title, author, description, case_ref, duration_s) VALUES ($1, $2, $3, $4, $5, $6)",
+                        &[&row.id, &row.title, &row.author, &row.description, &row.case_ref, &row.duration_s],
+                    )?;
+                    let m = tx.prepare(
+                        "INSERT INTO members (lesson_id, name, hash, size) VALUES ($1, $2, $3, $4)",
+                    )?;
+                    for mr in members {
+                        let size = i64::try_from(mr.size).unwrap_or(i64::MAX);
+                        tx.execute(&m, &[&row.id, &mr.name, &mr.hash, &size])?;
+                    }
+                    // One multi-row statement per batch: a round trip per entry would make
+                    // filling a large index slow.
+                    for chunk in entries.chunks(500) {
+                        let mut sql = String::from(
+                            "INSERT INTO entries (lesson_id, kind, time_s, chapter, text) VALUES ",
+                        );
+                        let mut args: Vec<Box<dyn postgres::types::ToSql + Sync>> = Vec::new();
+                        for (i, en) in chunk.iter().enumerate() {
+                            let b = i * 5;
+                            if i > 0 {
+                                sql.push(',');
+                            }
+                            sql.push_str(&format!(
+                                "(${}, ${}, ${}, ${}, ${})",
+                                b + 1,
+                                b + 2,
+                                b + 3,
+                                b + 4,
+                                b + 5
+                            ));
+                            args.push(Box::new(row.id.clone()));
+                            args.push(Box::new(en.kind.name().to_owned()));
+                            args.push(Box::new(en.time_s));
+                            args.push(Box::new(en.chapter.clone()));
+                            args.push(Box::new(en.text.clone()));
+                        }
+                        let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
+                            args.iter().map(AsRef::as_ref).collect();
+                        tx.execute(sql.as_str(), &refs)?;
+                    }
+                    tx.commit()
+                })();
+                r.map_err(|e| self.pg_err(&e))
+            }
+        }
+    }
+
+    /// Removes a lesson's rows; returns the hashes of its members that no other lesson uses.
+    pub fn delete(&mut self, id: &str) -> Result<Vec<String>, LibraryError> {
+        let orphan_query = "SELECT DISTINCT m.hash FROM members m WHERE m.lesson_id = $1 \
+             AND NOT EXISTS (SELECT 1 FROM members o WHERE o.hash = m.hash AND o.lesson_id <> $1)";
+        match self {
+            Self::Sqlite { conn, .. } => {
+                let r = (|| {
+                    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                    let orphans = {
+                        let mut q = tx.prepare(&orphan_query.replace("$1", "?1"))?;
+                        let rows = q.query_map(params![id], |r| r.get::<_, String>(0))?;
+                        rows.collect::<Result<Vec<_>, _>>()?
+                    };
+                    sqlite_delete(&tx, id)?;
+                    tx.commit()?;
+                    Ok(orphans)
+                })();
+                r.map_err(|e: rusqlite::Error| self.sqlite_err(&e))
+            }
+            Self::Postgres { client, .. } => {
+                let r = (|| {
+                    let mut tx = client.transaction()?;
+                    let orphans = tx
+                        .query(orphan_query, &[&id])?
+                        .iter()
+                        .map(|r| r.get::<_, String>(0))
+                        .collect();
+                    pg_delete(&mut tx, id)?;
+                    tx.commit()?;
+                    Ok(orphans)
+                })();
+                r.map_err(|e: postgres::Error| self.pg_err(&e))
+            }
+        }
+    }
+
+    /// Empties the index (before a reindex).
+    pub fn clear(&mut self) -> Result<(), LibraryError> {
+        match self {
+            Self::Sqlite { conn, .. } => {
+                let r = conn.execute_batch(
+                    "DELETE FROM lessons; DELETE FROM members; DELETE FROM entries;",
+                );
+                r.map_err(|e| self.sqlite_err(&e))
+            }
+            Self::Postgres { client, .. } => {
+                let r = client.batch_execute("TRUNCATE lessons, members, entries");
+                r.map_err(|e| self.pg_err(&e))
+            }
+        }
+    }
+
+    /// Every lesson, by title.
+    pub fn lessons(&mut self) -> Result<Vec<LessonRow>, LibraryError> {
+        let sql = format!("SELECT {LESSON_COLUMNS} FROM lessons l ORDER BY l.title, l.id");
+        match self {
+            Self::Sqlite { conn, .. } => {
+                let r = (|| {
+                    let mut q = conn.prepare(&sql)?;
+                    let rows = q.query_map([], |r| sqlite_row(r, 0))?;
+                    rows.collect::<Result<Vec<_>, _>>()
+                })();
+                r.map_err(|e| self.sqlite_err(&e))
+            }
+            Self::Postgres { client, .. } => {
+                let r = client.query(sql.as_str(), &[]);
+                r.map(|rows| rows.iter().map(|r| pg_row(r, 0)).collect())
+                    .map_err(|e| self.pg_err(&e))
+            }
+        }
+    }
+
+    /// A lesson's entries, in time order.
+    pub fn entries(&mut self, id: &str) -> Result<Vec<Entry>, LibraryError> {
+        match self {
+            Self::Sqlite { conn, .. } => {
+                let r = (|| {
+                    let mut q = conn.prepare(
+                        "SELECT kind, time_s, chapter, text FROM entries WHERE lesson_id = ?1 ORDER BY time_s, rowid",
+                    )?;
+                    let rows = q.query_map(params![id], |r| {
+                        Ok(Entry {
+                            kind: EntryKind::from_name(&r.get::<_, String>(0)?),
+                            time_s: r.get(1)?,
+                            chapter: r.get(2)?,
+                            text: r.get(3)?,
+                        })
+                    })?;
+                    rows.collect::<Result<Vec<_>, _>>()
+                })();
+                r.map_err(|e| self.sqlite_err(&e))
+            }
+            Self::Postgres { client, .. } => {
+                let r = client.query(
+                    "SELECT kind, time_s, chapter, text FROM entries WHERE lesson_id = $1 ORDER BY time_s, ctid",
+                    &[&id],
+                );
+                r.map(|rows| {
+                    rows.iter()
+                        .map(|r| Entry {
+                            kind: EntryKind::from_name(r.get(0)),
+                            time_s: r.get(1),
+                            chapter: r.get(2),
+                            text: r.get(3),
+                        })
+                        .collect()
+                })
+                .map_err(|e| self.pg_err(&e))
+            }
+        }
+    }
+
+    /// Entries matching every word of `query`, best first (at most `max_rows`).
+    pub fn search(&mut self, query: &str, max_rows: usize) -> Result<Vec<RawHit>, LibraryError> {
+        let words = terms(query);
+        if words.is_empty() {
+            return Ok(Vec::new());
+        }
+        let limit = i64::try_from(max_rows).unwrap_or(i64::MAX);
+        match self {
+            Self::Sqlite { conn, .. } => {
+                let fts: Vec<String> = words.iter().map(|w| format!("\"{w}\"")).collect();
+                let sql = format!(
+                    "SELECT {LESSON_COLUMNS}, e.kind, e.time_s, e.chapter, e.text,
+                            bm25(entries) * {KIND_WEIGHT} AS r
+                     FROM entries e JOIN lessons l ON l.id = e.lesson_id
+                     WHERE entries MATCH ?1 ORDER BY r, e.time_s LIMIT ?2"
+                );
+                let r = (|| {
+                    let mut q = conn.prepare_cached(&sql)?;
+                    let rows = q.query_map(params![fts.join(" "), limit], |r| {
+                        Ok(RawHit {
+                            lesson: sqlite_row(r, 0)?,
+                            kind: EntryKind::from_name(&r.get::<_, String>(6)?),
+                            time_s: r.get(7)?,
+                            chapter: r.get(8)?,
+                            text: r.get(9)?,
+                            rank: r.get(10)?,
+                        })
+                    })?;
+                    rows.collect::<Result<Vec<_>, _>>()
+                })();
+                r.map_err(|e| self.sqlite_err(&e))
+            }
+            Self::Postgres { client, .. } => {
+                let sql = format!(
+                    "SELECT {LESSON_COLUMNS}, e.kind, e.time_s, e.chapter, e.text,
+                            (-ts_rank(e.tsv, q) * {KIND_WEIGHT})::float8 AS r
+                     FROM entries e JOIN lessons l ON l.id = e.lesson_id,
+                          plainto_tsquery('english', $1) q
+                     WHERE e.tsv @@ q ORDER BY r, e.time_s LIMIT $2"
+                );
+                let r = client.query(sql.as_str(), &[&words.join(" "), &limit]);
+                r.map(|rows| {
+                    rows.iter()
+                        .map(|r| RawHit {
+                            lesson: pg_row(r, 0),
+                            kind: EntryKind::from_name(r.get(6)),
+                            time_s: r.get(7),
+                            chapter: r.get(8),
+                            text: r.get(9),
+                            rank: r.get(10),
+                        })
+                        .collect()
+                })
+                .map_err(|e| self.pg_err(&e))
+            }
+        }
+    }
+}
+
+fn sqlite_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<LessonRow> {
+    Ok(LessonRow {
+        id: r.get(at)?,
+        title: r.get(at + 1)?,
+        author: r.get(at + 2)?,
+        description: r.get(at + 3)?,
+        case_ref: r.get(at + 4)?,
+        duration_s: r.get(at + 5)?,
+    })
+}
+
+fn pg_row(r: &postgres::Row, at: usize) -> LessonRow {
+    LessonRow {
+        id: r.get(at),
+        title: r.get(at + 1),
+        author: r.get(at + 2),
+        description: r.get(at + 3),
+        case_ref: r.get(at + 4),
+        duration_s: r.get(at + 5),
+    }
+}
+
+fn sqlite_delete(tx: &rusqlite::Transaction<'_>, id: &str) -> rusqlite::Result<()> {
+    tx.execute("DELETE FROM lessons WHERE id = ?1", params![id])?;
+    tx.execute("DELETE FROM members WHERE lesson_id = ?1", params![id])?;
+    tx.execute("DELETE FROM entries WHERE lesson_id = ?1", params![id])?;
+    Ok(())
+}
+
+fn pg_delete(tx: &mut postgres::Transaction<'_>, id: &str) -> Result<(), postgres::Error> {
+    tx.execute("DELETE FROM lessons WHERE id = $1", &[&id])?;
+    tx.execute("DELETE FROM members WHERE lesson_id = $1", &[&id])?;
+    tx.execute("DELETE FROM entries WHERE lesson_id = $1", &[&id])?;
+    Ok(())
+}
+
+/// A PostgreSQL error with the server's own message when there is one.
+fn pg_reason(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{}: {}", db.severity(), db.message()),
+        None => e.to_string(),
+    }
+}
+
+/// `url` without its password, for messages.
+#[must_use]
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((auth, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
+    let user = auth.split(':').next().unwrap_or("");
+    format!("{scheme}://{user}@{host}")
+}
