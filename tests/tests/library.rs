@@ -445,10 +445,20 @@ fn an_old_library_folder_is_adopted() {
     std::fs::create_dir_all(root.join("bundles")).expect("old layout");
     let old = root.join("bundles/0123.twlesson");
     std::fs::copy(&bundles().1, &old).expect("old bundle");
+    // Its index, in the old layout (a file column, one text column): dropped and rebuilt.
+    rusqlite::Connection::open(root.join("index.sqlite"))
+        .expect("old index")
+        .execute_batch(
+            "CREATE TABLE lessons (id TEXT PRIMARY KEY, file TEXT NOT NULL, title TEXT NOT NULL, author TEXT NOT NULL, description TEXT NOT NULL, case_ref TEXT NOT NULL, duration_s REAL NOT NULL);
+             CREATE VIRTUAL TABLE entries USING fts5(lesson_id UNINDEXED, kind UNINDEXED, time_s UNINDEXED, chapter UNINDEXED, text);
+             INSERT INTO lessons VALUES ('0123', 'bundles/0123.twlesson', 'stale', '', '', '', 1.0);",
+        )
+        .expect("old schema");
     let mut lib = Library::open(&root).expect("open the old library");
     assert_eq!(lib.list().expect("list").len(), 1);
     assert!(!old.exists());
     assert_eq!(lib.search("retroperitoneal", 10).expect("search").len(), 1);
+    assert_eq!(lib.list().expect("list")[0].title, "Abdominal wall");
 }
 
 /// The same suite on an institution's library: PostgreSQL for the index and an S3 server for

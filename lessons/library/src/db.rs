@@ -77,10 +77,41 @@ CREATE TABLE IF NOT EXISTS members (
 );
 CREATE INDEX IF NOT EXISTS members_hash ON members (hash);
 CREATE VIRTUAL TABLE IF NOT EXISTS entries USING fts5(
-    lesson_id UNINDEXED, kind UNINDEXED, time_s UNINDEXED, chapter UNINDEXED, text,
+    lesson_id UNINDEXED, kind UNINDEXED, time_s UNINDEXED, chapter UNINDEXED,
+    title_text, anatomy_text, chapter_text, author_text, other_text,
     tokenize = 'porter unicode61'
 );
+PRAGMA user_version = 2;
 ";
+
+/// The SQLite index's layout version (`PRAGMA user_version`). An index of another version is
+/// dropped and rebuilt from the store: it is only a cache.
+const SQLITE_VERSION: i64 = 2;
+
+/// The text columns of the SQLite entries table, one per kind of entry, so that bm25's column
+/// weights apply the kind weight ([`KIND_WEIGHT`]'s values, in this order) without reading any
+/// stored column of the rows it ranks: reading those for every match was most of a search.
+const SQLITE_TEXT_COLUMNS: [(&str, f64); 5] = [
+    ("title_text", 4.0),
+    ("anatomy_text", 3.0),
+    ("chapter_text", 3.0),
+    ("author_text", 2.0),
+    ("other_text", 1.0),
+];
+
+/// Which of [`SQLITE_TEXT_COLUMNS`] holds an entry of `kind`.
+fn sqlite_column(kind: EntryKind) -> usize {
+    match kind {
+        EntryKind::Title => 0,
+        EntryKind::Anatomy => 1,
+        EntryKind::Chapter => 2,
+        EntryKind::Author => 3,
+        EntryKind::Description | EntryKind::Note => 4,
+    }
+}
+
+/// An entry's text in the SQLite table: the one non-empty text column.
+const SQLITE_TEXT: &str = "title_text || anatomy_text || chapter_text || author_text || other_text";
 
 const POSTGRES_SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS lessons (
@@ -144,8 +175,23 @@ impl Db {
             .map_err(sql)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(sql)?;
-        conn.execute_batch(SQLITE_SCHEMA).map_err(sql)?;
-        Ok((Self::Sqlite { path, conn }, was_new))
+        // An index another version wrote is dropped (in one immediate transaction, so two
+        // processes opening it at once do not both rebuild the schema) and rebuilt by the caller.
+        let mut stale = false;
+        conn.execute_batch("BEGIN IMMEDIATE").map_err(sql)?;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(sql)?;
+        if version != SQLITE_VERSION {
+            stale = !was_new;
+            conn.execute_batch(
+                "DROP TABLE IF EXISTS lessons; DROP TABLE IF EXISTS members; DROP TABLE IF EXISTS entries;",
+            )
+            .map_err(sql)?;
+            conn.execute_batch(SQLITE_SCHEMA).map_err(sql)?;
+        }
+        conn.execute_batch("COMMIT").map_err(sql)?;
+        Ok((Self::Sqlite { path, conn }, was_new || stale))
     }
 
     /// Connects to PostgreSQL at `url` and creates the tables when needed; says whether the
@@ -242,15 +288,21 @@ impl Db {
                             m.execute(params![row.id, mr.name, mr.hash, mr.size as i64])?;
                         }
                         let mut e = tx.prepare(
-                            "INSERT INTO entries (lesson_id, kind, time_s, chapter, text) VALUES (?1, ?2, ?3, ?4, ?5)",
+                            "INSERT INTO entries (lesson_id, kind, time_s, chapter, title_text, anatomy_text, chapter_text, author_text, other_text) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                         )?;
                         for en in entries {
+                            let mut texts = [""; 5];
+                            texts[sqlite_column(en.kind)] = en.text.as_str();
                             e.execute(params![
                                 row.id,
                                 en.kind.name(),
                                 en.time_s,
                                 en.chapter,
-                                en.text
+                                texts[0],
+                                texts[1],
+                                texts[2],
+                                texts[3],
+                                texts[4]
                             ])?;
                         }
                     }
@@ -387,9 +439,9 @@ impl Db {
         match self {
             Self::Sqlite { conn, .. } => {
                 let r = (|| {
-                    let mut q = conn.prepare(
-                        "SELECT kind, time_s, chapter, text FROM entries WHERE lesson_id = ?1 ORDER BY time_s, rowid",
-                    )?;
+                    let mut q = conn.prepare(&format!(
+                        "SELECT kind, time_s, chapter, {SQLITE_TEXT} FROM entries WHERE lesson_id = ?1 ORDER BY time_s, rowid"
+                    ))?;
                     let rows = q.query_map(params![id], |r| {
                         Ok(Entry {
                             kind: EntryKind::from_name(&r.get::<_, String>(0)?),
@@ -422,47 +474,32 @@ impl Db {
         }
     }
 
-    /// Entries matching every word of `query`, best first (at most `max_rows`).
-    pub fn search(&mut self, query: &str, max_rows: usize) -> Result<Vec<RawHit>, LibraryError> {
+    /// The best-matching entry of each of the (at most `limit`) best lessons matching every
+    /// word of `query`, best first.
+    pub fn search(&mut self, query: &str, limit: usize) -> Result<Vec<RawHit>, LibraryError> {
         let words = terms(query);
-        if words.is_empty() {
+        if words.is_empty() || limit == 0 {
             return Ok(Vec::new());
         }
-        let limit = i64::try_from(max_rows).unwrap_or(i64::MAX);
         match self {
             Self::Sqlite { conn, .. } => {
                 let fts: Vec<String> = words.iter().map(|w| format!("\"{w}\"")).collect();
-                let sql = format!(
-                    "SELECT {LESSON_COLUMNS}, e.kind, e.time_s, e.chapter, e.text,
-                            bm25(entries) * {KIND_WEIGHT} AS r
-                     FROM entries e JOIN lessons l ON l.id = e.lesson_id
-                     WHERE entries MATCH ?1 ORDER BY r, e.time_s LIMIT ?2"
-                );
-                let r = (|| {
-                    let mut q = conn.prepare_cached(&sql)?;
-                    let rows = q.query_map(params![fts.join(" "), limit], |r| {
-                        Ok(RawHit {
-                            lesson: sqlite_row(r, 0)?,
-                            kind: EntryKind::from_name(&r.get::<_, String>(6)?),
-                            time_s: r.get(7)?,
-                            chapter: r.get(8)?,
-                            text: r.get(9)?,
-                            rank: r.get(10)?,
-                        })
-                    })?;
-                    rows.collect::<Result<Vec<_>, _>>()
-                })();
+                let r = sqlite_search(conn, &fts.join(" "), limit);
                 r.map_err(|e| self.sqlite_err(&e))
             }
             Self::Postgres { client, .. } => {
+                // The best entry per lesson (DISTINCT ON), then the best lessons.
                 let sql = format!(
-                    "SELECT {LESSON_COLUMNS}, e.kind, e.time_s, e.chapter, e.text,
-                            (-ts_rank(e.tsv, q) * {KIND_WEIGHT})::float8 AS r
-                     FROM entries e JOIN lessons l ON l.id = e.lesson_id,
-                          plainto_tsquery('english', $1) q
-                     WHERE e.tsv @@ q ORDER BY r, e.time_s LIMIT $2"
+                    "SELECT * FROM (
+                         SELECT DISTINCT ON (e.lesson_id) {LESSON_COLUMNS}, e.kind, e.time_s,
+                                e.chapter, e.text, (-ts_rank(e.tsv, q) * {KIND_WEIGHT})::float8 AS r
+                         FROM entries e JOIN lessons l ON l.id = e.lesson_id,
+                              plainto_tsquery('english', $1) q
+                         WHERE e.tsv @@ q ORDER BY e.lesson_id, r, e.time_s) best
+                     ORDER BY r, time_s LIMIT $2"
                 );
-                let r = client.query(sql.as_str(), &[&words.join(" "), &limit]);
+                let n = i64::try_from(limit).unwrap_or(i64::MAX);
+                let r = client.query(sql.as_str(), &[&words.join(" "), &n]);
                 r.map(|rows| {
                     rows.iter()
                         .map(|r| RawHit {
@@ -478,6 +515,65 @@ impl Db {
                 .map_err(|e| self.pg_err(&e))
             }
         }
+    }
+}
+
+/// SQLite search in two steps: bm25 over the matches alone (ranks and row ids, no stored
+/// column read), then the rows of the best few, until `limit` lessons are found. When the
+/// first page holds too few lessons (one lesson's entries filling it), the next is twice as
+/// long.
+fn sqlite_search(
+    conn: &rusqlite::Connection,
+    fts: &str,
+    limit: usize,
+) -> rusqlite::Result<Vec<RawHit>> {
+    let weights: Vec<String> = SQLITE_TEXT_COLUMNS
+        .iter()
+        .map(|(_, w)| format!("{w:.1}"))
+        .collect();
+    let rank_sql = format!(
+        "SELECT rowid, bm25(entries, 0, 0, 0, 0, {}) AS r FROM entries WHERE entries MATCH ?1 ORDER BY r, rowid LIMIT ?2",
+        weights.join(", ")
+    );
+    let row_sql = format!(
+        "SELECT {LESSON_COLUMNS}, e.kind, e.time_s, e.chapter, {}
+         FROM entries e JOIN lessons l ON l.id = e.lesson_id WHERE e.rowid = ?1",
+        SQLITE_TEXT.replace("title_text", "e.title_text")
+    );
+    let mut page = (limit * 20).max(100);
+    loop {
+        let ranked: Vec<(i64, f64)> = {
+            let mut q = conn.prepare_cached(&rank_sql)?;
+            let rows = q.query_map(params![fts, i64::try_from(page).unwrap_or(i64::MAX)], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
+            rows.collect::<Result<_, _>>()?
+        };
+        let mut hits: Vec<RawHit> = Vec::new();
+        let mut row_q = conn.prepare_cached(&row_sql)?;
+        for (rowid, rank) in &ranked {
+            let mut rows = row_q.query(params![rowid])?;
+            let Some(r) = rows.next()? else { continue };
+            let lesson = sqlite_row(r, 0)?;
+            if hits.iter().any(|h| h.lesson.id == lesson.id) {
+                continue;
+            }
+            hits.push(RawHit {
+                lesson,
+                kind: EntryKind::from_name(&r.get::<_, String>(6)?),
+                time_s: r.get(7)?,
+                chapter: r.get(8)?,
+                text: r.get(9)?,
+                rank: *rank,
+            });
+            if hits.len() >= limit {
+                return Ok(hits);
+            }
+        }
+        if ranked.len() < page {
+            return Ok(hits);
+        }
+        page *= 2;
     }
 }
 

@@ -492,24 +492,19 @@ impl Library {
     /// # Errors
     /// If the index cannot be read.
     pub fn search(&mut self, query: &str, limit: usize) -> Result<Vec<Hit>, LibraryError> {
-        let mut hits: Vec<Hit> = Vec::new();
-        for h in self.db.search(query, 2000)? {
-            if hits.iter().any(|k| k.lesson.id == h.lesson.id) {
-                continue;
-            }
-            hits.push(Hit {
+        Ok(self
+            .db
+            .search(query, limit)?
+            .into_iter()
+            .map(|h| Hit {
                 lesson: h.lesson,
                 kind: h.kind,
                 text: h.text,
                 time_s: h.time_s,
                 chapter: h.chapter,
                 rank: h.rank,
-            });
-            if hits.len() >= limit {
-                break;
-            }
-        }
-        Ok(hits)
+            })
+            .collect())
     }
 
     /// The manifest of a lesson, read from the store and checked against its id.
