@@ -396,7 +396,7 @@ impl Library {
                             WHEN 'chapter' THEN 3.0 WHEN 'author' THEN 2.0 ELSE 1.0 END AS r,
                         l.id, l.file, l.title, l.author, l.description, l.case_ref, l.duration_s
                  FROM entries e JOIN lessons l ON l.id = e.lesson_id
-                 WHERE entries MATCH ?1 ORDER BY r, e.time_s LIMIT 2000",
+                 WHERE entries MATCH ?1 ORDER BY r, e.time_s, l.id LIMIT 2000",
             )
             .map_err(|e| self.sql(e))?;
         let rows = stmt
