@@ -79,3 +79,30 @@ fn render_picks_the_mr_default_and_warns_on_a_ct_preset() {
     );
     std::fs::remove_file(&png).ok();
 }
+
+#[test]
+fn preset_show_says_an_mr_preset_is_placed_on_the_window() {
+    let out = twinray(&["preset", "show", "mr-mip", "--at", "0,0.5,1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("fractions of the image's display window"),
+        "{text}"
+    );
+    assert!(
+        text.contains("made for MR images (scanner units)"),
+        "{text}"
+    );
+    // A grey ramp over the window: half way is mid grey, and no value is marked as outside.
+    assert!(
+        text.contains("0.5  0.500000  0.500000  0.500000  0.500000"),
+        "{text}"
+    );
+    assert!(!text.contains('*'), "{text}");
+    let out = twinray(&["preset", "show", "ct-bone", "--at", "500"]);
+    assert!(
+        stdout(&out).contains("made for CT images (HU)"),
+        "{}",
+        stdout(&out)
+    );
+}
