@@ -129,3 +129,37 @@ fn a_ct_preset_on_the_mr_warns_and_an_mr_preset_is_placed_on_its_window() {
     assert_eq!(mip.preset.opacity[1].hu, high);
     assert!(builder.take_warnings().is_empty());
 }
+
+#[test]
+fn a_bundle_of_an_mr_lesson_carries_the_mr_default_and_the_total_mr_names() {
+    use twinray_lessons::format::LessonHeader;
+    use twinray_lessons::recorder::{Recorder, RecorderOptions};
+    use twinray_scene::bundle::{make_bundle, open_bundle, BundleRequest};
+
+    let case = mr_case();
+    let dir = std::env::temp_dir().join(format!("twinray-mr-bundle-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch");
+    let lesson = dir.join("mr.lesson");
+    let out = dir.join("mr.twlesson");
+    let _ = std::fs::remove_file(&lesson);
+    let _ = std::fs::remove_file(&out);
+    let header = LessonHeader::new(case.case_ref.clone(), 1_700_000_000_000_000_000);
+    Recorder::create(&lesson, &header, RecorderOptions::default())
+        .expect("recorder")
+        .finish()
+        .expect("an empty lesson on the MR");
+    make_bundle(&lesson, &case, &BundleRequest::default(), &out).expect("bundle");
+    let mut bundle = twinray_bundle::Bundle::open(&out).expect("open");
+    assert!(
+        bundle.has("presets/mr-default.toml"),
+        "the MR's default preset travels"
+    );
+    let names =
+        String::from_utf8(bundle.read(twinray_bundle::LABEL_NAMES).expect("names")).expect("utf-8");
+    assert!(names.contains("23\taorta\n"), "total_mr ids: {names}");
+    // The case comes back as an MR (its NIfTI does not say; its range does).
+    let opened = open_bundle(&out).expect("open with its case");
+    assert_eq!(opened.case.intensity.modality, Modality::Mr);
+    assert_eq!(opened.label_names.id_of("aorta"), Some(23));
+    std::fs::remove_dir_all(&dir).ok();
+}
