@@ -78,9 +78,13 @@ fn full_size_bundle(dir: &std::path::Path, demo: &Case) -> anyhow::Result<()> {
     let size = [512, 512];
     let first_frame =
         |player: &mut twinray_lessons::player::Player, case: &Case| -> anyhow::Result<()> {
-            let mut renderer =
-                twinray_scene::FrameRenderer::new(ctx.clone(), &case.ct, case.labels.as_ref())?;
-            let mut builder = twinray_scene::SceneBuilder::new(*case.ct.geometry());
+            let mut renderer = twinray_scene::FrameRenderer::new(
+                ctx.clone(),
+                &case.ct,
+                case.labels.as_ref(),
+                &case.intensity,
+            )?;
+            let mut builder = twinray_scene::SceneBuilder::for_case(case);
             let state = player.state_at(29_500_000_000);
             let frame = builder.frame(
                 &state,

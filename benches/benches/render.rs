@@ -115,7 +115,7 @@ fn run_case(renderer: &mut VolumeRenderer, case: &Case) -> Result<(f64, f64, u64
     renderer.set_transfer_function(&TransferFunction::new(Preset::load(case.preset)?))?;
     renderer.set_overlays(&case.overlays)?;
     let upload = Instant::now();
-    renderer.set_volume(&case.ct, None)?;
+    renderer.set_volume(&case.ct, None, twinray_transfer_functions::DensityRange::CT)?;
     let upload_ms = upload.elapsed().as_secs_f64() * 1e3;
     let g = case.ct.geometry();
     let distance = g.bounding_radius_mm() / 15f64.to_radians().sin();
@@ -148,8 +148,12 @@ fn run_case(renderer: &mut VolumeRenderer, case: &Case) -> Result<(f64, f64, u64
 /// frame during a drag would cost). Returns (half-size median ms, full-size median ms).
 fn studio_frames(ctx: &std::sync::Arc<GpuContext>) -> Result<(f64, f64)> {
     let case = twinray_scene::Case::demo()?;
-    let mut frames =
-        twinray_scene::builder::FrameRenderer::new(ctx.clone(), &case.ct, case.labels.as_ref())?;
+    let mut frames = twinray_scene::builder::FrameRenderer::new(
+        ctx.clone(),
+        &case.ct,
+        case.labels.as_ref(),
+        &case.intensity,
+    )?;
     let tf = TransferFunction::new(Preset::load("ct-bone")?);
     let g = case.ct.geometry();
     let distance = g.bounding_radius_mm() / 15f64.to_radians().sin();

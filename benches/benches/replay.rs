@@ -46,9 +46,10 @@ fn main() -> Result<()> {
     let (case, _) = case_for(&path, &case_ref, choice)?;
     let t_case = t0.elapsed();
     let ctx = GpuContext::new(twinray_scene::device::device_preference(None)?)?;
-    let mut renderer = FrameRenderer::new(ctx.clone(), &case.ct, case.labels.as_ref())?;
+    let mut renderer =
+        FrameRenderer::new(ctx.clone(), &case.ct, case.labels.as_ref(), &case.intensity)?;
     let t_upload = t0.elapsed();
-    let mut builder = SceneBuilder::new(*case.ct.geometry());
+    let mut builder = SceneBuilder::for_case(&case);
     let view = LearnerView::Orbit(OrbitView {
         azimuth_deg: 40.0,
         elevation_deg: 10.0,

@@ -189,16 +189,21 @@ fn main() -> Result<()> {
     );
     for json in &models {
         let model = Model::open(json)?;
-        let mut seg = Segmenter::new(&runtime, &model, None)?;
+        let dynamic_batch = Segmenter::new(&runtime, &model, None)?.dynamic_batch();
         let d = model.description().clone();
         for (name, ct) in &volumes {
             let grid = ModelGrid::new(ct.geometry(), &d);
             let mut batches = vec![1];
-            if seg.dynamic_batch() {
+            if dynamic_batch {
                 batches.push(4);
             }
             for &batch in &batches {
+                // A fresh session per configuration: ONNX Runtime's CPU arena keeps what an
+                // earlier run (a batch of 4, say) grew it to, and that would count as this
+                // run's peak.
+                let mut seg = Segmenter::new(&runtime, &model, None)?;
                 let ours = time_ours(&mut seg, ct, batch)?;
+                drop(seg);
                 println!(
                     "{} on {name} ({:?} model grid, patch {:?}, batch {batch}): twinray {:.2} s total, {:.3} s/window, {} windows, peak RSS {} MiB",
                     d.name,

@@ -39,7 +39,8 @@ fn main() -> Result<()> {
     record_demo(&case, &path)?;
     let player = Player::open(&path).context("open the demo lesson")?;
     let ctx = GpuContext::new(twinray_scene::device::device_preference(None)?)?;
-    let renderer = FrameRenderer::new(ctx.clone(), &case.ct, case.labels.as_ref())?;
+    let renderer =
+        FrameRenderer::new(ctx.clone(), &case.ct, case.labels.as_ref(), &case.intensity)?;
     let twin = demo_twin_pose(case.ct.geometry().centre_mm());
     let full = LADDER[0];
     let mut vr = VrSession::new(

@@ -160,14 +160,14 @@ fn scan_slabs(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use twinray_transfer_functions::{Preset, TransferFunction};
+    use twinray_transfer_functions::{DensityRange, Preset, TransferFunction};
 
     #[test]
     fn occupancy_marks_only_bricks_that_can_show_something() {
         // 16³ volume of air with one bone voxel in brick (1, 1, 1), whose voxels all carry label 31.
         let dims = [16, 16, 16];
-        let air = (Lut::normalise_hu(-1000.0) * 65535.0) as u16;
-        let bone = (Lut::normalise_hu(1500.0) * 65535.0) as u16;
+        let air = DensityRange::CT.to_u16(-1000.0);
+        let bone = DensityRange::CT.to_u16(1500.0);
         let mut density = vec![air; 16 * 16 * 16];
         let mut labels = vec![0u8; 16 * 16 * 16];
         let at = |x: usize, y: usize, z: usize| (z * 16 + y) * 16 + x;
@@ -194,8 +194,8 @@ mod tests {
     #[test]
     fn the_apron_catches_bone_just_across_a_brick_border() {
         let dims = [16, 8, 8];
-        let air = (Lut::normalise_hu(-1000.0) * 65535.0) as u16;
-        let bone = (Lut::normalise_hu(1500.0) * 65535.0) as u16;
+        let air = DensityRange::CT.to_u16(-1000.0);
+        let bone = DensityRange::CT.to_u16(1500.0);
         let mut density = vec![air; 16 * 8 * 8];
         density[(4 * 8 + 4) * 16 + 8] = bone; // first voxel of brick x = 1
         let stats = BrickStats::compute(dims, &density, None);

@@ -582,7 +582,9 @@ mod tests {
         });
         let tf = TransferFunction::new(Preset::load("ct-bone").expect("preset"));
         let mut renderer = VolumeRenderer::new(ctx.clone(), &tf).expect("renderer");
-        renderer.set_volume(&ct, None).expect("volume");
+        renderer
+            .set_volume(&ct, None, twinray_transfer_functions::DensityRange::CT)
+            .expect("volume");
         let camera = Camera::orbit(DVec3::ZERO, 60.0, 0.0, 0.0, Frustum::symmetric(30.0, 1.0));
         let (image, _) = renderer
             .render(&camera, &RenderOptions::default(), [32, 32])

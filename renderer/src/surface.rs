@@ -16,7 +16,7 @@
 
 use crate::{Camera, RenderOptions};
 use glam::DVec3;
-use twinray_transfer_functions::{Lut, LUT_BINS};
+use twinray_transfer_functions::{DensityRange, Lut, LUT_BINS};
 use twinray_volume::{CtVolume, LabelVolume};
 
 /// Accumulated opacity at which a ray has reached the surface: the renderer's pick threshold.
@@ -120,7 +120,7 @@ pub fn surface_along(
         k += 1;
         let tex = o + d * t;
         let label = labels.map_or(0, |l| label_at(l, tex));
-        let density = density_at(ct, tex);
+        let density = density_at(ct, lut.range(), tex);
         let log_t = log_transmittance(lut, label, density);
         if log_t >= 0.0 {
             continue;
@@ -161,8 +161,9 @@ fn label_at(labels: &LabelVolume, tex: DVec3) -> u8 {
 }
 
 /// The normalised density at a texture-space point: trilinear over voxel centres, clamped to
-/// the edge voxels, of the values the renderer uploads (rounded to 16 bits).
-fn density_at(ct: &CtVolume, tex: DVec3) -> f32 {
+/// the edge voxels, of the values the renderer uploads (normalised over the table's range and
+/// rounded to 16 bits).
+fn density_at(ct: &CtVolume, range: DensityRange, tex: DVec3) -> f32 {
     let dims = ct.geometry().dims;
     let mut lo = [0usize; 3];
     let mut hi = [0usize; 3];
@@ -176,11 +177,8 @@ fn density_at(ct: &CtVolume, tex: DVec3) -> f32 {
         hi[a] = (base + 1.0).clamp(0.0, max) as usize;
     }
     let texel = |i: usize, j: usize, k: usize| -> f64 {
-        let hu = ct
-            .get(i, j, k)
-            .copied()
-            .unwrap_or(twinray_transfer_functions::HU_MIN);
-        f64::from((Lut::normalise_hu(hu) * 65535.0).round()) / 65535.0
+        let value = ct.get(i, j, k).copied().unwrap_or(range.low);
+        f64::from(range.to_u16(value)) / 65535.0
     };
     let mut acc = 0.0;
     for c in 0..8 {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use glam::{DMat4, DVec3, DVec4};
 use half::f16;
 use twinray_shaders::raymarch;
-use twinray_transfer_functions::{Blend, Lut, TransferFunction, LUT_BINS, LUT_ROWS};
+use twinray_transfer_functions::{Blend, DensityRange, Lut, TransferFunction, LUT_BINS, LUT_ROWS};
 use twinray_volume::{CtVolume, Geometry, LabelVolume};
 use vulkano::buffer::{Buffer, BufferContents, BufferCreateInfo, BufferUsage, Subbuffer};
 use vulkano::command_buffer::{
@@ -120,6 +120,8 @@ pub struct FrameStats {
 
 struct GpuVolume {
     geometry: Geometry,
+    /// The values the density texture's 0…65535 stand for; the lookup table is baked over it.
+    range: DensityRange,
     density: Arc<ImageView>,
     /// Precomputed central differences (RGBA16F, trilinear), full or half resolution.
     normals: Arc<ImageView>,
@@ -263,11 +265,16 @@ impl VolumeRenderer {
         &self.transfer_function
     }
 
-    /// Uploads a CT volume and, optionally, its label map (which must share its grid).
+    /// Uploads an image (CT or MR) and, optionally, its label map (which must share its grid).
+    /// Its values are normalised over `range` into the 16-bit texture ([`DensityRange::of`]
+    /// the image: −1024…3071 HU for a CT, the image's own span otherwise), and from now on the
+    /// lookup table is baked over the same range, whatever a transfer function's own
+    /// [`TransferFunction::range`] says: the texture and the table cannot disagree.
     pub fn set_volume(
         &mut self,
         ct: &CtVolume,
         labels: Option<&LabelVolume>,
+        range: DensityRange,
     ) -> Result<(), RenderError> {
         let geometry = *ct.geometry();
         let max = self
@@ -298,11 +305,15 @@ impl VolumeRenderer {
                 Some(ids)
             }
         };
-        let density: Vec<u16> = ct
-            .voxels()
-            .iter()
-            .map(|&hu| (Lut::normalise_hu(hu) * 65535.0).round() as u16)
-            .collect();
+        let density: Vec<u16> = ct.voxels().iter().map(|&v| range.to_u16(v)).collect();
+        if self.lut_cpu.range() != range {
+            self.lut_cpu = Lut::bake(
+                &self.transfer_function.preset,
+                &self.transfer_function.labels,
+                range,
+            );
+            self.upload_lut()?;
+        }
         let bricks = BrickStats::compute(geometry.dims, &density, label_ids.as_deref());
         let factor = normal_factor(geometry.dims, label_ids.is_some());
         let normals = NormalVolume::compute(geometry.dims, &density, factor);
@@ -342,6 +353,7 @@ impl VolumeRenderer {
         submit_and_wait(&self.ctx, cb)?;
         self.volume = Some(GpuVolume {
             geometry,
+            range,
             density: view(&density_image)?,
             normals: view(&normal_image)?,
             normal_scale,
@@ -359,21 +371,27 @@ impl VolumeRenderer {
         self.volume.as_ref().map_or(0, |v| v.bytes)
     }
 
-    /// Replaces the transfer function: rewrites the lookup table and the occupancy bricks only.
-    pub fn set_transfer_function(&mut self, tf: &TransferFunction) -> Result<(), RenderError> {
-        let lut = tf.bake();
-        // The shader wants log2(1 - alpha) (see raymarch.comp); opacity 1 is capped so it stays
-        // finite in half floats.
-        let texels: Vec<f16> = lut
-            .texels()
-            .iter()
-            .flat_map(|t| {
-                let log_transmittance = (1.0 - t[3].min(0.9999)).log2();
-                [t[0], t[1], t[2], log_transmittance].map(f16::from_f32)
-            })
-            .collect();
+    /// The lookup table in use (baked over the volume's range once one is uploaded): what the
+    /// CPU twin of the pick ([`crate::surface`]) must be given to agree with the GPU.
+    pub fn lut(&self) -> &Lut {
+        &self.lut_cpu
+    }
+
+    /// Uploads [`Self::lut`] to the GPU's table.
+    fn upload_lut(&self) -> Result<(), RenderError> {
         let mut cb = command_builder(&self.ctx)?;
-        upload(&self.ctx, &mut cb, &self.lut, texels)?;
+        upload(&self.ctx, &mut cb, &self.lut, lut_texels(&self.lut_cpu))?;
+        submit_and_wait(&self.ctx, cb)
+    }
+
+    /// Replaces the transfer function: rewrites the lookup table and the occupancy bricks only.
+    /// The table is baked over the uploaded volume's range (before any volume, over
+    /// `tf.range`).
+    pub fn set_transfer_function(&mut self, tf: &TransferFunction) -> Result<(), RenderError> {
+        let range = self.volume.as_ref().map_or(tf.range, |v| v.range);
+        let lut = Lut::bake(&tf.preset, &tf.labels, range);
+        let mut cb = command_builder(&self.ctx)?;
+        upload(&self.ctx, &mut cb, &self.lut, lut_texels(&lut))?;
         if let Some(volume) = &self.volume {
             upload(
                 &self.ctx,
@@ -701,6 +719,18 @@ fn frame_params(
             * (diagonal_mm / f64::from(step_mm)).ceil() as u64,
     };
     (params, stats)
+}
+
+/// The GPU's lookup-table texels: the shader wants log2(1 − alpha) (see raymarch.comp);
+/// opacity 1 is capped so it stays finite in half floats.
+fn lut_texels(lut: &Lut) -> Vec<f16> {
+    lut.texels()
+        .iter()
+        .flat_map(|t| {
+            let log_transmittance = (1.0 - t[3].min(0.9999)).log2();
+            [t[0], t[1], t[2], log_transmittance].map(f16::from_f32)
+        })
+        .collect()
 }
 
 fn check_formats(ctx: &GpuContext) -> Result<(), RenderError> {

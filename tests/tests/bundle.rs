@@ -121,9 +121,10 @@ fn a_bundle_replays_byte_identical_frames_to_the_loose_lesson_and_case() {
         ..OrbitView::default()
     });
     let render = |mut player: Player, case: &Case, t_s: f64| {
-        let mut builder = SceneBuilder::new(*case.ct.geometry());
+        let mut builder = SceneBuilder::for_case(case);
         let mut renderer =
-            FrameRenderer::new(gpu(), &case.ct, case.labels.as_ref()).expect("renderer");
+            FrameRenderer::new(gpu(), &case.ct, case.labels.as_ref(), &case.intensity)
+                .expect("renderer");
         let state = player.state_at((t_s * 1e9) as i64);
         let frame = builder.frame(&state, &view, size);
         renderer.render(&frame, size).expect("render").0.pixels

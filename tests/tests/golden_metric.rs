@@ -27,7 +27,12 @@ fn render_demo(
     );
     let _guard = gpu_lock();
     let mut r = VolumeRenderer::new(gpu(), tf).expect("renderer");
-    r.set_volume(ct, Some(labels)).expect("upload");
+    r.set_volume(
+        ct,
+        Some(labels),
+        twinray_transfer_functions::DensityRange::CT,
+    )
+    .expect("upload");
     r.render(&camera, &RenderOptions::default(), [256, 256])
         .expect("render")
         .0

@@ -60,8 +60,9 @@ impl Replay {
         let case = demo_case();
         Self {
             player: Player::open(demo_lesson()).expect("open the demo lesson"),
-            builder: SceneBuilder::new(*case.ct.geometry()),
-            renderer: FrameRenderer::new(gpu(), &case.ct, case.labels.as_ref()).expect("renderer"),
+            builder: SceneBuilder::for_case(case),
+            renderer: FrameRenderer::new(gpu(), &case.ct, case.labels.as_ref(), &case.intensity)
+                .expect("renderer"),
         }
     }
 

@@ -49,7 +49,8 @@ fn a_marker_on_the_patients_left_renders_on_the_viewers_right() {
     );
     let _guard = gpu_lock();
     let mut r = VolumeRenderer::new(gpu(), &tf).expect("renderer");
-    r.set_volume(&loaded, None).expect("upload");
+    r.set_volume(&loaded, None, twinray_transfer_functions::DensityRange::CT)
+        .expect("upload");
     let (image, _) = r
         .render(&camera, &RenderOptions::default(), [128, 128])
         .expect("render");
@@ -70,7 +71,12 @@ fn demo_ct_matches_goldens() {
     let _guard = gpu_lock();
     let tf = TransferFunction::new(Preset::load("ct-bone").expect("bone"));
     let mut r = VolumeRenderer::new(gpu(), &tf).expect("renderer");
-    r.set_volume(&ct, Some(&labels)).expect("upload");
+    r.set_volume(
+        &ct,
+        Some(&labels),
+        twinray_transfer_functions::DensityRange::CT,
+    )
+    .expect("upload");
     let g = *ct.geometry();
     let distance = g.bounding_radius_mm() / 15f64.to_radians().sin();
     let mut failures = Vec::new();

@@ -26,7 +26,8 @@ fn sphere() -> CtVolume {
 
 fn renderer(ct: &CtVolume, preset: Preset) -> VolumeRenderer {
     let mut r = VolumeRenderer::new(gpu(), &TransferFunction::new(preset)).expect("renderer");
-    r.set_volume(ct, None).expect("upload");
+    r.set_volume(ct, None, twinray_transfer_functions::DensityRange::CT)
+        .expect("upload");
     r
 }
 

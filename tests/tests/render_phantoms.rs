@@ -16,7 +16,8 @@ fn render(
 ) -> RgbaImage {
     let _guard = gpu_lock();
     let mut r = VolumeRenderer::new(gpu(), tf).expect("renderer");
-    r.set_volume(ct, labels).expect("upload");
+    r.set_volume(ct, labels, twinray_transfer_functions::DensityRange::CT)
+        .expect("upload");
     r.render(camera, options, size).expect("render").0
 }
 

@@ -58,8 +58,12 @@ fn compare(tf: &TransferFunction, options: &RenderOptions) -> Vec<DVec3> {
     let case = demo_case();
     let _lock = gpu_lock();
     let mut r = VolumeRenderer::new(gpu(), tf).expect("renderer");
-    r.set_volume(&case.ct, case.labels.as_ref())
-        .expect("upload");
+    r.set_volume(
+        &case.ct,
+        case.labels.as_ref(),
+        twinray_transfer_functions::DensityRange::CT,
+    )
+    .expect("upload");
     let lut = tf.bake();
     let spacing = case.ct.geometry().spacing_mm();
     let unit_mm = spacing.iter().copied().fold(f64::INFINITY, f64::min);
@@ -188,8 +192,12 @@ fn look_at_rays_through_the_spinous_tips_agree_with_the_cpu_march() {
     let lut = tf.bake();
     let _lock = gpu_lock();
     let mut r = VolumeRenderer::new(gpu(), &tf).expect("renderer");
-    r.set_volume(&case.ct, case.labels.as_ref())
-        .expect("upload");
+    r.set_volume(
+        &case.ct,
+        case.labels.as_ref(),
+        twinray_transfer_functions::DensityRange::CT,
+    )
+    .expect("upload");
     let lm = spine_landmarks(case).expect("landmarks");
     let options = RenderOptions::default();
     let spacing = case.ct.geometry().spacing_mm();

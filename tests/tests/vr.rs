@@ -41,8 +41,8 @@ fn scratch(name: &str) -> PathBuf {
 
 fn session(content: Content) -> VrSession {
     let case = demo_case();
-    let renderer =
-        FrameRenderer::new(gpu(), &case.ct, case.labels.as_ref()).expect("renderer on the case");
+    let renderer = FrameRenderer::new(gpu(), &case.ct, case.labels.as_ref(), &case.intensity)
+        .expect("renderer on the case");
     let twin = demo_twin_pose(case.ct.geometry().centre_mm());
     VrSession::new(
         case,
@@ -133,7 +133,9 @@ fn ball_in_both_eyes(distance_mm: f32, radius_mm: f64) -> [f64; 4] {
     let cameras = eye_cameras(&frame.views, &twin);
     let tf = TransferFunction::new(Preset::load("ct-bone").expect("preset"));
     let mut renderer = VolumeRenderer::new(gpu(), &tf).expect("renderer");
-    renderer.set_volume(&ct, None).expect("volume");
+    renderer
+        .set_volume(&ct, None, twinray_transfer_functions::DensityRange::CT)
+        .expect("volume");
     let mut out = [0.0; 4];
     for (i, camera) in cameras.iter().enumerate() {
         let (image, _): (RgbaImage, _) = renderer
@@ -226,7 +228,7 @@ fn a_session_ends_at_its_frame_limit_or_when_stopped_and_finishes_its_recording(
     let twin = demo_twin_pose(case.ct.geometry().centre_mm());
     let stop = Arc::new(AtomicBool::new(false));
     let run = |lesson: &PathBuf, max_frames: Option<u64>| {
-        let renderer = FrameRenderer::new(gpu(), &case.ct, case.labels.as_ref())
+        let renderer = FrameRenderer::new(gpu(), &case.ct, case.labels.as_ref(), &case.intensity)
             .expect("renderer on the case");
         let mut vr = VrSession::new(
             case,

@@ -1,23 +1,87 @@
 //! The baked lookup table: one row per label id, one column per density bin.
 
+use twinray_volume::{Intensity, Modality};
+
 use crate::palette::{LabelStyles, LABEL_IDS};
 use crate::preset::Preset;
 
-/// Lowest density the renderer distinguishes; anything below reads as this (air).
+/// Lowest density the renderer distinguishes on a CT; anything below reads as this (air).
 pub const HU_MIN: f32 = -1024.0;
-/// Highest density the renderer distinguishes (12-bit CT range); denser reads as this.
+/// Highest density the renderer distinguishes on a CT (12-bit CT range); denser reads as this.
 pub const HU_MAX: f32 = 3071.0;
 /// Density bins per row: 4 HU per bin over the 12-bit CT range.
 pub const LUT_BINS: usize = 1024;
+
+/// The span of values that the lookup table's bins and the renderer's 16-bit density texture
+/// both cover: the two must agree, so both are built from one `DensityRange`.
+///
+/// A CT always gets [`DensityRange::CT`] (−1024…3071 HU, the 12-bit CT range: its presets sit
+/// at fixed HU and 4 HU bins resolve them). Any other image gets its own minimum…maximum, so
+/// an MR whose values span 0…800 uses every bin instead of a fifth of them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DensityRange {
+    /// Value of bin 0 and of texture value 0.
+    pub low: f32,
+    /// Value of the last bin and of texture value 65535; above `low`.
+    pub high: f32,
+}
+
+impl DensityRange {
+    /// The CT range, −1024…3071 HU.
+    pub const CT: Self = Self {
+        low: HU_MIN,
+        high: HU_MAX,
+    };
+
+    /// The range an image is rendered over: [`Self::CT`] for a CT, else its own value range
+    /// (widened to at least one unit so a flat image still normalises).
+    #[must_use]
+    pub fn of(intensity: &Intensity) -> Self {
+        match intensity.modality {
+            Modality::Ct => Self::CT,
+            Modality::Mr => {
+                let [low, high] = intensity.range;
+                Self {
+                    low,
+                    high: high.max(low + 1.0),
+                }
+            }
+        }
+    }
+
+    /// A value normalised to [0, 1] over the range, as stored in the volume texture.
+    #[must_use]
+    pub fn normalise(self, value: f32) -> f32 {
+        ((value - self.low) / (self.high - self.low)).clamp(0.0, 1.0)
+    }
+
+    /// A value as the renderer's R16_UNORM texture stores it.
+    #[must_use]
+    pub fn to_u16(self, value: f32) -> u16 {
+        (self.normalise(value) * 65535.0).round() as u16
+    }
+
+    /// The value at the centre of lookup-table bin `bin`.
+    #[must_use]
+    pub fn value_of_bin(self, bin: usize) -> f32 {
+        self.low + bin as f32 * self.bin_width()
+    }
+
+    /// The distance between neighbouring bins, in the image's units.
+    #[must_use]
+    pub fn bin_width(self) -> f32 {
+        (self.high - self.low) / (LUT_BINS - 1) as f32
+    }
+}
 /// Rows: label ids 0..=255, row 0 for unlabelled tissue.
 pub const LUT_ROWS: usize = LABEL_IDS;
 
 /// RGBA per (label, density bin), with the opacity per unit distance (not yet step-corrected;
 /// the unit is [`Lut::opacity_unit_mm_on`]).
 ///
-/// Bin `b` holds the value at `HU_MIN + b · (HU_MAX − HU_MIN) / (LUT_BINS − 1)`, so a density
-/// normalised to [0, 1] over `[HU_MIN, HU_MAX]` indexes bin centres exactly when the GPU samples
-/// at `x = v · (BINS − 1) / BINS + 0.5 / BINS` with linear filtering.
+/// Bin `b` holds the value at `low + b · (high − low) / (LUT_BINS − 1)` of its [`DensityRange`],
+/// so a density normalised to [0, 1] over that range indexes bin centres exactly when the GPU
+/// samples at `x = v · (BINS − 1) / BINS + 0.5 / BINS` with linear filtering.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Lut {
     texels: Vec<[f32; 4]>,
@@ -26,14 +90,16 @@ pub struct Lut {
     opaque_before: Vec<u32>,
     /// The preset's [`Preset::opacity_unit_mm`]: what distance the opacities are per.
     opacity_unit_mm: Option<f32>,
+    /// The values the bins cover.
+    range: DensityRange,
 }
 
 impl Lut {
-    /// Bakes a preset and label styles.
-    pub fn bake(preset: &Preset, labels: &LabelStyles) -> Self {
+    /// Bakes a preset and label styles over `range` (the volume's: see [`DensityRange::of`]).
+    pub fn bake(preset: &Preset, labels: &LabelStyles, range: DensityRange) -> Self {
         let base: Vec<([f32; 3], f32)> = (0..LUT_BINS)
             .map(|b| {
-                let hu = Self::hu_of_bin(b);
+                let hu = range.value_of_bin(b);
                 (preset.colour_at(hu), preset.opacity_at(hu))
             })
             .collect();
@@ -71,23 +137,19 @@ impl Lut {
             texels,
             opaque_before,
             opacity_unit_mm: preset.opacity_unit_mm,
+            range,
         }
+    }
+
+    /// The values the bins cover.
+    pub fn range(&self) -> DensityRange {
+        self.range
     }
 
     /// The distance in mm the opacities are per, on a volume whose smallest voxel spacing is
     /// `smallest_spacing_mm` (as [`Preset::opacity_unit_mm_on`] of the preset baked).
     pub fn opacity_unit_mm_on(&self, smallest_spacing_mm: f64) -> f64 {
         self.opacity_unit_mm.map_or(smallest_spacing_mm, f64::from)
-    }
-
-    /// Density in HU at the centre of a bin.
-    pub fn hu_of_bin(bin: usize) -> f32 {
-        HU_MIN + bin as f32 * (HU_MAX - HU_MIN) / (LUT_BINS - 1) as f32
-    }
-
-    /// Density normalised to [0, 1] over `[HU_MIN, HU_MAX]`, as stored in the volume texture.
-    pub fn normalise_hu(hu: f32) -> f32 {
-        ((hu - HU_MIN) / (HU_MAX - HU_MIN)).clamp(0.0, 1.0)
     }
 
     /// RGBA texels, row-major: `LUT_ROWS` rows of `LUT_BINS`.
@@ -141,7 +203,7 @@ mod tests {
     #[test]
     fn visibility_ranges_answer_for_skipping() {
         let lut = bone().bake();
-        let n = Lut::normalise_hu;
+        let n = |hu| DensityRange::CT.normalise(hu);
         assert!(
             !lut.row_visible_in(0, n(-1000.0), n(100.0)),
             "air to soft tissue is empty"
@@ -153,5 +215,29 @@ mod tests {
         let mut tf = bone();
         tf.labels.set_visible(0, false);
         assert!(!tf.bake().row_visible_in(0, 0.0, 1.0));
+    }
+
+    #[test]
+    fn an_mr_range_spreads_the_bins_over_the_image() {
+        let mr = twinray_volume::Intensity::measure(Modality::Mr, &[-47.0, 100.0, 833.0], None);
+        let range = DensityRange::of(&mr);
+        assert_eq!((range.low, range.high), (-47.0, 833.0));
+        assert_eq!(range.value_of_bin(LUT_BINS - 1), 833.0);
+        assert_eq!(range.to_u16(833.0), 65535);
+        assert_eq!(range.to_u16(-47.0), 0);
+        let ct = twinray_volume::Intensity::measure(Modality::Ct, &[-1000.0, 2000.0], None);
+        assert_eq!(
+            DensityRange::of(&ct),
+            DensityRange::CT,
+            "CT presets sit at fixed HU"
+        );
+        // The same preset baked over another range puts the same value in another bin.
+        let mut tf = bone();
+        tf.range = range;
+        let lut = tf.bake();
+        assert_eq!(lut.range(), range);
+        let bin = |v: f32| ((v - range.low) / range.bin_width()).round() as usize;
+        assert!(lut.texel(0, bin(500.0))[3] > 0.0, "bone ramp above 150");
+        assert_eq!(lut.texel(0, bin(140.0))[3], 0.0, "nothing below 150");
     }
 }

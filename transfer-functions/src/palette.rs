@@ -44,6 +44,42 @@ impl Palette {
         Self { labels }
     }
 
+    /// TotalSegmentator's 50 `total_mr` classes (its MR task; ids differ from `total`'s, e.g.
+    /// 19 is all vertebrae as one label and 23 the aorta). Names and ids: TotalSegmentator's
+    /// `map_to_binary.py`, `class_map["total_mr"]` (wasserth/TotalSegmentator @ 0e65a448,
+    /// Apache-2.0), in `palettes/totalsegmentator_total_mr.tsv`. Colours: the `total` class
+    /// of the same name, so a liver looks the same on CT and MR; the MR-only classes
+    /// (`vertebrae`, `intervertebral_discs`, …) take the colour of their nearest `total`
+    /// relative, or a golden-angle hue.
+    pub fn totalsegmentator_mr() -> Self {
+        let ct = Self::totalsegmentator();
+        let relative = |name: &str| match name {
+            "vertebrae" => Some("vertebrae_L1"),
+            "intervertebral_discs" => Some("costal_cartilages"),
+            _ => None,
+        };
+        let labels = include_str!("../palettes/totalsegmentator_total_mr.tsv")
+            .lines()
+            .skip(1)
+            .filter_map(|line| {
+                let (id, name) = line.split_once('\t')?;
+                let id: u16 = id.trim().parse().ok()?;
+                let name = name.trim();
+                let rgb = ct
+                    .id_of(name)
+                    .or_else(|| relative(name).and_then(|r| ct.id_of(r)))
+                    .and_then(|ct_id| ct.get(ct_id))
+                    .map_or_else(|| golden_angle_colour(usize::from(id)), |l| l.rgb);
+                Some(LabelInfo {
+                    id,
+                    name: name.to_owned(),
+                    rgb,
+                })
+            })
+            .collect();
+        Self { labels }
+    }
+
     /// All labels, by increasing id.
     pub fn labels(&self) -> &[LabelInfo] {
         &self.labels
@@ -153,5 +189,17 @@ mod tests {
             let d: f32 = a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum();
             assert!(d > 0.3, "labels {id} and {} look alike", id + 1);
         }
+    }
+
+    #[test]
+    fn the_mr_table_has_its_own_ids_and_the_ct_colours_by_name() {
+        let mr = Palette::totalsegmentator_mr();
+        let ct = Palette::totalsegmentator();
+        assert_eq!(mr.labels().len(), 50);
+        assert_eq!(mr.id_of("liver"), Some(5));
+        assert_eq!(mr.id_of("aorta"), Some(23), "52 in the CT table");
+        assert_eq!(mr.id_of("vertebrae"), Some(19));
+        let colour = |p: &Palette, name| p.get(p.id_of(name).expect("name")).expect("id").rgb;
+        assert_eq!(colour(&mr, "aorta"), colour(&ct, "aorta"));
     }
 }

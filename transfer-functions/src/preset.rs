@@ -2,7 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
+use twinray_volume::{Intensity, Modality};
 
 /// Errors reading or validating a preset.
 #[derive(Debug, thiserror::Error)]
@@ -100,11 +101,27 @@ fn default_specular_power() -> f32 {
     10.0
 }
 
+/// What a preset's control points are positions of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Placement {
+    /// Image values: Hounsfield units on a CT (all CT presets and 3D Slicer's).
+    #[default]
+    Values,
+    /// Fractions of the image's display window ([`Intensity::window`]): 0 is its low end, 1
+    /// its high end. MR intensities have no fixed scale, so MR presets are written this way
+    /// and [`Preset::placed_on`] turns them into values for each image.
+    Window,
+}
+
 /// One control point of the colour ramp.
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ColourPoint {
-    /// Density in Hounsfield units.
+    /// Position: the image value (Hounsfield units on a CT, scanner units on an MR), or a
+    /// window fraction while the preset's [`Placement`] is [`Placement::Window`] (`at` in the
+    /// file).
+    #[serde(alias = "at")]
     pub hu: f32,
     /// Linear RGB, each in [0, 1].
     pub rgb: [f32; 3],
@@ -114,7 +131,8 @@ pub struct ColourPoint {
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OpacityPoint {
-    /// Density in Hounsfield units.
+    /// Position, as [`ColourPoint::hu`].
+    #[serde(alias = "at")]
     pub hu: f32,
     /// Opacity per unit distance ([`Preset::opacity_unit_mm`], else the volume's smallest voxel
     /// spacing), in [0, 1]: a ray crossing `d` of that tissue keeps `(1 − alpha)^(d / unit)`
@@ -144,6 +162,24 @@ pub struct Preset {
     /// per voxel, whatever the grid's spacing in mm.
     #[serde(default)]
     pub opacity_unit_mm: Option<f32>,
+    /// The modality the preset is made for (`modality = "ct"` or `"mr"`), when it is made for
+    /// one: a CT preset's points are Hounsfield units, meaningless on an MR, and
+    /// [`Preset::mismatch`] says so.
+    #[serde(default, deserialize_with = "modality")]
+    pub modality: Option<Modality>,
+    /// What the control points are positions of (`placement = "window"` for window fractions).
+    #[serde(default)]
+    pub placement: Placement,
+}
+
+fn modality<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Modality>, D::Error> {
+    let text = Option::<String>::deserialize(d)?;
+    match text.as_deref() {
+        None => Ok(None),
+        Some(m) => Modality::from_dicom(&m.to_ascii_uppercase())
+            .map(Some)
+            .ok_or_else(|| serde::de::Error::custom(format!("modality '{m}' is not ct or mr"))),
+    }
 }
 
 /// Where a preset named on the command line comes from (see [`Preset::source`]).
@@ -166,7 +202,7 @@ pub enum PresetSource {
 }
 
 /// The presets shipped inside the binary, so it works from any folder.
-const BUILT_IN: [(&str, &str); 5] = [
+const BUILT_IN: [(&str, &str); 9] = [
     ("ct-bone", include_str!("../presets/ct-bone.toml")),
     (
         "ct-soft-tissue",
@@ -175,17 +211,73 @@ const BUILT_IN: [(&str, &str); 5] = [
     ("ct-lung", include_str!("../presets/ct-lung.toml")),
     ("ct-vessels", include_str!("../presets/ct-vessels.toml")),
     ("mip", include_str!("../presets/mip.toml")),
+    ("mr-default", include_str!("../presets/mr-default.toml")),
+    ("mr-angio", include_str!("../presets/mr-angio.toml")),
+    ("mr-mip", include_str!("../presets/mr-mip.toml")),
+    ("mr-t2-brain", include_str!("../presets/mr-t2-brain.toml")),
 ];
 
 impl Preset {
     /// Names of the built-in presets.
-    pub const BUILT_IN_NAMES: [&'static str; 5] = [
+    pub const BUILT_IN_NAMES: [&'static str; 9] = [
         BUILT_IN[0].0,
         BUILT_IN[1].0,
         BUILT_IN[2].0,
         BUILT_IN[3].0,
         BUILT_IN[4].0,
+        BUILT_IN[5].0,
+        BUILT_IN[6].0,
+        BUILT_IN[7].0,
+        BUILT_IN[8].0,
     ];
+
+    /// The preset an image is first shown with, by 3D Slicer's rule (MR-Default for MR-like
+    /// images, a CT preset for CT-like ones): `mr-default` for an MR, `ct-bone` (twinray's CT
+    /// default, the demo's) for a CT.
+    #[must_use]
+    pub fn default_for(modality: Modality) -> &'static str {
+        match modality {
+            Modality::Ct => "ct-bone",
+            Modality::Mr => "mr-default",
+        }
+    }
+
+    /// A warning when the preset is made for another modality than the image's (a CT preset's
+    /// Hounsfield units on an MR's scanner units), naming the preset to use instead.
+    #[must_use]
+    pub fn mismatch(&self, image: Modality) -> Option<String> {
+        let made_for = self.modality?;
+        (made_for != image).then(|| {
+            format!(
+                "preset '{}' is made for {made_for} ({} values) but the image is {image} (in {}): \
+                 what it shows is not meaningful; try '{}'",
+                self.name,
+                made_for.unit(),
+                image.unit(),
+                Self::default_for(image)
+            )
+        })
+    }
+
+    /// The preset with its control points as image values: a [`Placement::Window`] preset
+    /// stretched over the image's display window (fraction 0 at its low end, 1 at its high
+    /// end); any other preset unchanged.
+    #[must_use]
+    pub fn placed_on(&self, intensity: &Intensity) -> Self {
+        let mut placed = self.clone();
+        if self.placement == Placement::Window {
+            let [low, high] = intensity.window;
+            let at = |f: f32| low + f * (high - low);
+            for p in &mut placed.colour {
+                p.hu = at(p.hu);
+            }
+            for p in &mut placed.opacity {
+                p.hu = at(p.hu);
+            }
+            placed.placement = Placement::Values;
+        }
+        placed
+    }
 
     /// A built-in preset by name, or a preset file when `name_or_path` names one: twinray's own
     /// `.toml`, or 3D Slicer's (see [`crate::slicer`]): `presets.xml:NAME` for one preset of a
@@ -330,6 +422,13 @@ impl Preset {
             Blend::Mip => "mip",
         };
         let _ = writeln!(out, "blend = \"{blend}\"");
+        if let Some(m) = self.modality {
+            let _ = writeln!(out, "modality = \"{}\"", m.name().to_ascii_lowercase());
+        }
+        if self.placement == Placement::Window {
+            let _ = writeln!(out, "# Points are fractions of the image's display window.");
+            let _ = writeln!(out, "placement = \"window\"");
+        }
         if let Some(mm) = self.opacity_unit_mm {
             let _ = writeln!(out, "# Opacities are per this distance in mm.");
             let _ = writeln!(out, "opacity_unit_mm = {}", float(mm));

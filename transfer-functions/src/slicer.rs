@@ -289,8 +289,8 @@ impl VolumeProperty {
         let changes_at = self.changes_outside_lut();
         if let Some(x) = changes_at {
             lost.push(format!(
-                "its functions change outside twinray's {HU_MIN}…{HU_MAX} range (at {x}): \
-                 values beyond it render as the range's ends"
+                "its functions change outside twinray's CT range {HU_MIN}…{HU_MAX} HU (at {x}): \
+                 on a CT, values beyond it render as the range's ends"
             ));
         }
         lost
@@ -356,6 +356,11 @@ impl VolumeProperty {
                 })
                 .collect(),
             opacity_unit_mm: Some(self.scalar_opacity_unit_mm as f32),
+            // Slicer names its presets by modality (CT-Bone, MR-Default); its points are
+            // image values either way.
+            modality: twinray_volume::Modality::from_dicom(self.name.get(..2).unwrap_or_default())
+                .filter(|_| self.name.as_bytes().get(2) == Some(&b'-')),
+            placement: crate::Placement::Values,
         }
     }
 }

@@ -1,5 +1,6 @@
-//! Loading a case as every front end does: a CT (NIfTI, or a DICOM folder or file) and
-//! optionally its label map (NIfTI or DICOM SEG) on the CT's own grid.
+//! Loading a case as every front end does: a CT or MR image (NIfTI, or a DICOM folder or file)
+//! and optionally its label map (NIfTI or DICOM SEG) on the image's own grid, with what the
+//! image's values mean ([`Intensity`]: the modality and display window).
 //!
 //! The one place that decides which reader a path goes to and whether labels fit their CT, so
 //! `render`, `replay`, `segment`, the studio window and VR agree. Nothing is printed: what a
@@ -7,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use twinray_volume::{CtVolume, LabelVolume};
+use twinray_volume::{CtVolume, Intensity, LabelVolume, Modality};
 
 use crate::dicom::{self, DicomError, GeometryPolicy, LoadOptions};
 use crate::nifti_io::{read_ct, read_labels, NiftiError};
@@ -15,11 +16,14 @@ use crate::nifti_io::{read_ct, read_labels, NiftiError};
 /// Called with (slices decoded, total) while a DICOM series decodes, from worker threads.
 pub type SliceProgress<'a> = &'a (dyn Fn(usize, usize) + Sync);
 
-/// A CT and its labels, as read from disk.
+/// An image and its labels, as read from disk.
 #[derive(Debug, Clone)]
 pub struct LoadedCase {
-    /// The CT in HU.
+    /// The image: HU on a CT, scanner units on an MR (see [`Self::intensity`]).
     pub ct: CtVolume,
+    /// What the image's values mean: its modality (DICOM's Modality; for a NIfTI, which has
+    /// none, the caller's choice, else 3D Slicer's range rule), range and display window.
+    pub intensity: Intensity,
     /// Labels on the CT's grid (reordered onto it when stored in another axis order).
     pub labels: Option<LabelVolume>,
     /// What a user should know (resampled series, SEG segments left out), each naming its file.
@@ -75,32 +79,104 @@ pub fn is_nifti(path: &Path) -> bool {
     name.ends_with(".nii") || name.ends_with(".nii.gz")
 }
 
-/// Loads the CT at `ct` and the labels at `labels`. Folders, and files that are not NIfTI,
-/// are read as DICOM (the series with the most slices, resampled when tilted or irregular).
+/// How [`load_case_with`] reads a case.
+#[derive(Clone, Copy, Default)]
+pub struct CaseOptions<'a> {
+    /// Called as DICOM slices decode.
+    pub progress: Option<SliceProgress<'a>>,
+    /// The image's modality when the user knows it: needed for a NIfTI (which does not say),
+    /// and overrides a DICOM series' own Modality.
+    pub modality: Option<Modality>,
+    /// The DICOM SeriesNumber to load (`twinray info` lists them); `None` takes the series
+    /// with the most slices.
+    pub series_number: Option<i64>,
+}
+
+impl std::fmt::Debug for CaseOptions<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CaseOptions")
+            .field("modality", &self.modality)
+            .field("series_number", &self.series_number)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Loads the image at `ct` and the labels at `labels` ([`load_case_with`] with only a
+/// progress callback).
 ///
 /// # Errors
-/// When a file cannot be read, or the labels are not on the CT's grid.
+/// When a file cannot be read, or the labels are not on the image's grid.
 pub fn load_case(
     ct: &Path,
     labels: Option<&Path>,
     progress: Option<SliceProgress<'_>>,
 ) -> Result<LoadedCase, CaseError> {
-    let mut warnings = Vec::new();
-    let ct_volume = if ct.is_dir() || !is_nifti(ct) {
-        let options = LoadOptions {
-            series_number: None,
-            policy: GeometryPolicy::Resample,
+    load_case_with(
+        ct,
+        labels,
+        &CaseOptions {
             progress,
+            ..CaseOptions::default()
+        },
+    )
+}
+
+/// Loads the image at `ct` and the labels at `labels`. Folders, and files that are not NIfTI,
+/// are read as DICOM (the series asked for, else the one with the most slices, resampled when
+/// tilted or irregular).
+///
+/// The modality is the user's ([`CaseOptions::modality`]), else the DICOM series' own, else
+/// (a NIfTI, or a DICOM modality twinray does not know) 3D Slicer's range rule
+/// ([`Modality::guess_from_range`]). The display window is the DICOM file's first
+/// WindowCenter/Width, else the voxels' 0.1–99.9th percentiles.
+///
+/// # Errors
+/// When a file cannot be read, or the labels are not on the image's grid.
+pub fn load_case_with(
+    ct: &Path,
+    labels: Option<&Path>,
+    options: &CaseOptions<'_>,
+) -> Result<LoadedCase, CaseError> {
+    let mut warnings = Vec::new();
+    let (ct_volume, dicom_modality, dicom_window) = if ct.is_dir() || !is_nifti(ct) {
+        let load = LoadOptions {
+            series_number: options.series_number,
+            policy: GeometryPolicy::Resample,
+            progress: options.progress,
         };
-        let loaded = dicom::load_series(ct, &options).map_err(|source| CaseError::Dicom {
+        let loaded = dicom::load_series(ct, &load).map_err(|source| CaseError::Dicom {
             path: ct.to_path_buf(),
             source,
         })?;
         warnings.extend(loaded.warnings);
-        loaded.ct
+        let first = loaded.series.slices.first();
+        let modality = loaded.series.modality.clone();
+        if options.modality.is_none() && Modality::from_dicom(&modality).is_none() {
+            warnings.push(format!(
+                "{}: DICOM modality '{modality}' is neither CT nor MR; its values are shown as \
+                 their range suggests (pass the modality to choose)",
+                ct.display()
+            ));
+        }
+        (
+            loaded.ct,
+            Modality::from_dicom(&modality),
+            first.and_then(|h| h.window),
+        )
     } else {
-        read_ct(ct)?
+        (read_ct(ct)?, None, None)
     };
+    let modality = options.modality.or(dicom_modality).unwrap_or_else(|| {
+        let (lo, hi) = ct_volume
+            .voxels()
+            .iter()
+            .filter(|v| v.is_finite())
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
+                (lo.min(v), hi.max(v))
+            });
+        Modality::guess_from_range(lo, hi)
+    });
+    let intensity = Intensity::measure(modality, ct_volume.voxels(), dicom_window);
     let label_volume = match labels {
         None => None,
         Some(path) if path.extension().is_some_and(|e| e == "tsv") => {
@@ -127,6 +203,7 @@ pub fn load_case(
     };
     Ok(LoadedCase {
         ct: ct_volume,
+        intensity,
         labels: label_volume,
         warnings,
     })

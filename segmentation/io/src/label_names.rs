@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use twinray_transfer_functions::Palette;
+use twinray_volume::Modality;
 
 /// Label ids and their names.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -102,13 +103,44 @@ impl LabelNames {
         label_map.with_file_name(format!("{stem}.tsv"))
     }
 
-    /// Names for a label map file: its sidecar when there is one, else TotalSegmentator's.
+    /// TotalSegmentator's 50 `total_mr` classes (its MR task; other ids than `total`).
+    pub fn totalsegmentator_mr() -> Self {
+        Self::from_palette(&Palette::totalsegmentator_mr())
+    }
+
+    /// TotalSegmentator's table for an image of this modality: `total_mr` on an MR, `total`
+    /// on a CT (what TotalSegmentator's task for that modality writes).
+    pub fn totalsegmentator_for(modality: Modality) -> Self {
+        match modality {
+            Modality::Ct => Self::totalsegmentator(),
+            Modality::Mr => Self::totalsegmentator_mr(),
+        }
+    }
+
+    fn from_palette(palette: &Palette) -> Self {
+        Self {
+            names: palette
+                .labels()
+                .iter()
+                .map(|l| (l.id, l.name.clone()))
+                .collect(),
+        }
+    }
+
+    /// Names for a label map file: its sidecar when there is one (a model's own classes, as
+    /// `twinray segment` writes them), else TotalSegmentator's table for a CT.
     pub fn for_label_map(label_map: &Path) -> Result<Self, LabelNamesError> {
+        Self::for_label_map_on(label_map, Modality::Ct)
+    }
+
+    /// Names for a label map on an image of `modality`: its sidecar when there is one, else
+    /// TotalSegmentator's table for that modality ([`Self::totalsegmentator_for`]).
+    pub fn for_label_map_on(label_map: &Path, modality: Modality) -> Result<Self, LabelNamesError> {
         let sidecar = Self::sidecar_path(label_map);
         if sidecar.is_file() {
             Self::read_tsv(&sidecar)
         } else {
-            Ok(Self::totalsegmentator())
+            Ok(Self::totalsegmentator_for(modality))
         }
     }
 

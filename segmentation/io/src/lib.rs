@@ -11,11 +11,15 @@ pub mod dicom;
 mod label_names;
 mod nifti_io;
 
-pub use case::{is_nifti, load_case, CaseError, LoadedCase, SliceProgress};
+pub use case::{
+    is_nifti, load_case, load_case_with, CaseError, CaseOptions, LoadedCase, SliceProgress,
+};
 pub use dicom::{load_series, scan, DicomError, GeometryPolicy, LoadOptions, LoadedSeries};
 pub use label_names::{LabelNames, LabelNamesError};
 pub use nifti_io::{
     ct_nifti_bytes, labels_nifti_bytes, read_ct, read_ct_bytes, read_labels, read_labels_bytes,
     write_ct, write_labels, NiftiError, MAX_OUTPUT_BYTES, MAX_VOXELS,
 };
-pub use twinray_volume::{CtVolume, Geometry, LabelVolume, Volume, VolumeError};
+pub use twinray_volume::{
+    CtVolume, Geometry, Intensity, LabelVolume, Modality, Volume, VolumeError, WindowSource,
+};

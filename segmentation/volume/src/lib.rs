@@ -267,8 +267,192 @@ impl<T: Copy> Volume<T> {
     }
 }
 
-/// CT densities in Hounsfield units.
+/// A scalar image's voxels, as [`f32`]: Hounsfield units for a CT, the scanner's own units
+/// for an MR (see [`Modality`]). The name is historical: MR images travel in the same type,
+/// and what their numbers mean travels beside them as an [`Intensity`].
 pub type CtVolume = Volume<f32>;
+
+/// What an image's intensities measure. CT numbers are physical (Hounsfield units, air −1000,
+/// water 0), so CT presets sit at fixed values; MR intensities are in arbitrary scanner units
+/// that differ per scanner, sequence and patient, so anything placed on them (display window,
+/// transfer function) must follow the image's own range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Modality {
+    /// Computed tomography: values in Hounsfield units.
+    Ct,
+    /// Magnetic resonance: values in scanner units, no physical scale.
+    Mr,
+}
+
+impl Modality {
+    /// The modality a DICOM `Modality` (0008,0060) value names: `CT` (and X-ray angiography
+    /// volumes, which are CT numbers too) is [`Modality::Ct`], `MR` is [`Modality::Mr`];
+    /// anything else is `None` (the caller decides).
+    #[must_use]
+    pub fn from_dicom(value: &str) -> Option<Self> {
+        match value.trim() {
+            "CT" => Some(Self::Ct),
+            "MR" => Some(Self::Mr),
+            _ => None,
+        }
+    }
+
+    /// 3D Slicer's rule for an image of unknown modality (its volume-rendering default,
+    /// `SetRecommendedVolumeRenderingProperties`): a dynamic range under 1500 is MR-like, a
+    /// wider one CT-like. A CT holds air (−1000) and bone, about 2000 apart or more.
+    #[must_use]
+    pub fn guess_from_range(min: f32, max: f32) -> Self {
+        if max - min < 1500.0 {
+            Self::Mr
+        } else {
+            Self::Ct
+        }
+    }
+
+    /// The short name a scanner writes (`CT`, `MR`).
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Ct => "CT",
+            Self::Mr => "MR",
+        }
+    }
+
+    /// The unit of the values, for messages: `HU` or `scanner units`.
+    #[must_use]
+    pub fn unit(self) -> &'static str {
+        match self {
+            Self::Ct => "HU",
+            Self::Mr => "scanner units",
+        }
+    }
+
+    /// The value that stands for "no signal" where an image has no data (padding, outside the
+    /// field of view, outside a resampled stack): air for CT, zero signal for MR.
+    #[must_use]
+    pub fn background(self) -> f32 {
+        match self {
+            Self::Ct => -1024.0,
+            Self::Mr => 0.0,
+        }
+    }
+}
+
+impl std::fmt::Display for Modality {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Where an image's display window came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowSource {
+    /// The DICOM header's first WindowCenter/WindowWidth.
+    Dicom,
+    /// 3D Slicer's automatic window: the 0.1th to 99.9th percentile of the voxels.
+    Percentiles,
+}
+
+/// What an image's numbers mean and where they lie: its modality, the range its voxels span
+/// and the display window (the values shown from black to white, and the span that presets
+/// placed on the image stretch over).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Intensity {
+    /// What the values measure.
+    pub modality: Modality,
+    /// Smallest and largest voxel value (finite values only).
+    pub range: [f32; 2],
+    /// Lowest and highest displayed value, `window[0] < window[1]`.
+    pub window: [f32; 2],
+    /// Where [`Self::window`] came from.
+    pub window_source: WindowSource,
+}
+
+/// Percentile rule of 3D Slicer's automatic window/level: the 0.1th and 99.9th percentiles.
+pub const AUTO_WINDOW_PERCENTILES: [f64; 2] = [0.1, 99.9];
+
+/// Most voxels [`percentile`] sorts exactly; larger images are sampled evenly down to this many
+/// (a 16-million-voxel sample moves a 0.1 % percentile by far less than a grey level).
+pub const PERCENTILE_SAMPLE: usize = 1 << 24;
+
+impl Intensity {
+    /// Measures an image: its range, and its window from `dicom_window` (centre, width) when
+    /// the file has a usable one, else from the voxels' 0.1–99.9th percentiles
+    /// ([`AUTO_WINDOW_PERCENTILES`]). Non-finite voxels are ignored; an image without any
+    /// finite voxel gets the range and window 0…1.
+    #[must_use]
+    pub fn measure(modality: Modality, voxels: &[f32], dicom_window: Option<[f64; 2]>) -> Self {
+        let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
+        for &v in voxels.iter().filter(|v| v.is_finite()) {
+            lo = lo.min(v);
+            hi = hi.max(v);
+        }
+        if lo > hi {
+            (lo, hi) = (0.0, 1.0);
+        }
+        let from_dicom = dicom_window
+            .filter(|[c, w]| c.is_finite() && w.is_finite() && *w >= 1.0)
+            .map(|[c, w]| {
+                // PS3.3 C.11.2.1.2.1 (LINEAR): the ramp runs from c − 0.5 − (w − 1)/2 to
+                // c − 0.5 + (w − 1)/2.
+                let half = (w - 1.0) / 2.0;
+                [(c - 0.5 - half) as f32, (c - 0.5 + half) as f32]
+            })
+            .filter(|[a, b]| b > a);
+        let (window, window_source) = match from_dicom {
+            Some(w) => (w, WindowSource::Dicom),
+            None => {
+                let [p_lo, p_hi] = percentiles(voxels, AUTO_WINDOW_PERCENTILES);
+                let (a, b) = (p_lo as f32, p_hi as f32);
+                let w = if b > a {
+                    [a, b]
+                } else {
+                    [lo, hi.max(lo + 1.0)]
+                };
+                (w, WindowSource::Percentiles)
+            }
+        };
+        Self {
+            modality,
+            range: [lo, hi],
+            window,
+            window_source,
+        }
+    }
+}
+
+/// Percentiles (0–100) of the finite values, as `numpy.percentile`'s default ("linear")
+/// method computes them: the value at fractional rank `p / 100 · (n − 1)` of the sorted
+/// values, interpolated between its neighbours. Exact up to [`PERCENTILE_SAMPLE`] values;
+/// beyond, computed on an even sample (a copy of at most that many values is the memory
+/// bound). `NaN` for an empty input.
+#[must_use]
+pub fn percentiles<const N: usize>(values: &[f32], p: [f64; N]) -> [f64; N] {
+    let stride = values.len().div_ceil(PERCENTILE_SAMPLE).max(1);
+    let mut sample: Vec<f32> = values
+        .iter()
+        .step_by(stride)
+        .copied()
+        .filter(|v| v.is_finite())
+        .collect();
+    if sample.is_empty() {
+        return [f64::NAN; N];
+    }
+    let n = sample.len();
+    p.map(|p| {
+        let rank = (p.clamp(0.0, 100.0) / 100.0) * (n - 1) as f64;
+        let below = rank.floor() as usize;
+        let frac = rank - below as f64;
+        let (_, &mut a, rest) = sample.select_nth_unstable_by(below, f32::total_cmp);
+        let a = f64::from(a);
+        if frac == 0.0 || rest.is_empty() {
+            return a;
+        }
+        // The next value up is the smallest of the part above `below`.
+        let b = f64::from(rest.iter().copied().fold(f32::INFINITY, f32::min));
+        a + (b - a) * frac
+    })
+}
 
 /// Label ids per voxel; 0 is "no label".
 pub type LabelVolume = Volume<u16>;
@@ -335,6 +519,32 @@ mod tests {
         );
         let finer = Geometry::axis_aligned([4, 3, 2], [1.0, 1.0, 3.0], [0.0; 3]).expect("grid");
         assert!(v.reindexed_onto(&finer, 0.01).is_none(), "other spacing");
+    }
+
+    #[test]
+    fn percentiles_interpolate_as_numpy_does() {
+        // numpy.percentile([4, 1, 3, 2, 10], [0, 10, 50, 99.9, 100]) = 1, 1.4, 3, 9.976, 10.
+        let p = percentiles(&[4.0, 1.0, 3.0, 2.0, 10.0], [0.0, 10.0, 50.0, 99.9, 100.0]);
+        for (got, want) in p.iter().zip([1.0, 1.4, 3.0, 9.976, 10.0]) {
+            assert!((got - want).abs() < 1e-9, "{p:?}");
+        }
+        assert!(percentiles(&[f32::NAN], [50.0])[0].is_nan());
+    }
+
+    #[test]
+    fn window_comes_from_dicom_else_percentiles() {
+        let voxels: Vec<f32> = (0..=1000).map(|v| v as f32).collect();
+        let auto = Intensity::measure(Modality::Mr, &voxels, None);
+        assert_eq!(auto.range, [0.0, 1000.0]);
+        assert_eq!(auto.window_source, WindowSource::Percentiles);
+        assert!((auto.window[0] - 1.0).abs() < 1e-4 && (auto.window[1] - 999.0).abs() < 1e-4);
+        let dicom = Intensity::measure(Modality::Ct, &voxels, Some([40.0, 401.0]));
+        assert_eq!(dicom.window, [-160.5, 239.5]);
+        assert_eq!(dicom.window_source, WindowSource::Dicom);
+        let zero_width = Intensity::measure(Modality::Ct, &voxels, Some([40.0, 0.0]));
+        assert_eq!(zero_width.window_source, WindowSource::Percentiles);
+        assert_eq!(Modality::guess_from_range(-47.0, 833.0), Modality::Mr);
+        assert_eq!(Modality::guess_from_range(-1024.0, 1839.0), Modality::Ct);
     }
 
     #[test]

@@ -111,8 +111,9 @@ fn write(args: &BundleArgs, lesson: &Path, out: &Path) -> Result<()> {
         None
     } else {
         let ctx = GpuContext::new(DeviceArg::resolve(args.device)?)?;
-        let mut renderer = FrameRenderer::new(ctx, &case.ct, case.labels.as_ref())?;
-        let mut builder = SceneBuilder::new(*case.ct.geometry());
+        let mut renderer =
+            FrameRenderer::new(ctx, &case.ct, case.labels.as_ref(), &case.intensity)?;
+        let mut builder = SceneBuilder::for_case(&case);
         let (t0, t1) = player.time_range_ns().unwrap_or((0, 0));
         let state = player.state_at(t0 + (t1 - t0) / 2);
         let size = [256, 256];

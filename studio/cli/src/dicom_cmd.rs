@@ -8,17 +8,101 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Args;
-use twinray_io::dicom::{self, GeometryPolicy, LoadOptions};
-use twinray_io::{write_ct, CtVolume};
+use twinray_io::dicom::{self, DicomSeries, GeometryPolicy, LoadOptions};
+use twinray_io::{is_nifti, write_ct, CtVolume, Intensity, Modality, WindowSource};
 
-use crate::shared::{print_warnings, SliceProgressLine};
+use crate::shared::{load_volumes_as, print_warnings, ImageArgs, SliceProgressLine};
 
 /// Arguments of `twinray info`.
 #[derive(Debug, Args)]
 pub struct InfoArgs {
-    /// A folder of DICOM files (searched recursively) or a single DICOM file.
+    /// A folder of DICOM files (searched recursively), a single DICOM file, or a NIfTI image.
     #[arg(value_name = "DIR")]
     pub dir: PathBuf,
+    /// For a NIfTI: what the image is (it does not say; default: 3D Slicer's range rule).
+    #[arg(long, value_enum)]
+    pub modality: Option<crate::shared::ModalityArg>,
+}
+
+/// What an image's values are, for `info`: `CT, Hounsfield units` or `MR, scanner units (no
+/// HU)`.
+fn values_line(modality: Option<Modality>, raw: &str) -> String {
+    match modality {
+        Some(Modality::Ct) => "CT, Hounsfield units".to_owned(),
+        Some(Modality::Mr) => {
+            "MR, scanner units (no HU: MR has no physical intensity scale)".to_owned()
+        }
+        None => format!("'{raw}', shown as its value range suggests"),
+    }
+}
+
+/// The display window line: `low … high (from the DICOM window | 0.1–99.9th percentiles)`.
+fn window_line(intensity: &Intensity) -> String {
+    let [low, high] = intensity.window;
+    let source = match intensity.window_source {
+        WindowSource::Dicom => "the DICOM window",
+        WindowSource::Percentiles => "the 0.1–99.9th percentiles",
+    };
+    format!(
+        "{low:.1} … {high:.1} {} (from {source})",
+        intensity.modality.unit()
+    )
+}
+
+/// The DICOM window and rescale of a series' first image, when they say something.
+fn series_values(series: &DicomSeries) -> Vec<String> {
+    let mut lines = Vec::new();
+    let Some(first) = series.slices.first() else {
+        return lines;
+    };
+    if first.rescale_slope != 1.0 || first.rescale_intercept != 0.0 {
+        lines.push(format!(
+            "rescale:           value = stored × {} + {}",
+            first.rescale_slope, first.rescale_intercept
+        ));
+    }
+    if let Some([centre, width]) = first.window {
+        lines.push(format!("window:            centre {centre}, width {width}"));
+    }
+    lines
+}
+
+/// `twinray info` on a NIfTI image: grid, modality and values.
+fn nifti_info(args: &InfoArgs) -> Result<()> {
+    let image = ImageArgs {
+        modality: args.modality,
+        series: None,
+    };
+    let loaded = load_volumes_as(&args.dir, None, &image)?;
+    let g = loaded.ct.geometry();
+    let s = g.spacing_mm();
+    let i = &loaded.intensity;
+    println!("{}: NIfTI image", args.dir.display());
+    println!(
+        "  modality:          {}{}",
+        values_line(Some(i.modality), ""),
+        if args.modality.is_some() {
+            " (as given)"
+        } else {
+            " (NIfTI does not say: from its value range; --modality to choose)"
+        }
+    );
+    println!(
+        "  dimensions:        {} x {} x {}",
+        g.dims[0], g.dims[1], g.dims[2]
+    );
+    println!(
+        "  spacing:           {:.4} x {:.4} x {:.4} mm",
+        s[0], s[1], s[2]
+    );
+    println!(
+        "  values:            {:.1} … {:.1} {}",
+        i.range[0],
+        i.range[1],
+        i.modality.unit()
+    );
+    println!("  display window:    {}", window_line(i));
+    Ok(())
 }
 
 /// Arguments of `twinray convert`.
@@ -53,8 +137,12 @@ fn load_dicom(path: &Path, series: Option<i64>, policy: GeometryPolicy) -> Resul
     Ok(loaded.ct)
 }
 
-/// `twinray info`: every series found, with geometry and warnings, and every skipped file.
+/// `twinray info`: every series found, with geometry and warnings, and every skipped file;
+/// or a NIfTI image's grid and values.
 pub fn info(args: &InfoArgs) -> Result<()> {
+    if args.dir.is_file() && is_nifti(&args.dir) {
+        return nifti_info(args);
+    }
     let scan =
         dicom::scan(&args.dir).with_context(|| format!("scanning {}", args.dir.display()))?;
     println!(
@@ -66,7 +154,13 @@ pub fn info(args: &InfoArgs) -> Result<()> {
     for series in &scan.series {
         println!();
         println!("series {}", series.label());
-        println!("  modality:          {}", series.modality);
+        println!(
+            "  modality:          {}",
+            values_line(Modality::from_dicom(&series.modality), &series.modality)
+        );
+        for line in series_values(series) {
+            println!("  {line}");
+        }
         println!("  slices:            {}", series.slices.len());
         println!(
             "  transfer syntaxes: {}",

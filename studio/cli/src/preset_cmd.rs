@@ -5,7 +5,7 @@
 use anyhow::Result;
 use clap::{Args, Subcommand};
 use twinray_transfer_functions::slicer::{Format, SlicerFile, VolumeProperty};
-use twinray_transfer_functions::{Preset, PresetSource, HU_MAX, HU_MIN};
+use twinray_transfer_functions::{Placement, Preset, PresetSource, HU_MAX, HU_MIN};
 
 /// Arguments of `twinray preset`.
 #[derive(Debug, Args)]
@@ -85,6 +85,16 @@ fn show(args: &ShowArgs) -> Result<()> {
     let preset = Preset::load(&args.preset)?;
     let property = slicer_property(&args.preset)?;
     println!("{}: {}", preset.name, preset.description);
+    let on_window = preset.placement == Placement::Window;
+    if on_window {
+        println!(
+            "values are fractions of the image's display window (0 = its low end, 1 = its high \
+             end; the DICOM window, else the 0.1–99.9th percentiles), placed on each image"
+        );
+    }
+    if let Some(m) = preset.modality {
+        println!("made for {m} images ({})", m.unit());
+    }
     if preset.opacity_unit_mm.is_some() {
         println!("opacity per 1 mm of ray (Slicer's unit distance); colour RGB in [0, 1]");
     } else {
@@ -103,7 +113,12 @@ fn show(args: &ShowArgs) -> Result<()> {
             .opacity_per_mm_at(value)
             .unwrap_or_else(|| preset.opacity_at(value));
         let [r, g, b] = preset.colour_at(value);
-        let mark = if (HU_MIN..=HU_MAX).contains(&value) {
+        // The CT range bounds only values in HU; window fractions and MR values are placed
+        // on each image's own range.
+        let mark = if on_window
+            || preset.modality == Some(twinray_io::Modality::Mr)
+            || (HU_MIN..=HU_MAX).contains(&value)
+        {
             ""
         } else {
             outside = true;
@@ -113,8 +128,8 @@ fn show(args: &ShowArgs) -> Result<()> {
     }
     if outside {
         println!(
-            "* outside the renderer's {HU_MIN}…{HU_MAX} HU range: rendered as the value at its \
-             nearer end"
+            "* outside the renderer's CT range {HU_MIN}…{HU_MAX} HU: on a CT, rendered as the \
+             value at its nearer end"
         );
     }
     let s = preset.shading;

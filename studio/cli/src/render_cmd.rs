@@ -7,11 +7,14 @@ use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use glam::DVec3;
 use twinray_io::{LabelNames, LoadedCase};
+use twinray_lessons::state::SceneState;
 use twinray_renderer::{ClipPlane, CropBox, GpuContext, RenderOptions, VolumeRenderer};
-use twinray_scene::OrbitView;
-use twinray_transfer_functions::{Blend, Preset, TransferFunction};
+use twinray_scene::{OrbitView, SceneBuilder};
+use twinray_transfer_functions::{Blend, Preset};
 
-use crate::shared::{check_output_folder, load_volumes, parse_size, DeviceArg};
+use crate::shared::{
+    check_output_folder, load_volumes_as, parse_size, print_warnings, DeviceArg, ImageArgs,
+};
 
 /// Arguments of `twinray render`.
 #[derive(Debug, Args)]
@@ -24,20 +27,28 @@ Examples:
   twinray render --ct ct.nii.gz --labels vertebrae.nii.gz --preset ct-bone --azimuth 30 \\
                  --elevation 15 --size 512x512 --out spine.png
   twinray render --ct ct.nii.gz --mode mip --out mip.png
-  twinray render --ct ct.nii.gz --clip-plane 0,1,0,0 --out posterior-half.png")]
+  twinray render --ct ct.nii.gz --clip-plane 0,1,0,0 --out posterior-half.png
+  twinray render --ct mr.nii.gz --labels mr-labels.nii.gz --out mr.png   (MR: mr-default)")]
 pub struct RenderArgs {
-    /// CT volume: a NIfTI file (.nii or .nii.gz) in Hounsfield units, or a DICOM folder or file
-    /// (the series with the most slices is taken; `twinray info DIR` lists them).
-    #[arg(long, value_name = "FILE")]
+    /// The image: a CT or MR NIfTI file (.nii or .nii.gz), or a DICOM folder or file (the
+    /// series with the most slices unless --series; `twinray info DIR` lists them).
+    #[arg(long, visible_alias = "image", value_name = "FILE")]
     pub ct: PathBuf,
-    /// Label map on the CT's own grid (NIfTI, integer ids 0..=255; 0 = no label), or a DICOM SEG.
+    /// Which DICOM series, and what the image is when its file does not say.
+    #[command(flatten)]
+    pub image: ImageArgs,
+    /// Label map on the image's own grid (NIfTI, integer ids 0..=255; 0 = no label), or a
+    /// DICOM SEG. Without a `.tsv` sidecar its ids are TotalSegmentator's: `total` on a CT,
+    /// `total_mr` on an MR.
     #[arg(long, value_name = "FILE")]
     pub labels: Option<PathBuf>,
-    /// Transfer function: a built-in preset (ct-bone, ct-soft-tissue, ct-lung, ct-vessels, mip),
-    /// a preset .toml file, or a 3D Slicer preset: FILE.xml:NAME (e.g. presets.xml:CT-Bone), a
-    /// .vp.json or .vp file (`twinray preset list FILE` names them).
-    #[arg(long, default_value = "ct-bone", value_name = "NAME|FILE")]
-    pub preset: String,
+    /// Transfer function: a built-in preset (CT: ct-bone, ct-soft-tissue, ct-lung, ct-vessels,
+    /// mip; MR: mr-default, mr-angio, mr-mip, mr-t2-brain, placed on the image's window), a
+    /// preset .toml file, or a 3D Slicer preset: FILE.xml:NAME (e.g. presets.xml:CT-Bone), a
+    /// .vp.json or .vp file (`twinray preset list FILE` names them). Default: ct-bone on a
+    /// CT, mr-default on an MR.
+    #[arg(long, value_name = "NAME|FILE")]
+    pub preset: Option<String>,
     /// Camera azimuth in degrees around the patient's head-feet axis.
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     pub azimuth: f64,
@@ -137,23 +148,40 @@ fn label_id(text: &str, names: &LabelNames) -> Result<u8> {
 
 /// Runs `twinray render`.
 pub fn run(args: &RenderArgs) -> Result<()> {
-    let preset = Preset::load(&args.preset)?;
-    let mut tf = TransferFunction::new(preset);
+    // A preset named on the command line is checked before the (slow) load.
+    if let Some(name) = &args.preset {
+        Preset::load(name)?;
+    }
+    check_output_folder(&args.out)?;
+    let started = Instant::now();
+    let LoadedCase {
+        ct,
+        labels,
+        intensity,
+        ..
+    } = load_volumes_as(&args.ct, args.labels.as_deref(), &args.image)?;
+    let loaded = started.elapsed();
+    let modality = intensity.modality;
+    // The scene's one definition of a transfer function on this image: the default preset
+    // for its modality, window-placed presets placed, its range, its label table's colours,
+    // and a warning for a preset made for another modality.
+    let mut builder = SceneBuilder::with_intensity(*ct.geometry(), intensity);
+    let mut tf = builder.transfer_function(&SceneState {
+        preset: args.preset.clone(),
+        ..SceneState::default()
+    });
+    print_warnings(&builder.take_warnings());
     let names = match &args.labels {
-        Some(path) => LabelNames::for_label_map(path)?,
-        None => LabelNames::totalsegmentator(),
+        Some(path) => LabelNames::for_label_map_on(path, modality)?,
+        None => LabelNames::totalsegmentator_for(modality),
     };
     for label in &args.hide_label {
         tf.labels.set_visible(label_id(label, &names)?, false);
     }
-    check_output_folder(&args.out)?;
-    let started = Instant::now();
-    let LoadedCase { ct, labels, .. } = load_volumes(&args.ct, args.labels.as_deref())?;
-    let loaded = started.elapsed();
 
     let ctx = GpuContext::new(DeviceArg::resolve(args.device)?)?;
     let mut renderer = VolumeRenderer::new(ctx.clone(), &tf)?;
-    renderer.set_volume(&ct, labels.as_ref())?;
+    renderer.set_volume(&ct, labels.as_ref(), tf.range)?;
     let uploaded = started.elapsed();
 
     let centre = ct.geometry().centre_mm();
@@ -194,8 +222,8 @@ pub fn run(args: &RenderArgs) -> Result<()> {
     let g = ct.geometry();
     let spacing = g.spacing_mm();
     eprintln!(
-        "rendered {} ({}x{}x{} voxels, {:.2}x{:.2}x{:.2} mm) with '{}' on {} in {:.0} ms \
-         (load {:.0} ms, upload {:.0} ms, frame {:.0} ms, step {:.2} mm) -> {}",
+        "rendered {} ({modality}, {}x{}x{} voxels, {:.2}x{:.2}x{:.2} mm) with '{}' on {} in \
+         {:.0} ms (load {:.0} ms, upload {:.0} ms, frame {:.0} ms, step {:.2} mm) -> {}",
         args.ct.display(),
         g.dims[0],
         g.dims[1],

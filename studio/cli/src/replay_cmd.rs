@@ -201,8 +201,9 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
         args.force_case,
     )?;
     let ctx = GpuContext::new(DeviceArg::resolve(args.device)?)?;
-    let mut renderer = FrameRenderer::new(ctx.clone(), &case.ct, case.labels.as_ref())?;
-    let mut builder = SceneBuilder::new(*case.ct.geometry());
+    let mut renderer =
+        FrameRenderer::new(ctx.clone(), &case.ct, case.labels.as_ref(), &case.intensity)?;
+    let mut builder = SceneBuilder::for_case(&case);
     let orbit = OrbitView {
         azimuth_deg: args.azimuth,
         elevation_deg: args.elevation,

@@ -104,7 +104,16 @@ pub fn run(args: &SegmentArgs) -> Result<()> {
     let runtime = Runtime::load(args.ort_lib.as_deref())?;
     let mut segmenter = Segmenter::new(&runtime, &model, args.threads)?;
     let started = Instant::now();
-    let ct = load_volumes(&args.ct, None)?.ct;
+    let loaded_case = load_volumes(&args.ct, None)?;
+    if loaded_case.intensity.modality == twinray_io::Modality::Mr {
+        // Every model description today normalises CT Hounsfield units (scheme "ct").
+        eprintln!(
+            "warning: {} is an MR image; the model normalises CT Hounsfield units, so its \
+             labels on an MR are not meaningful (MR segmentation needs an MR model)",
+            args.ct.display()
+        );
+    }
+    let ct = loaded_case.ct;
     let loaded = started.elapsed();
     let options = SegmentOptions {
         step_fraction: args.step,

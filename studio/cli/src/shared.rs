@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context, Result};
 use clap::ValueEnum;
-use twinray_io::{LoadedCase, SliceProgress};
+use twinray_io::{CaseOptions, LoadedCase, SliceProgress};
 use twinray_lessons::player::Player;
 use twinray_renderer::DevicePreference;
 use twinray_scene::lesson::CaseChoice;
@@ -81,15 +81,70 @@ fn loading<T>(load: impl FnOnce(SliceProgress<'_>) -> Result<(T, Vec<String>)>) 
     Ok(loaded)
 }
 
-/// Loads a CT and its labels, with its content hash.
+/// `--modality` on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ModalityArg {
+    /// Computed tomography: values in Hounsfield units.
+    Ct,
+    /// Magnetic resonance: values in scanner units.
+    Mr,
+}
+
+impl From<ModalityArg> for twinray_io::Modality {
+    fn from(m: ModalityArg) -> Self {
+        match m {
+            ModalityArg::Ct => Self::Ct,
+            ModalityArg::Mr => Self::Mr,
+        }
+    }
+}
+
+/// The image options every command that opens an image shares: which DICOM series, and what
+/// the image is when the file does not say (a NIfTI).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ImageArgs {
+    /// What the image is: ct (values in HU) or mr (scanner units). Default: a DICOM series'
+    /// own Modality; for a NIfTI, which does not say, 3D Slicer's rule (a value range under
+    /// 1500 is MR-like, a wider one CT-like).
+    #[arg(long, value_enum)]
+    pub modality: Option<ModalityArg>,
+    /// The DICOM SeriesNumber to open (`twinray info DIR` lists the series with their
+    /// descriptions); default: the series with the most slices.
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub series: Option<i64>,
+}
+
+/// Loads a CT or MR image and its labels, with its content hash.
 pub fn load_case(ct: &Path, labels: Option<&Path>) -> Result<Case> {
-    loading(|progress| Ok(Case::load(ct, labels, Some(progress))?))
+    load_case_as(ct, labels, &ImageArgs::default())
+}
+
+/// [`load_case`] with the modality or DICOM series chosen.
+pub fn load_case_as(ct: &Path, labels: Option<&Path>, image: &ImageArgs) -> Result<Case> {
+    loading(|progress| {
+        let options = CaseOptions {
+            progress: Some(progress),
+            modality: image.modality.map(Into::into),
+            series_number: image.series,
+        };
+        Ok(Case::load_with(ct, labels, &options)?)
+    })
 }
 
 /// Loads the volumes alone (no content hash), for commands that name no lesson.
 pub fn load_volumes(ct: &Path, labels: Option<&Path>) -> Result<LoadedCase> {
+    load_volumes_as(ct, labels, &ImageArgs::default())
+}
+
+/// [`load_volumes`] with the modality or DICOM series chosen.
+pub fn load_volumes_as(ct: &Path, labels: Option<&Path>, image: &ImageArgs) -> Result<LoadedCase> {
     loading(|progress| {
-        let mut loaded = twinray_io::load_case(ct, labels, Some(progress))?;
+        let options = CaseOptions {
+            progress: Some(progress),
+            modality: image.modality.map(Into::into),
+            series_number: image.series,
+        };
+        let mut loaded = twinray_io::load_case_with(ct, labels, &options)?;
         let warnings = std::mem::take(&mut loaded.warnings);
         Ok((loaded, warnings))
     })

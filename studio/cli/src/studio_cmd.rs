@@ -8,7 +8,7 @@ use clap::Args;
 use twinray_desktop::app::case::{file_name, OpenCase};
 use twinray_desktop::window::{self, StudioOptions};
 
-use crate::shared::{load_case, open_with_case, private_temp_dir, DeviceArg};
+use crate::shared::{load_case_as, open_with_case, private_temp_dir, DeviceArg, ImageArgs};
 
 /// Arguments of `twinray studio`.
 #[derive(Debug, Args)]
@@ -19,13 +19,18 @@ the wheel zooms. Click in an MPR view to move the crosshair.
 Examples:
   twinray studio                                  # the embedded demo case
   twinray studio ct.nii.gz --labels labels.nii.gz
+  twinray studio mr.nii.gz --labels mr-labels.nii.gz   # an MR (mr-default preset)
   twinray studio lesson.lesson --at 22            # replay (on the demo case unless --case)
   xvfb-run twinray studio --screenshot shot.png   # draw once, save the window, exit")]
 pub struct StudioArgs {
-    /// A CT (NIfTI file or DICOM folder) to author on, or a .lesson file to replay.
+    /// A CT or MR image (NIfTI file or DICOM folder) to author on, or a .lesson file to
+    /// replay.
     #[arg(value_name = "CASE_OR_LESSON")]
     pub input: Option<PathBuf>,
-    /// Label map for the CT.
+    /// Which DICOM series, and what the image is when its file does not say.
+    #[command(flatten)]
+    pub image: ImageArgs,
+    /// Label map for the image.
     #[arg(long, value_name = "FILE")]
     pub labels: Option<PathBuf>,
     /// The CT a replayed lesson was recorded on (default: the demo case).
@@ -92,7 +97,10 @@ pub fn run(args: StudioArgs) -> Result<()> {
             (OpenCase::from_case(name, case), Some(p.clone()))
         }
         Some(ct) => (
-            OpenCase::from_case(file_name(ct), load_case(ct, args.labels.as_deref())?),
+            OpenCase::from_case(
+                file_name(ct),
+                load_case_as(ct, args.labels.as_deref(), &args.image)?,
+            ),
             None,
         ),
         None => (OpenCase::demo()?, None),

@@ -121,7 +121,8 @@ pub fn run(args: &VrArgs) -> Result<ExitCode> {
         ctx = xr.gpu();
         source = Box::new(xr);
     }
-    let renderer = FrameRenderer::new(ctx.clone(), &case.ct, case.labels.as_ref())?;
+    let renderer =
+        FrameRenderer::new(ctx.clone(), &case.ct, case.labels.as_ref(), &case.intensity)?;
     let options = VrOptions {
         eye_png_dir: if args.simulate {
             args.out.clone()

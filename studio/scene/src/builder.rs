@@ -24,8 +24,12 @@ use twinray_renderer::{
     Camera, ClipPlane, CropBox, FrameStats, Frustum, GpuContext, RenderError, RenderOptions,
     RgbaImage, VolumeRenderer,
 };
-use twinray_transfer_functions::{ColourPoint, OpacityPoint, Preset, TransferFunction};
-use twinray_volume::{CtVolume, Geometry, LabelVolume};
+use twinray_transfer_functions::{
+    ColourPoint, DensityRange, LabelStyles, OpacityPoint, Palette, Preset, TransferFunction,
+};
+use twinray_volume::{CtVolume, Geometry, Intensity, LabelVolume, Modality};
+
+use crate::Case;
 
 pub use twinray_renderer::Capsule;
 
@@ -33,7 +37,8 @@ pub use twinray_renderer::Capsule;
 /// benchmark; following the instructor keeps it, so only the pose changes.
 pub const DEFAULT_FOV_DEG: f64 = 25.0;
 
-/// The preset shown before a lesson names one (the studio's default view).
+/// The preset shown on a CT before a lesson names one (the studio's default view); an MR gets
+/// [`Preset::default_for`] its modality (`mr-default`).
 pub const DEFAULT_PRESET: &str = "ct-bone";
 
 /// Colour of the instructor's avatar (glasses, hands, pen): magenta, a colour no preset or
@@ -207,19 +212,42 @@ pub struct FrameInputs {
 #[derive(Debug, Clone)]
 pub struct SceneBuilder {
     geometry: Geometry,
+    /// The image's modality and window: which preset is the default, where window-placed
+    /// presets go, the lookup table's range and which label table colours the labels.
+    intensity: Intensity,
     presets: HashMap<String, Preset>,
     warnings: BTreeSet<String>,
 }
 
 impl SceneBuilder {
-    /// A builder for a case on this grid.
+    /// A builder for a CT on this grid (tests and tools with a synthetic CT; a loaded case
+    /// goes through [`Self::for_case`]).
     #[must_use]
     pub fn new(geometry: Geometry) -> Self {
+        Self::with_intensity(geometry, Intensity::measure(Modality::Ct, &[], None))
+    }
+
+    /// A builder for a case: its grid and what its values mean.
+    #[must_use]
+    pub fn for_case(case: &Case) -> Self {
+        Self::with_intensity(*case.ct.geometry(), case.intensity)
+    }
+
+    /// A builder for an image on `geometry` whose values are described by `intensity`.
+    #[must_use]
+    pub fn with_intensity(geometry: Geometry, intensity: Intensity) -> Self {
         Self {
             geometry,
+            intensity,
             presets: HashMap::new(),
             warnings: BTreeSet::new(),
         }
+    }
+
+    /// The preset shown before a lesson names one: [`Preset::default_for`] the modality.
+    #[must_use]
+    pub fn default_preset(&self) -> &'static str {
+        Preset::default_for(self.intensity.modality)
     }
 
     /// The case's grid.
@@ -251,15 +279,21 @@ impl SceneBuilder {
         }
     }
 
-    /// The transfer function of a scene: its preset (or [`DEFAULT_PRESET`]), its curve when
-    /// the instructor edited one, and its label styles over the TotalSegmentator palette.
-    /// A preset this build does not know falls back to the default, with a warning (see
+    /// The transfer function of a scene: its preset (or [`Self::default_preset`]) placed on
+    /// the image ([`Preset::placed_on`]), its curve when the instructor edited one, its label
+    /// styles over TotalSegmentator's palette for the modality (`total` on a CT, `total_mr` on
+    /// an MR), over the image's [`DensityRange`]. A preset this build does not know falls back
+    /// to the default, and a preset made for another modality is used with a warning (see
     /// [`Self::take_warnings`]).
     pub fn transfer_function(&mut self, scene: &SceneState) -> TransferFunction {
-        let name = scene.preset.as_deref().unwrap_or(DEFAULT_PRESET);
+        let name = scene.preset.as_deref().unwrap_or(self.default_preset());
         let mut preset = self.preset(name);
         apply_curve(&mut preset, scene);
         let mut tf = TransferFunction::new(preset);
+        tf.range = DensityRange::of(&self.intensity);
+        if self.intensity.modality == Modality::Mr {
+            tf.labels = LabelStyles::from_palette(&Palette::totalsegmentator_mr());
+        }
         for (&label, style) in &scene.labels {
             let Ok(id) = u8::try_from(label) else {
                 self.warnings.insert(format!(
@@ -280,19 +314,24 @@ impl SceneBuilder {
         if let Some(p) = self.presets.get(name) {
             return p.clone();
         }
+        let default = self.default_preset();
         let preset = match Preset::load(name) {
             Ok(p) => p,
             Err(e) => {
                 self.warnings.insert(format!(
-                    "the lesson's preset cannot be used ({e}); showing {DEFAULT_PRESET}"
+                    "the lesson's preset cannot be used ({e}); showing {default}"
                 ));
                 self.presets
-                    .get(DEFAULT_PRESET)
+                    .get(default)
                     .cloned()
-                    .or_else(|| Preset::load(DEFAULT_PRESET).ok())
+                    .or_else(|| Preset::load(default).ok())
                     .unwrap_or_else(|| fallback_preset(name))
             }
         };
+        if let Some(warning) = preset.mismatch(self.intensity.modality) {
+            self.warnings.insert(warning);
+        }
+        let preset = preset.placed_on(&self.intensity);
         self.presets.insert(name.to_owned(), preset.clone());
         preset
     }
@@ -361,6 +400,8 @@ fn fallback_preset(name: &str) -> Preset {
             },
         ],
         opacity_unit_mm: None,
+        modality: None,
+        placement: twinray_transfer_functions::Placement::Values,
     }
 }
 
@@ -713,7 +754,7 @@ impl std::fmt::Debug for FrameRenderer {
 }
 
 impl FrameRenderer {
-    /// A renderer on `ctx` with the case uploaded.
+    /// A renderer on `ctx` with the image uploaded over its [`DensityRange`].
     ///
     /// # Errors
     /// If the device cannot build the pipeline or hold the volume.
@@ -721,12 +762,16 @@ impl FrameRenderer {
         ctx: Arc<GpuContext>,
         ct: &CtVolume,
         labels: Option<&LabelVolume>,
+        intensity: &Intensity,
     ) -> Result<Self, RenderError> {
+        let default = Preset::default_for(intensity.modality);
         let tf = TransferFunction::new(
-            Preset::load(DEFAULT_PRESET).unwrap_or_else(|_| fallback_preset(DEFAULT_PRESET)),
+            Preset::load(default)
+                .unwrap_or_else(|_| fallback_preset(default))
+                .placed_on(intensity),
         );
         let mut renderer = VolumeRenderer::new(ctx, &tf)?;
-        renderer.set_volume(ct, labels)?;
+        renderer.set_volume(ct, labels, DensityRange::of(intensity))?;
         Ok(Self {
             renderer,
             uploaded: None,
@@ -871,7 +916,11 @@ mod tests {
         let bin = ((1000.0 - twinray_transfer_functions::HU_MIN)
             / (twinray_transfer_functions::HU_MAX - twinray_transfer_functions::HU_MIN)
             * (twinray_transfer_functions::LUT_BINS - 1) as f32) as usize;
-        let bone = Lut::bake(&tf.preset, &TransferFunction::new(tf.preset.clone()).labels);
+        let bone = Lut::bake(
+            &tf.preset,
+            &TransferFunction::new(tf.preset.clone()).labels,
+            DensityRange::CT,
+        );
         assert_eq!(lut.texel(31, bin), [0.0; 4], "hidden label has no opacity");
         let l3 = lut.texel(29, bin);
         assert_eq!(&l3[..3], &[1.0, 0.0, 0.0], "recoloured");

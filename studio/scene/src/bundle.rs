@@ -20,7 +20,7 @@ use twinray_lessons::reader::LessonReader;
 use crate::{Case, SceneError, DEFAULT_PRESET};
 
 /// The built-in presets' text, by name, as the transfer-functions crate ships them.
-const PRESET_TEXT: [(&str, &str); 5] = [
+const PRESET_TEXT: [(&str, &str); 9] = [
     (
         "ct-bone",
         include_str!("../../../transfer-functions/presets/ct-bone.toml"),
@@ -40,6 +40,22 @@ const PRESET_TEXT: [(&str, &str); 5] = [
     (
         "mip",
         include_str!("../../../transfer-functions/presets/mip.toml"),
+    ),
+    (
+        "mr-default",
+        include_str!("../../../transfer-functions/presets/mr-default.toml"),
+    ),
+    (
+        "mr-angio",
+        include_str!("../../../transfer-functions/presets/mr-angio.toml"),
+    ),
+    (
+        "mr-mip",
+        include_str!("../../../transfer-functions/presets/mr-mip.toml"),
+    ),
+    (
+        "mr-t2-brain",
+        include_str!("../../../transfer-functions/presets/mr-t2-brain.toml"),
     ),
 ];
 
@@ -242,7 +258,7 @@ pub fn make_bundle(
         let names = request
             .label_names
             .clone()
-            .unwrap_or_else(LabelNames::totalsegmentator);
+            .unwrap_or_else(|| LabelNames::totalsegmentator_for(case.intensity.modality));
         let mut tsv = String::from("id\tname\n");
         for (id, name) in names.iter() {
             tsv.push_str(&format!("{id}\t{name}\n"));
@@ -253,7 +269,12 @@ pub fn make_bundle(
             PALETTE_TSV.as_bytes().to_vec(),
         ));
     }
-    for name in presets_used(lesson, lesson_bytes)? {
+    let mut presets = presets_used(lesson, lesson_bytes)?;
+    // The default a lesson on this image starts from (mr-default on an MR).
+    presets.insert(
+        twinray_transfer_functions::Preset::default_for(case.intensity.modality).to_owned(),
+    );
+    for name in presets {
         if let Some((_, text)) = PRESET_TEXT.iter().find(|(n, _)| *n == name) {
             members.push((format!("presets/{name}.toml"), text.as_bytes().to_vec()));
         }

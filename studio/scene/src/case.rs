@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 use twinray_io::{
-    load_case, read_ct_bytes, read_labels_bytes, CtVolume, LabelVolume, SliceProgress,
+    load_case_with, read_ct_bytes, read_labels_bytes, CaseOptions, CtVolume, Intensity,
+    LabelVolume, Modality, SliceProgress,
 };
 
 use crate::SceneError;
@@ -39,11 +40,14 @@ pub const DEMO_CASE_REF: &str =
 pub const DEMO_CASE_REF_V1: &str =
     "sha256:0fa25ea390164b0bfd8d6cf00c77370a4be98b5979208c93967a81ddef6f8fe0";
 
-/// A CT with its optional labels and content hash.
+/// An image (CT or MR) with its optional labels and content hash.
 #[derive(Debug, Clone)]
 pub struct Case {
-    /// The CT in HU.
+    /// The image: HU on a CT, scanner units on an MR (see [`Self::intensity`]).
     pub ct: CtVolume,
+    /// What the image's values mean (modality, range, display window): where presets and the
+    /// renderer's density range are placed.
+    pub intensity: Intensity,
     /// Labels on the CT's grid.
     pub labels: Option<LabelVolume>,
     /// [`content_hash`] of both.
@@ -53,12 +57,30 @@ pub struct Case {
 }
 
 impl Case {
-    /// A case from volumes already loaded; computes the hash.
+    /// A case from volumes already loaded, its modality guessed from its value range (3D
+    /// Slicer's rule, [`Modality::guess_from_range`]); computes the hash.
     #[must_use]
     pub fn new(ct: CtVolume, labels: Option<LabelVolume>, origin: impl Into<String>) -> Self {
+        let range = Intensity::measure(Modality::Ct, ct.voxels(), None).range;
+        let modality = Modality::guess_from_range(range[0], range[1]);
+        let intensity = Intensity::measure(modality, ct.voxels(), None);
+        Self::with_intensity(ct, intensity, labels, origin)
+    }
+
+    /// A case from volumes already loaded whose intensities are known; computes the hash
+    /// (of the voxels and grids only: the same voxels are the same case whatever they are
+    /// taken for).
+    #[must_use]
+    pub fn with_intensity(
+        ct: CtVolume,
+        intensity: Intensity,
+        labels: Option<LabelVolume>,
+        origin: impl Into<String>,
+    ) -> Self {
         let case_ref = content_hash(&ct, labels.as_ref());
         Self {
             ct,
+            intensity,
             labels,
             case_ref,
             origin: origin.into(),
@@ -75,12 +97,34 @@ impl Case {
         labels: Option<&Path>,
         progress: Option<SliceProgress<'_>>,
     ) -> Result<(Self, Vec<String>), SceneError> {
-        let loaded = load_case(ct, labels, progress)?;
+        Self::load_with(
+            ct,
+            labels,
+            &CaseOptions {
+                progress,
+                ..CaseOptions::default()
+            },
+        )
+    }
+
+    /// [`Self::load`] with the modality or DICOM series chosen ([`twinray_io::load_case_with`]).
+    ///
+    /// # Errors
+    /// If a file cannot be read or the labels are not on the image's grid.
+    pub fn load_with(
+        ct: &Path,
+        labels: Option<&Path>,
+        options: &CaseOptions<'_>,
+    ) -> Result<(Self, Vec<String>), SceneError> {
+        let loaded = load_case_with(ct, labels, options)?;
         let origin = match labels {
             Some(l) => format!("{} with labels {}", ct.display(), l.display()),
             None => ct.display().to_string(),
         };
-        Ok((Self::new(loaded.ct, loaded.labels, origin), loaded.warnings))
+        Ok((
+            Self::with_intensity(loaded.ct, loaded.intensity, loaded.labels, origin),
+            loaded.warnings,
+        ))
     }
 
     /// The demo case embedded in the binary.
@@ -98,7 +142,13 @@ impl Case {
             what: "labels",
             source,
         })?;
-        Ok(Self::new(ct, Some(labels), "the embedded demo case"))
+        let intensity = Intensity::measure(Modality::Ct, ct.voxels(), None);
+        Ok(Self::with_intensity(
+            ct,
+            intensity,
+            Some(labels),
+            "the embedded demo case",
+        ))
     }
 
     /// Whether this is the embedded demo case (by content).

@@ -166,7 +166,7 @@ impl VrSession {
             _ => None,
         };
         Self {
-            builder: SceneBuilder::new(*case.ct.geometry()),
+            builder: SceneBuilder::for_case(case),
             renderer,
             governor: ComfortGovernor::new(),
             interaction: Interaction::new(TwinPlacement::rigid(twin), 1),

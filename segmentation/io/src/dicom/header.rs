@@ -11,6 +11,7 @@ use dicom_core::Tag;
 use dicom_dictionary_std::{tags, StandardDataDictionary};
 use dicom_object::{DefaultDicomObject, InMemDicomObject, OpenFileOptions};
 use glam::DVec3;
+use twinray_volume::Modality;
 
 use super::DicomError;
 
@@ -84,9 +85,19 @@ pub struct SliceHeader {
     pub rescale_intercept: f64,
     /// PixelPaddingValue and PixelPaddingRangeLimit, in stored-value units.
     pub padding: Option<(i64, Option<i64>)>,
+    /// The first WindowCenter and WindowWidth (after rescale), when both are present.
+    pub window: Option<[f64; 2]>,
 }
 
 impl SliceHeader {
+    /// The value that padding and "outside the data" become: air (−1024 HU) on a CT and any
+    /// modality twinray does not know, zero signal on an MR ([`Modality::background`]).
+    pub fn background(&self) -> f32 {
+        Modality::from_dicom(&self.modality)
+            .unwrap_or(Modality::Ct)
+            .background()
+    }
+
     /// True for scout/localizer images, which never belong in a volume.
     pub fn is_localizer(&self) -> bool {
         self.image_type.iter().any(|t| t == "LOCALIZER")
@@ -314,6 +325,7 @@ pub(crate) fn slice_headers(
         rescale_slope: 1.0,
         rescale_intercept: 0.0,
         padding,
+        window: None,
     };
     let mut out = Vec::with_capacity(frames_in_file as usize);
     for frame in 0..frames_in_file {
@@ -335,6 +347,12 @@ pub(crate) fn slice_headers(
         });
         let intercept = frame_attr(obj, f, tags::PIXEL_VALUE_TRANSFORMATION_SEQUENCE, |o| {
             float(o, tags::RESCALE_INTERCEPT)
+        });
+        let window = frame_attr(obj, f, tags::FRAME_VOILUT_SEQUENCE, |o| {
+            Some([
+                float(o, tags::WINDOW_CENTER)?,
+                float(o, tags::WINDOW_WIDTH)?,
+            ])
         });
         let bad = |tag: Tag, detail: String| DicomError::BadValue {
             path: path.to_owned(),
@@ -404,6 +422,7 @@ pub(crate) fn slice_headers(
             slice_thickness_mm: thickness,
             rescale_slope,
             rescale_intercept,
+            window,
             ..base.clone()
         });
     }

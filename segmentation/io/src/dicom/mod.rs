@@ -1,4 +1,5 @@
-//! DICOM CT series: discovery in a folder, slice ordering, patient geometry, decoding to HU.
+//! DICOM CT and MR series: discovery in a folder, slice ordering, patient geometry, decoding
+//! to values (HU on a CT, the scanner's rescaled units on an MR).
 //!
 //! dicom-rs parses files and decodes codecs (uncompressed, deflate, RLE, JPEG baseline and
 //! lossless, JPEG-LS through `charls`, JPEG 2000 through OpenJPEG via `openjpeg-sys`: the C
@@ -62,7 +63,7 @@ impl std::fmt::Debug for LoadOptions<'_> {
 /// A loaded series and what a user should know about it.
 #[derive(Debug, Clone)]
 pub struct LoadedSeries {
-    /// The volume in HU on its patient grid.
+    /// The volume on its patient grid: HU on a CT, rescaled scanner units on an MR.
     pub ct: CtVolume,
     /// The series it came from (slice headers included).
     pub series: DicomSeries,
@@ -112,7 +113,7 @@ pub fn select_series(
     }
 }
 
-/// Loads a CT series from a folder (searched recursively) or a single (multi-frame) file.
+/// Loads a CT or MR series from a folder (searched recursively) or a single (multi-frame) file.
 pub fn load_series(path: &Path, options: &LoadOptions<'_>) -> Result<LoadedSeries, DicomError> {
     let scan = scan(path)?;
     let series = select_series(&scan, options.series_number)?;
@@ -190,6 +191,7 @@ pub fn load_scanned(
             &stack,
             [usize::from(first.columns), usize::from(first.rows)],
             &plan,
+            first.background(),
         )
     } else {
         stack

@@ -15,8 +15,9 @@ use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 use super::header::SliceHeader;
 use super::DicomError;
 
-/// HU written where the scanner marked pixels as padding (outside the reconstructed field of
-/// view): air, so that padding neither renders as a wall nor skews statistics.
+/// HU written where a CT scanner marked pixels as padding (outside the reconstructed field of
+/// view): air, so that padding neither renders as a wall nor skews statistics. An MR's padding
+/// becomes zero signal instead ([`super::SliceHeader::background`]).
 pub const PADDING_HU: f32 = -1024.0;
 
 /// Human-readable name of a transfer syntax UID ("unknown" when the registry does not know it).
@@ -159,10 +160,11 @@ pub(crate) fn decode_frame_hu(
         let b = limit.map_or(a, |l| layout.padding(l));
         (a.min(b), a.max(b))
     });
+    let background = header.background();
     let convert = |v: i64| -> f32 {
         if let Some((lo, hi)) = padding {
             if v >= lo && v <= hi {
-                return PADDING_HU;
+                return background;
             }
         }
         (v as f64 * slope + intercept) as f32

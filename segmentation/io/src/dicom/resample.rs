@@ -1,18 +1,17 @@
 //! Resampling a tilted or irregularly spaced slice stack onto the plan's regular grid.
 
-use super::pixels::PADDING_HU;
 use super::SeriesPlan;
 
-/// Bilinear sample of one slice at continuous pixel (x, y); air outside.
-fn bilinear(slice: &[f32], [nx, ny]: [usize; 2], x: f64, y: f64) -> f32 {
+/// Bilinear sample of one slice at continuous pixel (x, y); `background` outside.
+fn bilinear(slice: &[f32], [nx, ny]: [usize; 2], x: f64, y: f64, background: f32) -> f32 {
     if !(x > -1.0 && y > -1.0 && x < nx as f64 && y < ny as f64) {
-        return PADDING_HU;
+        return background;
     }
     let (x0, y0) = (x.floor(), y.floor());
     let (fx, fy) = ((x - x0) as f32, (y - y0) as f32);
     let at = |i: f64, j: f64| -> f32 {
         if i < 0.0 || j < 0.0 || i >= nx as f64 || j >= ny as f64 {
-            PADDING_HU
+            background
         } else {
             slice[i as usize + nx * j as usize]
         }
@@ -24,13 +23,18 @@ fn bilinear(slice: &[f32], [nx, ny]: [usize; 2], x: f64, y: f64) -> f32 {
 
 /// Resamples `stack` (sorted slices of `in_dims` pixels) onto `plan.geometry`: each output
 /// voxel is projected along the normal onto the two nearest slices, sampled bilinearly in
-/// each and interpolated linearly between them.
-pub(crate) fn resample(stack: &[f32], in_dims: [usize; 2], plan: &SeriesPlan) -> Vec<f32> {
+/// each and interpolated linearly between them; `background` (air on a CT) outside the data.
+pub(crate) fn resample(
+    stack: &[f32],
+    in_dims: [usize; 2],
+    plan: &SeriesPlan,
+    background: f32,
+) -> Vec<f32> {
     let [nx, ny, nz] = plan.geometry.dims;
     let plane_in = in_dims[0] * in_dims[1];
     let k_step = plan.geometry.spacing_mm()[2];
     let positions = &plan.slice_positions;
-    let mut out = vec![PADDING_HU; nx * ny * nz];
+    let mut out = vec![background; nx * ny * nz];
     let sample = |slice: usize, i: usize, j: usize| {
         let (_, du, dv) = positions[slice];
         bilinear(
@@ -38,6 +42,7 @@ pub(crate) fn resample(stack: &[f32], in_dims: [usize; 2], plan: &SeriesPlan) ->
             in_dims,
             i as f64 - du,
             j as f64 - dv,
+            background,
         )
     };
     use rayon::prelude::*;

@@ -5,10 +5,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Result;
-use twinray_io::{CtVolume, LabelNames, LabelVolume};
-use twinray_transfer_functions::{HU_MAX, HU_MIN};
+use twinray_io::{CtVolume, Intensity, LabelNames, LabelVolume};
+use twinray_transfer_functions::DensityRange;
 
-/// Bins of the HU histogram shown under the transfer-function curve.
+/// Bins of the histogram shown under the transfer-function curve.
 pub const HISTOGRAM_BINS: usize = 256;
 
 /// A loaded case and what the studio derives from it once.
@@ -16,13 +16,17 @@ pub const HISTOGRAM_BINS: usize = 256;
 pub struct OpenCase {
     /// Shown in the title bar: the file name or "demo", never DICOM patient fields.
     pub name: String,
-    /// The CT in HU (shared with the render thread).
+    /// The image, HU on a CT, scanner units on an MR (shared with the render thread).
     pub ct: Arc<CtVolume>,
+    /// What its values mean: modality, range, display window.
+    pub intensity: Intensity,
+    /// The values the renderer and the histogram span ([`DensityRange::of`] the image).
+    pub range: DensityRange,
     /// Its label map on the same grid, if any.
     pub labels: Option<Arc<LabelVolume>>,
     /// Label ids that occur in the label map (0 excluded), ascending.
     pub present_labels: Vec<u16>,
-    /// Voxel counts over [`HU_MIN`, `HU_MAX`] in [`HISTOGRAM_BINS`] bins.
+    /// Voxel counts over [`Self::range`] in [`HISTOGRAM_BINS`] bins.
     pub histogram: Vec<u64>,
     /// Content hash written into lesson headers ([`twinray_scene::content_hash`]).
     pub case_ref: String,
@@ -40,13 +44,16 @@ impl OpenCase {
     /// Derives the panels' data from a loaded case.
     pub fn from_case(name: impl Into<String>, case: twinray_scene::Case) -> Self {
         let present_labels = case.labels.as_ref().map_or_else(Vec::new, present_labels);
+        let range = DensityRange::of(&case.intensity);
         let mut histogram = vec![0u64; HISTOGRAM_BINS];
-        for &hu in case.ct.voxels() {
-            histogram[histogram_bin(hu)] += 1;
+        for &value in case.ct.voxels() {
+            histogram[histogram_bin(range, value)] += 1;
         }
         Self {
             name: name.into(),
             ct: Arc::new(case.ct),
+            intensity: case.intensity,
+            range,
             labels: case.labels.map(Arc::new),
             present_labels,
             histogram,
@@ -88,9 +95,10 @@ impl OpenCase {
             ) == case_ref
     }
 
-    /// HU at the centre of histogram bin `bin`.
-    pub fn histogram_hu(bin: usize) -> f32 {
-        HU_MIN + (bin as f32 + 0.5) * (HU_MAX - HU_MIN) / HISTOGRAM_BINS as f32
+    /// The value at the centre of histogram bin `bin`.
+    pub fn histogram_value(&self, bin: usize) -> f32 {
+        let r = self.range;
+        r.low + (bin as f32 + 0.5) * (r.high - r.low) / HISTOGRAM_BINS as f32
     }
 }
 
@@ -111,8 +119,8 @@ fn present_labels(labels: &LabelVolume) -> Vec<u16> {
     (1..=u16::MAX).filter(|&id| seen[usize::from(id)]).collect()
 }
 
-/// The histogram bin of a density (clamped to the lookup table's range).
-pub fn histogram_bin(hu: f32) -> usize {
-    let t = ((hu - HU_MIN) / (HU_MAX - HU_MIN)).clamp(0.0, 1.0);
+/// The histogram bin of a value (clamped to the lookup table's range).
+pub fn histogram_bin(range: DensityRange, value: f32) -> usize {
+    let t = range.normalise(value);
     ((t * HISTOGRAM_BINS as f32) as usize).min(HISTOGRAM_BINS - 1)
 }

@@ -27,6 +27,7 @@ pub fn save(
 ) -> Result<(String, String)> {
     let scene_case = twinray_scene::Case {
         ct: (*case.ct).clone(),
+        intensity: case.intensity,
         labels: case.labels.as_deref().cloned(),
         case_ref: case.case_ref.clone(),
         origin: case.name.clone(),

@@ -32,7 +32,7 @@ use twinray_lessons::tools::ChapterInfo;
 use twinray_renderer::{Camera, RenderOptions};
 use twinray_scene::builder::{orbit_camera, DEFAULT_FOV_DEG};
 use twinray_scene::{FrameInputs, LearnerView, OrbitView, SceneBuilder};
-use twinray_transfer_functions::{Palette, Preset, TransferFunction, HU_MAX, HU_MIN};
+use twinray_transfer_functions::{Palette, Preset, TransferFunction};
 use twinray_voice::capture::VoiceCapture;
 use twinray_voice::clock::LessonClock;
 use twinray_voice::device::MicrophoneSource;
@@ -430,10 +430,24 @@ impl App {
     /// with `epoch.elapsed()`, so the voice thread can place captured sound on the same clock.
     pub fn new(case: OpenCase) -> Self {
         let view = OrbitView::default();
-        let builder = RefCell::new(SceneBuilder::new(*case.ct.geometry()));
+        let builder = RefCell::new(SceneBuilder::with_intensity(
+            *case.ct.geometry(),
+            case.intensity,
+        ));
+        let mr = case.intensity.modality == twinray_io::Modality::Mr;
+        // A CT opens on the bone window the demo's spine lessons expect; an MR on its own
+        // window (its DICOM window, else the 0.1–99.9th percentiles).
+        let [low, high] = case.intensity.window;
         let mut scene = SceneState {
-            preset: Some(scene_bridge::DEFAULT_PRESET.to_owned()),
-            window_level: Some(DEFAULT_WINDOW),
+            preset: Some(Preset::default_for(case.intensity.modality).to_owned()),
+            window_level: Some(if mr {
+                WindowLevel {
+                    centre_hu: 0.5 * (low + high),
+                    width_hu: high - low,
+                }
+            } else {
+                DEFAULT_WINDOW
+            }),
             ..SceneState::default()
         };
         scene.mpr_slices_mm = Some(case.ct.geometry().centre_mm().as_vec3());
@@ -459,7 +473,11 @@ impl App {
             labels_revision: 1,
             segmentation: None,
             notice: None,
-            palette: Palette::totalsegmentator(),
+            palette: if mr {
+                Palette::totalsegmentator_mr()
+            } else {
+                Palette::totalsegmentator()
+            },
             epoch: Instant::now(),
             voice_input: VoiceInput::Default,
             voice_muted: false,
@@ -570,12 +588,13 @@ impl App {
                 if index >= curve.len() {
                     bail!("no curve point {index}");
                 }
+                let range = self.case.range;
                 let lo = if index == 0 {
-                    HU_MIN
+                    range.low
                 } else {
                     curve[index - 1].density_hu
                 };
-                let hi = curve.get(index + 1).map_or(HU_MAX, |p| p.density_hu);
+                let hi = curve.get(index + 1).map_or(range.high, |p| p.density_hu);
                 curve[index].density_hu = density_hu.clamp(lo, hi);
                 curve[index].rgba[3] = opacity.clamp(0.0, 1.0);
                 self.change_scene(SceneChange::TransferCurve { points: curve })?;
@@ -590,7 +609,7 @@ impl App {
             }
             Action::AddCurvePoint { density_hu } => {
                 let mut curve = self.curve();
-                let density_hu = density_hu.clamp(HU_MIN, HU_MAX);
+                let density_hu = density_hu.clamp(self.case.range.low, self.case.range.high);
                 let tf = self.transfer_function();
                 let [r, g, b] = tf.preset.colour_at(density_hu);
                 let at = curve.partition_point(|p| p.density_hu < density_hu);

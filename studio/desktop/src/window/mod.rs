@@ -92,6 +92,7 @@ pub fn run(options: StudioOptions) -> Result<()> {
     let worker = RenderWorker::start(
         device,
         app.case.ct.clone(),
+        app.case.intensity,
         app.case.labels.clone(),
         app.labels_revision,
     )?;

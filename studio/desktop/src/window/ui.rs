@@ -10,7 +10,6 @@ use twinray_lessons::state::WindowLevel;
 use twinray_lessons::tools::format_time_ns;
 use twinray_transfer_functions::{Lut, Preset, TransferFunction};
 
-use crate::app::case::OpenCase;
 use crate::app::mpr::SliceImage;
 use crate::app::{scene_bridge, Action, App, PenStyle, VoiceInput};
 use twinray_renderer::surface;
@@ -633,6 +632,15 @@ fn transfer_panel(ui: &mut Ui, app: &App, state: &mut UiState, actions: &mut Vec
 /// HU range the curve editor spans.
 const EDITOR_HU: (f32, f32) = (-1024.0, 2000.0);
 
+/// The values the curve editor spans: [`EDITOR_HU`] on a CT (air to dense bone), the image's
+/// whole range on an MR.
+fn editor_range(app: &App) -> (f32, f32) {
+    match app.case.intensity.modality {
+        twinray_io::Modality::Ct => EDITOR_HU,
+        twinray_io::Modality::Mr => (app.case.range.low, app.case.range.high),
+    }
+}
+
 fn curve_editor(ui: &mut Ui, app: &App, state: &mut UiState, actions: &mut Vec<Action>) {
     let (rect, response) = ui.allocate_exact_size(
         Vec2::new(ui.available_width(), 140.0),
@@ -640,16 +648,15 @@ fn curve_editor(ui: &mut Ui, app: &App, state: &mut UiState, actions: &mut Vec<A
     );
     let painter = ui.painter_at(rect);
     painter.rect_filled(rect, 0.0, Color32::from_gray(25));
-    let x_of =
-        |hu: f32| rect.left() + (hu - EDITOR_HU.0) / (EDITOR_HU.1 - EDITOR_HU.0) * rect.width();
-    let hu_of =
-        |x: f32| EDITOR_HU.0 + (x - rect.left()) / rect.width() * (EDITOR_HU.1 - EDITOR_HU.0);
+    let editor = editor_range(app);
+    let x_of = |hu: f32| rect.left() + (hu - editor.0) / (editor.1 - editor.0) * rect.width();
+    let hu_of = |x: f32| editor.0 + (x - rect.left()) / rect.width() * (editor.1 - editor.0);
     let y_of = |a: f32| rect.bottom() - a * rect.height();
     // The histogram, log-scaled so that bone shows next to the huge air and soft-tissue peaks.
     let max = app.case.histogram.iter().copied().max().unwrap_or(1).max(1) as f32;
     for (bin, &count) in app.case.histogram.iter().enumerate() {
-        let hu = OpenCase::histogram_hu(bin);
-        if !(EDITOR_HU.0..EDITOR_HU.1).contains(&hu) || count == 0 {
+        let hu = app.case.histogram_value(bin);
+        if !(editor.0..editor.1).contains(&hu) || count == 0 {
             continue;
         }
         let h = (count as f32).ln_1p() / max.ln_1p();

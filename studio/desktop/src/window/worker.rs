@@ -7,9 +7,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use twinray_io::{CtVolume, LabelVolume};
+use twinray_io::{CtVolume, Intensity, LabelVolume};
 use twinray_renderer::{Camera, Capsule, DevicePreference, GpuContext, RenderOptions, RgbaImage};
-use twinray_transfer_functions::TransferFunction;
+use twinray_transfer_functions::{DensityRange, TransferFunction};
 
 use twinray_scene::FrameRenderer;
 
@@ -69,6 +69,7 @@ impl RenderWorker {
     pub fn start(
         preference: DevicePreference,
         ct: Arc<CtVolume>,
+        intensity: Intensity,
         labels: Option<Arc<LabelVolume>>,
         labels_revision: u64,
     ) -> Result<Self> {
@@ -84,7 +85,8 @@ impl RenderWorker {
                     if let Ok(mut n) = name.lock() {
                         *n = ctx.device_name();
                     }
-                    FrameRenderer::new(ctx, &ct, labels.as_deref()).map_err(|e| e.to_string())
+                    FrameRenderer::new(ctx, &ct, labels.as_deref(), &intensity)
+                        .map_err(|e| e.to_string())
                 };
                 let mut renderer = setup();
                 let mut uploaded_labels = labels_revision;
@@ -98,7 +100,11 @@ impl RenderWorker {
                             } else {
                                 uploaded_labels = request.labels_revision;
                                 r.renderer_mut()
-                                    .set_volume(&ct, request.labels.as_deref())
+                                    .set_volume(
+                                        &ct,
+                                        request.labels.as_deref(),
+                                        DensityRange::of(&intensity),
+                                    )
                                     .map_err(|e| e.to_string())
                             };
                             upload.and_then(|()| {
