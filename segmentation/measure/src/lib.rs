@@ -5,6 +5,8 @@
 //!   with 3D Slicer's Segment Statistics definitions.
 //! - [`points`]: distance and angle of points, the Cobb angle of two endplate lines, and label
 //!   centroids.
+//! - [`markups`]: 3D Slicer markups files (`.mrk.json`): points, lines, angles and curves
+//!   read (LPS or RAS) and written, with their lengths and angles.
 //! - [`trajectory`]: a needle path from an entry to a target point: depth, angle to the skin
 //!   normal, cephalad/caudal and medial/lateral angles, the labelled structures crossed in order
 //!   with their entry and exit depths, and the first bone contact.
@@ -13,6 +15,7 @@
 //! `twinray_volume::Geometry::patient_from_voxel` places voxels. Nothing here needs a GPU or
 //! prints: results and typed errors go back to the caller.
 
+pub mod markups;
 pub mod points;
 pub mod stats;
 pub mod trajectory;
@@ -20,6 +23,9 @@ pub mod trajectory;
 use glam::DVec3;
 use twinray_volume::Geometry;
 
+pub use markups::{
+    read_markups, write_markups, ControlPoint, Markup, MarkupKind, MarkupValue, MarkupsError,
+};
 pub use points::{angle_deg, cobb_angle_deg, distance_mm, label_centroid_mm, CobbReference, Line};
 pub use stats::{label_stats, present_labels, resolve_label, voxel_volume_ml, HuStats, LabelStats};
 pub use trajectory::{

@@ -13,8 +13,9 @@ use glam::DVec3;
 use serde_json::{json, Value};
 use twinray_io::{LabelNames, LoadedCase};
 use twinray_measure::{
-    analyse_trajectory, label_stats, resolve_label, voxel_volume_ml, ContactBy, LabelStats,
-    Trajectory, TrajectoryOptions,
+    analyse_trajectory, label_stats, read_markups, resolve_label, voxel_volume_ml, write_markups,
+    ContactBy, ControlPoint, LabelStats, Markup, MarkupKind, MarkupValue, Trajectory,
+    TrajectoryOptions,
 };
 
 use crate::shared::load_volumes;
@@ -47,6 +48,27 @@ Example:
   twinray measure trajectory --ct ct.nii.gz --labels vertebrae.nii.gz \\
           --entry 1.2,-46.2,295.3 --target 2.0,-118.0,289.0")]
     Trajectory(TrajectoryArgs),
+    /// The points, lines, angles and curves of a 3D Slicer markups file (.mrk.json), in
+    /// patient LPS mm, with each line's length, each angle and each curve's length.
+    #[command(after_help = "\
+A file in RAS (Slicer's screen convention) has x and y negated to LPS; a file that names no
+coordinate system is read as LPS, as Slicer reads it. `twinray measure trajectory
+--markups-out FILE` writes a path as a Slicer line.
+
+Example:
+  twinray measure markups cobb.mrk.json")]
+    Markups(MarkupsArgs),
+}
+
+/// Arguments of `twinray measure markups`.
+#[derive(Debug, Args)]
+pub struct MarkupsArgs {
+    /// The markups file.
+    #[arg(value_name = "FILE.mrk.json")]
+    file: PathBuf,
+    /// Print JSON instead of tab-separated text.
+    #[arg(long)]
+    json: bool,
 }
 
 /// The case both subcommands read.
@@ -90,6 +112,9 @@ pub struct TrajectoryArgs {
     /// Sample step along the path in mm (default: a quarter of the smallest voxel spacing).
     #[arg(long, value_name = "MM", value_parser = parse_step)]
     step: Option<f64>,
+    /// Also write the path (entry, target) as a 3D Slicer line to this new .mrk.json file.
+    #[arg(long, value_name = "FILE.mrk.json")]
+    markups_out: Option<PathBuf>,
 }
 
 /// Parses `X,Y,Z` (three finite numbers).
@@ -122,6 +147,7 @@ pub fn run(command: MeasureCommand) -> Result<()> {
     let text = match command {
         MeasureCommand::Stats(args) => stats(&args)?,
         MeasureCommand::Trajectory(args) => trajectory(&args)?,
+        MeasureCommand::Markups(args) => markups(&args)?,
     };
     let mut stdout = std::io::stdout().lock();
     match stdout
@@ -249,11 +275,65 @@ fn trajectory(args: &TrajectoryArgs) -> Result<String> {
         &options,
     )
     .with_context(|| format!("measuring the trajectory in {}", args.case.ct.display()))?;
+    if let Some(out) = &args.markups_out {
+        let path = Markup {
+            kind: MarkupKind::Line,
+            name: "trajectory".to_owned(),
+            points: [("entry", args.entry), ("target", args.target)]
+                .into_iter()
+                .map(|(label, p)| ControlPoint {
+                    label: label.to_owned(),
+                    position_lps_mm: p,
+                })
+                .collect(),
+        };
+        write_markups(out, &[path])?;
+    }
     Ok(if args.case.json {
         format!("{:#}\n", trajectory_json(&t))
     } else {
         trajectory_text(&t)
     })
+}
+
+fn markups(args: &MarkupsArgs) -> Result<String> {
+    let markups = read_markups(&args.file)?;
+    let value = |m: &Markup| match m.value() {
+        Some(MarkupValue::LengthMm(l)) => ("length_mm", Some(l)),
+        Some(MarkupValue::AngleDeg(a)) => ("angle_deg", Some(a)),
+        None => ("", None),
+    };
+    if args.json {
+        let list: Vec<_> = markups
+            .iter()
+            .map(|m| {
+                let (key, v) = value(m);
+                let mut o = json!({
+                    "type": m.kind.slicer_name(),
+                    "name": m.name,
+                    "points_lps_mm": m.points.iter().map(|c| json!({
+                        "label": c.label,
+                        "position": [c.position_lps_mm.x, c.position_lps_mm.y, c.position_lps_mm.z],
+                    })).collect::<Vec<_>>(),
+                });
+                if let Some(v) = v {
+                    o[key] = json!(v);
+                }
+                o
+            })
+            .collect();
+        return Ok(format!("{:#}\n", json!({ "markups": list })));
+    }
+    let mut out = String::new();
+    for m in &markups {
+        let (key, v) = value(m);
+        let shown = v.map_or_else(String::new, |v| format!("\t{key}\t{v:.2}"));
+        let _ = writeln!(out, "{}\t{}{shown}", m.kind.slicer_name(), m.name);
+        for c in &m.points {
+            let _ = writeln!(out, "\t{}\t{}", c.label, point(c.position_lps_mm));
+        }
+    }
+    Ok(out)
 }
 
 fn point(p: DVec3) -> String {

@@ -1,4 +1,4 @@
-//! `twinray measure stats|trajectory` as a user runs them: the TotalSegmentator DICOM series
+//! `twinray measure stats|trajectory|markups` as a user runs them: the TotalSegmentator DICOM series
 //! with its reference labels (tab-separated and JSON), the demo case's needle paths, and bad
 //! input (an unknown label name lists the ones present; a point outside the volume says so).
 
@@ -206,5 +206,59 @@ fn bad_labels_and_points_exit_2_and_say_what_is_wrong() {
         stderr(&out).contains("no-such-labels.nii.gz"),
         "{}",
         stderr(&out)
+    );
+}
+
+#[test]
+fn markups_from_slicer_print_in_lps_and_a_trajectory_exports_as_a_slicer_line() {
+    let fixture = repo().join("segmentation/measure/tests/fixtures/slicer-written.mrk.json");
+    let out = twinray(&["measure", "markups", fixture.to_str().expect("utf-8")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("Line\tL3-L4 midline\tlength_mm\t75.01"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\tL3-L4 midline-1\t5.50,-44.00,295.00"),
+        "{text}"
+    );
+    assert!(text.contains("Angle\tA\tangle_deg\t90.00"), "{text}");
+
+    let ct = demo("example_ct.nii.gz");
+    let labels = demo("spine_report_totalseg_vertebrae.nii.gz");
+    let written = common::scratch("path.mrk.json");
+    let _ = std::fs::remove_file(&written);
+    let args = |file: &PathBuf| {
+        twinray(&[
+            "measure",
+            "trajectory",
+            "--ct",
+            ct.to_str().expect("utf-8"),
+            "--labels",
+            labels.to_str().expect("utf-8"),
+            "--entry",
+            "-16,-44,295",
+            "--target",
+            "-11,-113,308",
+            "--markups-out",
+            file.to_str().expect("utf-8"),
+        ])
+    };
+    let out = args(&written);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let back = twinray(&["measure", "markups", written.to_str().expect("utf-8")]);
+    let text = stdout(&back);
+    assert!(text.contains("\tentry\t-16.00,-44.00,295.00"), "{text}");
+    assert!(text.contains("\ttarget\t-11.00,-113.00,308.00"), "{text}");
+    let again = args(&written);
+    assert!(
+        !again.status.success(),
+        "a second export does not overwrite"
+    );
+    assert!(
+        stderr(&again).contains("already exists"),
+        "{}",
+        stderr(&again)
     );
 }
