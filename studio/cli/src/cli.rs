@@ -1,8 +1,8 @@
 //! The `twinray` command line: parsing, dispatch, and exit codes (2 for errors).
 
 use crate::{
-    bundle_cmd, demo_cmd, dicom_cmd, lesson_cmd, library_cmd, measure_cmd, preset_cmd, render_cmd,
-    replay_cmd, segment_cmd, studio_cmd, vr_cmd,
+    bundle_cmd, demo_cmd, dicom_cmd, lesson_cmd, library_cmd, measure_cmd, preset_cmd,
+    radiograph_cmd, render_cmd, replay_cmd, segment_cmd, studio_cmd, vr_cmd,
 };
 use std::process::ExitCode;
 
@@ -28,6 +28,8 @@ enum Command {
     Lesson(lesson_cmd::LessonCommand),
     /// List the DICOM series in a folder: geometry, codecs, warnings, skipped files.
     Info(dicom_cmd::InfoArgs),
+    /// Show a radiograph (CR, DX) as an X-ray board does: size, spacing, orientation, window.
+    Radiograph(radiograph_cmd::RadiographArgs),
     /// Convert a DICOM series to NIfTI with its patient geometry.
     Convert(dicom_cmd::ConvertArgs),
     /// Label the anatomy in a CT with a segmentation model (ONNX), nnU-Net style.
@@ -61,6 +63,7 @@ pub fn main() -> ExitCode {
         Command::Render(args) => render_cmd::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Lesson(cmd) => lesson_cmd::run(cmd),
         Command::Info(args) => dicom_cmd::info(&args).map(|()| ExitCode::SUCCESS),
+        Command::Radiograph(args) => radiograph_cmd::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Convert(args) => dicom_cmd::convert(&args).map(|()| ExitCode::SUCCESS),
         Command::Segment(args) => segment_cmd::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Measure(cmd) => measure_cmd::run(cmd).map(|()| ExitCode::SUCCESS),

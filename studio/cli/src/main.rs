@@ -11,6 +11,7 @@ mod lesson_cmd;
 mod library_cmd;
 mod measure_cmd;
 mod preset_cmd;
+mod radiograph_cmd;
 mod render_cmd;
 mod replay_cmd;
 mod segment_cmd;

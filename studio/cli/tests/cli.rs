@@ -612,3 +612,36 @@ fn an_output_in_a_missing_folder_is_refused_before_any_work() {
         );
     }
 }
+
+#[test]
+fn radiograph_shows_spacing_orientation_and_writes_the_displayed_picture() {
+    let chest = repo().join("data/xray/wg04/RG1_J2KI.dcm");
+    let out = twinray(&["radiograph", chest.to_str().expect("utf-8")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(text.contains("1841 × 1955"), "{text}");
+    assert!(text.contains("unknown spacing"), "{text}");
+    assert!(text.contains("rows towards L, columns towards F"), "{text}");
+    assert!(text.contains("inverted"), "{text}");
+
+    let pelvis = repo().join("data/xray/wg04/RG2_J2KI.dcm");
+    let png = scratch("pelvis.png");
+    let _ = std::fs::remove_file(&png);
+    let out = twinray(&[
+        "radiograph",
+        pelvis.to_str().expect("utf-8"),
+        "--out",
+        png.to_str().expect("utf-8"),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(text.contains("352.0 × 428.0 mm"), "{text}");
+    assert_eq!(png_size(&png), (1760, 2140));
+    let again = twinray(&[
+        "radiograph",
+        pelvis.to_str().expect("utf-8"),
+        "--out",
+        png.to_str().expect("utf-8"),
+    ]);
+    assert!(!again.status.success(), "never over a file");
+}

@@ -19,6 +19,7 @@ mod burned_in;
 mod error;
 mod header;
 mod pixels;
+mod radiograph;
 mod resample;
 mod seg;
 mod series;
@@ -33,6 +34,7 @@ pub use burned_in::burned_in_annotation;
 pub use error::DicomError;
 pub use header::{SliceHeader, MAX_FRAMES};
 pub use pixels::{transfer_syntax_name, PADDING_HU};
+pub use radiograph::{load_radiograph, ImageSpacing, Radiograph, MAX_SIDE as MAX_RADIOGRAPH_SIDE};
 pub use seg::{read_seg, SegImport, SegmentInfo};
 pub use series::{
     scan, DicomSeries, FolderScan, GeometryPolicy, SeriesPlan, SkippedFile, MAX_FILES,
