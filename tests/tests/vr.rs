@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use glam::{DVec3, Quat, Vec3};
-use twinray_lessons::event::Pose;
+use twinray_lessons::event::{Pose, WRIST_JOINT};
 use twinray_lessons::player::Player;
 use twinray_renderer::{RenderOptions, RgbaImage, VolumeRenderer};
+use twinray_scene::builder::{overlays, HAND_CAPSULE_COUNT};
 use twinray_scene::demo::{demo_twin_pose, record_demo};
 use twinray_scene::Case;
 use twinray_scene::FrameRenderer;
@@ -268,4 +269,120 @@ fn a_session_ends_at_its_frame_limit_or_when_stopped_and_finishes_its_recording(
     assert_eq!(report.frames, 0);
     assert_eq!(report.ended_by, Some(SessionEnd::Stopped));
     assert!(report.recording.is_none() && !stopped.exists());
+}
+
+/// Lesson time of a simulated frame, nanoseconds.
+fn ns(seconds: f64) -> i64 {
+    (seconds * 1e9).round() as i64
+}
+
+#[test]
+fn a_lesson_taught_on_a_scaled_twin_replays_with_the_hands_on_the_same_anatomy() {
+    let _gpu = gpu_lock();
+    let lesson = scratch("scaled.lesson");
+    let mut vr = session(Content::Live {
+        record_to: Some(lesson.clone()),
+    });
+    // 4.4 s: the menu starts recording, a stroke, a one-hand grab, then both grips scale the
+    // twin to 1.5 times life size (3.0 to 4.0 s); the hands then rest.
+    let mut xr = SimulatedXr::new(TWIN_CENTRE_MM, [16, 16], 400);
+    let report = vr.run(&mut xr).expect("simulated VR run");
+    assert_eq!(report.recording.expect("recorded").dropped_event_count, 0);
+    let twin = vr.twin();
+    assert!((twin.scale - 1.5).abs() < 0.02, "{}", twin.scale);
+
+    // Where the instructor's right wrist was on the anatomy (patient mm), live.
+    let t = 4.2;
+    let frame = xr.frame_at(t);
+    let wrist_stage = frame.hands[1].expect("tracked").joints[WRIST_JOINT]
+        .pose
+        .position_mm;
+    let live_mm = twin.patient_from_stage(wrist_stage);
+    // Replayed: the same place, within the hand stream's 0.5 mm quantisation (in the room,
+    // so a third less on a 1.5× twin). Unscaled, it would be about 40 % off.
+    let mut player = Player::open(&lesson).expect("replay");
+    let state = player.state_at(ns(t));
+    assert!((state.scene.twin_scale - twin.scale).abs() < 1e-6);
+    let hands = overlays(&state).hands;
+    assert_eq!(hands.len(), 2 * HAND_CAPSULE_COUNT);
+    // The right hand's first capsule starts at its wrist.
+    let replayed_mm = hands[HAND_CAPSULE_COUNT].a_mm;
+    let error_mm = replayed_mm.distance(live_mm);
+    assert!(error_mm < 0.6, "wrist {error_mm} mm off the anatomy");
+}
+
+/// Frames of a headset that stands still (the script's first instant at every time), so that
+/// only the lesson changes what the eyes see.
+fn still_frame(seconds: f64) -> twinray_xr::source::XrFrame {
+    let mut frame = SimulatedXr::new(TWIN_CENTRE_MM, EYE, 1).frame_at(0.0);
+    frame.predicted_display_time_ns = ns(seconds);
+    frame
+}
+
+#[test]
+fn a_label_change_replays_at_its_time_and_undoes_when_scrubbing_back() {
+    let _gpu = gpu_lock();
+    let case = demo_case();
+    let lesson = scratch("labels.lesson");
+    let renderer =
+        FrameRenderer::new(gpu(), &case.ct, case.labels.as_ref()).expect("renderer on the case");
+    let mut vr = VrSession::new(
+        case,
+        renderer,
+        demo_twin_pose(case.ct.geometry().centre_mm()),
+        Content::Live {
+            record_to: Some(lesson.clone()),
+        },
+        VrOptions {
+            fixed_quality: Some(FULL),
+            record_at_start: true,
+            ..VrOptions::default()
+        },
+    );
+    // "Segmenting" at 0.4 s: a new map that labels no vertebra.
+    let mut segmented = case.labels.clone().expect("the demo case has labels");
+    let changed = segmented.voxels().iter().filter(|&&v| v != 0).count();
+    assert!(changed > 1000, "{changed} labelled voxels");
+    segmented.voxels_mut().fill(0);
+    for k in 0..=8 {
+        let t = f64::from(k) * 0.1;
+        if k == 4 {
+            vr.show_labels(&case.ct, segmented.clone(), ns(t))
+                .expect("show the new labels");
+        }
+        vr.render_frame(&still_frame(t), ns(t), EYE)
+            .expect("live frame");
+        assert_eq!(vr.shown_label_map().is_some(), k >= 4, "live at {t} s");
+    }
+    vr.finish_recording().expect("finish").expect("recording");
+
+    let player = Player::open(&lesson).expect("replay");
+    let mut replay = session(Content::Replay(Box::new(player)));
+    let mut at = |seconds: f64| {
+        let (eyes, _) = replay
+            .render_frame(&still_frame(seconds), ns(seconds), EYE)
+            .expect("replayed frame");
+        (replay.shown_label_map(), eyes)
+    };
+    let (before_map, before) = at(0.3);
+    let (after_map, after) = at(0.5);
+    assert!(before_map.is_none(), "the case's labels before 0.4 s");
+    assert!(after_map.is_some(), "the segmentation's labels from 0.4 s");
+    let differing = before[0]
+        .pixels
+        .chunks(4)
+        .zip(after[0].pixels.chunks(4))
+        .filter(|(a, b)| a != b)
+        .count();
+    assert!(
+        differing > 200,
+        "{differing} pixels changed with the labels"
+    );
+    // Scrubbing back shows the case's labels again, pixel for pixel; forward, the map.
+    let (back_map, back) = at(0.3);
+    assert_eq!(back_map, None);
+    assert!(back == before, "scrubbing back restores the case's labels");
+    let (again_map, again) = at(0.8);
+    assert_eq!(again_map, after_map);
+    assert!(again == after);
 }

@@ -50,6 +50,9 @@ pub enum XrError {
         /// Why it failed.
         source: twinray_lessons::LessonError,
     },
+    /// A label map cannot be shown or recorded.
+    #[error("label map: {0}")]
+    Labels(String),
     /// Rendering into the runtime's device failed.
     #[error(transparent)]
     Render(#[from] twinray_renderer::RenderError),
