@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use glam::{DVec3, Quat, Vec3};
-use twinray_lessons::event::{Pose, WRIST_JOINT};
+use twinray_lessons::event::{ControllerState, Pose, WRIST_JOINT};
 use twinray_lessons::player::Player;
 use twinray_renderer::{RenderOptions, RgbaImage, VolumeRenderer};
 use twinray_scene::builder::{overlays, HAND_CAPSULE_COUNT};
@@ -385,4 +385,145 @@ fn a_label_change_replays_at_its_time_and_undoes_when_scrubbing_back() {
     let (again_map, again) = at(0.8);
     assert_eq!(again_map, after_map);
     assert!(again == after);
+}
+
+/// A right controller at `from` pointing at `to` (stage mm), its trigger and grip as given.
+fn pointing(from: Vec3, to: Vec3, trigger: f32, squeeze: f32) -> ControllerState {
+    let pose = Pose {
+        position_mm: from,
+        orientation: Quat::from_rotation_arc(Vec3::NEG_Z, (to - from).normalize()),
+    };
+    ControllerState {
+        grip: pose,
+        aim: pose,
+        buttons: 0,
+        trigger,
+        squeeze,
+        thumbstick: glam::Vec2::ZERO,
+    }
+}
+
+#[test]
+fn a_scripted_learner_pauses_scrubs_back_and_jumps_to_a_chapter_in_the_headset() {
+    use twinray_scene::demo::script::{CHAPTERS, STROKE_SPINE_S};
+    use twinray_xr::panel::Control;
+    use twinray_xr::source::MENU_BUTTON;
+
+    let _gpu = gpu_lock();
+    const START_S: f64 = 29.5;
+    let player = Player::open(demo_lesson()).expect("open the demo lesson");
+    let mut reference = Player::open(demo_lesson()).expect("open it again");
+    let mut vr = session(Content::Replay(Box::new(player)));
+    let small = [48, 48];
+    let hand = still_frame(0.0).head.position_mm + Vec3::new(150.0, -250.0, -100.0);
+    // The learner's clock (seconds since the replay started at 29.5 s of the lesson), with
+    // the left menu button and the right controller as given.
+    let step = |vr: &mut VrSession, clock_s: f64, menu: bool, right: Option<ControllerState>| {
+        let mut frame = still_frame(clock_s);
+        frame.hands = [None, None];
+        if menu {
+            frame.controllers[0] = frame.controllers[0].map(|c| ControllerState {
+                buttons: MENU_BUTTON,
+                ..c
+            });
+        }
+        if right.is_some() {
+            frame.controllers[1] = right;
+        }
+        vr.render_frame(&frame, ns(START_S + clock_s), small)
+            .expect("replayed frame");
+        vr.last_state().expect("a state").clone()
+    };
+    let target = |vr: &VrSession, c: Control| {
+        vr.learner_controls()
+            .expect("controls")
+            .panel
+            .control_stage_mm(c)
+            .expect("on the panel")
+    };
+    let state = step(&mut vr, 0.0, false, None);
+    assert_eq!(state.time_ns, ns(START_S));
+    let strokes_at_start: usize = state.strokes.iter().map(|s| s.points.len()).sum();
+    assert_eq!(state.strokes.len(), 2);
+
+    // The left menu button summons the panel.
+    step(&mut vr, 0.1, true, None);
+    step(&mut vr, 0.15, false, None);
+    assert!(vr.learner_controls().expect("controls").panel.visible());
+
+    // Pause: the lesson stops at 29.7 s while the learner's clock runs on.
+    let play = target(&vr, Control::PlayPause);
+    step(&mut vr, 0.2, false, Some(pointing(hand, play, 1.0, 0.0)));
+    step(&mut vr, 0.25, false, Some(pointing(hand, play, 0.0, 0.0)));
+    let paused = step(&mut vr, 1.0, false, None);
+    assert_eq!(paused.time_ns, ns(START_S + 0.2));
+    assert_eq!(paused, reference.state_at(ns(START_S + 0.2)));
+
+    // Scrub back along the timeline to the middle of the first stroke: the ring un-draws and
+    // the spine stroke is drawn only as far as it was then.
+    let scrub = |vr: &VrSession, lesson_s: f64| {
+        vr.learner_controls()
+            .expect("controls")
+            .panel
+            .timeline_stage_mm(ns(lesson_s))
+            .expect("timeline")
+    };
+    let mid = 0.5 * (STROKE_SPINE_S.0 + STROKE_SPINE_S.1);
+    let to = scrub(&vr, mid - 1.0);
+    step(&mut vr, 1.1, false, Some(pointing(hand, to, 1.0, 0.0)));
+    let to = scrub(&vr, mid);
+    let dragged = step(&mut vr, 1.2, false, Some(pointing(hand, to, 1.0, 0.0)));
+    step(&mut vr, 1.3, false, Some(pointing(hand, to, 0.0, 0.0)));
+    assert!(
+        (dragged.time_ns - ns(mid)).abs() < ns(0.2),
+        "scrubbed to {} s",
+        dragged.time_ns as f64 * 1e-9
+    );
+    assert_eq!(dragged.strokes.len(), 1, "the ring is not drawn yet");
+    let points: usize = dragged.strokes.iter().map(|s| s.points.len()).sum();
+    assert!(points > 0 && points < strokes_at_start, "{points} points");
+    assert_eq!(dragged, reference.state_at(dragged.time_ns));
+
+    // Jump to the "Soft tissue" chapter.
+    let (chapter_s, title) = CHAPTERS[3];
+    let button = target(&vr, Control::Chapter(3));
+    let jumped = step(&mut vr, 1.5, false, Some(pointing(hand, button, 1.0, 0.0)));
+    step(&mut vr, 1.6, false, Some(pointing(hand, button, 0.0, 0.0)));
+    assert_eq!(jumped.time_ns, ns(chapter_s));
+    assert_eq!(jumped.chapter.as_deref(), Some(title));
+    assert_eq!(jumped, reference.state_at(ns(chapter_s)));
+
+    // Play again: a second of the learner's clock is a second of the lesson.
+    step(&mut vr, 1.7, false, Some(pointing(hand, play, 1.0, 0.0)));
+    step(&mut vr, 1.75, false, Some(pointing(hand, play, 0.0, 0.0)));
+    let playing = step(&mut vr, 2.7, false, None);
+    assert_eq!(playing.time_ns, ns(chapter_s + 1.0));
+    assert_eq!(playing, reference.state_at(ns(chapter_s + 1.0)));
+
+    // The learner grabs the world and carries it 100 mm to the right: the lesson (its twin
+    // pose) is unchanged, only where the learner sees it from.
+    let away = hand + Vec3::new(0.0, -400.0, 0.0);
+    step(&mut vr, 2.8, false, Some(pointing(hand, away, 0.0, 1.0)));
+    let carried = hand + Vec3::new(100.0, 0.0, 0.0);
+    let moved = step(
+        &mut vr,
+        2.9,
+        false,
+        Some(pointing(carried, away + Vec3::X * 100.0, 0.0, 1.0)),
+    );
+    step(&mut vr, 3.0, false, Some(pointing(carried, away, 0.0, 0.0)));
+    let offset = vr.learner_controls().expect("controls").view_from_lesson;
+    assert!(
+        offset.position_mm.distance(Vec3::new(100.0, 0.0, 0.0)) < 0.5,
+        "{offset:?}"
+    );
+    assert_eq!(
+        moved.scene.stage_from_patient,
+        reference.state_at(moved.time_ns).scene.stage_from_patient
+    );
+
+    // The menu dismisses the panel.
+    step(&mut vr, 3.1, true, None);
+    step(&mut vr, 3.2, false, None);
+    assert!(!vr.learner_controls().expect("controls").panel.visible());
 }

@@ -27,7 +27,8 @@ use twinray_voice::output::NarrationOutput;
 
 use crate::comfort::{ComfortGovernor, ComfortReport, Quality};
 use crate::input::{Interaction, TwinPlacement, VrCommand};
-use crate::source::{XrFrame, XrSource};
+use crate::panel::{LearnerPanel, Playback};
+use crate::source::{EyeView, XrFrame, XrSource};
 use crate::stereo::eye_cameras;
 use twinray_scene::Case;
 use twinray_volume::{CtVolume, LabelVolume};
@@ -116,6 +117,96 @@ pub struct VrSession {
     record_pending: bool,
     options: VrOptions,
     labels: LabelMaps,
+    /// A replay's learner controls (panel, playback, the learner's own placement of the
+    /// lesson's world), made at the first frame.
+    learner: Option<LearnerControls>,
+    last_state: Option<LessonState>,
+}
+
+/// What a learner does to a replay without changing the lesson: the panel's playback, and
+/// where the lesson's world (twin, instructor and strokes together) stands for them.
+#[derive(Debug, Clone)]
+pub struct LearnerControls {
+    /// The panel in the headset.
+    pub panel: LearnerPanel,
+    /// Play/pause, speed, follow, volume and the lesson time they give.
+    pub playback: Playback,
+    /// The learner's room from the lesson's room: identity until the learner grabs the
+    /// world (grip) or follows the instructor.
+    pub view_from_lesson: Pose,
+    grips: [bool; 2],
+    grab: Option<(usize, Pose, Pose)>,
+}
+
+impl LearnerControls {
+    fn new(player: &Player) -> Self {
+        let chapters = twinray_lessons::tools::info(player.reader().path())
+            .map(|i| {
+                i.chapters
+                    .into_iter()
+                    .map(|c| (c.time_ns, c.title))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let range = player.time_range_ns().unwrap_or((0, 0));
+        Self {
+            panel: LearnerPanel::new(chapters, range),
+            playback: Playback::default(),
+            view_from_lesson: Pose::IDENTITY,
+            grips: [false; 2],
+            grab: None,
+        }
+    }
+
+    /// The panel, and grabbing the world with a grip (one hand moves and turns it).
+    fn update(&mut self, frame: &XrFrame, clock_ns: i64) {
+        self.panel.update(frame, &mut self.playback, clock_ns);
+        for i in 0..2 {
+            let c = frame.controllers[i];
+            let was = self.grips[i];
+            self.grips[i] = c.is_some_and(|c| {
+                if was {
+                    c.squeeze > crate::input::RELEASE_VALUE
+                } else {
+                    c.squeeze >= crate::input::PRESS_VALUE
+                }
+            });
+            match (self.grab, self.grips[i], c) {
+                (None, true, Some(c)) => self.grab = Some((i, c.grip, self.view_from_lesson)),
+                (Some((hand, h0, o0)), true, Some(c)) if hand == i => {
+                    let turn = (c.grip.orientation * h0.orientation.inverse()).normalize();
+                    self.view_from_lesson = Pose {
+                        position_mm: c.grip.position_mm + turn * (o0.position_mm - h0.position_mm),
+                        orientation: (turn * o0.orientation).normalize(),
+                    };
+                }
+                (Some((hand, ..)), false, _) if hand == i => self.grab = None,
+                _ => {}
+            }
+        }
+    }
+
+    /// Following the instructor: the lesson's world moves so that the instructor's head is
+    /// where the learner's is (position only).
+    fn follow(&mut self, state: &LessonState, frame: &XrFrame) {
+        if let (true, Some(head)) = (self.playback.follow_instructor, state.head) {
+            self.view_from_lesson.position_mm =
+                frame.head.position_mm - self.view_from_lesson.orientation * head.position_mm;
+        }
+    }
+
+    /// The eyes' views in the lesson's room.
+    fn lesson_views(&self, views: &[EyeView; 2]) -> [EyeView; 2] {
+        let o = self.view_from_lesson;
+        let inv = o.orientation.inverse();
+        views.map(|v| EyeView {
+            pose: Pose {
+                position_mm: inv * (v.pose.position_mm - o.position_mm),
+                orientation: (inv * v.pose.orientation).normalize(),
+            },
+            ..v
+        })
+    }
 }
 
 /// The label maps a session shows: the case's own, and those a segmentation made during the
@@ -185,6 +276,8 @@ impl VrSession {
             case_ref: case.case_ref.clone(),
             record_pending: options.record_at_start,
             options,
+            learner: None,
+            last_state: None,
             labels: LabelMaps {
                 ct: holds_maps.then(|| case.ct.clone()),
                 case: case.labels.clone(),
@@ -372,10 +465,18 @@ impl VrSession {
     ) -> Result<([RgbaImage; 2], FrameStats), XrError> {
         let (state, twin) = match &mut self.content {
             Content::Replay(player) => {
-                if let Some(n) = &self.narration {
-                    n.update(time_ns, true, 1.0);
+                let learner = self
+                    .learner
+                    .get_or_insert_with(|| LearnerControls::new(player));
+                learner.update(frame, time_ns);
+                let lesson_ns = learner.playback.lesson_time_ns(time_ns);
+                let playback = learner.playback;
+                if let Some(n) = &mut self.narration {
+                    n.set_volume(playback.volume);
+                    n.update(lesson_ns, playback.playing, playback.speed);
                 }
-                let state = player.state_at(time_ns);
+                let state = player.state_at(lesson_ns);
+                learner.follow(&state, frame);
                 let twin = TwinPlacement::of_scene(&state.scene);
                 (state, twin)
             }
@@ -394,15 +495,46 @@ impl VrSession {
             .builder
             .frame(&state, &LearnerView::Orbit(Default::default()), size);
         inputs.options.step_voxels = quality.step_voxels;
-        let [left_camera, right_camera] = eye_cameras(&frame.views, &twin);
+        // A replay's learner may have moved the lesson's world (grabbed it, or follows the
+        // instructor): the eyes look at it from where they stand in it.
+        let views = match (&self.content, &self.learner) {
+            (Content::Replay(_), Some(learner)) => {
+                if learner.playback.follow_instructor {
+                    inputs.overlays.glasses.clear();
+                }
+                learner.lesson_views(&frame.views)
+            }
+            _ => frame.views,
+        };
+        let [left_camera, right_camera] = eye_cameras(&views, &twin);
         inputs.camera = left_camera;
-        let (left, stats) = self.renderer.render(&inputs, size)?;
+        let (mut left, stats) = self.renderer.render(&inputs, size)?;
         inputs.camera = right_camera;
-        let (right, _) = self.renderer.render(&inputs, size)?;
+        let (mut right, _) = self.renderer.render(&inputs, size)?;
         for warning in self.builder.take_warnings() {
             eprintln!("warning: {warning}");
         }
+        if let (Content::Replay(_), Some(learner)) = (&self.content, &self.learner) {
+            if learner.panel.visible() {
+                let image = learner.panel.draw(&learner.playback, state.time_ns);
+                learner.panel.composite(&image, &frame.views[0], &mut left);
+                learner.panel.composite(&image, &frame.views[1], &mut right);
+            }
+        }
+        self.last_state = Some(state);
         Ok(([left, right], stats))
+    }
+
+    /// The learner's controls of a replay (after its first frame).
+    #[must_use]
+    pub fn learner_controls(&self) -> Option<&LearnerControls> {
+        self.learner.as_ref()
+    }
+
+    /// The lesson state the last frame showed.
+    #[must_use]
+    pub fn last_state(&self) -> Option<&LessonState> {
+        self.last_state.as_ref()
     }
 
     /// Input to events, recording and the live state for one frame of teaching on a case.
