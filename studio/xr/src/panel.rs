@@ -911,4 +911,37 @@ mod tests {
         panel.composite(&image, &frame.views[0], &mut eye);
         assert_eq!(eye, blank);
     }
+
+    #[test]
+    fn holding_the_left_palm_up_summons_and_then_dismisses_the_panel() {
+        let mut frame = SimulatedXr::new(Vec3::new(0.0, 1000.0, -500.0), [8, 8], 1).frame_at(0.0);
+        frame.controllers = [None, None];
+        let mut up = frame.clone();
+        let turned = Pose {
+            orientation: Quat::from_rotation_z(std::f32::consts::PI),
+            ..Pose::IDENTITY
+        };
+        up.hands[0] = Some(crate::source::hand_at(
+            turned,
+            twinray_lessons::event::Handedness::Left,
+            60.0,
+        ));
+        let mut panel = LearnerPanel::new(Vec::new(), (0, 1));
+        let mut playback = Playback::default();
+        let ms = 1_000_000;
+        // Palm down (the script's hands) does nothing; palm up must be held.
+        panel.update(&frame, &mut playback, 0);
+        panel.update(&up, &mut playback, 100 * ms);
+        panel.update(&up, &mut playback, 100 * ms + PALM_UP_HOLD_NS - ms);
+        assert!(!panel.visible());
+        panel.update(&up, &mut playback, 100 * ms + PALM_UP_HOLD_NS);
+        assert!(panel.visible());
+        // Still held: no flicker. Lowered and raised again for as long: gone.
+        panel.update(&up, &mut playback, 2000 * ms);
+        assert!(panel.visible());
+        panel.update(&frame, &mut playback, 2100 * ms);
+        panel.update(&up, &mut playback, 2200 * ms);
+        panel.update(&up, &mut playback, 2200 * ms + PALM_UP_HOLD_NS);
+        assert!(!panel.visible());
+    }
 }
