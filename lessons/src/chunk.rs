@@ -16,9 +16,9 @@ use glam::{Vec2, Vec3};
 use crate::error::DecodeError;
 use crate::event::{
     AudioPacket, Brush, Chapter, ClipPlane, ControllerSample, ControllerState, CropBox, Event,
-    Gesture, GestureKind, HandJoint, HandJoints, HandSample, Handedness, Note, Payload, Pose,
-    SceneChange, Space, StreamId, StrokeBegin, StrokePoint, StrokeStyle, TransferPoint, Viewpoint,
-    VoiceFormat, VoicePacket, VoiceSync, HAND_JOINT_COUNT, WRIST_JOINT,
+    Gesture, GestureKind, HandJoint, HandJoints, HandSample, Handedness, LabelMapBlob, Note,
+    Payload, Pose, SceneChange, Space, StreamId, StrokeBegin, StrokePoint, StrokeStyle,
+    TransferPoint, Viewpoint, VoiceFormat, VoicePacket, VoiceSync, HAND_JOINT_COUNT, WRIST_JOINT,
 };
 use crate::format::{check_time, MAX_TIME_NS};
 use crate::quant::{
@@ -43,6 +43,7 @@ pub(crate) mod record {
     pub const STROKE_ERASE: u8 = 0x33;
     pub const STROKE_UNDO: u8 = 0x34;
     pub const SCENE: u8 = 0x40;
+    pub const LABEL_MAP: u8 = 0x41;
     pub const CHAPTER: u8 = 0x50;
     pub const VIEWPOINT: u8 = 0x51;
     pub const NOTE: u8 = 0x52;
@@ -671,6 +672,8 @@ mod scene_tag {
     pub const CROP_BOX: u8 = 8;
     pub const TWIN_POSE: u8 = 9;
     pub const MPR_SLICES: u8 = 10;
+    pub const TWIN_SCALE: u8 = 11;
+    pub const LABEL_MAP: u8 = 12;
 }
 
 fn write_scene_change(w: &mut ByteWriter, c: &SceneChange) {
@@ -735,6 +738,17 @@ fn write_scene_change(w: &mut ByteWriter, c: &SceneChange) {
         SceneChange::MprSlices { slices_mm } => {
             w.u8(scene_tag::MPR_SLICES);
             write_vec3(w, *slices_mm);
+        }
+        SceneChange::TwinScale { scale } => {
+            w.u8(scene_tag::TWIN_SCALE);
+            w.f32_le(*scale);
+        }
+        SceneChange::LabelMap { hash } => {
+            w.u8(scene_tag::LABEL_MAP);
+            w.u8(u8::from(hash.is_some()));
+            if let Some(h) = hash {
+                w.bytes(h);
+            }
         }
     }
 }
@@ -804,6 +818,16 @@ fn read_scene_change(r: &mut ByteReader) -> Result<Option<SceneChange>, DecodeEr
         },
         scene_tag::MPR_SLICES => SceneChange::MprSlices {
             slices_mm: read_vec3(r, "MPR slices")?,
+        },
+        scene_tag::TWIN_SCALE => SceneChange::TwinScale {
+            scale: r.f32_le("twin scale")?,
+        },
+        scene_tag::LABEL_MAP => SceneChange::LabelMap {
+            hash: if read_bool(r, "label map flag")? {
+                Some(read_hash(r, "label map hash")?)
+            } else {
+                None
+            },
         },
         _ => return Ok(None),
     }))
@@ -933,6 +957,16 @@ fn encode_discrete(e: &Event, t0: i64) -> (u8, Vec<u8>) {
             w.u8(u8::from(sync.starts_segment));
             record::VOICE_SYNC
         }
+        Payload::LabelMap(map) => {
+            w.bytes(&map.hash);
+            for d in map.dims {
+                w.varint(u64::from(d));
+            }
+            // The voxels' coding: 1 = u16 little-endian ids in one zstd frame.
+            w.u8(LABEL_MAP_U16_ZSTD);
+            w.blob(&map.zstd);
+            record::LABEL_MAP
+        }
         // Sampled streams and points never reach here (ChunkBuilder::push routes them); the
         // arm exists so the match is total without a panic.
         Payload::Head(_)
@@ -993,9 +1027,43 @@ fn decode_discrete(ty: u8, r: &mut ByteReader, t0: i64) -> Result<Option<Event>,
             sample_index: read_sample_index(r, "voice sync sample index")?,
             starts_segment: read_bool(r, "voice sync segment flag")?,
         }),
+        record::LABEL_MAP => {
+            let hash = read_hash(r, "label map hash")?;
+            let dims = [
+                r.varint_u32("label map size")?,
+                r.varint_u32("label map size")?,
+                r.varint_u32("label map size")?,
+            ];
+            let offset = r.pos();
+            if LabelMapBlob::voxel_count(dims).is_err() {
+                return Err(DecodeError::Invalid {
+                    offset,
+                    what: "label map size",
+                });
+            }
+            // Another voxel coding (a newer writer's) is skipped like an unknown record.
+            if r.u8("label map coding")? != LABEL_MAP_U16_ZSTD {
+                return Ok(None);
+            }
+            Payload::LabelMap(Box::new(LabelMapBlob {
+                hash,
+                dims,
+                zstd: r.blob("label map voxels")?.to_vec(),
+            }))
+        }
         _ => return Ok(None),
     };
     Ok(Some(Event::new(time_ns, payload)))
+}
+
+/// Label-map record voxel coding: `u16` little-endian ids compressed as one zstd frame.
+const LABEL_MAP_U16_ZSTD: u8 = 1;
+
+fn read_hash(r: &mut ByteReader, what: &'static str) -> Result<[u8; 32], DecodeError> {
+    let b = r.take(32, what)?;
+    let mut h = [0u8; 32];
+    h.copy_from_slice(b);
+    Ok(h)
 }
 
 /// A sample index, refused past [`MAX_VOICE_SAMPLE_INDEX`].

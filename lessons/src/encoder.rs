@@ -45,6 +45,10 @@ impl Default for EncoderOptions {
 /// refused, so that one event can never make a chunk unreadable by the format's limits.
 pub const MAX_EVENT_BYTES: usize = 1 << 20;
 
+/// Largest compressed label map the encoder accepts (1.2). A map gets a chunk of its own, so
+/// this plus the chunk's keyframe stays under the format's 16 MiB stored frame.
+pub const MAX_LABEL_MAP_BYTES: usize = 12 << 20;
+
 /// Why the encoder refused something.
 #[derive(Debug, thiserror::Error)]
 pub enum EncodeError {
@@ -77,6 +81,10 @@ pub struct LessonEncoder {
     index: Vec<ChunkIndexEntry>,
     oversized_events: u64,
     out_of_range_events: u64,
+    /// The open chunk holds a label map: it gets no other event.
+    open_holds_label_map: bool,
+    /// Label maps already in the file: each is stored once, however often it is shown.
+    label_maps: std::collections::HashSet<crate::event::LabelMapHash>,
 }
 
 impl LessonEncoder {
@@ -101,6 +109,8 @@ impl LessonEncoder {
             index: Vec::new(),
             oversized_events: 0,
             out_of_range_events: 0,
+            open_holds_label_map: false,
+            label_maps: std::collections::HashSet::new(),
         };
         Ok((enc, bytes))
     }
@@ -145,7 +155,16 @@ impl LessonEncoder {
     /// # Errors
     /// If encoding the closed chunk fails.
     pub fn push(&mut self, event: Event) -> Result<Option<Vec<u8>>, EncodeError> {
-        if approx_size(&event) > MAX_EVENT_BYTES {
+        let label_map = match &event.payload {
+            Payload::LabelMap(map) => Some(map.hash),
+            _ => None,
+        };
+        let limit = if label_map.is_some() {
+            MAX_LABEL_MAP_BYTES
+        } else {
+            MAX_EVENT_BYTES
+        };
+        if approx_size(&event) > limit {
             self.oversized_events += 1;
             return Ok(None);
         }
@@ -153,11 +172,20 @@ impl LessonEncoder {
             self.out_of_range_events += 1;
             return Ok(None);
         }
+        if let Some(hash) = label_map {
+            if !self.label_maps.insert(hash) {
+                // Stored already; the scene change that shows it again is enough.
+                return Ok(None);
+            }
+        }
         let mut closed = None;
         if let Some(open) = &self.open {
             let too_long = event.time_ns.saturating_sub(self.open_first_ns)
                 >= self.options.chunk_max_duration_ns;
-            if too_long || open.event_count() >= self.options.chunk_max_events {
+            // A label map (megabytes) gets a chunk of its own, so that no chunk can pass the
+            // format's frame limit and scrubbing through motion never decompresses a map.
+            let alone = label_map.is_some() || self.open_holds_label_map;
+            if too_long || alone || open.event_count() >= self.options.chunk_max_events {
                 closed = self.close_chunk()?;
             }
         }
@@ -172,6 +200,7 @@ impl LessonEncoder {
                 None
             };
             self.open = Some(ChunkBuilder::new(keyframe));
+            self.open_holds_label_map = label_map.is_some();
             self.open_seq = self.next_seq;
             self.next_seq += 1;
             self.open_first_ns = event.time_ns;
@@ -278,6 +307,7 @@ fn approx_size(event: &Event) -> usize {
         Payload::Scene(crate::event::SceneChange::TransferCurve { points }) => points.len() * 20,
         Payload::Scene(crate::event::SceneChange::Preset { name }) => name.len(),
         Payload::StrokeErase { stroke_ids } => stroke_ids.len() * 5,
+        Payload::LabelMap(map) => map.zstd.len() + 64,
         _ => 64,
     }
 }

@@ -324,6 +324,170 @@ pub enum SceneChange {
         /// Slice positions.
         slices_mm: Vec3,
     },
+    /// The twin's uniform scale changed (1.2): two-grip scaling, the thumbstick. Kept apart
+    /// from [`SceneChange::TwinPose`] so that a 1.1 reader, which skips it, still places the
+    /// twin (at life size) instead of misreading a longer pose.
+    TwinScale {
+        /// Stage millimetres per patient millimetre (1 = life size).
+        scale: f32,
+    },
+    /// The labels shown changed (1.2): a segmentation run during the lesson. The map itself
+    /// is stored once in the lesson, in a [`LabelMapBlob`] with this hash.
+    LabelMap {
+        /// [`LabelMapBlob::hash`] of the map now shown, or `None` for the case's own labels.
+        hash: Option<LabelMapHash>,
+    },
+}
+
+/// BLAKE3 of a label map's dimensions and voxels ([`LabelMapBlob::hash_of`]).
+pub type LabelMapHash = [u8; 32];
+
+/// A label map stored in a lesson (1.2), compressed, named by its content hash: the labels a
+/// segmentation produced during the lesson, on the case's grid. A lesson holds each map once
+/// however often it is shown; [`SceneChange::LabelMap`] says when it is.
+///
+/// The voxels stay compressed until [`Self::voxels`] is asked for them, so a reader that only
+/// replays motion never inflates a map, and a hostile declared size costs nothing until then.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LabelMapBlob {
+    /// Content hash of `dims` and the voxels.
+    pub hash: LabelMapHash,
+    /// Grid size (i, j, k), `i` fastest; the case's grid.
+    pub dims: [u32; 3],
+    /// The voxels as little-endian `u16` label ids, one zstd frame.
+    pub zstd: Vec<u8>,
+}
+
+/// Most voxels a stored label map may have (2²⁸, a 640×640×640 grid; 512 MiB as ids):
+/// [`LabelMapBlob::voxels`] never allocates more than this, whatever a file declares.
+pub const MAX_LABEL_MAP_VOXELS: u64 = 1 << 28;
+
+/// What is wrong with a stored label map.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LabelMapError {
+    /// Its dimensions hold more voxels than [`MAX_LABEL_MAP_VOXELS`], or none.
+    #[error("a label map of {dims:?} voxels is outside 1 ..= {MAX_LABEL_MAP_VOXELS} voxels")]
+    BadSize {
+        /// The declared dimensions.
+        dims: [u32; 3],
+    },
+    /// Its voxel count is not the product of its dimensions.
+    #[error("a label map of {dims:?} needs {expected} voxels, {found} were given")]
+    WrongLength {
+        /// The declared dimensions.
+        dims: [u32; 3],
+        /// Their product.
+        expected: u64,
+        /// Voxels present.
+        found: u64,
+    },
+    /// The compressed voxels do not decompress.
+    #[error("the label map's voxels do not decompress: {0}")]
+    Decompress(String),
+    /// The voxels do not have the hash the lesson names them by.
+    #[error("the label map's voxels do not match its hash (damaged)")]
+    HashMismatch,
+}
+
+impl LabelMapBlob {
+    /// Compresses a map of `dims` (`voxels` in `i`-fastest order) and names it by its hash.
+    ///
+    /// # Errors
+    /// [`LabelMapError::BadSize`] or [`LabelMapError::WrongLength`] for a map that does not
+    /// fit its dimensions or the limit.
+    pub fn encode(dims: [u32; 3], voxels: &[u16]) -> Result<Self, LabelMapError> {
+        let expected = Self::voxel_count(dims)?;
+        if voxels.len() as u64 != expected {
+            return Err(LabelMapError::WrongLength {
+                dims,
+                expected,
+                found: voxels.len() as u64,
+            });
+        }
+        let bytes: Vec<u8> = voxels.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let zstd = zstd::bulk::compress(&bytes, 3)
+            .map_err(|e| LabelMapError::Decompress(e.to_string()))?;
+        Ok(Self {
+            hash: Self::hash_of(dims, &bytes),
+            dims,
+            zstd,
+        })
+    }
+
+    /// The content hash of a map: BLAKE3 of the three dimensions (`u32` little-endian) and
+    /// the voxels' little-endian bytes.
+    #[must_use]
+    pub fn hash_of(dims: [u32; 3], voxel_bytes: &[u8]) -> LabelMapHash {
+        let mut h = blake3::Hasher::new();
+        for d in dims {
+            h.update(&d.to_le_bytes());
+        }
+        h.update(voxel_bytes);
+        *h.finalize().as_bytes()
+    }
+
+    /// The voxel count of `dims`, checked against [`MAX_LABEL_MAP_VOXELS`].
+    ///
+    /// # Errors
+    /// [`LabelMapError::BadSize`] for an empty or too large grid.
+    pub fn voxel_count(dims: [u32; 3]) -> Result<u64, LabelMapError> {
+        let n = dims.iter().map(|&d| u64::from(d)).product::<u64>();
+        if n == 0 || n > MAX_LABEL_MAP_VOXELS {
+            return Err(LabelMapError::BadSize { dims });
+        }
+        Ok(n)
+    }
+
+    /// Decompresses the voxels (`i` fastest) and checks them against the hash. Memory grows
+    /// with what actually decompresses, never past the declared size.
+    ///
+    /// # Errors
+    /// A [`LabelMapError`] when the size is out of bounds, the bytes are damaged or short,
+    /// or the voxels do not have the map's hash.
+    pub fn voxels(&self) -> Result<Vec<u16>, LabelMapError> {
+        use std::io::Read;
+        let n = Self::voxel_count(self.dims)?;
+        let want = n * 2;
+        let decoder = zstd::stream::read::Decoder::new(self.zstd.as_slice())
+            .map_err(|e| LabelMapError::Decompress(e.to_string()))?;
+        let mut bytes = Vec::new();
+        decoder
+            .take(want + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| LabelMapError::Decompress(e.to_string()))?;
+        if bytes.len() as u64 != want {
+            return Err(LabelMapError::WrongLength {
+                dims: self.dims,
+                expected: n,
+                found: bytes.len() as u64 / 2,
+            });
+        }
+        if Self::hash_of(self.dims, &bytes) != self.hash {
+            return Err(LabelMapError::HashMismatch);
+        }
+        Ok(bytes
+            .chunks_exact(2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]))
+            .collect())
+    }
+
+    /// The two events that record a segmentation's result at `time_ns`: the map (stored once
+    /// per lesson: the encoder drops a map the file holds already) and the scene change that
+    /// shows it.
+    #[must_use]
+    pub fn into_events(self, time_ns: i64) -> [Event; 2] {
+        let hash = Some(self.hash);
+        [
+            Event::new(time_ns, Payload::LabelMap(Box::new(self))),
+            Event::new(time_ns, Payload::Scene(SceneChange::LabelMap { hash })),
+        ]
+    }
+
+    /// The hash as 64 hex digits (for messages and `lesson dump`).
+    #[must_use]
+    pub fn hash_hex(hash: &LabelMapHash) -> String {
+        hash.iter().map(|b| format!("{b:02x}")).collect()
+    }
 }
 
 /// A chapter mark.
@@ -487,6 +651,9 @@ pub enum Payload {
     Voice(VoicePacket),
     /// A narration sync point.
     VoiceSync(VoiceSync),
+    /// A label map stored in the lesson (1.2); shown by a [`SceneChange::LabelMap`]. Boxed:
+    /// it is large and rare.
+    LabelMap(Box<LabelMapBlob>),
 }
 
 /// One timestamped event.
@@ -530,6 +697,7 @@ impl Payload {
             Self::Scene(_) => StreamId::Scene,
             Self::Chapter(_) | Self::Viewpoint(_) | Self::Note(_) => StreamId::Marks,
             Self::Audio(_) | Self::Voice(_) | Self::VoiceSync(_) => StreamId::Audio,
+            Self::LabelMap(_) => StreamId::LabelMaps,
         }
     }
 }
@@ -556,11 +724,13 @@ pub enum StreamId {
     Marks = 7,
     /// The narration: voice packets and their sync points.
     Audio = 8,
+    /// Label maps stored in the lesson (1.2).
+    LabelMaps = 9,
 }
 
 impl StreamId {
     /// All known streams.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::Keyframe,
         Self::Head,
         Self::Hands,
@@ -570,6 +740,7 @@ impl StreamId {
         Self::Scene,
         Self::Marks,
         Self::Audio,
+        Self::LabelMaps,
     ];
 
     /// The stream with this file code, if this build knows it.
@@ -591,6 +762,7 @@ impl StreamId {
             Self::Scene => "scene",
             Self::Marks => "marks",
             Self::Audio => "audio",
+            Self::LabelMaps => "label maps",
         }
     }
 }

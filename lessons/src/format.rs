@@ -18,8 +18,10 @@ pub const FILE_MAGIC: &[u8; 8] = b"TWLESSON";
 pub const FORMAT_VERSION: u16 = 1;
 /// The minor version this build writes, in the header byte format 1.0 reserved (and
 /// wrote as 0). Minor steps only add what older readers skip: 1.1 adds the narration
-/// (voice blocks and sync records), so a 1.0 reader opens a 1.1 lesson and skips its voice.
-pub const FORMAT_MINOR_VERSION: u8 = 1;
+/// (voice blocks and sync records), so a 1.0 reader opens a 1.1 lesson and skips its voice;
+/// 1.2 adds the twin's scale and label maps (a scene-change tag each, a record type), which
+/// a 1.1 reader skips, replaying a life-size twin on the case's own labels.
+pub const FORMAT_MINOR_VERSION: u8 = 2;
 /// Bytes of the fixed part of the file header (magic, version, compression, reserved, length).
 pub const FILE_HEADER_FIXED_LEN: usize = 16;
 /// Largest metadata block a reader accepts.

@@ -12,7 +12,10 @@ use std::sync::Arc;
 
 use crate::chunk::{DecodeParts, DecodedChunk};
 use crate::error::LessonError;
-use crate::event::{ControllerState, HandJoint, HandJoints, Payload, Pose, HAND_JOINT_COUNT};
+use crate::event::{
+    ControllerState, HandJoint, HandJoints, LabelMapBlob, LabelMapHash, Payload, Pose, StreamId,
+    HAND_JOINT_COUNT,
+};
 use crate::reader::LessonReader;
 use crate::state::{
     Keyframe, KeyframeStroke, LessonState, SceneState, TimedStrokePoint, VisibleStroke,
@@ -125,6 +128,34 @@ impl Player {
     #[must_use]
     pub fn problems(&self) -> &BTreeMap<usize, String> {
         &self.problems
+    }
+
+    /// The label map stored in the lesson under `hash` (what a state's
+    /// `scene.label_map` names), still compressed; `None` when no readable chunk holds it
+    /// (its chunk is damaged: see [`Self::problems`]). Only chunks whose index entry lists
+    /// label maps are read, never the whole file.
+    pub fn label_map(&mut self, hash: &LabelMapHash) -> Option<LabelMapBlob> {
+        let holding: Vec<usize> = self
+            .reader
+            .index()
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.stream(StreamId::LabelMaps as u8).is_some())
+            .map(|(i, _)| i)
+            .collect();
+        for pos in holding {
+            let Some(chunk) = self.chunk(pos, false) else {
+                continue;
+            };
+            let found = chunk.decoded.events.iter().find_map(|e| match &e.payload {
+                Payload::LabelMap(map) if &map.hash == hash => Some(map.as_ref().clone()),
+                _ => None,
+            });
+            if found.is_some() {
+                return found;
+            }
+        }
+        None
     }
 
     /// The state of the lesson at `time_ns`.

@@ -12,8 +12,8 @@ use glam::Vec3;
 use serde::{Deserialize, Serialize};
 
 use crate::event::{
-    ClipPlane, ControllerState, CropBox, Event, HandJoints, Payload, Pose, SceneChange,
-    StrokeBegin, TransferPoint,
+    ClipPlane, ControllerState, CropBox, Event, HandJoints, LabelMapHash, Payload, Pose,
+    SceneChange, StrokeBegin, TransferPoint,
 };
 
 /// How one label is shown.
@@ -64,8 +64,15 @@ pub struct SceneState {
     pub crop_box: Option<CropBox>,
     /// Where the twin stands in the room.
     pub stage_from_patient: Pose,
+    /// The twin's uniform scale in the room, stage mm per patient mm (1 = life size; 1.2).
+    /// Applied about the patient origin before `stage_from_patient`. Use
+    /// [`Self::twin_scale`], which refuses values no twin can have.
+    pub twin_scale: f32,
     /// MPR slice positions in patient space, if set.
     pub mpr_slices_mm: Option<Vec3>,
+    /// The label map shown, by hash (stored in the lesson), or `None` for the case's own
+    /// labels (1.2).
+    pub label_map: Option<LabelMapHash>,
 }
 
 impl Default for SceneState {
@@ -78,12 +85,25 @@ impl Default for SceneState {
             clip_plane: None,
             crop_box: None,
             stage_from_patient: Pose::IDENTITY,
+            twin_scale: 1.0,
             mpr_slices_mm: None,
+            label_map: None,
         }
     }
 }
 
 impl SceneState {
+    /// The twin's scale, or 1 (life size) when the recorded one is not a positive finite
+    /// number (a damaged or hostile file must not turn the twin inside out or into NaN).
+    #[must_use]
+    pub fn twin_scale(&self) -> f32 {
+        if self.twin_scale.is_finite() && self.twin_scale > 0.0 {
+            self.twin_scale
+        } else {
+            1.0
+        }
+    }
+
     /// Applies one change.
     pub fn apply(&mut self, change: &SceneChange) {
         match change {
@@ -113,6 +133,8 @@ impl SceneState {
                 self.stage_from_patient = *stage_from_patient;
             }
             SceneChange::MprSlices { slices_mm } => self.mpr_slices_mm = Some(*slices_mm),
+            SceneChange::TwinScale { scale } => self.twin_scale = *scale,
+            SceneChange::LabelMap { hash } => self.label_map = *hash,
         }
     }
 
@@ -164,8 +186,19 @@ impl SceneState {
                 stage_from_patient: self.stage_from_patient,
             });
         }
+        // Compared bitwise: a NaN a file held must survive a keyframe as it is.
+        if self.twin_scale.to_bits() != 1f32.to_bits() {
+            out.push(SceneChange::TwinScale {
+                scale: self.twin_scale,
+            });
+        }
         if let Some(slices_mm) = self.mpr_slices_mm {
             out.push(SceneChange::MprSlices { slices_mm });
+        }
+        if self.label_map.is_some() {
+            out.push(SceneChange::LabelMap {
+                hash: self.label_map,
+            });
         }
         out
     }
@@ -272,7 +305,9 @@ fn discrete_effect<'a>(
         | Payload::Note(_)
         | Payload::Audio(_)
         | Payload::Voice(_)
-        | Payload::VoiceSync(_) => {}
+        | Payload::VoiceSync(_)
+        // A stored map is data, not state: a `SceneChange::LabelMap` shows it.
+        | Payload::LabelMap(_) => {}
     }
     None
 }

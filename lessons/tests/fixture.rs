@@ -391,3 +391,155 @@ fn v1_1_fixture_reads_with_its_recorded_contents_and_voice() {
     assert!((x - 72_002.5).abs() < 1e-6, "{x}");
     assert!(tools::verify(FIXTURE_1_1).unwrap().is_clean());
 }
+
+// ---- format 1.2: the twin's scale and label maps -------------------------------------------
+
+const FIXTURE_1_2: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/v1.2-scale-labels.lesson"
+);
+
+/// A 4×3×2 label map: the ids a segmentation run during the 1.2 fixture's lesson produced.
+fn fixture_1_2_label_map() -> LabelMapBlob {
+    let voxels: Vec<u16> = (0..24u16)
+        .map(|i| (i * 7) % 5 + u16::from(i > 20) * 300)
+        .collect();
+    LabelMapBlob::encode([4, 3, 2], &voxels).unwrap()
+}
+
+/// The 1.1 fixture's events plus: the twin scaled to 1.5 at 0.5 s, the segmentation's map
+/// shown at 1.2 s, the case's own labels again at 2.2 s and the map once more at 2.8 s (stored
+/// once), and the scale back to 1 at 2.9 s.
+fn fixture_1_2_events() -> Vec<Event> {
+    let mut events = fixture_1_1_events();
+    let map = fixture_1_2_label_map();
+    let hash = map.hash;
+    events.push(Event::new(
+        500 * MS,
+        Payload::Scene(SceneChange::TwinScale { scale: 1.5 }),
+    ));
+    events.extend(map.clone().into_events(1200 * MS));
+    events.push(Event::new(
+        2200 * MS,
+        Payload::Scene(SceneChange::LabelMap { hash: None }),
+    ));
+    events.extend(map.into_events(2800 * MS));
+    events.push(Event::new(
+        2900 * MS,
+        Payload::Scene(SceneChange::TwinScale { scale: 1.0 }),
+    ));
+    assert!(hash != [0; 32]);
+    events.sort_by_key(|e| e.time_ns);
+    events
+}
+
+#[test]
+#[ignore = "writes the committed 1.2 fixture; run only when creating a new version's fixture"]
+fn write_v1_2_fixture() {
+    if std::env::var("TWINRAY_WRITE_FIXTURE").as_deref() != Ok("1") {
+        return;
+    }
+    let mut header = twinray_lessons::format::LessonHeader::new(
+        "sha256:fixture-case-v1.2",
+        1_790_000_000_000_000_000,
+    );
+    header.recorder = "twinray-lessons 0.1.0 (format 1.2)".into();
+    header.title = Some("v1.2 fixture".into());
+    match std::fs::remove_file(FIXTURE_1_2) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => panic!("{FIXTURE_1_2}: {e}"),
+        _ => {}
+    }
+    let options = RecorderOptions {
+        sync_each_chunk: false,
+        ..RecorderOptions::default()
+    };
+    let recorder = Recorder::create(FIXTURE_1_2, &header, options).unwrap();
+    for e in fixture_1_2_events() {
+        recorder.record_blocking(e).unwrap();
+    }
+    recorder.finish().unwrap();
+}
+
+#[test]
+fn v1_2_fixture_reads_with_its_scale_and_label_maps() {
+    let mut reader = LessonReader::open(FIXTURE_1_2)
+        .expect("tests/fixtures/v1.2-scale-labels.lesson must exist");
+    let h = reader.header();
+    assert_eq!((h.format_version, h.format_minor_version), (1, 2));
+    assert_eq!(h.lesson.title.as_deref(), Some("v1.2 fixture"));
+    let mut events = Vec::new();
+    for i in 0..reader.index().len() {
+        let chunk = reader.read_chunk(i, DecodeParts::ALL).unwrap();
+        assert_eq!(chunk.unknown_records, 0);
+        events.extend(chunk.into_events());
+    }
+    // The map shown twice is stored once.
+    let stored = |events: &[Event]| {
+        events
+            .iter()
+            .filter(|e| matches!(e.payload, Payload::LabelMap(_)))
+            .count()
+    };
+    let mut expected = fixture_1_2_events();
+    assert_eq!(stored(&expected), 2);
+    assert_eq!(stored(&events), 1);
+    let second = expected
+        .iter()
+        .rposition(|e| matches!(e.payload, Payload::LabelMap(_)))
+        .unwrap();
+    expected.remove(second);
+    assert_eq!(events.len(), expected.len());
+    let key = |e: &Event| {
+        let kind = format!("{:?}", e.payload);
+        (
+            e.time_ns,
+            kind.split('(').next().unwrap_or_default().to_owned(),
+            kind.split('{').next().unwrap_or_default().to_owned(),
+        )
+    };
+    let (mut got, mut want) = (events, expected);
+    got.sort_by_key(key);
+    want.sort_by_key(key);
+    for (w, g) in want.iter().zip(&got) {
+        match (&w.payload, &g.payload) {
+            (Payload::Voice(_) | Payload::VoiceSync(_) | Payload::LabelMap(_), _) => {
+                assert_eq!(w, g);
+            }
+            _ => common::assert_event_close(w, g),
+        }
+    }
+    assert!(tools::verify(FIXTURE_1_2).unwrap().is_clean());
+}
+
+#[test]
+fn v1_2_fixture_replays_scale_and_labels_at_their_times_and_back() {
+    let mut p = Player::open(FIXTURE_1_2).unwrap();
+    let map = fixture_1_2_label_map();
+    let at = |p: &mut Player, ms: i64| {
+        let s = p.state_at(ms * MS).scene;
+        (s.twin_scale, s.label_map)
+    };
+    assert_eq!(at(&mut p, 400), (1.0, None));
+    assert_eq!(at(&mut p, 1100), (1.5, None));
+    assert_eq!(at(&mut p, 1300), (1.5, Some(map.hash)));
+    assert_eq!(at(&mut p, 2300), (1.5, None));
+    assert_eq!(at(&mut p, 2850), (1.5, Some(map.hash)));
+    assert_eq!(at(&mut p, 2950), (1.0, Some(map.hash)));
+    // Scrubbing back un-does both.
+    assert_eq!(at(&mut p, 1300), (1.5, Some(map.hash)));
+    assert_eq!(at(&mut p, 100), (1.0, None));
+    // The stored map is found by its hash and decodes to the voxels recorded.
+    let stored = p.label_map(&map.hash).expect("the map is in the lesson");
+    assert_eq!(stored.dims, [4, 3, 2]);
+    let voxels = stored.voxels().unwrap();
+    assert_eq!(voxels[21], (21 * 7) % 5 + 300);
+    assert_eq!(
+        LabelMapBlob::encode([4, 3, 2], &voxels).unwrap().hash,
+        map.hash
+    );
+    assert!(p.label_map(&[7; 32]).is_none());
+    // What 1.1 readers keep: everything but the scale and the map replays as in 1.1.
+    let s = p.state_at(2000 * MS);
+    assert_eq!(s.scene.preset.as_deref(), Some("CT bone"));
+    assert_eq!(s.strokes.len(), 1);
+}

@@ -375,3 +375,101 @@ fn voice_rides_in_its_own_zstd_frame_and_both_reads_agree() {
     assert!(without.voice.is_empty());
     assert_eq!(whole.events, without.events);
 }
+
+// ---- 1.2: label maps ----------------------------------------------------------------------
+
+fn label_map(dims: [u32; 3], seed: u16) -> LabelMapBlob {
+    let n = dims.iter().product::<u32>() as u16;
+    let voxels: Vec<u16> = (0..n).map(|i| (i / 3 + seed) % 7).collect();
+    LabelMapBlob::encode(dims, &voxels).unwrap()
+}
+
+#[test]
+fn a_label_map_is_stored_once_in_a_chunk_of_its_own() {
+    let a = label_map([8, 8, 4], 0);
+    let b = label_map([8, 8, 4], 1);
+    assert_ne!(a.hash, b.hash);
+    let mut events = Vec::new();
+    for t in 0..30 {
+        events.push(Event::new(t * 10_000_000, Payload::Head(Pose::IDENTITY)));
+    }
+    events.extend(a.clone().into_events(55_000_000));
+    events.extend(b.clone().into_events(105_000_000));
+    events.extend(a.clone().into_events(205_000_000));
+    events.sort_by_key(|e| e.time_ns);
+    let bytes = encode(&events, EncoderOptions::default());
+    let mut reader = LessonReader::from_bytes("<memory>", bytes).unwrap();
+    let mut maps = Vec::new();
+    for i in 0..reader.index().len() {
+        let chunk = reader.read_chunk(i, DecodeParts::ALL).unwrap();
+        let here: Vec<_> = chunk
+            .events
+            .iter()
+            .filter_map(|e| match &e.payload {
+                Payload::LabelMap(m) => Some(m.hash),
+                _ => None,
+            })
+            .collect();
+        if !here.is_empty() {
+            // Nothing else rides with a map, and the index says the chunk holds one.
+            assert_eq!(here.len(), 1);
+            assert!(chunk.head.is_empty() && chunk.events.len() == 1);
+            assert!(reader.index()[i]
+                .stream(StreamId::LabelMaps as u8)
+                .is_some());
+        }
+        maps.extend(here);
+    }
+    assert_eq!(maps, [a.hash, b.hash], "each map once, in recording order");
+}
+
+#[test]
+fn hostile_label_maps_are_errors_not_allocations_or_panics() {
+    // A record declaring 2^40 voxels is refused before anything is read.
+    let mut b = ChunkBuilder::new(None);
+    b.push(Event::new(
+        0,
+        Payload::LabelMap(Box::new(label_map([2, 2, 2], 0))),
+    ));
+    let mut payload = b.encode().unwrap().bytes;
+    // Record: type, length, time (1 byte), hash (32), dims (3 one-byte varints) …
+    let dims_at = 2 + 1 + 32;
+    assert_eq!(&payload[dims_at..dims_at + 3], &[2, 2, 2]);
+    let mut huge = payload.clone();
+    huge.splice(
+        dims_at..dims_at + 3,
+        [0x80, 0x80, 0x40, 0x80, 0x80, 0x40, 1],
+    );
+    huge[1] += 4;
+    let err = decode_payload(&huge, 0, DecodeParts::ALL).unwrap_err();
+    assert!(err.to_string().contains("label map size"), "{err}");
+
+    // Voxels that do not decompress, are short, or do not have their hash: typed errors.
+    let mut blob = label_map([4, 4, 4], 2);
+    let good = blob.voxels().unwrap();
+    assert_eq!(good.len(), 64);
+    blob.hash[0] ^= 1;
+    assert_eq!(blob.voxels(), Err(LabelMapError::HashMismatch));
+    let mut garbage = label_map([4, 4, 4], 2);
+    garbage.zstd = vec![1, 2, 3, 4, 5];
+    assert!(matches!(
+        garbage.voxels(),
+        Err(LabelMapError::Decompress(_))
+    ));
+    // Claiming a 640³ grid over 64 voxels' bytes: reads what is there, and says so.
+    let mut short = label_map([4, 4, 4], 2);
+    short.dims = [640, 640, 640];
+    assert!(matches!(
+        short.voxels(),
+        Err(LabelMapError::WrongLength { found: 64, .. })
+    ));
+    short.dims = [650, 650, 650];
+    assert!(matches!(short.voxels(), Err(LabelMapError::BadSize { .. })));
+    assert!(LabelMapBlob::encode([2, 2, 2], &[0; 7]).is_err());
+
+    // A map whose coding a newer writer added is skipped like an unknown record.
+    let coding_at = dims_at + 3;
+    payload[coding_at] = 9;
+    let chunk = decode_payload(&payload, 0, DecodeParts::ALL).unwrap();
+    assert_eq!((chunk.events.len(), chunk.unknown_records), (0, 1));
+}

@@ -265,6 +265,13 @@ impl VolumeRenderer {
         &self.transfer_function
     }
 
+    /// The values the uploaded image's texture spans (`None` before [`Self::set_volume`]): to
+    /// upload another label map on the same image with the same range.
+    #[must_use]
+    pub fn density_range(&self) -> Option<DensityRange> {
+        self.volume.as_ref().map(|v| v.range)
+    }
+
     /// Uploads an image (CT or MR) and, optionally, its label map (which must share its grid).
     /// Its values are normalised over `range` into the 16-bit texture ([`DensityRange::of`]
     /// the image: −1024…3071 HU for a CT, the image's own span otherwise), and from now on the

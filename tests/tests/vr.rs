@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use glam::{DVec3, Quat, Vec3};
-use twinray_lessons::event::Pose;
+use twinray_lessons::event::{ControllerState, Pose, WRIST_JOINT};
 use twinray_lessons::player::Player;
 use twinray_renderer::{RenderOptions, RgbaImage, VolumeRenderer};
+use twinray_scene::builder::{overlays, HAND_CAPSULE_COUNT};
 use twinray_scene::demo::{demo_twin_pose, record_demo};
 use twinray_scene::Case;
 use twinray_scene::FrameRenderer;
@@ -270,4 +271,261 @@ fn a_session_ends_at_its_frame_limit_or_when_stopped_and_finishes_its_recording(
     assert_eq!(report.frames, 0);
     assert_eq!(report.ended_by, Some(SessionEnd::Stopped));
     assert!(report.recording.is_none() && !stopped.exists());
+}
+
+/// Lesson time of a simulated frame, nanoseconds.
+fn ns(seconds: f64) -> i64 {
+    (seconds * 1e9).round() as i64
+}
+
+#[test]
+fn a_lesson_taught_on_a_scaled_twin_replays_with_the_hands_on_the_same_anatomy() {
+    let _gpu = gpu_lock();
+    let lesson = scratch("scaled.lesson");
+    let mut vr = session(Content::Live {
+        record_to: Some(lesson.clone()),
+    });
+    // 4.4 s: the menu starts recording, a stroke, a one-hand grab, then both grips scale the
+    // twin to 1.5 times life size (3.0 to 4.0 s); the hands then rest.
+    let mut xr = SimulatedXr::new(TWIN_CENTRE_MM, [16, 16], 400);
+    let report = vr.run(&mut xr).expect("simulated VR run");
+    assert_eq!(report.recording.expect("recorded").dropped_event_count, 0);
+    let twin = vr.twin();
+    assert!((twin.scale - 1.5).abs() < 0.02, "{}", twin.scale);
+
+    // Where the instructor's right wrist was on the anatomy (patient mm), live.
+    let t = 4.2;
+    let frame = xr.frame_at(t);
+    let wrist_stage = frame.hands[1].expect("tracked").joints[WRIST_JOINT]
+        .pose
+        .position_mm;
+    let live_mm = twin.patient_from_stage(wrist_stage);
+    // Replayed: the same place, within the hand stream's 0.5 mm quantisation (in the room,
+    // so a third less on a 1.5× twin). Unscaled, it would be about 40 % off.
+    let mut player = Player::open(&lesson).expect("replay");
+    let state = player.state_at(ns(t));
+    assert!((state.scene.twin_scale - twin.scale).abs() < 1e-6);
+    let hands = overlays(&state).hands;
+    assert_eq!(hands.len(), 2 * HAND_CAPSULE_COUNT);
+    // The right hand's first capsule starts at its wrist.
+    let replayed_mm = hands[HAND_CAPSULE_COUNT].a_mm;
+    let error_mm = replayed_mm.distance(live_mm);
+    assert!(error_mm < 0.6, "wrist {error_mm} mm off the anatomy");
+}
+
+/// Frames of a headset that stands still (the script's first instant at every time), so that
+/// only the lesson changes what the eyes see.
+fn still_frame(seconds: f64) -> twinray_xr::source::XrFrame {
+    let mut frame = SimulatedXr::new(TWIN_CENTRE_MM, EYE, 1).frame_at(0.0);
+    frame.predicted_display_time_ns = ns(seconds);
+    frame
+}
+
+#[test]
+fn a_label_change_replays_at_its_time_and_undoes_when_scrubbing_back() {
+    let _gpu = gpu_lock();
+    let case = demo_case();
+    let lesson = scratch("labels.lesson");
+    let renderer = FrameRenderer::new(gpu(), &case.ct, case.labels.as_ref(), &case.intensity)
+        .expect("renderer on the case");
+    let mut vr = VrSession::new(
+        case,
+        renderer,
+        demo_twin_pose(case.ct.geometry().centre_mm()),
+        Content::Live {
+            record_to: Some(lesson.clone()),
+        },
+        VrOptions {
+            fixed_quality: Some(FULL),
+            record_at_start: true,
+            ..VrOptions::default()
+        },
+    );
+    // "Segmenting" at 0.4 s: a new map that labels no vertebra.
+    let mut segmented = case.labels.clone().expect("the demo case has labels");
+    let changed = segmented.voxels().iter().filter(|&&v| v != 0).count();
+    assert!(changed > 1000, "{changed} labelled voxels");
+    segmented.voxels_mut().fill(0);
+    for k in 0..=8 {
+        let t = f64::from(k) * 0.1;
+        if k == 4 {
+            vr.show_labels(&case.ct, segmented.clone(), ns(t))
+                .expect("show the new labels");
+        }
+        vr.render_frame(&still_frame(t), ns(t), EYE)
+            .expect("live frame");
+        assert_eq!(vr.shown_label_map().is_some(), k >= 4, "live at {t} s");
+    }
+    vr.finish_recording().expect("finish").expect("recording");
+
+    let player = Player::open(&lesson).expect("replay");
+    let mut replay = session(Content::Replay(Box::new(player)));
+    let mut at = |seconds: f64| {
+        let (eyes, _) = replay
+            .render_frame(&still_frame(seconds), ns(seconds), EYE)
+            .expect("replayed frame");
+        (replay.shown_label_map(), eyes)
+    };
+    let (before_map, before) = at(0.3);
+    let (after_map, after) = at(0.5);
+    assert!(before_map.is_none(), "the case's labels before 0.4 s");
+    assert!(after_map.is_some(), "the segmentation's labels from 0.4 s");
+    let differing = before[0]
+        .pixels
+        .chunks(4)
+        .zip(after[0].pixels.chunks(4))
+        .filter(|(a, b)| a != b)
+        .count();
+    assert!(
+        differing > 200,
+        "{differing} pixels changed with the labels"
+    );
+    // Scrubbing back shows the case's labels again, pixel for pixel; forward, the map.
+    let (back_map, back) = at(0.3);
+    assert_eq!(back_map, None);
+    assert!(back == before, "scrubbing back restores the case's labels");
+    let (again_map, again) = at(0.8);
+    assert_eq!(again_map, after_map);
+    assert!(again == after);
+}
+
+/// A right controller at `from` pointing at `to` (stage mm), its trigger and grip as given.
+fn pointing(from: Vec3, to: Vec3, trigger: f32, squeeze: f32) -> ControllerState {
+    let pose = Pose {
+        position_mm: from,
+        orientation: Quat::from_rotation_arc(Vec3::NEG_Z, (to - from).normalize()),
+    };
+    ControllerState {
+        grip: pose,
+        aim: pose,
+        buttons: 0,
+        trigger,
+        squeeze,
+        thumbstick: glam::Vec2::ZERO,
+    }
+}
+
+#[test]
+fn a_scripted_learner_pauses_scrubs_back_and_jumps_to_a_chapter_in_the_headset() {
+    use twinray_scene::demo::script::{CHAPTERS, STROKE_SPINE_S};
+    use twinray_xr::panel::Control;
+    use twinray_xr::source::MENU_BUTTON;
+
+    let _gpu = gpu_lock();
+    const START_S: f64 = 29.5;
+    let player = Player::open(demo_lesson()).expect("open the demo lesson");
+    let mut reference = Player::open(demo_lesson()).expect("open it again");
+    let mut vr = session(Content::Replay(Box::new(player)));
+    let small = [48, 48];
+    let hand = still_frame(0.0).head.position_mm + Vec3::new(150.0, -250.0, -100.0);
+    // The learner's clock (seconds since the replay started at 29.5 s of the lesson), with
+    // the left menu button and the right controller as given.
+    let step = |vr: &mut VrSession, clock_s: f64, menu: bool, right: Option<ControllerState>| {
+        let mut frame = still_frame(clock_s);
+        frame.hands = [None, None];
+        if menu {
+            frame.controllers[0] = frame.controllers[0].map(|c| ControllerState {
+                buttons: MENU_BUTTON,
+                ..c
+            });
+        }
+        if right.is_some() {
+            frame.controllers[1] = right;
+        }
+        vr.render_frame(&frame, ns(START_S + clock_s), small)
+            .expect("replayed frame");
+        vr.last_state().expect("a state").clone()
+    };
+    let target = |vr: &VrSession, c: Control| {
+        vr.learner_controls()
+            .expect("controls")
+            .panel
+            .control_stage_mm(c)
+            .expect("on the panel")
+    };
+    let state = step(&mut vr, 0.0, false, None);
+    assert_eq!(state.time_ns, ns(START_S));
+    let strokes_at_start: usize = state.strokes.iter().map(|s| s.points.len()).sum();
+    assert_eq!(state.strokes.len(), 2);
+
+    // The left menu button summons the panel.
+    step(&mut vr, 0.1, true, None);
+    step(&mut vr, 0.15, false, None);
+    assert!(vr.learner_controls().expect("controls").panel.visible());
+
+    // Pause: the lesson stops at 29.7 s while the learner's clock runs on.
+    let play = target(&vr, Control::PlayPause);
+    step(&mut vr, 0.2, false, Some(pointing(hand, play, 1.0, 0.0)));
+    step(&mut vr, 0.25, false, Some(pointing(hand, play, 0.0, 0.0)));
+    let paused = step(&mut vr, 1.0, false, None);
+    assert_eq!(paused.time_ns, ns(START_S + 0.2));
+    assert_eq!(paused, reference.state_at(ns(START_S + 0.2)));
+
+    // Scrub back along the timeline to the middle of the first stroke: the ring un-draws and
+    // the spine stroke is drawn only as far as it was then.
+    let scrub = |vr: &VrSession, lesson_s: f64| {
+        vr.learner_controls()
+            .expect("controls")
+            .panel
+            .timeline_stage_mm(ns(lesson_s))
+            .expect("timeline")
+    };
+    let mid = 0.5 * (STROKE_SPINE_S.0 + STROKE_SPINE_S.1);
+    let to = scrub(&vr, mid - 1.0);
+    step(&mut vr, 1.1, false, Some(pointing(hand, to, 1.0, 0.0)));
+    let to = scrub(&vr, mid);
+    let dragged = step(&mut vr, 1.2, false, Some(pointing(hand, to, 1.0, 0.0)));
+    step(&mut vr, 1.3, false, Some(pointing(hand, to, 0.0, 0.0)));
+    assert!(
+        (dragged.time_ns - ns(mid)).abs() < ns(0.2),
+        "scrubbed to {} s",
+        dragged.time_ns as f64 * 1e-9
+    );
+    assert_eq!(dragged.strokes.len(), 1, "the ring is not drawn yet");
+    let points: usize = dragged.strokes.iter().map(|s| s.points.len()).sum();
+    assert!(points > 0 && points < strokes_at_start, "{points} points");
+    assert_eq!(dragged, reference.state_at(dragged.time_ns));
+
+    // Jump to the "Soft tissue" chapter.
+    let (chapter_s, title) = CHAPTERS[3];
+    let button = target(&vr, Control::Chapter(3));
+    let jumped = step(&mut vr, 1.5, false, Some(pointing(hand, button, 1.0, 0.0)));
+    step(&mut vr, 1.6, false, Some(pointing(hand, button, 0.0, 0.0)));
+    assert_eq!(jumped.time_ns, ns(chapter_s));
+    assert_eq!(jumped.chapter.as_deref(), Some(title));
+    assert_eq!(jumped, reference.state_at(ns(chapter_s)));
+
+    // Play again: a second of the learner's clock is a second of the lesson.
+    step(&mut vr, 1.7, false, Some(pointing(hand, play, 1.0, 0.0)));
+    step(&mut vr, 1.75, false, Some(pointing(hand, play, 0.0, 0.0)));
+    let playing = step(&mut vr, 2.7, false, None);
+    assert_eq!(playing.time_ns, ns(chapter_s + 1.0));
+    assert_eq!(playing, reference.state_at(ns(chapter_s + 1.0)));
+
+    // The learner grabs the world and carries it 100 mm to the right: the lesson (its twin
+    // pose) is unchanged, only where the learner sees it from.
+    let away = hand + Vec3::new(0.0, -400.0, 0.0);
+    step(&mut vr, 2.8, false, Some(pointing(hand, away, 0.0, 1.0)));
+    let carried = hand + Vec3::new(100.0, 0.0, 0.0);
+    let moved = step(
+        &mut vr,
+        2.9,
+        false,
+        Some(pointing(carried, away + Vec3::X * 100.0, 0.0, 1.0)),
+    );
+    step(&mut vr, 3.0, false, Some(pointing(carried, away, 0.0, 0.0)));
+    let offset = vr.learner_controls().expect("controls").view_from_lesson;
+    assert!(
+        offset.position_mm.distance(Vec3::new(100.0, 0.0, 0.0)) < 0.5,
+        "{offset:?}"
+    );
+    assert_eq!(
+        moved.scene.stage_from_patient,
+        reference.state_at(moved.time_ns).scene.stage_from_patient
+    );
+
+    // The menu dismisses the panel.
+    step(&mut vr, 3.1, true, None);
+    step(&mut vr, 3.2, false, None);
+    assert!(!vr.learner_controls().expect("controls").panel.visible());
 }

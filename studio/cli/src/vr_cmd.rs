@@ -91,6 +91,10 @@ pub fn run(args: &VrArgs) -> Result<ExitCode> {
         let lesson = args.input.clone().context("a lesson path")?;
         let (player, case) =
             open_with_case(&lesson, args.ct.as_deref(), args.labels.as_deref(), false)?;
+        eprintln!(
+            "vr: the left menu button (or the left palm held up) shows the learner's panel: \
+             play/pause, timeline, chapters, follow, speed, volume; grip carries the lesson"
+        );
         (case, Content::Replay(Box::new(player)))
     } else {
         let case = match &args.input {

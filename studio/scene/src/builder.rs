@@ -79,40 +79,51 @@ pub mod pen {
     pub const CAPSULE_COUNT: usize = 2;
 }
 
-/// The hand skeleton drawn from `XR_EXT_hand_tracking` joints: wrist to each finger's first
-/// joint, then along each finger. Index pairs into the 26-joint set.
-const HAND_BONES: [(usize, usize); 24] = [
-    (WRIST_JOINT, 0),
+/// A filled hand from `XR_EXT_hand_tracking` joints, as index pairs into the 26-joint set:
+/// the palm as a fan of capsules from the wrist to each knuckle and to the thumb's base, joined
+/// along the knuckles, as thick as the palm is wide between knuckles, so that it reads as a
+/// solid palm; then each finger's bones as thick as the runtime's joint radii (the flesh).
+/// A thin skeleton (the earlier drawing) did not read as a hand in replays.
+const HAND_PALM: [(usize, usize); 8] = [
     (WRIST_JOINT, 2),
+    (WRIST_JOINT, 7),
+    (WRIST_JOINT, 12),
+    (WRIST_JOINT, 17),
+    (WRIST_JOINT, 22),
+    (7, 12),
+    (12, 17),
+    (17, 22),
+];
+
+/// The fingers' bones: thumb from its metacarpal, the others from the knuckle (the proximal
+/// joint; metacarpals lie inside the palm).
+const HAND_FINGERS: [(usize, usize); 15] = [
     (2, 3),
     (3, 4),
     (4, 5),
-    (WRIST_JOINT, 6),
-    (6, 7),
     (7, 8),
     (8, 9),
     (9, 10),
-    (WRIST_JOINT, 11),
-    (11, 12),
     (12, 13),
     (13, 14),
     (14, 15),
-    (WRIST_JOINT, 16),
-    (16, 17),
     (17, 18),
     (18, 19),
     (19, 20),
-    (WRIST_JOINT, 21),
-    (21, 22),
     (22, 23),
     (23, 24),
+    (24, 25),
 ];
 
-/// Capsules drawn for one tracked hand: its bones plus a sphere at each finger tip.
-pub const HAND_CAPSULE_COUNT: usize = HAND_BONES.len() + 5;
+/// Knuckles (proximal joints) of the index, middle, ring and little fingers.
+const KNUCKLES: [usize; 4] = [7, 12, 17, 22];
 
-/// Finger-tip joints of the 26-joint set (thumb, index, middle, ring, little).
-const FINGER_TIPS: [usize; 5] = [5, 10, 15, 20, 25];
+/// Capsules drawn for one tracked hand: the palm's, then the fingers'.
+pub const HAND_CAPSULE_COUNT: usize = HAND_PALM.len() + HAND_FINGERS.len();
+
+/// Finger radius bounds (mm): runtimes report 0 for untracked joints, and a hostile lesson
+/// anything.
+const FINGER_RADIUS_MM: (f32, f32) = (3.0, 15.0);
 
 /// Where the learner looks from.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -509,8 +520,12 @@ pub fn learner_frustum(size: [u32; 2]) -> Frustum {
 #[must_use]
 pub fn instructor_camera(state: &LessonState, size: [u32; 2]) -> Option<Camera> {
     let head = state.head?;
+    // On a scaled twin the head's frame carries the scale: keep its rotation and where it
+    // lands, as the eyes of a learner in the room see it.
+    let m = patient_from_stage(&state.scene) * pose_matrix(&head);
+    let (_, rotation, translation) = m.to_scale_rotation_translation();
     Some(Camera {
-        world_from_view: patient_from_stage(&state.scene) * pose_matrix(&head),
+        world_from_view: DMat4::from_rotation_translation(rotation, translation),
         frustum: learner_frustum(size),
     })
 }
@@ -524,10 +539,14 @@ pub fn pose_matrix(pose: &Pose) -> DMat4 {
     )
 }
 
-/// The transform from the stage (room) frame to the patient frame, from the twin's pose.
+/// The transform from the stage (room) frame to the patient frame, from the twin's pose and
+/// scale (a twin at scale 2 is twice life size in the room, so a stage millimetre is half a
+/// patient millimetre).
 #[must_use]
 pub fn patient_from_stage(scene: &SceneState) -> DMat4 {
-    pose_matrix(&scene.stage_from_patient).inverse()
+    (pose_matrix(&scene.stage_from_patient)
+        * DMat4::from_scale(DVec3::splat(f64::from(scene.twin_scale()))))
+    .inverse()
 }
 
 /// A pose in the patient frame, from a pose in `space`.
@@ -546,6 +565,8 @@ pub fn pose_in_patient(pose: &Pose, space: Space, scene: &SceneState) -> Pose {
 
 /// The overlay capsules of a lesson state: strokes (points drawn by `state.time_ns` only),
 /// glasses at the head, and each hand (or a pen for a controller without a tracked hand).
+/// On a scaled twin the avatar keeps its size in the room: its positions go through the
+/// scaled [`patient_from_stage`], and its thicknesses shrink by the scale with them.
 #[must_use]
 pub fn overlays(state: &LessonState) -> Overlays {
     let patient_from_stage = patient_from_stage(&state.scene);
@@ -561,6 +582,12 @@ pub fn overlays(state: &LessonState) -> Overlays {
             hand_capsules(joints, &patient_from_stage, &mut out.hands);
         } else if let Some(controller) = &state.controllers[hand] {
             pen_capsules(controller, &patient_from_stage, &mut out.hands);
+        }
+    }
+    let scale = state.scene.twin_scale();
+    if scale != 1.0 {
+        for c in out.glasses.iter_mut().chain(&mut out.hands) {
+            c.radius_mm /= scale;
         }
     }
     out
@@ -669,29 +696,48 @@ pub fn glasses_capsules(patient_from_head: &DMat4, out: &mut Vec<Capsule>) {
     }
 }
 
-/// Appends one tracked hand: a capsule per bone (as thick as its joints) and a sphere per
-/// finger tip. Joints are in the stage frame.
+/// Appends one tracked hand, filled (see [`HAND_PALM`]): palm capsules as thick as half the
+/// mean spacing of the knuckles (so neighbours overlap and leave no gap), finger capsules as
+/// thick as their joints. Joints are in the stage frame; radii are stage millimetres.
 pub fn hand_capsules(joints: &HandJoints, patient_from_stage: &DMat4, out: &mut Vec<Capsule>) {
     let p: [Vec3; HAND_JOINT_COUNT] = std::array::from_fn(|j| {
         patient_from_stage
             .transform_point3(joints.joints[j].pose.position_mm.as_dvec3())
             .as_vec3()
     });
-    // Runtime radii are those of the flesh; the skeleton is drawn thinner so the anatomy shows.
-    let radius = |j: usize| (joints.joints[j].radius_mm * 0.5).clamp(2.0, 8.0);
-    for &(a, b) in &HAND_BONES {
+    let finger = |j: usize| {
+        let r = joints.joints[j].radius_mm;
+        if r.is_finite() {
+            r.clamp(FINGER_RADIUS_MM.0, FINGER_RADIUS_MM.1)
+        } else {
+            FINGER_RADIUS_MM.0
+        }
+    };
+    // Knuckle spacing in stage mm (the joints' own frame, before any twin scale).
+    let stage = |j: usize| joints.joints[j].pose.position_mm;
+    let spacing = KNUCKLES
+        .windows(2)
+        .map(|k| stage(k[0]).distance(stage(k[1])))
+        .sum::<f32>()
+        / (KNUCKLES.len() - 1) as f32;
+    let palm_radius = if spacing.is_finite() {
+        (0.6 * spacing).clamp(FINGER_RADIUS_MM.0, 2.0 * FINGER_RADIUS_MM.1)
+    } else {
+        FINGER_RADIUS_MM.0
+    };
+    for &(a, b) in &HAND_PALM {
         out.push(Capsule {
             a_mm: p[a],
             b_mm: p[b],
-            radius_mm: 0.5 * (radius(a) + radius(b)),
+            radius_mm: palm_radius.max(0.5 * (finger(a) + finger(b))),
             rgba: AVATAR_RGBA,
         });
     }
-    for &tip in &FINGER_TIPS {
+    for &(a, b) in &HAND_FINGERS {
         out.push(Capsule {
-            a_mm: p[tip],
-            b_mm: p[tip],
-            radius_mm: radius(tip) * 1.2,
+            a_mm: p[a],
+            b_mm: p[b],
+            radius_mm: 0.5 * (finger(a) + finger(b)),
             rgba: AVATAR_RGBA,
         });
     }
@@ -1163,13 +1209,113 @@ mod tests {
         let o = overlays(&state);
         assert_eq!(o.hands.len(), HAND_CAPSULE_COUNT + pen::CAPSULE_COUNT);
         // Left (the pen) first, then the right hand.
-        let index_tip = o.hands[pen::CAPSULE_COUNT + HAND_BONES.len() + 1];
-        assert_eq!(index_tip.a_mm, Vec3::new(100.0, 0.0, 0.0));
+        // The index finger's last bone (9 → 10) is the sixth finger capsule.
+        let index_tip = o.hands[pen::CAPSULE_COUNT + HAND_PALM.len() + 5];
+        assert_eq!(index_tip.b_mm, Vec3::new(100.0, 0.0, 0.0));
         let pen_tip = o.hands[0];
         assert_eq!(pen_tip.a_mm, Vec3::new(0.0, 0.0, 100.0));
         assert_eq!(
             pen_tip.b_mm,
             Vec3::new(0.0, 0.0, 100.0 + pen::TIP_LENGTH_MM)
         );
+    }
+
+    /// A right hand, palm facing −z, fingers along +y: wrist at the origin, knuckles 80 mm
+    /// up and 20 mm apart (a real hand's size), finger joints 8 mm thick.
+    fn open_hand() -> HandJoints {
+        let mut joints = HandJoints::default();
+        let mut put = |j: usize, x: f32, y: f32, r: f32| {
+            joints.joints[j] = HandJoint {
+                pose: Pose {
+                    position_mm: Vec3::new(x, y, 0.0),
+                    orientation: glam::Quat::IDENTITY,
+                },
+                radius_mm: r,
+            };
+        };
+        put(0, 0.0, 40.0, 10.0);
+        put(WRIST_JOINT, 0.0, 0.0, 10.0);
+        for (k, x) in [-30.0f32, -10.0, 10.0, 30.0].into_iter().enumerate() {
+            let base = 6 + 5 * k;
+            put(base, x * 0.5, 20.0, 10.0);
+            for step in 1..5 {
+                put(base + step, x, 80.0 + 25.0 * (step - 1) as f32, 8.0);
+            }
+        }
+        for (step, (x, y)) in [(40.0f32, 20.0f32), (55.0, 40.0), (65.0, 60.0), (70.0, 80.0)]
+            .into_iter()
+            .enumerate()
+        {
+            put(2 + step, x, y, 10.0);
+        }
+        joints
+    }
+
+    fn covered(capsules: &[Capsule], p: Vec3) -> bool {
+        capsules.iter().any(|c| {
+            let ab = c.b_mm - c.a_mm;
+            let t = if ab.length_squared() > 0.0 {
+                ((p - c.a_mm).dot(ab) / ab.length_squared()).clamp(0.0, 1.0)
+            } else {
+                0.0
+            };
+            p.distance(c.a_mm + ab * t) <= c.radius_mm
+        })
+    }
+
+    #[test]
+    fn a_filled_hand_covers_its_palm_and_fingers_without_gaps() {
+        let mut state = empty_state(0);
+        state.hands[1] = Some(open_hand());
+        let hands = overlays(&state).hands;
+        assert_eq!(hands.len(), HAND_CAPSULE_COUNT);
+        assert!(hands.iter().all(|c| c.rgba == AVATAR_RGBA));
+        // Every point of the palm (wrist to knuckles, little to index finger, in its plane)
+        // is inside the hand: a skeleton of bones leaves most of it empty.
+        for y in (0..=80).step_by(5) {
+            for x in (-30..=30).step_by(5) {
+                let (x, y) = (x as f32, y as f32);
+                // The palm narrows towards the wrist: the hull of wrist and knuckles.
+                if x.abs() > 10.0 + 20.0 * y / 80.0 {
+                    continue;
+                }
+                let p = Vec3::new(x, y, 0.0);
+                assert!(covered(&hands, p), "palm point {p} is not drawn");
+            }
+        }
+        // Along each finger, to its tip, as thick as its joints.
+        for x in [-30.0f32, -10.0, 10.0, 30.0] {
+            for y in (80..=155).step_by(5) {
+                let p = Vec3::new(x, y as f32, 3.9);
+                assert!(covered(&hands, p), "finger point {p} is not drawn");
+            }
+        }
+        // Not a blob: between two fingers' middles there is air.
+        assert!(!covered(&hands, Vec3::new(20.0, 130.0, 0.0)));
+    }
+
+    #[test]
+    fn a_scaled_twin_shrinks_the_room_into_the_patient_frame() {
+        let mut state = empty_state(0);
+        state.scene.stage_from_patient = twin_pose();
+        state.scene.twin_scale = 2.0;
+        let m = patient_from_stage(&state.scene);
+        // A point 100 mm from the twin's origin in the room is 50 mm from it in the patient.
+        let stage = twin_pose().position_mm + twin_pose().orientation * Vec3::new(100.0, 0.0, 0.0);
+        let p = m.transform_point3(stage.as_dvec3());
+        assert!(p.distance(DVec3::new(50.0, 0.0, 0.0)) < 1e-6, "{p}");
+        // The avatar keeps its size in the room: thicknesses halve in patient mm.
+        state.hands[1] = Some(open_hand());
+        state.scene.twin_scale = 1.0;
+        let life = overlays(&state).hands;
+        state.scene.twin_scale = 2.0;
+        let big = overlays(&state).hands;
+        for (a, b) in life.iter().zip(&big) {
+            assert!((a.radius_mm - 2.0 * b.radius_mm).abs() < 1e-4);
+        }
+        // A scale no twin can have is life size.
+        state.scene.twin_scale = f32::NAN;
+        assert_eq!(state.scene.twin_scale(), 1.0);
+        assert_eq!(overlays(&state).hands, life);
     }
 }

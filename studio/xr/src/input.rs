@@ -6,7 +6,14 @@
 //!   so that it stays on the anatomy when the twin moves;
 //! - grip grabs the twin: one hand moves and turns it rigidly, two hands move it by their
 //!   midpoint, turn it about the vertical and scale it by their distance;
+//! - the thumbsticks move it smoothly: the left one slides it over the floor (forward is
+//!   where the head looks), the right one turns it about the vertical (x) and scales it (y),
+//!   both about the volume's centre;
 //! - the right menu button starts and stops recording, the left one marks a chapter.
+//!
+//! Every change of the twin's placement is recorded, its scale included
+//! (`SceneChange::TwinScale`, lesson format 1.2), so a lesson taught on a scaled twin
+//! replays with the hands on the same anatomy.
 //!
 //! Presses use hysteresis (a press needs more than a release) so a trembling finger on the
 //! threshold does not break a stroke into pieces.
@@ -17,6 +24,7 @@ use twinray_lessons::event::{
     HandSample, Handedness, Payload, Pose, SceneChange, Space, StrokeBegin, StrokePoint,
     StrokeStyle,
 };
+use twinray_lessons::state::SceneState;
 
 use crate::source::{XrFrame, MENU_BUTTON};
 
@@ -32,6 +40,16 @@ pub const RELEASE_VALUE: f32 = 0.3;
 pub const STROKE_SPACING_MM: f32 = 2.0;
 /// Two-hand scaling stays within these factors of the case's real size.
 pub const SCALE_RANGE: (f32, f32) = (0.1, 10.0);
+/// Thumbstick deflection below this does nothing (sticks rest a little off centre).
+pub const STICK_DEAD_ZONE: f32 = 0.15;
+/// Full left-stick deflection slides the twin this fast (mm per second).
+pub const STICK_MOVE_MM_PER_S: f32 = 500.0;
+/// Full right-stick x turns the twin this fast (degrees per second).
+pub const STICK_TURN_DEG_PER_S: f32 = 90.0;
+/// Full right-stick y scales the twin by this factor per second (up: larger).
+pub const STICK_SCALE_PER_S: f32 = 2.0;
+/// Longest frame step the sticks integrate over: after a stall the twin does not jump.
+const STICK_MAX_STEP_NS: i64 = 100_000_000;
 
 /// Joint indices of the finger tips used for pinching (`XR_EXT_hand_tracking`).
 const THUMB_TIP: usize = 5;
@@ -44,10 +62,8 @@ pub enum VrCommand {
     ToggleRecording,
 }
 
-/// The twin's placement in the room: the lesson's `stage_from_patient` plus a uniform scale.
-///
-/// The lesson format's twin pose is rigid, so the scale lives here and is not recorded (see
-/// the note on [`Interaction::twin_scale`]).
+/// The twin's placement in the room: the lesson's `stage_from_patient` and its scale
+/// (`SceneState::twin_scale`), applied to the patient before the pose.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TwinPlacement {
     /// Rigid pose of the patient frame in the stage.
@@ -64,6 +80,31 @@ impl TwinPlacement {
             stage_from_patient,
             scale: 1.0,
         }
+    }
+
+    /// The placement a scene shows (its pose and its sanitised scale).
+    #[must_use]
+    pub fn of_scene(scene: &SceneState) -> Self {
+        Self {
+            stage_from_patient: scene.stage_from_patient,
+            scale: scene.twin_scale(),
+        }
+    }
+
+    /// The scene changes that move a twin from `self` to `to`: its pose, and its scale when
+    /// that changed.
+    #[must_use]
+    pub fn changes_to(&self, to: &Self) -> Vec<SceneChange> {
+        let mut out = Vec::new();
+        if to.stage_from_patient != self.stage_from_patient {
+            out.push(SceneChange::TwinPose {
+                stage_from_patient: to.stage_from_patient,
+            });
+        }
+        if to.scale != self.scale {
+            out.push(SceneChange::TwinScale { scale: to.scale });
+        }
+        out
     }
 
     /// A stage point in patient coordinates.
@@ -113,8 +154,12 @@ pub struct Interaction {
     grab: Option<GrabAnchor>,
     twin: TwinPlacement,
     chapters: u32,
+    last_time_ns: Option<i64>,
     /// The look of new strokes.
     pub style: StrokeStyle,
+    /// The point (patient mm) the right thumbstick turns and scales the twin about: the
+    /// volume's centre, so the anatomy stays where it is while it turns.
+    pub pivot_patient_mm: Vec3,
 }
 
 /// What one frame of input produced.
@@ -139,11 +184,13 @@ impl Interaction {
             grab: None,
             twin,
             chapters: 0,
+            last_time_ns: None,
             style: StrokeStyle {
                 colour_rgba: [255, 200, 0, 255],
                 width_mm: 3.0,
                 brush: Brush::Pen,
             },
+            pivot_patient_mm: Vec3::ZERO,
         }
     }
 
@@ -153,9 +200,7 @@ impl Interaction {
         self.twin
     }
 
-    /// The twin's scale. Known debt: `SceneChange::TwinPose` is rigid, so a scaled twin is
-    /// recorded at its position and orientation only; adding a scale to the lesson format (a
-    /// new scene change) would fix it.
+    /// The twin's scale (recorded as `SceneChange::TwinScale`).
     #[must_use]
     pub fn twin_scale(&self) -> f32 {
         self.twin.scale
@@ -308,14 +353,77 @@ impl Interaction {
                 });
         } else if let Some(anchor) = self.grab {
             let moved = grabbed_twin(&anchor, &grip_poses);
-            if moved != self.twin {
-                self.twin = moved;
-                out.events.push(ev(Payload::Scene(SceneChange::TwinPose {
-                    stage_from_patient: moved.stage_from_patient,
-                })));
-            }
+            self.move_twin(moved, &mut out, time_ns);
+        }
+        // Thumbsticks, while no hand holds the twin (the grab owns it then).
+        let step_ns = self
+            .last_time_ns
+            .map_or(0, |t| (time_ns - t).clamp(0, STICK_MAX_STEP_NS));
+        self.last_time_ns = Some(time_ns);
+        if self.grab.is_none() && step_ns > 0 {
+            let moved = stick_twin(
+                &self.twin,
+                frame,
+                self.pivot_patient_mm,
+                step_ns as f32 * 1e-9,
+            );
+            self.move_twin(moved, &mut out, time_ns);
         }
         out
+    }
+
+    /// Puts the twin at `to`, recording what changed.
+    fn move_twin(&mut self, to: TwinPlacement, out: &mut InputOutcome, time_ns: i64) {
+        for change in self.twin.changes_to(&to) {
+            out.events.push(Event::new(time_ns, Payload::Scene(change)));
+        }
+        self.twin = to;
+    }
+}
+
+/// A stick's deflection with the dead zone taken out (0 inside it, rising to ±1 at the rim).
+fn stick_axis(v: f32) -> f32 {
+    if !v.is_finite() || v.abs() < STICK_DEAD_ZONE {
+        return 0.0;
+    }
+    v.signum() * ((v.abs() - STICK_DEAD_ZONE) / (1.0 - STICK_DEAD_ZONE)).min(1.0)
+}
+
+/// The twin after `dt_s` seconds of the sticks: the left slides it over the floor (its y
+/// forward along the head's gaze, its x to the right), the right turns it about the vertical
+/// through `pivot_patient_mm` (x) and scales it about that point (y).
+fn stick_twin(
+    twin: &TwinPlacement,
+    frame: &XrFrame,
+    pivot_patient_mm: Vec3,
+    dt_s: f32,
+) -> TwinPlacement {
+    let stick = |i: usize| {
+        frame.controllers[i].map_or(glam::Vec2::ZERO, |c| {
+            glam::Vec2::new(stick_axis(c.thumbstick.x), stick_axis(c.thumbstick.y))
+        })
+    };
+    let (left, right) = (stick(0), stick(1));
+    if left == glam::Vec2::ZERO && right == glam::Vec2::ZERO {
+        return *twin;
+    }
+    let flat = |v: Vec3| Vec3::new(v.x, 0.0, v.z).normalize_or_zero();
+    let forward = flat(frame.head.orientation * Vec3::NEG_Z);
+    let rightward = flat(frame.head.orientation * Vec3::X);
+    let slide = (forward * left.y + rightward * left.x) * STICK_MOVE_MM_PER_S * dt_s;
+    let turn = Quat::from_rotation_y(-right.x * STICK_TURN_DEG_PER_S.to_radians() * dt_s);
+    let scale =
+        (twin.scale * STICK_SCALE_PER_S.powf(right.y * dt_s)).clamp(SCALE_RANGE.0, SCALE_RANGE.1);
+    // Turn and scale about the pivot: it stays where it is in the room.
+    let pivot_stage = twin.stage_from_patient(pivot_patient_mm);
+    let orientation = (turn * twin.stage_from_patient.orientation).normalize();
+    let position = pivot_stage - orientation * (pivot_patient_mm * scale) + slide;
+    TwinPlacement {
+        stage_from_patient: Pose {
+            position_mm: position,
+            orientation,
+        },
+        scale,
     }
 }
 
@@ -563,5 +671,86 @@ mod tests {
         // 25 mm neither starts (needs < 20) nor ends (needs > 30) a pinch.
         assert_eq!((begins, ends), (1, 1));
         assert!((pinch_gap_mm(&hand(15.0)) - 15.0).abs() < 1e-3);
+    }
+
+    #[test]
+    fn thumbsticks_turn_slide_and_scale_the_twin_about_its_centre_and_record_it() {
+        let target = Vec3::new(0.0, 1000.0, -500.0);
+        let mut xr = SimulatedXr::new(target, [8, 8], 900);
+        xr.hand_tracking = false;
+        let mut interaction = Interaction::new(
+            TwinPlacement::rigid(Pose {
+                position_mm: target - Vec3::new(0.0, 0.0, 80.0),
+                orientation: Quat::IDENTITY,
+            }),
+            1,
+        );
+        // The volume's centre, 80 mm from the patient origin.
+        interaction.pivot_patient_mm = Vec3::new(0.0, 0.0, 80.0);
+        let mut at = |end_s: f64, xr: &mut SimulatedXr| {
+            let mut events = Vec::new();
+            while let Some(frame) = xr.next_frame().expect("simulated") {
+                events.extend(
+                    interaction
+                        .update(&frame, frame.predicted_display_time_ns)
+                        .events,
+                );
+                if frame.predicted_display_time_ns as f64 * 1e-9 >= end_s {
+                    break;
+                }
+            }
+            (interaction.twin(), events)
+        };
+        let (before, _) = at(script::STICK_TURN_S.0 - 0.05, &mut xr);
+        let pivot = |t: &TwinPlacement| t.stage_from_patient(Vec3::new(0.0, 0.0, 80.0));
+        // Right stick x for a second: a quarter turn clockwise seen from above, about the
+        // volume's centre (which stays put).
+        let (turned, events) = at(script::STICK_TURN_S.1 + 0.05, &mut xr);
+        let turn =
+            turned.stage_from_patient.orientation * before.stage_from_patient.orientation.inverse();
+        let (axis, angle) = turn.to_axis_angle();
+        assert!(
+            (angle.to_degrees() - STICK_TURN_DEG_PER_S).abs() < 1.5 && axis.y < -0.999,
+            "{axis} {}",
+            angle.to_degrees()
+        );
+        assert!(pivot(&turned).distance(pivot(&before)) < 0.01);
+        assert!(events
+            .iter()
+            .any(|e| matches!(e.payload, Payload::Scene(SceneChange::TwinPose { .. }))));
+        // Left stick forward for a second: 500 mm away over the floor, nothing else.
+        let (slid, _) = at(script::STICK_MOVE_S.1 + 0.05, &mut xr);
+        let moved = pivot(&slid) - pivot(&turned);
+        assert!(moved.y.abs() < 1e-3, "{moved}");
+        assert!(
+            (moved.length() - STICK_MOVE_MM_PER_S).abs() < 15.0 && moved.z < -450.0,
+            "{moved}"
+        );
+        assert_eq!(slid.scale, turned.scale);
+        // Right stick up for a second: twice the size (from the 1.5 the two grips left), the
+        // centre where it was, and the scale recorded.
+        let (scaled, events) = at(script::STICK_SCALE_S.1 + 0.05, &mut xr);
+        let factor = scaled.scale / slid.scale;
+        assert!((factor - STICK_SCALE_PER_S).abs() < 0.03, "{factor}");
+        assert!(pivot(&scaled).distance(pivot(&slid)) < 0.01);
+        let last_scale = events.iter().rev().find_map(|e| match e.payload {
+            Payload::Scene(SceneChange::TwinScale { scale }) => Some(scale),
+            _ => None,
+        });
+        assert_eq!(last_scale, Some(scaled.scale));
+        // A stick resting inside its dead zone does nothing.
+        assert_eq!(stick_axis(STICK_DEAD_ZONE * 0.9), 0.0);
+        assert_eq!(stick_axis(1.0), 1.0);
+    }
+
+    #[test]
+    fn two_grip_scaling_is_recorded_as_the_twin_scale() {
+        let (interaction, events, _) = run_script(false);
+        let last_scale = events.iter().rev().find_map(|e| match e.payload {
+            Payload::Scene(SceneChange::TwinScale { scale }) => Some(scale),
+            _ => None,
+        });
+        assert_eq!(last_scale, Some(interaction.twin_scale()));
+        assert!((interaction.twin_scale() - 1.5).abs() < 0.02);
     }
 }

@@ -8,11 +8,14 @@
 //! - [`stereo`]: per-eye cameras in the patient frame.
 //! - [`input`]: controllers and hands to lesson events (strokes, grabbing the twin, recording).
 //! - [`comfort`]: sample step and resolution chosen to fit the display period.
+//! - [`panel`]: the learner's controls in the headset (play, scrub, chapters, follow, speed,
+//!   volume).
 //! - [`session`]: the frame loop shared by the headset and the simulation.
 
 pub mod comfort;
 pub mod input;
 pub mod openxr_glue;
+pub mod panel;
 pub mod session;
 pub mod source;
 pub mod stereo;
@@ -50,6 +53,9 @@ pub enum XrError {
         /// Why it failed.
         source: twinray_lessons::LessonError,
     },
+    /// A label map cannot be shown or recorded.
+    #[error("label map: {0}")]
+    Labels(String),
     /// Rendering into the runtime's device failed.
     #[error(transparent)]
     Render(#[from] twinray_renderer::RenderError),

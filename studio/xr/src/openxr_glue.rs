@@ -4,7 +4,7 @@
 //! head-mounted system, a session whose Vulkan instance and device the runtime creates
 //! (`xrCreateVulkanInstanceKHR` / `xrCreateVulkanDeviceKHR`, wrapped by the renderer's
 //! [`GpuContext::with_external_vulkan`]), the STAGE reference space (LOCAL when the runtime has
-//! no stage), one action set (trigger, squeeze, menu, grip and aim poses per hand), one
+//! no stage), one action set (trigger, squeeze, thumbstick, menu, grip and aim poses per hand), one
 //! swapchain with two array layers, and the frame loop: `next_frame` waits, begins, syncs
 //! actions and locates everything; `submit` copies the eye images into the swapchain and ends
 //! the frame. OpenXR's metres become millimetres here and nowhere else.
@@ -52,6 +52,7 @@ struct Actions {
     set: xr::ActionSet,
     trigger: xr::Action<f32>,
     squeeze: xr::Action<f32>,
+    thumbstick: xr::Action<xr::Vector2f>,
     menu: xr::Action<bool>,
     grip: xr::Action<xr::Posef>,
     aim: xr::Action<xr::Posef>,
@@ -464,6 +465,13 @@ impl OpenXrSource {
             .state(&self.session, path)
             .map_err(runtime_error("reading controllers"))?
             .current_state;
+        let stick = self
+            .actions
+            .thumbstick
+            .state(&self.session, path)
+            .map_err(runtime_error("reading controllers"))?
+            .current_state;
+        let thumbstick = Vec2::new(stick.x, stick.y);
         Ok(Some(ControllerState {
             grip: pose_mm(grip.pose),
             aim: if tracked(&aim) {
@@ -474,7 +482,7 @@ impl OpenXrSource {
             buttons: if menu { MENU_BUTTON } else { 0 },
             trigger: read(&self.actions.trigger)?,
             squeeze: read(&self.actions.squeeze)?,
-            thumbstick: Vec2::ZERO,
+            thumbstick,
         }))
     }
 
@@ -526,6 +534,9 @@ fn create_actions(instance: &xr::Instance) -> Result<Actions, XrError> {
         squeeze: set
             .create_action("grab", "Grab the twin", &hand_paths)
             .map_err(err())?,
+        thumbstick: set
+            .create_action("move", "Move, turn and scale the twin", &hand_paths)
+            .map_err(err())?,
         menu: set
             .create_action("menu", "Record / chapter", &hand_paths)
             .map_err(err())?,
@@ -567,6 +578,10 @@ fn create_actions(instance: &xr::Instance) -> Result<Actions, XrError> {
         touch.push(xr::Binding::new(
             &actions.squeeze,
             path(&format!("{hand}/input/squeeze/value"))?,
+        ));
+        touch.push(xr::Binding::new(
+            &actions.thumbstick,
+            path(&format!("{hand}/input/thumbstick"))?,
         ));
         touch.push(xr::Binding::new(
             &actions.grip,

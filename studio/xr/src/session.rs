@@ -12,7 +12,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use twinray_lessons::event::{Event, Payload, Pose};
+use std::collections::HashMap;
+
+use twinray_lessons::event::{Event, LabelMapBlob, LabelMapHash, Payload, Pose, StreamId};
 use twinray_lessons::format::LessonHeader;
 use twinray_lessons::player::Player;
 use twinray_lessons::recorder::{Recorder, RecorderOptions, RecordingReport};
@@ -25,9 +27,11 @@ use twinray_voice::output::NarrationOutput;
 
 use crate::comfort::{ComfortGovernor, ComfortReport, Quality};
 use crate::input::{Interaction, TwinPlacement, VrCommand};
-use crate::source::{XrFrame, XrSource};
+use crate::panel::{LearnerPanel, Playback};
+use crate::source::{EyeView, XrFrame, XrSource};
 use crate::stereo::eye_cameras;
 use twinray_scene::Case;
+use twinray_volume::{CtVolume, LabelVolume};
 
 use crate::XrError;
 use twinray_scene::{FrameRenderer, LearnerView, SceneBuilder};
@@ -95,31 +99,6 @@ pub struct VrReport {
     pub ended_by: Option<SessionEnd>,
 }
 
-/// The state the scene module sees for a scaled twin. The scene maps stage poses to the patient
-/// through the rigid `stage_from_patient`; for a scaled twin, hand and controller poses are
-/// first moved to where that rigid mapping puts them on the scaled anatomy.
-fn unscaled_for_scene(state: &LessonState, twin: &TwinPlacement) -> LessonState {
-    let mut out = state.clone();
-    if (twin.scale - 1.0).abs() < f32::EPSILON {
-        return out;
-    }
-    let rigid = TwinPlacement::rigid(twin.stage_from_patient);
-    let fix = |p: &mut Pose| {
-        p.position_mm = rigid.stage_from_patient(twin.patient_from_stage(p.position_mm));
-    };
-    for joints in out.hands.iter_mut().flatten() {
-        for j in &mut joints.joints {
-            fix(&mut j.pose);
-            j.radius_mm /= twin.scale;
-        }
-    }
-    for c in out.controllers.iter_mut().flatten() {
-        fix(&mut c.grip);
-        fix(&mut c.aim);
-    }
-    out
-}
-
 /// A VR session on one case. See the module docs.
 pub struct VrSession {
     builder: SceneBuilder,
@@ -137,6 +116,115 @@ pub struct VrSession {
     /// [`VrOptions::record_at_start`], until the first frame has started the recording.
     record_pending: bool,
     options: VrOptions,
+    labels: LabelMaps,
+    /// A replay's learner controls (panel, playback, the learner's own placement of the
+    /// lesson's world), made at the first frame.
+    learner: Option<LearnerControls>,
+    last_state: Option<LessonState>,
+}
+
+/// What a learner does to a replay without changing the lesson: the panel's playback, and
+/// where the lesson's world (twin, instructor and strokes together) stands for them.
+#[derive(Debug, Clone)]
+pub struct LearnerControls {
+    /// The panel in the headset.
+    pub panel: LearnerPanel,
+    /// Play/pause, speed, follow, volume and the lesson time they give.
+    pub playback: Playback,
+    /// The learner's room from the lesson's room: identity until the learner grabs the
+    /// world (grip) or follows the instructor.
+    pub view_from_lesson: Pose,
+    grips: [bool; 2],
+    grab: Option<(usize, Pose, Pose)>,
+}
+
+impl LearnerControls {
+    fn new(player: &Player) -> Self {
+        let chapters = twinray_lessons::tools::info(player.reader().path())
+            .map(|i| {
+                i.chapters
+                    .into_iter()
+                    .map(|c| (c.time_ns, c.title))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let range = player.time_range_ns().unwrap_or((0, 0));
+        Self {
+            panel: LearnerPanel::new(chapters, range),
+            playback: Playback::default(),
+            view_from_lesson: Pose::IDENTITY,
+            grips: [false; 2],
+            grab: None,
+        }
+    }
+
+    /// The panel, and grabbing the world with a grip (one hand moves and turns it).
+    fn update(&mut self, frame: &XrFrame, clock_ns: i64) {
+        self.panel.update(frame, &mut self.playback, clock_ns);
+        for i in 0..2 {
+            let c = frame.controllers[i];
+            let was = self.grips[i];
+            self.grips[i] = c.is_some_and(|c| {
+                if was {
+                    c.squeeze > crate::input::RELEASE_VALUE
+                } else {
+                    c.squeeze >= crate::input::PRESS_VALUE
+                }
+            });
+            match (self.grab, self.grips[i], c) {
+                (None, true, Some(c)) => self.grab = Some((i, c.grip, self.view_from_lesson)),
+                (Some((hand, h0, o0)), true, Some(c)) if hand == i => {
+                    let turn = (c.grip.orientation * h0.orientation.inverse()).normalize();
+                    self.view_from_lesson = Pose {
+                        position_mm: c.grip.position_mm + turn * (o0.position_mm - h0.position_mm),
+                        orientation: (turn * o0.orientation).normalize(),
+                    };
+                }
+                (Some((hand, ..)), false, _) if hand == i => self.grab = None,
+                _ => {}
+            }
+        }
+    }
+
+    /// Following the instructor: the lesson's world moves so that the instructor's head is
+    /// where the learner's is (position only).
+    fn follow(&mut self, state: &LessonState, frame: &XrFrame) {
+        if let (true, Some(head)) = (self.playback.follow_instructor, state.head) {
+            self.view_from_lesson.position_mm =
+                frame.head.position_mm - self.view_from_lesson.orientation * head.position_mm;
+        }
+    }
+
+    /// The eyes' views in the lesson's room.
+    fn lesson_views(&self, views: &[EyeView; 2]) -> [EyeView; 2] {
+        let o = self.view_from_lesson;
+        let inv = o.orientation.inverse();
+        views.map(|v| EyeView {
+            pose: Pose {
+                position_mm: inv * (v.pose.position_mm - o.position_mm),
+                orientation: (inv * v.pose.orientation).normalize(),
+            },
+            ..v
+        })
+    }
+}
+
+/// The label maps a session shows: the case's own, and those a segmentation made during the
+/// lesson (recorded by hash, stored once in the lesson; see `SceneChange::LabelMap`).
+struct LabelMaps {
+    /// The CT, to re-upload with other labels. Kept only when a map may be shown: the
+    /// replayed lesson holds maps, or a live session was given one.
+    ct: Option<CtVolume>,
+    /// The case's own labels.
+    case: Option<LabelVolume>,
+    /// Maps decoded so far, by hash: scrubbing back and forth decodes each once.
+    decoded: HashMap<LabelMapHash, LabelVolume>,
+    /// Maps given to a live session, compressed, to record again when a new recording starts.
+    live: HashMap<LabelMapHash, LabelMapBlob>,
+    /// What the renderer holds now.
+    shown: Option<LabelMapHash>,
+    /// Maps that could not be shown, each said once.
+    failed: std::collections::HashSet<LabelMapHash>,
 }
 
 impl std::fmt::Debug for VrSession {
@@ -165,11 +253,21 @@ impl VrSession {
             (Content::Replay(player), true) => open_narration(player),
             _ => None,
         };
+        let holds_maps = match &content {
+            Content::Replay(player) => player
+                .reader()
+                .index()
+                .iter()
+                .any(|e| e.stream(StreamId::LabelMaps as u8).is_some()),
+            Content::Live { .. } => false,
+        };
+        let mut interaction = Interaction::new(TwinPlacement::rigid(twin), 1);
+        interaction.pivot_patient_mm = case.ct.geometry().centre_mm().as_vec3();
         Self {
             builder: SceneBuilder::for_case(case),
             renderer,
             governor: ComfortGovernor::new(),
-            interaction: Interaction::new(TwinPlacement::rigid(twin), 1),
+            interaction,
             content,
             live: LessonState::new(scene),
             recorder: None,
@@ -178,7 +276,116 @@ impl VrSession {
             case_ref: case.case_ref.clone(),
             record_pending: options.record_at_start,
             options,
+            learner: None,
+            last_state: None,
+            labels: LabelMaps {
+                ct: holds_maps.then(|| case.ct.clone()),
+                case: case.labels.clone(),
+                decoded: HashMap::new(),
+                live: HashMap::new(),
+                shown: None,
+                failed: std::collections::HashSet::new(),
+            },
         }
+    }
+
+    /// Shows `labels` (a segmentation's result, on `ct`'s grid) from lesson time `time_ns`
+    /// on, and records the change when recording: the map once, by hash, and the scene
+    /// change that shows it.
+    ///
+    /// # Errors
+    /// [`XrError::Labels`] when the map does not fit the case's grid or the format's limits.
+    pub fn show_labels(
+        &mut self,
+        ct: &CtVolume,
+        labels: LabelVolume,
+        time_ns: i64,
+    ) -> Result<(), XrError> {
+        let dims = ct.geometry().dims;
+        let labels_dims = labels.geometry().dims;
+        let to_u32 = |d: [usize; 3]| d.map(|n| u32::try_from(n).unwrap_or(u32::MAX));
+        if labels_dims != dims {
+            return Err(XrError::Labels(format!(
+                "the new labels are on a {labels_dims:?} grid, the case on {dims:?}"
+            )));
+        }
+        let blob = LabelMapBlob::encode(to_u32(dims), labels.voxels())
+            .map_err(|e| XrError::Labels(e.to_string()))?;
+        let hash = blob.hash;
+        if self.labels.ct.is_none() {
+            self.labels.ct = Some(ct.clone());
+        }
+        self.labels.decoded.insert(hash, labels);
+        self.labels.live.insert(hash, blob.clone());
+        for event in blob.into_events(time_ns) {
+            self.live.apply(&event);
+            if let Some(recorder) = &self.recorder {
+                recorder.record(event);
+            }
+        }
+        Ok(())
+    }
+
+    /// The label map the renderer shows: `None` for the case's own labels.
+    #[must_use]
+    pub fn shown_label_map(&self) -> Option<LabelMapHash> {
+        self.labels.shown
+    }
+
+    /// Uploads the labels `wanted` names, if the renderer holds others. A map that cannot be
+    /// read (a damaged chunk, another grid) is said once and the case's labels are shown.
+    fn sync_labels(&mut self, wanted: Option<LabelMapHash>) -> Result<(), XrError> {
+        let wanted = wanted.filter(|h| !self.labels.failed.contains(h));
+        if wanted == self.labels.shown {
+            return Ok(());
+        }
+        let Some(ct) = &self.labels.ct else {
+            return Ok(());
+        };
+        if let Some(hash) = wanted {
+            if !self.labels.decoded.contains_key(&hash) {
+                let decoded = match &mut self.content {
+                    Content::Replay(player) => player
+                        .label_map(&hash)
+                        .ok_or_else(|| "its chunk is missing or damaged".to_owned())
+                        .and_then(|blob| blob.voxels().map_err(|e| e.to_string()))
+                        .and_then(|voxels| {
+                            LabelVolume::new(*ct.geometry(), voxels).map_err(|e| e.to_string())
+                        }),
+                    Content::Live { .. } => Err("it was not given to this session".to_owned()),
+                };
+                match decoded {
+                    Ok(v) => {
+                        self.labels.decoded.insert(hash, v);
+                    }
+                    Err(why) => {
+                        eprintln!(
+                            "warning: the lesson's label map {} cannot be shown ({why}); \
+                             showing the case's labels",
+                            &LabelMapBlob::hash_hex(&hash)[..12]
+                        );
+                        self.labels.failed.insert(hash);
+                        return self.sync_labels(None);
+                    }
+                }
+            }
+        }
+        let labels = match wanted {
+            Some(hash) => self.labels.decoded.get(&hash),
+            None => self.labels.case.as_ref(),
+        };
+        let renderer = self.renderer.renderer_mut();
+        // The same range as the image's first upload: only the labels change.
+        let range = renderer.density_range().unwrap_or_else(|| {
+            twinray_transfer_functions::DensityRange::of(&twinray_volume::Intensity::measure(
+                twinray_volume::Modality::Ct,
+                ct.voxels(),
+                None,
+            ))
+        });
+        renderer.set_volume(ct, labels, range)?;
+        self.labels.shown = wanted;
+        Ok(())
     }
 
     /// Runs frames until the source ends the session, or until [`VrOptions::max_frames`]
@@ -236,11 +443,21 @@ impl VrSession {
             report.elapsed = first_started.elapsed();
         }
         report.ended_by.get_or_insert(SessionEnd::Source);
-        if let Some(recorder) = self.recorder.take() {
-            stop_voice(self.voice.take());
-            report.recording = Some(recorder.finish().map_err(finishing)?);
-        }
+        report.recording = self.finish_recording()?;
         Ok(report)
+    }
+
+    /// Finishes the recording in progress (footer written), if there is one: what the end of
+    /// [`Self::run`] does, for callers that drive [`Self::render_frame`] themselves.
+    ///
+    /// # Errors
+    /// When writing the end of the lesson fails.
+    pub fn finish_recording(&mut self) -> Result<Option<RecordingReport>, XrError> {
+        let Some(recorder) = self.recorder.take() else {
+            return Ok(None);
+        };
+        stop_voice(self.voice.take());
+        recorder.finish().map(Some).map_err(finishing)
     }
 
     /// One frame at lesson time `time_ns`: input, state, both eyes at the recommended size
@@ -257,11 +474,19 @@ impl VrSession {
     ) -> Result<([RgbaImage; 2], FrameStats), XrError> {
         let (state, twin) = match &mut self.content {
             Content::Replay(player) => {
-                if let Some(n) = &self.narration {
-                    n.update(time_ns, true, 1.0);
+                let learner = self
+                    .learner
+                    .get_or_insert_with(|| LearnerControls::new(player));
+                learner.update(frame, time_ns);
+                let lesson_ns = learner.playback.lesson_time_ns(time_ns);
+                let playback = learner.playback;
+                if let Some(n) = &mut self.narration {
+                    n.set_volume(playback.volume);
+                    n.update(lesson_ns, playback.playing, playback.speed);
                 }
-                let state = player.state_at(time_ns);
-                let twin = TwinPlacement::rigid(state.scene.stage_from_patient);
+                let state = player.state_at(lesson_ns);
+                learner.follow(&state, frame);
+                let twin = TwinPlacement::of_scene(&state.scene);
                 (state, twin)
             }
             Content::Live { record_to } => {
@@ -269,6 +494,7 @@ impl VrSession {
                 self.live_frame(frame, time_ns, record_to.as_deref())?
             }
         };
+        self.sync_labels(state.scene.label_map)?;
         let quality = self
             .options
             .fixed_quality
@@ -278,15 +504,46 @@ impl VrSession {
             .builder
             .frame(&state, &LearnerView::Orbit(Default::default()), size);
         inputs.options.step_voxels = quality.step_voxels;
-        let [left_camera, right_camera] = eye_cameras(&frame.views, &twin);
+        // A replay's learner may have moved the lesson's world (grabbed it, or follows the
+        // instructor): the eyes look at it from where they stand in it.
+        let views = match (&self.content, &self.learner) {
+            (Content::Replay(_), Some(learner)) => {
+                if learner.playback.follow_instructor {
+                    inputs.overlays.glasses.clear();
+                }
+                learner.lesson_views(&frame.views)
+            }
+            _ => frame.views,
+        };
+        let [left_camera, right_camera] = eye_cameras(&views, &twin);
         inputs.camera = left_camera;
-        let (left, stats) = self.renderer.render(&inputs, size)?;
+        let (mut left, stats) = self.renderer.render(&inputs, size)?;
         inputs.camera = right_camera;
-        let (right, _) = self.renderer.render(&inputs, size)?;
+        let (mut right, _) = self.renderer.render(&inputs, size)?;
         for warning in self.builder.take_warnings() {
             eprintln!("warning: {warning}");
         }
+        if let (Content::Replay(_), Some(learner)) = (&self.content, &self.learner) {
+            if learner.panel.visible() {
+                let image = learner.panel.draw(&learner.playback, state.time_ns);
+                learner.panel.composite(&image, &frame.views[0], &mut left);
+                learner.panel.composite(&image, &frame.views[1], &mut right);
+            }
+        }
+        self.last_state = Some(state);
         Ok(([left, right], stats))
+    }
+
+    /// The learner's controls of a replay (after its first frame).
+    #[must_use]
+    pub fn learner_controls(&self) -> Option<&LearnerControls> {
+        self.learner.as_ref()
+    }
+
+    /// The lesson state the last frame showed.
+    #[must_use]
+    pub fn last_state(&self) -> Option<&LessonState> {
+        self.last_state.as_ref()
     }
 
     /// Input to events, recording and the live state for one frame of teaching on a case.
@@ -315,8 +572,10 @@ impl VrSession {
                 recorder.record(event.clone());
             }
         }
-        let twin = self.interaction.twin();
-        Ok((unscaled_for_scene(&self.live, &twin), twin))
+        // The live scene holds the twin's pose and scale (its recorded events), so the scene
+        // module places hands and strokes on a scaled twin as a replay will.
+        let twin = TwinPlacement::of_scene(&self.live.scene);
+        Ok((self.live.clone(), twin))
     }
 
     /// The record button: finishes the recording in progress, or starts one at `record_to`.
@@ -336,6 +595,18 @@ impl VrSession {
             return Ok(());
         };
         let recorder = start_recording(path, &self.case_ref, &self.live.scene, time_ns)?;
+        // A label map shown when recording starts goes into the new lesson too.
+        if let Some(blob) = self
+            .live
+            .scene
+            .label_map
+            .and_then(|h| self.labels.live.get(&h))
+        {
+            recorder.record(Event::new(
+                time_ns,
+                Payload::LabelMap(Box::new(blob.clone())),
+            ));
+        }
         if self.options.sound {
             self.voice = start_voice(&recorder, time_ns);
         }
@@ -442,49 +713,4 @@ fn start_recording(
     }
     eprintln!("vr: recording to {}", recorder.path().display());
     Ok(recorder)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use glam::{Quat, Vec3};
-    use twinray_lessons::event::{ControllerState, HandJoints};
-
-    #[test]
-    fn a_scaled_twin_keeps_hands_on_the_same_anatomy_for_the_rigid_scene() {
-        let twin = TwinPlacement {
-            stage_from_patient: Pose {
-                position_mm: Vec3::new(0.0, 1200.0, -600.0),
-                orientation: Quat::from_rotation_y(0.4),
-            },
-            scale: 2.0,
-        };
-        let hand_mm = Vec3::new(30.0, 1250.0, -500.0);
-        let pose = Pose {
-            position_mm: hand_mm,
-            orientation: Quat::IDENTITY,
-        };
-        let mut state = LessonState::new(SceneState {
-            stage_from_patient: twin.stage_from_patient,
-            ..SceneState::default()
-        });
-        let mut joints = HandJoints::default();
-        joints.joints[0].pose = pose;
-        state.hands[1] = Some(joints);
-        state.controllers[0] = Some(ControllerState {
-            grip: pose,
-            aim: pose,
-            buttons: 0,
-            trigger: 0.0,
-            squeeze: 0.0,
-            thumbstick: glam::Vec2::ZERO,
-        });
-        let seen = unscaled_for_scene(&state, &twin);
-        let rigid = TwinPlacement::rigid(twin.stage_from_patient);
-        let expected = twin.patient_from_stage(hand_mm);
-        let palm = seen.hands[1].expect("hand").joints[0].pose.position_mm;
-        assert!(rigid.patient_from_stage(palm).distance(expected) < 1e-3);
-        let aim = seen.controllers[0].expect("controller").aim.position_mm;
-        assert!(rigid.patient_from_stage(aim).distance(expected) < 1e-3);
-    }
 }

@@ -123,7 +123,8 @@ pub const QUEST_LEFT_FOV: Fov = Fov {
 
 /// A scripted headset: the learner stands in front of the twin and sways a little, the right
 /// controller draws a stroke, then grabs and turns the twin, then both grips scale it, and the
-/// menu buttons start recording and mark a chapter. Deterministic: frame `n` is always the same.
+/// menu buttons start recording and mark a chapter; after six seconds the thumbsticks turn,
+/// slide and scale the twin ([`script`]). Deterministic: frame `n` is always the same.
 #[derive(Debug, Clone)]
 pub struct SimulatedXr {
     /// Where the head looks, in stage space (mm): the twin's centre.
@@ -163,6 +164,12 @@ pub mod script {
     pub const GRIP_MOVE_MM: f32 = 100.0;
     /// How far it turns the twin (degrees about stage +y).
     pub const GRIP_TURN_DEG: f32 = 20.0;
+    /// Right thumbstick pushed fully right: turns the twin clockwise seen from above.
+    pub const STICK_TURN_S: (f64, f64) = (6.0, 7.0);
+    /// Left thumbstick pushed fully forward: slides the twin away along the gaze.
+    pub const STICK_MOVE_S: (f64, f64) = (7.2, 8.2);
+    /// Right thumbstick pushed fully up: makes the twin larger.
+    pub const STICK_SCALE_S: (f64, f64) = (8.4, 9.4);
 }
 
 impl SimulatedXr {
@@ -283,13 +290,20 @@ impl SimulatedXr {
             position_mm: position,
             orientation,
         };
+        let mut thumbstick = glam::Vec2::ZERO;
+        if within(time_s, script::STICK_TURN_S) {
+            thumbstick.x = 1.0;
+        }
+        if within(time_s, script::STICK_SCALE_S) {
+            thumbstick.y = 1.0;
+        }
         ControllerState {
             grip: pose,
             aim: pose,
             buttons,
             trigger,
             squeeze,
-            thumbstick: glam::Vec2::ZERO,
+            thumbstick,
         }
     }
 
@@ -312,13 +326,18 @@ impl SimulatedXr {
             position_mm: position,
             orientation: Quat::IDENTITY,
         };
+        let thumbstick = if within(time_s, script::STICK_MOVE_S) {
+            glam::Vec2::Y
+        } else {
+            glam::Vec2::ZERO
+        };
         ControllerState {
             grip: pose,
             aim: pose,
             buttons,
             trigger: 0.0,
             squeeze,
-            thumbstick: glam::Vec2::ZERO,
+            thumbstick,
         }
     }
 
