@@ -256,6 +256,28 @@ pub struct Library {
 /// The write lock of a folder library: held while the file stays open.
 struct FolderLock(#[allow(dead_code)] std::fs::File);
 
+impl FolderLock {
+    /// Waits for and takes the lock at `path` (creating the file).
+    fn take(path: &Path) -> Result<Self, LibraryError> {
+        let file = std::fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .map_err(|source| LibraryError::Io {
+                path: path.to_path_buf(),
+                what: "opening the library's lock file".to_owned(),
+                source,
+            })?;
+        file.lock().map_err(|source| LibraryError::Io {
+            path: path.to_path_buf(),
+            what: "locking the library".to_owned(),
+            source,
+        })?;
+        Ok(Self(file))
+    }
+}
+
 impl Library {
     /// Opens (creating when needed) the folder library at `root`.
     ///
@@ -277,10 +299,18 @@ impl Library {
                     what: "creating the library folder".to_owned(),
                     source,
                 })?;
+                // Opening sets WAL mode and may create or rebuild the schema: two processes
+                // opening a new library at once got "database is locked" from SQLite (switching
+                // to WAL does not wait), so opening takes the write lock too.
+                let lock_file = root.join(".lock");
+                let db = {
+                    let _lock = FolderLock::take(&lock_file)?;
+                    Db::open_sqlite(root.join("index.sqlite"))?
+                };
                 (
                     Store::Folder(root.clone()),
-                    Db::open_sqlite(root.join("index.sqlite"))?,
-                    Some(root.join(".lock")),
+                    db,
+                    Some(lock_file),
                     root.join("open"),
                 )
             }
@@ -329,27 +359,11 @@ impl Library {
         &mut self,
         f: impl FnOnce(&mut Self) -> Result<T, LibraryError>,
     ) -> Result<T, LibraryError> {
-        let _folder_lock = match &self.lock_file {
-            Some(path) => {
-                let file = std::fs::File::options()
-                    .create(true)
-                    .truncate(false)
-                    .write(true)
-                    .open(path)
-                    .map_err(|source| LibraryError::Io {
-                        path: path.clone(),
-                        what: "opening the library's lock file".to_owned(),
-                        source,
-                    })?;
-                file.lock().map_err(|source| LibraryError::Io {
-                    path: path.clone(),
-                    what: "locking the library".to_owned(),
-                    source,
-                })?;
-                Some(FolderLock(file))
-            }
-            None => None,
-        };
+        let _folder_lock = self
+            .lock_file
+            .as_deref()
+            .map(FolderLock::take)
+            .transpose()?;
         self.db.lock_writes()?;
         let result = f(self);
         let unlocked = self.db.unlock_writes();
