@@ -99,7 +99,10 @@ layout(set = 0, binding = 8, std430) readonly buffer Bins {
 
 const float LUT_BINS = 1024.0;
 const float LUT_ROWS = 256.0;
-const int BATCH = 4;
+// Samples per batch of the compositing loop. 2 rather than 4 since transparent samples are
+// stepped over before a batch starts: the batch mostly lands on a surface that ends the ray
+// (demo CT bone frame on lavapipe: 270 -> 250 ms CPU per frame, same samples).
+const int BATCH = 2;
 
 // Integer hash (lowbias32); deterministic per pixel and seed.
 float hash01(uvec2 pixel, uint seed) {
