@@ -1,12 +1,14 @@
 //! Frame time of the ray-marcher, measured the way `shared/peers/vtk_volume_render.py` measures
 //! VTK: 512×512 (and 1024×1024), step 0.5 voxel, the bone transfer function with shading, the
 //! camera orbiting 2° per frame, 2 warm-up frames excluded, each frame finished and read back
-//! before the clock stops. Prints medians, the device, the step and the samples per frame; when
-//! the peer venv exists, runs VTK's CPU ray caster in the same run and prints the ratio (shaded
-//! bone on example_ct and the synthetic 256³ sphere, and MIP on example_ct, each against the
-//! issue's goal of 3×). Also prints the studio's frame times through `FrameRenderer` at
-//! 1280×800 (a half-size drag frame and the full refined one) and the device memory a 512³ CT
-//! with labels and gradients would take.
+//! before the clock stops. Prints the median and fastest frame, the median CPU time of a frame
+//! over all threads (the figure to compare shader changes by on a shared machine, where wall time
+//! follows other users' load), the device, the step and the samples per frame; when the peer
+//! venv exists, runs VTK's CPU ray caster in the same run and prints the ratio by medians and by
+//! fastest frames (shaded bone on example_ct and the synthetic 256³ sphere, and MIP on
+//! example_ct, each against the goal of 3×). Also prints the studio's frame times
+//! through `FrameRenderer` at 1280×800 (a half-size drag frame and the full refined one) and the
+//! device memory a 512³ CT with labels and gradients would take.
 //!
 //! The overlay cases draw 0, 100 and 2000 capsules (pen strokes wound around the anatomy, half
 //! of them hidden behind it, plus an avatar's glasses outside the volume) composited by depth
