@@ -34,6 +34,22 @@ pub fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
+/// CPU time this process (all its threads, lavapipe's included) has used, in ms; 10 ms
+/// resolution (the kernel's clock ticks, 100 per second on Linux). On a shared machine a frame's
+/// wall time grows with other users' load, its CPU time much less, so an A/B of shader changes
+/// compares this.
+#[must_use]
+pub fn process_cpu_ms() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which is in parentheses and may hold spaces): utime and
+    // stime are the 12th and 13th.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: f64 = fields.next()?.parse().ok()?;
+    let stime: f64 = fields.next()?.parse().ok()?;
+    Some((utime + stime) * 10.0)
+}
+
 /// `$XDG_CACHE_HOME/twinray-peers` (default `~/.cache/twinray-peers`): where
 /// `../shared/peers/setup.sh` makes its venv and `run_all.sh` writes generated data.
 #[must_use]

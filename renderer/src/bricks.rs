@@ -7,8 +7,10 @@
 
 use twinray_transfer_functions::Lut;
 
-/// Brick edge in voxels.
-pub const BRICK_VOXELS: usize = 8;
+/// Brick edge in voxels. 4 rather than 8: a brick that holds a little bone is marched whole, and
+/// halving the edge cut the samples of a 512² bone frame of the demo CT from 6.0 M to 3.6 M
+/// (frame CPU time −27 % on lavapipe, same image), for 8× the occupancy texels (4 MiB for 512³).
+pub const BRICK_VOXELS: usize = 4;
 
 /// Density range (normalised, with a one-voxel apron for trilinear filtering) and the label ids
 /// present, for every brick.
@@ -164,17 +166,19 @@ mod tests {
 
     #[test]
     fn occupancy_marks_only_bricks_that_can_show_something() {
-        // 16³ volume of air with one bone voxel in brick (1, 1, 1), whose voxels all carry label 31.
-        let dims = [16, 16, 16];
+        // (2 bricks)³ of air with one bone voxel in the middle of brick (1, 1, 1), whose voxels
+        // all carry label 31.
+        let (b, n) = (BRICK_VOXELS, 2 * BRICK_VOXELS);
+        let dims = [n; 3];
         let air = DensityRange::CT.to_u16(-1000.0);
         let bone = DensityRange::CT.to_u16(1500.0);
-        let mut density = vec![air; 16 * 16 * 16];
-        let mut labels = vec![0u8; 16 * 16 * 16];
-        let at = |x: usize, y: usize, z: usize| (z * 16 + y) * 16 + x;
-        density[at(12, 12, 12)] = bone;
-        for z in 8..16 {
-            for y in 8..16 {
-                for x in 8..16 {
+        let mut density = vec![air; n * n * n];
+        let mut labels = vec![0u8; n * n * n];
+        let at = |x: usize, y: usize, z: usize| (z * n + y) * n + x;
+        density[at(b + b / 2, b + b / 2, b + b / 2)] = bone;
+        for z in b..n {
+            for y in b..n {
+                for x in b..n {
                     labels[at(x, y, z)] = 31;
                 }
             }
@@ -193,11 +197,12 @@ mod tests {
 
     #[test]
     fn the_apron_catches_bone_just_across_a_brick_border() {
-        let dims = [16, 8, 8];
+        let b = BRICK_VOXELS;
+        let dims = [2 * b, b, b];
         let air = DensityRange::CT.to_u16(-1000.0);
         let bone = DensityRange::CT.to_u16(1500.0);
-        let mut density = vec![air; 16 * 8 * 8];
-        density[(4 * 8 + 4) * 16 + 8] = bone; // first voxel of brick x = 1
+        let mut density = vec![air; 2 * b * b * b];
+        density[(b / 2 * b + b / 2) * 2 * b + b] = bone; // first voxel of brick x = 1
         let stats = BrickStats::compute(dims, &density, None);
         let tf = TransferFunction::new(Preset::load("ct-bone").expect("preset"));
         assert_eq!(stats.occupancy(&tf.bake()), vec![bone, bone]);

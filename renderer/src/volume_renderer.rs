@@ -1,5 +1,6 @@
 //! The ray-march pass: volume, label and lookup textures on the GPU, and one dispatch per frame.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,8 +23,9 @@ use vulkano::memory::allocator::{AllocationCreateInfo, MemoryTypeFilter};
 use vulkano::pipeline::compute::ComputePipelineCreateInfo;
 use vulkano::pipeline::layout::PipelineDescriptorSetLayoutCreateInfo;
 use vulkano::pipeline::{
-    ComputePipeline, Pipeline, PipelineBindPoint, PipelineLayout, PipelineShaderStageCreateInfo,
+    ComputePipeline, PipelineBindPoint, PipelineLayout, PipelineShaderStageCreateInfo,
 };
+use vulkano::shader::{ShaderModule, SpecializationConstant};
 use vulkano::sync::GpuFuture;
 
 use crate::bricks::{BrickStats, BRICK_VOXELS};
@@ -154,15 +156,42 @@ struct Overlays {
     no_bins: Subbuffer<[u32]>,
 }
 
+/// What a frame's pipeline is specialised for (the shader's specialisation constants 0, 1, 2).
+/// On a CPU device both sides of every branch are executed under a lane mask, so deciding these
+/// per frame in the shader made every step pay for the other modes' texture fetches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Variant {
+    mip: bool,
+    labels: bool,
+    shading: bool,
+}
+
+impl Variant {
+    /// The variant a frame under `tf` and `options` needs.
+    fn of(tf: &TransferFunction, options: &RenderOptions, labels: bool) -> Self {
+        let mip = options.blend.unwrap_or(tf.preset.blend) == Blend::Mip;
+        Self {
+            mip,
+            labels,
+            shading: tf.preset.shading.enabled && !mip,
+        }
+    }
+}
+
 /// Renders one CT volume (with optional labels) under a transfer function.
 pub struct VolumeRenderer {
     ctx: Arc<GpuContext>,
-    pipeline: Arc<ComputePipeline>,
+    shader: Arc<ShaderModule>,
+    layout: Arc<PipelineLayout>,
+    /// One pipeline per variant, created when a frame first needs it.
+    pipelines: HashMap<Variant, Arc<ComputePipeline>>,
     linear: Arc<Sampler>,
     nearest: Arc<Sampler>,
     lut: Arc<Image>,
     lut_view: Arc<ImageView>,
     lut_cpu: Lut,
+    /// [`transparent_below`] of the current lookup table.
+    transparent_below: f32,
     transfer_function: TransferFunction,
     volume: Option<GpuVolume>,
     target: Option<Target>,
@@ -203,12 +232,6 @@ impl VolumeRenderer {
                 .map_err(|e| RenderError::vulkan("creating the pipeline layout", e.error))?,
         )
         .map_err(|e| RenderError::vulkan("creating the pipeline layout", e))?;
-        let pipeline = ComputePipeline::new(
-            device.clone(),
-            None,
-            ComputePipelineCreateInfo::stage_layout(stage, layout),
-        )
-        .map_err(|e| RenderError::vulkan("creating the ray-march pipeline", e))?;
         let sampler = |filter| {
             Sampler::new(
                 device.clone(),
@@ -245,10 +268,13 @@ impl VolumeRenderer {
             lut_view: view(&lut)?,
             lut,
             lut_cpu: tf.bake(),
+            transparent_below: -1.0,
             transfer_function: tf.clone(),
             volume: None,
             target: None,
-            pipeline,
+            shader,
+            layout,
+            pipelines: HashMap::new(),
             ctx,
         };
         renderer.set_transfer_function(tf)?;
@@ -384,11 +410,15 @@ impl VolumeRenderer {
         &self.lut_cpu
     }
 
-    /// Uploads [`Self::lut`] to the GPU's table.
-    fn upload_lut(&self) -> Result<(), RenderError> {
+    /// Uploads [`Self::lut`] to the GPU's table, with its transparent threshold.
+    fn upload_lut(&mut self) -> Result<(), RenderError> {
+        let texels = lut_texels(&self.lut_cpu);
+        let below = transparent_below(&texels);
         let mut cb = command_builder(&self.ctx)?;
-        upload(&self.ctx, &mut cb, &self.lut, lut_texels(&self.lut_cpu))?;
-        submit_and_wait(&self.ctx, cb)
+        upload(&self.ctx, &mut cb, &self.lut, texels)?;
+        submit_and_wait(&self.ctx, cb)?;
+        self.transparent_below = below;
+        Ok(())
     }
 
     /// Replaces the transfer function: rewrites the lookup table and the occupancy bricks only.
@@ -397,8 +427,10 @@ impl VolumeRenderer {
     pub fn set_transfer_function(&mut self, tf: &TransferFunction) -> Result<(), RenderError> {
         let range = self.volume.as_ref().map_or(tf.range, |v| v.range);
         let lut = Lut::bake(&tf.preset, &tf.labels, range);
+        let texels = lut_texels(&lut);
+        let below = transparent_below(&texels);
         let mut cb = command_builder(&self.ctx)?;
-        upload(&self.ctx, &mut cb, &self.lut, lut_texels(&lut))?;
+        upload(&self.ctx, &mut cb, &self.lut, texels)?;
         if let Some(volume) = &self.volume {
             upload(
                 &self.ctx,
@@ -408,6 +440,7 @@ impl VolumeRenderer {
             )?;
         }
         submit_and_wait(&self.ctx, cb)?;
+        self.transparent_below = below;
         self.lut_cpu = lut;
         self.transfer_function = tf.clone();
         Ok(())
@@ -490,6 +523,38 @@ impl VolumeRenderer {
         Ok(Some(camera.eye() + dir * f64::from(depth_mm)))
     }
 
+    /// The pipeline specialised for `variant`, created on first use.
+    fn pipeline(&mut self, variant: Variant) -> Result<Arc<ComputePipeline>, RenderError> {
+        if let Some(pipeline) = self.pipelines.get(&variant) {
+            return Ok(pipeline.clone());
+        }
+        let constants = [variant.mip, variant.labels, variant.shading]
+            .into_iter()
+            .zip(0u32..)
+            .map(|(on, id)| (id, SpecializationConstant::Bool(on)))
+            .collect();
+        let entry = self
+            .shader
+            .specialize(constants)
+            .map_err(|e| RenderError::vulkan("specialising the ray-march shader", e))?
+            .entry_point("main")
+            .ok_or_else(|| RenderError::Vulkan {
+                context: "specialising the ray-march shader",
+                message: "no entry point `main`".into(),
+            })?;
+        let pipeline = ComputePipeline::new(
+            self.ctx.device.clone(),
+            None,
+            ComputePipelineCreateInfo::stage_layout(
+                PipelineShaderStageCreateInfo::new(entry),
+                self.layout.clone(),
+            ),
+        )
+        .map_err(|e| RenderError::vulkan("creating the ray-march pipeline", e))?;
+        self.pipelines.insert(variant, pipeline.clone());
+        Ok(pipeline)
+    }
+
     /// One ray-march dispatch and its read-back; `pick` renders into the pick target, without
     /// overlays, and returns the depth where the opacity reached the early-termination level.
     fn dispatch(
@@ -499,10 +564,17 @@ impl VolumeRenderer {
         size: [u32; 2],
         pick: bool,
     ) -> Result<(RgbaImage, FrameStats, f32), RenderError> {
-        let volume = self.volume.as_ref().ok_or(RenderError::NoVolume)?;
         if size[0] == 0 || size[1] == 0 || size[0] > 16384 || size[1] > 16384 {
             return Err(RenderError::BadImageSize { size });
         }
+        let has_labels = self
+            .volume
+            .as_ref()
+            .ok_or(RenderError::NoVolume)?
+            .labels
+            .is_some();
+        let pipeline = self.pipeline(Variant::of(&self.transfer_function, options, has_labels))?;
+        let volume = self.volume.as_ref().ok_or(RenderError::NoVolume)?;
         let slot = if pick {
             &mut self.pick_target
         } else {
@@ -512,8 +584,14 @@ impl VolumeRenderer {
             *slot = Some(new_target(&self.ctx, size)?);
         }
         let target = slot.as_ref().ok_or(RenderError::NoVolume)?;
-        let (mut params, stats) =
-            frame_params(volume, &self.transfer_function, camera, options, size);
+        let (mut params, stats) = frame_params(
+            volume,
+            &self.transfer_function,
+            self.transparent_below,
+            camera,
+            options,
+            size,
+        );
         let bins = if pick || self.overlays.packed.is_empty() {
             None
         } else {
@@ -549,7 +627,7 @@ impl VolumeRenderer {
             .unwrap_or_else(|| self.no_labels.clone());
         let set = DescriptorSet::new(
             self.ctx.descriptors.clone(),
-            self.pipeline.layout().set_layouts()[0].clone(),
+            self.layout.set_layouts()[0].clone(),
             [
                 WriteDescriptorSet::image_view_sampler(
                     0,
@@ -587,14 +665,9 @@ impl VolumeRenderer {
             .map_err(|e| RenderError::vulkan("resetting the sample counter", e))?
             .copy_from_slice(&[0, (-1.0f32).to_bits()]);
         let mut cb = command_builder(&self.ctx)?;
-        cb.bind_pipeline_compute(self.pipeline.clone())
+        cb.bind_pipeline_compute(pipeline)
             .and_then(|cb| {
-                cb.bind_descriptor_sets(
-                    PipelineBindPoint::Compute,
-                    self.pipeline.layout().clone(),
-                    0,
-                    set,
-                )
+                cb.bind_descriptor_sets(PipelineBindPoint::Compute, self.layout.clone(), 0, set)
             })
             .map_err(|e| RenderError::vulkan("recording the frame", e))?;
         // SAFETY: the shader bounds-checks the pixel against the image size from the uniform
@@ -637,6 +710,7 @@ impl VolumeRenderer {
 fn frame_params(
     volume: &GpuVolume,
     tf: &TransferFunction,
+    transparent_below: f32,
     camera: &Camera,
     options: &RenderOptions,
     size: [u32; 2],
@@ -644,7 +718,6 @@ fn frame_params(
     let geometry = &volume.geometry;
     let brick_dims = volume.bricks.dims;
     let normal_scale = volume.normal_scale;
-    let has_labels = volume.labels.is_some();
     let dims = geometry.dims.map(|n| n as f64);
     let voxel_from_world = geometry.voxel_from_patient();
     let tex_from_voxel = DMat4::from_scale(DVec3::new(1.0 / dims[0], 1.0 / dims[1], 1.0 / dims[2]))
@@ -666,17 +739,10 @@ fn frame_params(
             DVec4::ZERO
         }
     });
-    let blend = options.blend.unwrap_or(tf.preset.blend);
     let shading = tf.preset.shading;
     let mut flags = 0u32;
-    if shading.enabled && blend == Blend::Composite {
-        flags |= 1;
-    }
     if options.jitter_seed.is_some() {
         flags |= 2;
-    }
-    if has_labels {
-        flags |= 4;
     }
     let m = |m: DMat4| m.as_mat4().to_cols_array_2d();
     let crop_lo = options.crop.min.map(|v| v.clamp(0.0, 1.0));
@@ -694,7 +760,7 @@ fn frame_params(
             step_mm,
             opacity_unit_mm as f32,
             options.early_termination,
-            0.0,
+            transparent_below,
         ],
         shading: [
             shading.ambient,
@@ -706,7 +772,7 @@ fn frame_params(
             geometry.dims[0] as u32,
             geometry.dims[1] as u32,
             geometry.dims[2] as u32,
-            u32::from(blend == Blend::Mip),
+            0,
         ],
         bricks: [
             brick_dims[0] as u32,
@@ -738,6 +804,28 @@ fn lut_texels(lut: &Lut) -> Vec<f16> {
             [t[0], t[1], t[2], log_transmittance].map(f16::from_f32)
         })
         .collect()
+}
+
+/// The normalised density at or below which the lookup table (`texels` as uploaded: RGBA16F,
+/// `LUT_BINS` per row, log2 transmittance in A) is exactly transparent in every row, filtering
+/// between bins included; -1 when bin 0 is visible somewhere, 2 (all) when nothing is. The shader steps over such samples
+/// with one density fetch instead of a density, label, LUT and gradient fetch.
+fn transparent_below(texels: &[f16]) -> f32 {
+    // A: 0 (or -0) is transparent; anything below 0 has some opacity.
+    let first_visible_bin = texels
+        .chunks_exact(4)
+        .enumerate()
+        .filter(|(_, t)| t[3] < f16::ZERO)
+        .map(|(i, _)| i % LUT_BINS)
+        .min();
+    match first_visible_bin {
+        None => 2.0,
+        Some(0) => -1.0,
+        // The shader reads bin coordinate v · (LUT_BINS − 1) with linear filtering, so v up to
+        // (b − 1) / (LUT_BINS − 1) weighs bin b by 0; the margin (a tenth of a bin) absorbs the
+        // sampler's coordinate rounding.
+        Some(b) => (b as f32 - 1.1) / (LUT_BINS - 1) as f32,
+    }
 }
 
 fn check_formats(ctx: &GpuContext) -> Result<(), RenderError> {
@@ -909,4 +997,45 @@ fn submit_and_wait(
         .map_err(|e| RenderError::vulkan("submitting work", e))?
         .wait(Some(FRAME_TIMEOUT))
         .map_err(|e| RenderError::vulkan("waiting for the GPU", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use twinray_transfer_functions::Preset;
+
+    /// A of the uploaded table in `row` at normalised density `v`, filtered between bins as the
+    /// shader's sampler does (bin coordinate `v · (LUT_BINS − 1)`).
+    fn filtered_log_transmittance(texels: &[f16], row: usize, v: f32) -> f32 {
+        let x = v.clamp(0.0, 1.0) * (LUT_BINS - 1) as f32;
+        let bin = (x.floor() as usize).min(LUT_BINS - 1);
+        let weight = x - bin as f32;
+        let a = |b: usize| f32::from(texels[(row * LUT_BINS + b.min(LUT_BINS - 1)) * 4 + 3]);
+        a(bin) * (1.0 - weight) + a(bin + 1) * weight
+    }
+
+    #[test]
+    fn samples_up_to_the_transparent_density_are_invisible_and_one_bin_more_is_not() {
+        for name in ["ct-bone", "ct-soft-tissue", "mip"] {
+            let mut tf = TransferFunction::new(Preset::load(name).expect("preset"));
+            // A hidden label must not hold the threshold down.
+            tf.labels.set_visible(5, false);
+            let texels = lut_texels(&tf.bake());
+            let below = transparent_below(&texels);
+            assert!(below > 0.0, "{name}: some densities are transparent");
+            for row in 0..LUT_ROWS {
+                for i in 0..=1000 {
+                    let v = below * i as f32 / 1000.0;
+                    let a = filtered_log_transmittance(&texels, row, v);
+                    assert!(a >= 0.0, "{name}: row {row} visible at {v} <= {below}");
+                }
+            }
+            let one_bin_more = below + 1.2 / (LUT_BINS - 1) as f32;
+            assert!(
+                (0..LUT_ROWS)
+                    .any(|row| filtered_log_transmittance(&texels, row, one_bin_more) < 0.0),
+                "{name}: the threshold {below} is more than a bin below the first visible density"
+            );
+        }
+    }
 }
