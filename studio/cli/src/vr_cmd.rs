@@ -91,7 +91,7 @@ pub fn run(args: &VrArgs) -> Result<ExitCode> {
         let lesson = args.input.clone().context("a lesson path")?;
         let (player, case) =
             open_with_case(&lesson, args.ct.as_deref(), args.labels.as_deref(), false)?;
-        eprintln!(
+        twinray_xr::say!(
             "vr: the left menu button (or the left palm held up) shows the learner's panel: \
              play/pause, timeline, chapters, follow, speed, volume; grip carries the lesson"
         );
@@ -151,7 +151,7 @@ pub fn run(args: &VrArgs) -> Result<ExitCode> {
     times.sort_unstable();
     let median_ms = times.get(times.len() / 2).map_or(0.0, |&t| t as f64 * 1e-6);
     let secs = report.elapsed.as_secs_f64();
-    eprintln!(
+    twinray_xr::say!(
         "vr: {} frames submitted in {secs:.2} s ({:.1} per second) on {}, median stereo frame \
          {median_ms:.1} ms{}",
         report.frames,
@@ -168,13 +168,13 @@ pub fn run(args: &VrArgs) -> Result<ExitCode> {
     );
     match report.ended_by {
         Some(SessionEnd::FrameLimit) => {
-            eprintln!("vr: ended after {} frames (--frames)", report.frames);
+            twinray_xr::say!("vr: ended after {} frames (--frames)", report.frames);
         }
-        Some(SessionEnd::Stopped) => eprintln!("vr: ended by a signal"),
+        Some(SessionEnd::Stopped) => twinray_xr::say!("vr: ended by a signal"),
         Some(SessionEnd::Source) | None => {}
     }
     if let Some(r) = &report.recording {
-        eprintln!(
+        twinray_xr::say!(
             "vr: recorded {} events ({} dropped) to {}",
             r.event_count,
             r.dropped_event_count,

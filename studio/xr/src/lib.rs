@@ -60,3 +60,23 @@ pub enum XrError {
     #[error(transparent)]
     Render(#[from] twinray_renderer::RenderError),
 }
+
+/// Prints one line of `twinray vr`'s own output to stderr in a single write. An OpenXR runtime
+/// loaded into this process writes its log to the same stderr, and `eprintln!` writes a
+/// formatted line piece by piece, so a runtime's line could land inside ours (seen: a test
+/// failing to read the frame count out of "vr: <runtime text>60 frames …").
+pub fn say_line(line: &str) {
+    use std::io::Write;
+    let mut text = String::with_capacity(line.len() + 1);
+    text.push_str(line);
+    text.push('\n');
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}
+
+/// `eprintln!` for `twinray vr`'s own lines, written whole ([`say_line`]).
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::say_line(&format!($($arg)*))
+    };
+}

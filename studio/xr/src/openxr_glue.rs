@@ -337,9 +337,10 @@ impl OpenXrSource {
             .first()
             .copied()
             .unwrap_or(xr::EnvironmentBlendMode::OPAQUE);
-        eprintln!(
+        crate::say!(
             "vr: {runtime}, {}x{} per eye, hand tracking {hand_tracking}",
-            eye_size[0], eye_size[1],
+            eye_size[0],
+            eye_size[1],
         );
         Ok(Self {
             instance,
@@ -393,7 +394,7 @@ impl OpenXrSource {
             match event {
                 xr::Event::SessionStateChanged(e) => {
                     let state = e.state();
-                    eprintln!("vr: session {state:?}");
+                    crate::say!("vr: session {state:?}");
                     match state {
                         // After an exit request a READY session is not begun: nothing to show.
                         xr::SessionState::READY if !self.exit_requested => {
@@ -418,7 +419,7 @@ impl OpenXrSource {
                     }
                 }
                 xr::Event::InstanceLossPending(_) => {
-                    eprintln!("vr: the OpenXR instance is being lost");
+                    crate::say!("vr: the OpenXR instance is being lost");
                     return Ok(false);
                 }
                 _ => {}
@@ -432,7 +433,7 @@ impl OpenXrSource {
         match (self.hand(0, time), self.hand(1, time)) {
             (Ok(l), Ok(r)) => [l, r],
             (Err(e), _) | (_, Err(e)) => {
-                eprintln!("vr: hand tracking off from now on: {e}");
+                crate::say!("vr: hand tracking off from now on: {e}");
                 self.hand_trackers = None;
                 [None, None]
             }
@@ -648,7 +649,7 @@ impl XrSource for OpenXrSource {
                     // Asked to exit before the session began: nothing to end.
                     None if self.exit_requested => return Ok(None),
                     Some(ended) if ended.elapsed() > EXITING_TIMEOUT => {
-                        eprintln!(
+                        crate::say!(
                             "vr: the runtime did not report EXITING within {} s; closing anyway",
                             EXITING_TIMEOUT.as_secs()
                         );
@@ -789,7 +790,7 @@ impl XrSource for OpenXrSource {
         // A session that is not running (not yet begun, or already ended) has nothing to
         // stop: `next_frame` closes the source.
         if self.running {
-            eprintln!("vr: requesting the end of the session");
+            crate::say!("vr: requesting the end of the session");
             self.session
                 .request_exit()
                 .map_err(runtime_error("requesting the end of the session"))?;

@@ -359,7 +359,7 @@ impl VrSession {
                         self.labels.decoded.insert(hash, v);
                     }
                     Err(why) => {
-                        eprintln!(
+                        crate::say!(
                             "warning: the lesson's label map {} cannot be shown ({why}); \
                              showing the case's labels",
                             &LabelMapBlob::hash_hex(&hash)[..12]
@@ -521,7 +521,7 @@ impl VrSession {
         inputs.camera = right_camera;
         let (mut right, _) = self.renderer.render(&inputs, size)?;
         for warning in self.builder.take_warnings() {
-            eprintln!("warning: {warning}");
+            crate::say!("warning: {warning}");
         }
         if let (Content::Replay(_), Some(learner)) = (&self.content, &self.learner) {
             if learner.panel.visible() {
@@ -583,7 +583,7 @@ impl VrSession {
         if let Some(recorder) = self.recorder.take() {
             stop_voice(self.voice.take());
             let r = recorder.finish().map_err(finishing)?;
-            eprintln!(
+            crate::say!(
                 "vr: recorded {} events to {}",
                 r.event_count,
                 r.path.display()
@@ -591,7 +591,7 @@ impl VrSession {
             return Ok(());
         }
         let Some(path) = record_to else {
-            eprintln!("vr: not recording: no destination (pass --out DIR or --record FILE)");
+            crate::say!("vr: not recording: no destination (pass --out DIR or --record FILE)");
             return Ok(());
         };
         let recorder = start_recording(path, &self.case_ref, &self.live.scene, time_ns)?;
@@ -644,11 +644,11 @@ fn start_voice(recorder: &Recorder, time_ns: i64) -> Option<VoiceCapture> {
     });
     match started {
         Ok(capture) => {
-            eprintln!("vr: recording the voice from {}", capture.source_name());
+            crate::say!("vr: recording the voice from {}", capture.source_name());
             Some(capture)
         }
         Err(e) => {
-            eprintln!("vr: recording without voice: {e}");
+            crate::say!("vr: recording without voice: {e}");
             None
         }
     }
@@ -656,7 +656,7 @@ fn start_voice(recorder: &Recorder, time_ns: i64) -> Option<VoiceCapture> {
 
 fn stop_voice(voice: Option<VoiceCapture>) {
     if let Some(Err(e)) = voice.map(VoiceCapture::stop) {
-        eprintln!("vr: the voice recording ended with an error: {e}");
+        crate::say!("vr: the voice recording ended with an error: {e}");
     }
 }
 
@@ -669,12 +669,12 @@ fn open_narration(player: &Player) -> Option<NarrationOutput> {
         .and_then(NarrationOutput::open);
     match opened {
         Ok(Some(n)) => {
-            eprintln!("vr: narration on {}", n.device_name());
+            crate::say!("vr: narration on {}", n.device_name());
             Some(n)
         }
         Ok(None) => None,
         Err(e) => {
-            eprintln!("vr: the narration is not played: {e}");
+            crate::say!("vr: the narration is not played: {e}");
             None
         }
     }
@@ -711,6 +711,6 @@ fn start_recording(
     for change in scene.to_changes() {
         recorder.record(Event::new(time_ns, Payload::Scene(change)));
     }
-    eprintln!("vr: recording to {}", recorder.path().display());
+    crate::say!("vr: recording to {}", recorder.path().display());
     Ok(recorder)
 }
