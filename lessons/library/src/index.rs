@@ -5,7 +5,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use glam::DVec3;
 use twinray_bundle::Manifest;
 use twinray_io::LabelVolume;
 use twinray_lessons::chunk::DecodeParts;
@@ -72,45 +71,6 @@ pub struct Entry {
     pub text: String,
 }
 
-/// The label at a patient-space point, or the nearest labelled voxel within 2 voxels (a stroke
-/// drawn on a surface lies at its edge).
-fn label_at(labels: &LabelVolume, p: DVec3) -> Option<u16> {
-    let g = labels.geometry();
-    let v = g.voxel_from_patient().transform_point3(p);
-    let centre = [v.x.round(), v.y.round(), v.z.round()];
-    let mut best: Option<(f64, u16)> = None;
-    for dk in -2i32..=2 {
-        for dj in -2i32..=2 {
-            for di in -2i32..=2 {
-                let ijk = [
-                    centre[0] + f64::from(di),
-                    centre[1] + f64::from(dj),
-                    centre[2] + f64::from(dk),
-                ];
-                if ijk
-                    .iter()
-                    .zip(g.dims)
-                    .any(|(&c, n)| c < 0.0 || c >= n as f64)
-                {
-                    continue;
-                }
-                let Some(&id) = labels.get(ijk[0] as usize, ijk[1] as usize, ijk[2] as usize)
-                else {
-                    continue;
-                };
-                if id == 0 {
-                    continue;
-                }
-                let d = (DVec3::from(ijk) - v).length_squared();
-                if best.is_none_or(|(bd, _)| d < bd) {
-                    best = Some((d, id));
-                }
-            }
-        }
-    }
-    best.map(|(_, id)| id)
-}
-
 fn label_names(text: &str) -> BTreeMap<u16, String> {
     text.lines()
         .filter_map(|l| {
@@ -166,7 +126,7 @@ pub fn lesson_entries(
                     else {
                         continue;
                     };
-                    let Some(id) = label_at(labels, p.position_mm.as_dvec3()) else {
+                    let Some(id) = labels.label_near(p.position_mm.as_dvec3(), 2) else {
                         continue;
                     };
                     if touched.insert((id, chapter.clone())) {

@@ -457,6 +457,53 @@ pub fn percentiles<const N: usize>(values: &[f32], p: [f64; N]) -> [f64; N] {
 /// Label ids per voxel; 0 is "no label".
 pub type LabelVolume = Volume<u16>;
 
+impl Volume<u16> {
+    /// The label at a patient point (LPS mm), or the nearest labelled voxel within
+    /// `radius_voxels` voxels of it: a point picked or drawn on a surface lies at the
+    /// structure's edge, often in the voxel just outside it. `None` when nothing labelled is
+    /// that near (or the point is outside the volume by more than the radius).
+    #[must_use]
+    pub fn label_near(&self, point_mm: DVec3, radius_voxels: i32) -> Option<u16> {
+        let g = self.geometry();
+        let v = g.voxel_from_patient().transform_point3(point_mm);
+        if !v.is_finite() {
+            return None;
+        }
+        let centre = [v.x.round(), v.y.round(), v.z.round()];
+        let mut best: Option<(f64, u16)> = None;
+        for dk in -radius_voxels..=radius_voxels {
+            for dj in -radius_voxels..=radius_voxels {
+                for di in -radius_voxels..=radius_voxels {
+                    let ijk = [
+                        centre[0] + f64::from(di),
+                        centre[1] + f64::from(dj),
+                        centre[2] + f64::from(dk),
+                    ];
+                    if ijk
+                        .iter()
+                        .zip(g.dims)
+                        .any(|(&c, n)| c < 0.0 || c >= n as f64)
+                    {
+                        continue;
+                    }
+                    let Some(&id) = self.get(ijk[0] as usize, ijk[1] as usize, ijk[2] as usize)
+                    else {
+                        continue;
+                    };
+                    if id == 0 {
+                        continue;
+                    }
+                    let d = (DVec3::from(ijk) - v).length_squared();
+                    if best.is_none_or(|(bd, _)| d < bd) {
+                        best = Some((d, id));
+                    }
+                }
+            }
+        }
+        best.map(|(_, id)| id)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

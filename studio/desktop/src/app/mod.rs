@@ -958,6 +958,13 @@ impl App {
             .map_or_else(|| format!("label {label}"), |l| l.name.clone())
     }
 
+    /// The name of the labelled structure at a point the pen or the pointer rests on (patient
+    /// LPS mm; within a voxel of its surface), `None` off the labelled anatomy.
+    pub fn structure_at(&self, point_mm: DVec3) -> Option<String> {
+        let labels = self.case.labels.as_deref()?;
+        labels.label_near(point_mm, 1).map(|id| self.label_name(id))
+    }
+
     /// How a label is shown in the scene on screen.
     pub fn label_state(&self, label: u16) -> LabelState {
         self.shown_scene()

@@ -951,3 +951,43 @@ fn a_recording_is_saved_to_the_library_found_and_opened_at_its_chapter() {
         .expect_err("another case");
     assert!(format!("{e:#}").contains("twinray studio"), "{e:#}");
 }
+
+#[test]
+fn the_structure_under_the_pointer_is_named() {
+    let app = demo_app();
+    let labels = app.case.labels.as_deref().expect("labels");
+    let g = *labels.geometry();
+    let l3 = 29u16; // TotalSegmentator's vertebrae_L3
+                    // A voxel just outside L3's surface (the +x neighbour of an L3 voxel is unlabelled): the
+                    // pen rests there when it touches L3's surface.
+    let [nx, ny, nz] = g.dims;
+    let outside = (0..nz)
+        .flat_map(|k| (0..ny).flat_map(move |j| (0..nx - 1).map(move |i| (i, j, k))))
+        .find(|&(i, j, k)| labels.get(i, j, k) == Some(&l3) && labels.get(i + 1, j, k) == Some(&0))
+        .map(|(i, j, k)| {
+            g.patient_from_voxel
+                .transform_point3(DVec3::new((i + 1) as f64, j as f64, k as f64))
+        })
+        .expect("L3 has a surface");
+    assert_eq!(app.structure_at(outside).as_deref(), Some("vertebrae_L3"));
+    // Far outside the body: nothing.
+    let air = g
+        .patient_from_voxel
+        .transform_point3(DVec3::new(0.0, 0.0, 0.0));
+    assert_eq!(app.structure_at(air), None);
+    // What the pointer picks at the view's centre (the spine) is named as a vertebra.
+    let camera = app.camera([1, 1]);
+    let lut = app.transfer_function().bake();
+    let hit = twinray_renderer::surface::pick(
+        &app.case.ct,
+        app.case.labels.as_deref(),
+        &lut,
+        &camera,
+        &app.render_options(),
+        [128, 128],
+        [64.0, 64.0],
+    )
+    .expect("the central ray hits the spine");
+    let name = app.structure_at(hit).expect("a labelled structure");
+    assert!(name.starts_with("vertebrae_"), "{name}");
+}

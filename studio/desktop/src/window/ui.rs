@@ -964,7 +964,21 @@ fn view_3d(
         if response.drag_stopped_by(PointerButton::Primary) {
             actions.push(Action::PenUp);
         }
-    } else if response.dragged_by(PointerButton::Primary) {
+    }
+    // The name of the labelled structure under the pointer (and under the pen while it draws),
+    // beside the pointer: a learner hovering over a replay sees what the instructor points at.
+    if let Some(pos) = response.hover_pos() {
+        if let Some(name) = pick_at(pos).and_then(|p| app.structure_at(p)) {
+            painter.text(
+                pos + egui::vec2(14.0, 10.0),
+                egui::Align2::LEFT_TOP,
+                name,
+                egui::FontId::proportional(14.0),
+                Color32::WHITE,
+            );
+        }
+    }
+    if !drawing && response.dragged_by(PointerButton::Primary) {
         let d = response.drag_delta();
         actions.push(Action::Orbit {
             d_azimuth_deg: -f64::from(d.x) * 0.4,
