@@ -379,6 +379,19 @@ fn index_is_a_cache(backend: &dyn Backend) {
 
 fn concurrent_adds(backend: &dyn Backend) {
     let at = backend.fresh("concurrent");
+    // Several processes opening a new library at the same moment each find it ready (its
+    // schema made once): seen failing in CI before opening took the library's lock.
+    let openers: Vec<_> = (0..6)
+        .map(|_| {
+            let at = at.clone();
+            std::thread::spawn(move || Library::open_at(&at).map(|_| ()))
+        })
+        .collect();
+    for o in openers {
+        o.join()
+            .expect("opener")
+            .expect("opening a new library at once");
+    }
     let (a, b) = bundles();
     let threads: Vec<_> = [a.clone(), b.clone()]
         .into_iter()

@@ -203,9 +203,12 @@ impl Db {
             reason: pg_reason(&e),
         };
         let mut client = postgres::Client::connect(url, postgres::NoTls).map_err(sql)?;
+        // The schema is made under a transaction-scoped lock, released at COMMIT: with a session
+        // lock released before the commit, a second process opening a new library at the same
+        // moment did not yet see the first one's tables and failed creating them again.
         client
             .batch_execute(&format!(
-                "SELECT pg_advisory_lock({PG_WRITE_LOCK}); {POSTGRES_SCHEMA} SELECT pg_advisory_unlock({PG_WRITE_LOCK});"
+                "BEGIN; SELECT pg_advisory_xact_lock({PG_WRITE_LOCK}); {POSTGRES_SCHEMA} COMMIT;"
             ))
             .map_err(sql)?;
         let count: i64 = client
