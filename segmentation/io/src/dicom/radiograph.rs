@@ -14,10 +14,10 @@
 use std::path::{Path, PathBuf};
 
 use dicom_dictionary_std::tags;
-use dicom_object::DefaultDicomObject;
+use dicom_object::InMemDicomObject;
 use dicom_pixeldata::PixelDecoder;
 
-use super::header::tag_name;
+use super::header::{float, floats, int, open_full, required_dimension, tag_name, text};
 use super::DicomError;
 
 /// The largest radiograph read: 16384 pixels a side (a 43 cm plate at 0.05 mm is 8600).
@@ -99,28 +99,8 @@ impl Radiograph {
     }
 }
 
-fn text(obj: &DefaultDicomObject, tag: dicom_core::Tag) -> Option<String> {
-    obj.element_opt(tag)
-        .ok()
-        .flatten()
-        .and_then(|e| e.to_str().ok())
-        .map(|v| v.trim().trim_end_matches('\0').to_owned())
-        .filter(|v| !v.is_empty())
-}
-
-fn numbers(obj: &DefaultDicomObject, tag: dicom_core::Tag) -> Vec<f64> {
-    text(obj, tag)
-        .map(|v| {
-            v.split('\\')
-                .filter_map(|s| s.trim().parse::<f64>().ok())
-                .filter(|x| x.is_finite())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn spacing_pair(obj: &DefaultDicomObject, tag: dicom_core::Tag) -> Option<(f64, f64)> {
-    match numbers(obj, tag)[..] {
+fn spacing_pair(obj: &InMemDicomObject, tag: dicom_core::Tag) -> Option<(f64, f64)> {
+    match floats(obj, tag).unwrap_or_default()[..] {
         [r, c] if r > 0.0 && c > 0.0 => Some((r, c)),
         _ => None,
     }
@@ -144,35 +124,21 @@ fn linear_voi(x: f64, centre: f64, width: f64) -> f64 {
 /// If the file is not DICOM, has no pixel data, is not greyscale, is larger than
 /// [`MAX_SIDE`] a side, or its codec fails.
 pub fn load_radiograph(path: &Path) -> Result<Radiograph, DicomError> {
-    let obj = dicom_object::OpenFileOptions::new()
-        .open_file(path)
-        .map_err(|e| DicomError::Parse {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
+    let obj = open_full(path)?;
     let bad = |tag: dicom_core::Tag, detail: String| DicomError::BadValue {
         path: path.to_path_buf(),
         tag: tag_name(tag),
         detail,
     };
-    let int = |tag| numbers(&obj, tag).first().copied();
-    let rows = int(tags::ROWS).ok_or_else(|| DicomError::MissingTag {
-        path: path.to_path_buf(),
-        tag: tag_name(tags::ROWS),
-    })?;
-    let columns = int(tags::COLUMNS).ok_or_else(|| DicomError::MissingTag {
-        path: path.to_path_buf(),
-        tag: tag_name(tags::COLUMNS),
-    })?;
-    let side = |v: f64, tag| {
-        if v >= 1.0 && v <= f64::from(MAX_SIDE) && v.fract() == 0.0 {
-            Ok(v as u32)
-        } else {
-            Err(bad(tag, format!("{v} pixels (1…{MAX_SIDE})")))
+    let side = |tag| -> Result<u32, DicomError> {
+        let v = u32::from(required_dimension(&obj, path, tag)?);
+        if v > MAX_SIDE {
+            return Err(bad(tag, format!("{v} pixels (at most {MAX_SIDE})")));
         }
+        Ok(v)
     };
-    let (height, width) = (side(rows, tags::ROWS)?, side(columns, tags::COLUMNS)?);
-    if int(tags::SAMPLES_PER_PIXEL).unwrap_or(1.0) != 1.0 {
+    let (height, width) = (side(tags::ROWS)?, side(tags::COLUMNS)?);
+    if int(&obj, tags::SAMPLES_PER_PIXEL).unwrap_or(1) != 1 {
         return Err(bad(
             tags::SAMPLES_PER_PIXEL,
             "a colour image: a radiograph board shows greyscale".to_owned(),
@@ -210,14 +176,14 @@ pub fn load_radiograph(path: &Path) -> Result<Radiograph, DicomError> {
         });
     }
     // Raw stored values, sign-extended per Bits Stored and Pixel Representation.
-    let bits_allocated = int(tags::BITS_ALLOCATED).unwrap_or(16.0);
-    let bits_stored = int(tags::BITS_STORED)
+    let bits_allocated = int(&obj, tags::BITS_ALLOCATED).unwrap_or(16);
+    let bits_stored = int(&obj, tags::BITS_STORED)
         .unwrap_or(bits_allocated)
-        .clamp(1.0, 32.0) as u32;
-    let signed = int(tags::PIXEL_REPRESENTATION).unwrap_or(0.0) == 1.0;
+        .clamp(1, 32) as u32;
+    let signed = int(&obj, tags::PIXEL_REPRESENTATION) == Some(1);
     let data = decoded.data();
     let n = width as usize * height as usize;
-    let bytes = match bits_allocated as u32 {
+    let bytes = match bits_allocated {
         8 => 1,
         16 => 2,
         32 => 4,
@@ -257,21 +223,18 @@ pub fn load_radiograph(path: &Path) -> Result<Radiograph, DicomError> {
             f64::from(v)
         }
     };
-    let slope = numbers(&obj, tags::RESCALE_SLOPE)
-        .first()
-        .copied()
-        .filter(|s| *s != 0.0)
+    let slope = float(&obj, tags::RESCALE_SLOPE)
+        .filter(|s| *s != 0.0 && s.is_finite())
         .unwrap_or(1.0);
-    let intercept = numbers(&obj, tags::RESCALE_INTERCEPT)
-        .first()
-        .copied()
+    let intercept = float(&obj, tags::RESCALE_INTERCEPT)
+        .filter(|i| i.is_finite())
         .unwrap_or(0.0);
     let values: Vec<f64> = (0..n).map(|i| raw(i) * slope + intercept).collect();
     let window = match (
-        numbers(&obj, tags::WINDOW_CENTER).first(),
-        numbers(&obj, tags::WINDOW_WIDTH).first(),
+        float(&obj, tags::WINDOW_CENTER),
+        float(&obj, tags::WINDOW_WIDTH),
     ) {
-        (Some(&c), Some(&w)) if w >= 1.0 => Some((c, w)),
+        (Some(c), Some(w)) if c.is_finite() && w.is_finite() && w >= 1.0 => Some((c, w)),
         _ => None,
     };
     let (lo, hi) = values
