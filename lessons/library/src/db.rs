@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use rusqlite::{params, TransactionBehavior};
 
-use crate::{Entry, EntryKind, LessonRow, LibraryError};
+use crate::{Entry, EntryKind, Hit, LessonRow, LibraryError};
 
 /// One stored member of a lesson.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,16 +23,6 @@ pub struct MemberRef {
     pub hash: String,
     /// Its size in bytes.
     pub size: u64,
-}
-
-/// A search hit before the library attaches its lesson row.
-pub struct RawHit {
-    pub lesson: LessonRow,
-    pub kind: EntryKind,
-    pub time_s: f64,
-    pub chapter: String,
-    pub text: String,
-    pub rank: f64,
 }
 
 /// The index.
@@ -479,7 +469,7 @@ impl Db {
 
     /// The best-matching entry of each of the (at most `limit`) best lessons matching every
     /// word of `query`, best first.
-    pub fn search(&mut self, query: &str, limit: usize) -> Result<Vec<RawHit>, LibraryError> {
+    pub fn search(&mut self, query: &str, limit: usize) -> Result<Vec<Hit>, LibraryError> {
         let words = terms(query);
         if words.is_empty() || limit == 0 {
             return Ok(Vec::new());
@@ -505,7 +495,7 @@ impl Db {
                 let r = client.query(sql.as_str(), &[&words.join(" "), &n]);
                 r.map(|rows| {
                     rows.iter()
-                        .map(|r| RawHit {
+                        .map(|r| Hit {
                             lesson: pg_row(r, 0),
                             kind: EntryKind::from_name(r.get(6)),
                             time_s: r.get(7),
@@ -529,7 +519,7 @@ fn sqlite_search(
     conn: &rusqlite::Connection,
     fts: &str,
     limit: usize,
-) -> rusqlite::Result<Vec<RawHit>> {
+) -> rusqlite::Result<Vec<Hit>> {
     let weights: Vec<String> = SQLITE_TEXT_COLUMNS
         .iter()
         .map(|(_, w)| format!("{w:.1}"))
@@ -552,7 +542,7 @@ fn sqlite_search(
             })?;
             rows.collect::<Result<_, _>>()?
         };
-        let mut hits: Vec<RawHit> = Vec::new();
+        let mut hits: Vec<Hit> = Vec::new();
         let mut row_q = conn.prepare_cached(&row_sql)?;
         for (rowid, rank) in &ranked {
             let mut rows = row_q.query(params![rowid])?;
@@ -561,7 +551,7 @@ fn sqlite_search(
             if hits.iter().any(|h| h.lesson.id == lesson.id) {
                 continue;
             }
-            hits.push(RawHit {
+            hits.push(Hit {
                 lesson,
                 kind: EntryKind::from_name(&r.get::<_, String>(6)?),
                 time_s: r.get(7)?,

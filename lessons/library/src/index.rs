@@ -149,6 +149,13 @@ pub fn lesson_entries(
     out
 }
 
+/// The members [`read_lesson`] asks for.
+pub(crate) const INDEXED_MEMBERS: [&str; 3] = [
+    twinray_bundle::LESSON,
+    twinray_bundle::LABELS,
+    twinray_bundle::LABEL_NAMES,
+];
+
 /// Gives a member's checked bytes by name, or `None` when the manifest does not list it.
 pub(crate) type MemberReader<'a> = dyn FnMut(&str) -> Result<Option<Vec<u8>>, LibraryError> + 'a;
 

@@ -423,27 +423,30 @@ impl Library {
         let manifest = b.manifest().clone();
         let id = blake3::hash(&manifest_json).to_hex().to_string();
         self.exclusive(|lib| {
+            // Each member is read once: the ones the index needs are kept for it, the others
+            // read only when their part is not stored yet.
+            let mut for_index = std::collections::BTreeMap::new();
             for m in &manifest.members {
                 let key = store::object_key(&m.blake3);
-                if !lib.store.exists(&key)? {
+                let indexed = index::INDEXED_MEMBERS.contains(&m.name.as_str());
+                let stored = lib.store.exists(&key)?;
+                if indexed || !stored {
                     let bytes = b.read(&m.name)?;
-                    lib.store.put(&key, &bytes)?;
+                    if !stored {
+                        lib.store.put(&key, &bytes)?;
+                    }
+                    if indexed {
+                        for_index.insert(m.name.clone(), bytes);
+                    }
                 }
             }
             let key = store::manifest_key(&id);
             if !lib.store.exists(&key)? {
                 lib.store.put(&key, &manifest_json)?;
             }
-            let (row, entries) =
-                index::read_lesson(
-                    &id,
-                    bundle,
-                    &manifest,
-                    &mut |name| match manifest.member(name) {
-                        Some(_) => b.read(name).map(Some).map_err(LibraryError::from),
-                        None => Ok(None),
-                    },
-                )?;
+            let (row, entries) = index::read_lesson(&id, bundle, &manifest, &mut |name| {
+                Ok(for_index.remove(name))
+            })?;
             lib.db.insert(&row, &member_refs(&manifest), &entries)?;
             Ok(row)
         })
@@ -506,19 +509,7 @@ impl Library {
     /// # Errors
     /// If the index cannot be read.
     pub fn search(&mut self, query: &str, limit: usize) -> Result<Vec<Hit>, LibraryError> {
-        Ok(self
-            .db
-            .search(query, limit)?
-            .into_iter()
-            .map(|h| Hit {
-                lesson: h.lesson,
-                kind: h.kind,
-                text: h.text,
-                time_s: h.time_s,
-                chapter: h.chapter,
-                rank: h.rank,
-            })
-            .collect())
+        self.db.search(query, limit)
     }
 
     /// The manifest of a lesson, read from the store and checked against its id.
