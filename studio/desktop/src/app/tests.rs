@@ -318,22 +318,23 @@ fn mpr_slices_show_the_ct_and_map_clicks_back_to_the_patient() {
     assert!((app.crosshair_mm().z - (centre.z + 20.0)).abs() < 1e-3);
 }
 
+/// The surface point the pen finds at `pixel` of a 128² view of `app` (`None`: a miss).
+fn pick_at(app: &App, pixel: [f64; 2]) -> Option<DVec3> {
+    twinray_renderer::surface::pick(
+        &app.case.ct,
+        app.case.labels.as_deref(),
+        &app.transfer_function().bake(),
+        &app.camera([1, 1]),
+        &app.render_options(),
+        [128, 128],
+        pixel,
+    )
+}
+
 #[test]
 fn pick_lands_on_bone_along_the_central_ray() {
     let app = demo_app();
-    let size = [128, 128];
-    let camera = app.camera([1, 1]);
-    let lut = app.transfer_function().bake();
-    let hit = twinray_renderer::surface::pick(
-        &app.case.ct,
-        app.case.labels.as_deref(),
-        &lut,
-        &camera,
-        &app.render_options(),
-        size,
-        [64.0, 64.0],
-    )
-    .expect("the central ray hits the spine");
+    let hit = pick_at(&app, [64.0, 64.0]).expect("the central ray hits the spine");
     let ijk = app
         .case
         .ct
@@ -347,15 +348,7 @@ fn pick_lands_on_bone_along_the_central_ray() {
         .get(ijk.x as usize, ijk.y as usize, ijk.z as usize)
         .expect("inside");
     assert!(hu > 150.0, "picked {hu} HU, not bone");
-    let corner = twinray_renderer::surface::pick(
-        &app.case.ct,
-        app.case.labels.as_deref(),
-        &lut,
-        &camera,
-        &app.render_options(),
-        size,
-        [0.5, 0.5],
-    );
+    let corner = pick_at(&app, [0.5, 0.5]);
     assert!(corner.is_none(), "the corner ray misses the volume");
 }
 
@@ -976,18 +969,7 @@ fn the_structure_under_the_pointer_is_named() {
         .transform_point3(DVec3::new(0.0, 0.0, 0.0));
     assert_eq!(app.structure_at(air), None);
     // What the pointer picks at the view's centre (the spine) is named as a vertebra.
-    let camera = app.camera([1, 1]);
-    let lut = app.transfer_function().bake();
-    let hit = twinray_renderer::surface::pick(
-        &app.case.ct,
-        app.case.labels.as_deref(),
-        &lut,
-        &camera,
-        &app.render_options(),
-        [128, 128],
-        [64.0, 64.0],
-    )
-    .expect("the central ray hits the spine");
+    let hit = pick_at(&app, [64.0, 64.0]).expect("the central ray hits the spine");
     let name = app.structure_at(hit).expect("a labelled structure");
     assert!(name.starts_with("vertebrae_"), "{name}");
 }
