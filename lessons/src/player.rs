@@ -130,6 +130,16 @@ impl Player {
         &self.problems
     }
 
+    /// Whether the lesson stores label maps (a segmentation ran while it was recorded): a
+    /// player that never needs to swap labels keeps no copy of the image to re-upload.
+    #[must_use]
+    pub fn holds_label_maps(&self) -> bool {
+        self.reader
+            .index()
+            .iter()
+            .any(|e| e.stream(StreamId::LabelMaps as u8).is_some())
+    }
+
     /// The label map stored in the lesson under `hash` (what a state's
     /// `scene.label_map` names), still compressed; `None` when no readable chunk holds it
     /// (its chunk is damaged: see [`Self::problems`]). Only chunks whose index entry lists

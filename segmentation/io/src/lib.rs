@@ -10,6 +10,7 @@ mod case;
 pub mod dicom;
 mod label_names;
 mod nifti_io;
+pub mod picture;
 
 pub use case::{
     is_nifti, load_case, load_case_with, CaseError, CaseOptions, LoadedCase, SliceProgress,
@@ -20,6 +21,7 @@ pub use nifti_io::{
     ct_nifti_bytes, labels_nifti_bytes, read_ct, read_ct_bytes, read_labels, read_labels_bytes,
     write_ct, write_labels, NiftiError, MAX_OUTPUT_BYTES, MAX_VOXELS,
 };
+pub use picture::{load_picture, Picture, PictureError};
 pub use twinray_volume::{
     CtVolume, Geometry, Intensity, LabelVolume, Modality, Volume, VolumeError, WindowSource,
 };

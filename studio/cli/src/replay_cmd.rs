@@ -7,16 +7,18 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
+use twinray_lessons::player::Player;
 use twinray_lessons::state::LessonState;
 use twinray_lessons::tools::format_time_ns;
 use twinray_renderer::GpuContext;
 
 use twinray_scene::lesson::damage_messages;
-use twinray_scene::{FrameInputs, FrameRenderer, LearnerView, OrbitView, SceneBuilder};
+use twinray_scene::{FrameInputs, FrameRenderer, LabelMaps, LearnerView, OrbitView, SceneBuilder};
 
 use crate::shared::{check_output_folder, open_with_case, parse_size, private_temp_dir, DeviceArg};
 
@@ -204,6 +206,21 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
     let mut renderer =
         FrameRenderer::new(ctx.clone(), &case.ct, case.labels.as_ref(), &case.intensity)?;
     let mut builder = SceneBuilder::for_case(&case);
+    // Labels a segmentation made during the lesson replace the case's when the lesson says.
+    let mut label_maps = player
+        .holds_label_maps()
+        .then(|| LabelMaps::new(*case.ct.geometry(), case.labels.clone().map(Arc::new)));
+    let mut show_labels =
+        |player: &mut Player, renderer: &mut FrameRenderer, state: &LessonState| -> Result<()> {
+            if let Some(maps) = &mut label_maps {
+                let shown = maps.resolve(state.scene.label_map, Some(player));
+                if let Some(warning) = &shown.warning {
+                    eprintln!("warning: {}: {warning}", args.lesson.display());
+                }
+                renderer.show_labels(&case.ct, &shown)?;
+            }
+            Ok(())
+        };
     let orbit = OrbitView {
         azimuth_deg: args.azimuth,
         elevation_deg: args.elevation,
@@ -236,6 +253,7 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
             }
         }
         let state = player.state_at(t_ns);
+        show_labels(&mut player, &mut renderer, &state)?;
         let frame = builder.frame(&state, &view, args.size);
         let (image, _) = renderer.render(&frame, args.size)?;
         image.write_png(out)?;
@@ -276,6 +294,7 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
         for n in 0..count {
             let t_ns = t0 + (n as f64 * period_ns).round() as i64;
             let state = player.state_at(t_ns);
+            show_labels(&mut player, &mut renderer, &state)?;
             let frame = builder.frame(&state, &view, args.size);
             let (image, _) = renderer.render(&frame, args.size)?;
             let path = dir.join(format!("frame_{n:05}.png"));

@@ -317,3 +317,62 @@ fn not_a_lesson_and_the_wrong_case_are_clear_errors() {
         "{err}"
     );
 }
+
+#[test]
+fn labels_a_segmentation_stored_in_the_lesson_replace_the_case_labels_from_their_time_on() {
+    use twinray_lessons::event::{Event, LabelMapBlob, Note, Payload};
+    use twinray_lessons::format::LessonHeader;
+    use twinray_lessons::recorder::{Recorder, RecorderOptions};
+
+    // A lesson on the demo case whose segmentation, at 1 s, found nothing: from then on the
+    // replay shows no labels.
+    let case = twinray_scene::Case::demo().expect("demo case");
+    let dims = case
+        .ct
+        .geometry()
+        .dims
+        .map(|n| u32::try_from(n).expect("dims"));
+    let empty = vec![0u16; case.ct.voxels().len()];
+    let blob = LabelMapBlob::encode(dims, &empty).expect("map");
+    let lesson = scratch("label-map.lesson");
+    let _ = std::fs::remove_file(&lesson);
+    let header = LessonHeader::new(twinray_scene::DEMO_CASE_REF, 0);
+    let recorder =
+        Recorder::create(&lesson, &header, RecorderOptions::default()).expect("recorder");
+    let note = |text: &str| {
+        Payload::Note(Note {
+            text: text.to_owned(),
+        })
+    };
+    recorder.record(Event::new(0, note("start")));
+    for event in blob.into_events(1_000_000_000) {
+        recorder.record(event);
+    }
+    recorder.record(Event::new(2_000_000_000, note("end")));
+    recorder.finish().expect("finish");
+
+    let frame_at = |at: &str| {
+        let png = scratch(&format!("label-map-{at}.png"));
+        let out = twinray(&[
+            "replay",
+            s(&lesson),
+            "--at",
+            at,
+            "--size",
+            "64x64",
+            "--out",
+            s(&png),
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+        std::fs::read(&png).expect("frame")
+    };
+    let before = frame_at("0.5");
+    let after = frame_at("1.5");
+    assert_ne!(before, after, "the stored map changes what is shown");
+    assert_eq!(
+        frame_at("0.9"),
+        before,
+        "before its time the case's labels show"
+    );
+}

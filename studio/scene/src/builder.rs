@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use glam::{DMat3, DMat4, DQuat, DVec3, Vec3};
 use twinray_lessons::event::{
-    ControllerState, HandJoints, Pose, Space, HAND_JOINT_COUNT, WRIST_JOINT,
+    ControllerState, HandJoints, LabelMapHash, Pose, Space, HAND_JOINT_COUNT, WRIST_JOINT,
 };
 use twinray_lessons::state::{LessonState, SceneState, TimedStrokePoint, VisibleStroke};
 use twinray_renderer::{
@@ -29,6 +29,7 @@ use twinray_transfer_functions::{
 };
 use twinray_volume::{CtVolume, Geometry, Intensity, LabelVolume, Modality};
 
+use crate::label_maps::ShownLabels;
 use crate::Case;
 
 pub use twinray_renderer::Capsule;
@@ -789,6 +790,8 @@ pub struct FrameRenderer {
     renderer: VolumeRenderer,
     /// The capsules on the GPU, to skip re-uploading an unchanged set.
     uploaded: Option<Vec<Capsule>>,
+    /// The label map on the GPU (`None`: the case's own labels, uploaded by [`Self::new`]).
+    label_map: Option<LabelMapHash>,
 }
 
 impl std::fmt::Debug for FrameRenderer {
@@ -821,7 +824,33 @@ impl FrameRenderer {
         Ok(Self {
             renderer,
             uploaded: None,
+            label_map: None,
         })
+    }
+
+    /// The label map on the GPU: `None` for the case's own labels.
+    #[must_use]
+    pub fn label_map(&self) -> Option<LabelMapHash> {
+        self.label_map
+    }
+
+    /// Shows `shown` (from [`crate::LabelMaps::resolve`]) with `ct`, the image this renderer was made
+    /// with: re-uploads the volume only when the map differs from the one on the GPU.
+    ///
+    /// # Errors
+    /// If the device cannot hold the volume.
+    pub fn show_labels(&mut self, ct: &CtVolume, shown: &ShownLabels) -> Result<(), RenderError> {
+        if shown.hash == self.label_map {
+            return Ok(());
+        }
+        // The same range as the image's first upload: only the labels change.
+        let range = self.renderer.density_range().unwrap_or_else(|| {
+            DensityRange::of(&Intensity::measure(Modality::Ct, ct.voxels(), None))
+        });
+        self.renderer
+            .set_volume(ct, shown.labels.as_deref(), range)?;
+        self.label_map = shown.hash;
+        Ok(())
     }
 
     /// Renders one frame of `size` pixels.

@@ -20,6 +20,7 @@ pub mod case;
 pub mod demo;
 pub mod device;
 mod error;
+pub mod label_maps;
 pub mod lesson;
 
 pub use builder::{
@@ -28,3 +29,4 @@ pub use builder::{
 };
 pub use case::{content_hash, content_hash_as, Case, HashVersion, DEMO_CASE_REF, DEMO_CASE_REF_V1};
 pub use error::SceneError;
+pub use label_maps::{LabelMaps, ShownLabels};

@@ -12,9 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use std::collections::HashMap;
-
-use twinray_lessons::event::{Event, LabelMapBlob, LabelMapHash, Payload, Pose, StreamId};
+use twinray_lessons::event::{Event, LabelMapHash, Payload, Pose};
 use twinray_lessons::format::LessonHeader;
 use twinray_lessons::player::Player;
 use twinray_lessons::recorder::{Recorder, RecorderOptions, RecordingReport};
@@ -34,7 +32,7 @@ use twinray_scene::Case;
 use twinray_volume::{CtVolume, LabelVolume};
 
 use crate::XrError;
-use twinray_scene::{FrameRenderer, LearnerView, SceneBuilder};
+use twinray_scene::{FrameRenderer, LabelMaps, LearnerView, SceneBuilder};
 
 /// What the headset shows.
 #[derive(Debug)]
@@ -116,7 +114,7 @@ pub struct VrSession {
     /// [`VrOptions::record_at_start`], until the first frame has started the recording.
     record_pending: bool,
     options: VrOptions,
-    labels: LabelMaps,
+    labels: SessionLabels,
     /// A replay's learner controls (panel, playback, the learner's own placement of the
     /// lesson's world), made at the first frame.
     learner: Option<LearnerControls>,
@@ -209,22 +207,11 @@ impl LearnerControls {
     }
 }
 
-/// The label maps a session shows: the case's own, and those a segmentation made during the
-/// lesson (recorded by hash, stored once in the lesson; see `SceneChange::LabelMap`).
-struct LabelMaps {
-    /// The CT, to re-upload with other labels. Kept only when a map may be shown: the
-    /// replayed lesson holds maps, or a live session was given one.
+/// The labels a session shows, and the CT to re-upload them with. The CT is kept only when
+/// a map may be shown: the replayed lesson holds maps, or a live session was given one.
+struct SessionLabels {
     ct: Option<CtVolume>,
-    /// The case's own labels.
-    case: Option<LabelVolume>,
-    /// Maps decoded so far, by hash: scrubbing back and forth decodes each once.
-    decoded: HashMap<LabelMapHash, LabelVolume>,
-    /// Maps given to a live session, compressed, to record again when a new recording starts.
-    live: HashMap<LabelMapHash, LabelMapBlob>,
-    /// What the renderer holds now.
-    shown: Option<LabelMapHash>,
-    /// Maps that could not be shown, each said once.
-    failed: std::collections::HashSet<LabelMapHash>,
+    maps: LabelMaps,
 }
 
 impl std::fmt::Debug for VrSession {
@@ -254,11 +241,7 @@ impl VrSession {
             _ => None,
         };
         let holds_maps = match &content {
-            Content::Replay(player) => player
-                .reader()
-                .index()
-                .iter()
-                .any(|e| e.stream(StreamId::LabelMaps as u8).is_some()),
+            Content::Replay(player) => player.holds_label_maps(),
             Content::Live { .. } => false,
         };
         let mut interaction = Interaction::new(TwinPlacement::rigid(twin), 1);
@@ -278,13 +261,9 @@ impl VrSession {
             options,
             learner: None,
             last_state: None,
-            labels: LabelMaps {
+            labels: SessionLabels {
                 ct: holds_maps.then(|| case.ct.clone()),
-                case: case.labels.clone(),
-                decoded: HashMap::new(),
-                live: HashMap::new(),
-                shown: None,
-                failed: std::collections::HashSet::new(),
+                maps: LabelMaps::new(*case.ct.geometry(), case.labels.clone().map(Arc::new)),
             },
         }
     }
@@ -301,22 +280,10 @@ impl VrSession {
         labels: LabelVolume,
         time_ns: i64,
     ) -> Result<(), XrError> {
-        let dims = ct.geometry().dims;
-        let labels_dims = labels.geometry().dims;
-        let to_u32 = |d: [usize; 3]| d.map(|n| u32::try_from(n).unwrap_or(u32::MAX));
-        if labels_dims != dims {
-            return Err(XrError::Labels(format!(
-                "the new labels are on a {labels_dims:?} grid, the case on {dims:?}"
-            )));
-        }
-        let blob = LabelMapBlob::encode(to_u32(dims), labels.voxels())
-            .map_err(|e| XrError::Labels(e.to_string()))?;
-        let hash = blob.hash;
+        let blob = self.labels.maps.add_live(labels).map_err(XrError::Labels)?;
         if self.labels.ct.is_none() {
             self.labels.ct = Some(ct.clone());
         }
-        self.labels.decoded.insert(hash, labels);
-        self.labels.live.insert(hash, blob.clone());
         for event in blob.into_events(time_ns) {
             self.live.apply(&event);
             if let Some(recorder) = &self.recorder {
@@ -329,62 +296,24 @@ impl VrSession {
     /// The label map the renderer shows: `None` for the case's own labels.
     #[must_use]
     pub fn shown_label_map(&self) -> Option<LabelMapHash> {
-        self.labels.shown
+        self.renderer.label_map()
     }
 
     /// Uploads the labels `wanted` names, if the renderer holds others. A map that cannot be
     /// read (a damaged chunk, another grid) is said once and the case's labels are shown.
     fn sync_labels(&mut self, wanted: Option<LabelMapHash>) -> Result<(), XrError> {
-        let wanted = wanted.filter(|h| !self.labels.failed.contains(h));
-        if wanted == self.labels.shown {
-            return Ok(());
-        }
         let Some(ct) = &self.labels.ct else {
             return Ok(());
         };
-        if let Some(hash) = wanted {
-            if !self.labels.decoded.contains_key(&hash) {
-                let decoded = match &mut self.content {
-                    Content::Replay(player) => player
-                        .label_map(&hash)
-                        .ok_or_else(|| "its chunk is missing or damaged".to_owned())
-                        .and_then(|blob| blob.voxels().map_err(|e| e.to_string()))
-                        .and_then(|voxels| {
-                            LabelVolume::new(*ct.geometry(), voxels).map_err(|e| e.to_string())
-                        }),
-                    Content::Live { .. } => Err("it was not given to this session".to_owned()),
-                };
-                match decoded {
-                    Ok(v) => {
-                        self.labels.decoded.insert(hash, v);
-                    }
-                    Err(why) => {
-                        crate::say!(
-                            "warning: the lesson's label map {} cannot be shown ({why}); \
-                             showing the case's labels",
-                            &LabelMapBlob::hash_hex(&hash)[..12]
-                        );
-                        self.labels.failed.insert(hash);
-                        return self.sync_labels(None);
-                    }
-                }
-            }
-        }
-        let labels = match wanted {
-            Some(hash) => self.labels.decoded.get(&hash),
-            None => self.labels.case.as_ref(),
+        let player = match &mut self.content {
+            Content::Replay(player) => Some(&mut **player),
+            Content::Live { .. } => None,
         };
-        let renderer = self.renderer.renderer_mut();
-        // The same range as the image's first upload: only the labels change.
-        let range = renderer.density_range().unwrap_or_else(|| {
-            twinray_transfer_functions::DensityRange::of(&twinray_volume::Intensity::measure(
-                twinray_volume::Modality::Ct,
-                ct.voxels(),
-                None,
-            ))
-        });
-        renderer.set_volume(ct, labels, range)?;
-        self.labels.shown = wanted;
+        let shown = self.labels.maps.resolve(wanted, player);
+        if let Some(warning) = &shown.warning {
+            crate::say!("warning: {warning}");
+        }
+        self.renderer.show_labels(ct, &shown)?;
         Ok(())
     }
 
@@ -600,7 +529,7 @@ impl VrSession {
             .live
             .scene
             .label_map
-            .and_then(|h| self.labels.live.get(&h))
+            .and_then(|h| self.labels.maps.live_blob(&h))
         {
             recorder.record(Event::new(
                 time_ns,

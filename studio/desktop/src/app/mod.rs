@@ -16,13 +16,16 @@ pub mod segment_job;
 
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
 use glam::{DMat3, DMat4, DQuat, DVec3, Quat, Vec3};
+use twinray_io::LabelVolume;
 use twinray_lessons::event::{
-    Brush, Chapter, ClipPlane as SceneClip, CropBox as SceneCrop, Event, Note, Payload, Pose,
-    SceneChange, Space, StrokeBegin, StrokePoint, StrokeStyle, TransferPoint,
+    Brush, Chapter, ClipPlane as SceneClip, CropBox as SceneCrop, Event, LabelMapBlob,
+    LabelMapHash, Note, Payload, Pose, SceneChange, Space, StrokeBegin, StrokePoint, StrokeStyle,
+    TransferPoint,
 };
 use twinray_lessons::format::LessonHeader;
 use twinray_lessons::player::Player;
@@ -31,7 +34,7 @@ use twinray_lessons::state::{LabelState, LessonState, SceneState, WindowLevel};
 use twinray_lessons::tools::ChapterInfo;
 use twinray_renderer::{Camera, RenderOptions};
 use twinray_scene::builder::{orbit_camera, DEFAULT_FOV_DEG};
-use twinray_scene::{FrameInputs, LearnerView, OrbitView, SceneBuilder};
+use twinray_scene::{FrameInputs, LabelMaps, LearnerView, OrbitView, SceneBuilder, ShownLabels};
 use twinray_transfer_functions::{Palette, Preset, TransferFunction};
 use twinray_voice::capture::VoiceCapture;
 use twinray_voice::clock::LessonClock;
@@ -171,6 +174,10 @@ pub struct Replay {
     pub follow_instructor: bool,
     /// The lesson's state at the playhead.
     pub state: LessonState,
+    /// Label maps a segmentation made during the lesson, when it holds any.
+    label_maps: Option<LabelMaps>,
+    /// The labels the lesson shows at the playhead (`None`: the case's own).
+    shown_labels: Option<ShownLabels>,
     /// The narration playing through the speakers, when the lesson has one and an output
     /// opened.
     narration: Option<NarrationOutput>,
@@ -197,6 +204,15 @@ impl Replay {
     fn seek(&mut self, time_ns: i64) {
         self.time_ns = time_ns.clamp(self.range_ns.0, self.range_ns.1);
         self.state = self.player.state_at(self.time_ns);
+        if let Some(maps) = &mut self.label_maps {
+            self.shown_labels =
+                Some(maps.resolve(self.state.scene.label_map, Some(&mut self.player)));
+        }
+    }
+
+    /// Why a label map of the lesson cannot be shown, said once.
+    fn take_label_warning(&mut self) -> Option<String> {
+        self.shown_labels.as_mut().and_then(|s| s.warning.take())
     }
 }
 
@@ -362,6 +378,10 @@ pub enum Action {
     },
 }
 
+/// Names the labels on the GPU: the app's labels revision, and the lesson's label map shown
+/// (`None`: the case's own).
+pub type LabelsKey = (u64, Option<LabelMapHash>);
+
 /// The studio's state.
 #[derive(Debug)]
 pub struct App {
@@ -398,6 +418,8 @@ pub struct App {
     pub labels_revision: u64,
     /// The segmentation running in the background.
     pub segmentation: Option<SegmentationJob>,
+    /// The label map the last segmentation put in place, stored into lessons by hash.
+    live_label_map: Option<LabelMapBlob>,
     /// What a background job last reported (finished, cancelled, failed), for the status bar;
     /// the window takes it.
     pub notice: Option<String>,
@@ -472,6 +494,7 @@ impl App {
             mpr_revision: 1,
             labels_revision: 1,
             segmentation: None,
+            live_label_map: None,
             notice: None,
             palette: if mr {
                 Palette::totalsegmentator_mr()
@@ -892,8 +915,19 @@ impl App {
     }
 
     /// Problems the scene met (e.g. a lesson's unknown preset), each once; clears them.
-    pub fn take_scene_warnings(&self) -> Vec<String> {
-        self.builder.borrow_mut().take_warnings()
+    pub fn take_scene_warnings(&mut self) -> Vec<String> {
+        let mut warnings = self.builder.borrow_mut().take_warnings();
+        warnings.extend(self.replay.as_mut().and_then(Replay::take_label_warning));
+        warnings
+    }
+
+    /// The labels a frame shows, and a key that changes whenever they do: the case's, or,
+    /// while replaying a lesson that stores label maps, the map it shows at the playhead.
+    pub fn frame_labels(&self) -> (LabelsKey, Option<Arc<LabelVolume>>) {
+        match self.replay.as_ref().and_then(|r| r.shown_labels.as_ref()) {
+            Some(shown) => ((self.labels_revision, shown.hash), shown.labels.clone()),
+            None => ((self.labels_revision, None), self.case.labels.clone()),
+        }
     }
 
     /// The transfer function of the scene on screen.
@@ -1079,6 +1113,29 @@ impl App {
                     text.push_str("; note: ");
                     text.push_str(twinray_segmentation::BUILTIN_MODEL_NOTICE);
                 }
+                // The map goes into the lesson (once, by hash) so a replay shows these labels
+                // from this moment on, and into any recording started later.
+                let dims = labels
+                    .geometry()
+                    .dims
+                    .map(|n| u32::try_from(n).unwrap_or(u32::MAX));
+                match LabelMapBlob::encode(dims, labels.voxels()) {
+                    Ok(blob) => {
+                        let change = SceneChange::LabelMap {
+                            hash: Some(blob.hash),
+                        };
+                        self.record(Payload::LabelMap(Box::new(blob.clone())));
+                        if self.replay.is_none() {
+                            self.scene.apply(&change);
+                            self.record(Payload::Scene(change));
+                        }
+                        self.live_label_map = Some(blob);
+                    }
+                    Err(e) => {
+                        text.push_str("; warning: the labels cannot be stored in a lesson: ");
+                        text.push_str(&e.to_string());
+                    }
+                }
                 self.case.replace_labels(labels, names);
                 self.labels_revision += 1;
                 self.bump();
@@ -1204,7 +1261,16 @@ impl App {
             chapters: Vec::new(),
             event_count: 0,
         });
-        // The lesson starts from what is on screen, not from the player's default scene.
+        // The lesson starts from what is on screen, not from the player's default scene,
+        // including labels a segmentation put in place (the map first, then the change
+        // that shows it).
+        if let Some(blob) = self
+            .live_label_map
+            .clone()
+            .filter(|b| self.scene.label_map == Some(b.hash))
+        {
+            self.record(Payload::LabelMap(Box::new(blob)));
+        }
         for change in self.scene.to_changes() {
             self.record(Payload::Scene(change));
         }
@@ -1275,7 +1341,15 @@ impl App {
             follow_instructor: false,
             narration: None,
             narration_status: None,
+            label_maps: None,
+            shown_labels: None,
         };
+        if replay.player.holds_label_maps() {
+            replay.label_maps = Some(LabelMaps::new(
+                *self.case.ct.geometry(),
+                self.case.labels.clone(),
+            ));
+        }
         replay.seek(range_ns.0);
         self.open_narration(&mut replay);
         self.replay = Some(replay);

@@ -678,6 +678,50 @@ fn segmentation_in_the_background_replaces_the_labels_with_the_models_classes() 
         notes[0].contains("tiny-unet3d-random") && notes[0].contains("liver"),
         "{notes:?}"
     );
+
+    // The lesson stores the map once and shows it from the moment the segmentation ended:
+    // a replay on the original case shows the case's labels before and the model's after.
+    let events = read_events(&path);
+    let stored: Vec<_> = events
+        .iter()
+        .filter_map(|e| match &e.payload {
+            Payload::LabelMap(blob) => Some(blob.hash),
+            _ => None,
+        })
+        .collect();
+    let shown_at: Vec<_> = events
+        .iter()
+        .filter_map(|e| match &e.payload {
+            Payload::Scene(SceneChange::LabelMap { hash }) => Some((e.time_ns, *hash)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(stored.len(), 1, "one stored map");
+    assert_eq!(shown_at.len(), 1, "{shown_at:?}");
+    assert_eq!(shown_at[0].1, Some(stored[0]));
+    let mut learner = small_ct_app();
+    let original = learner.case.labels.clone().expect("labels");
+    learner
+        .apply(Action::OpenLesson(path.clone()))
+        .expect("the lesson opens on the original case");
+    let (key, before) = learner.frame_labels();
+    assert_eq!(key.1, None, "before the segmentation: the case's labels");
+    assert_eq!(before.expect("labels").voxels(), original.voxels());
+    learner
+        .apply(Action::Seek(shown_at[0].0 + 1))
+        .expect("seek");
+    let (key, after) = learner.frame_labels();
+    assert_eq!(key.1, Some(stored[0]));
+    assert_eq!(
+        after.expect("labels").voxels(),
+        app.case.labels.as_ref().expect("labels").voxels()
+    );
+    learner.apply(Action::Seek(0)).expect("seek back");
+    assert_eq!(
+        learner.frame_labels().0 .1,
+        None,
+        "scrubbing back restores them"
+    );
 }
 
 #[test]

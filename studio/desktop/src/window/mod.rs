@@ -93,8 +93,7 @@ pub fn run(options: StudioOptions) -> Result<()> {
         device,
         app.case.ct.clone(),
         app.case.intensity,
-        app.case.labels.clone(),
-        app.labels_revision,
+        app.frame_labels(),
     )?;
     let event_loop = EventLoop::new().context("opening the display (is DISPLAY set?)")?;
     let mut studio = Studio {
@@ -194,6 +193,7 @@ impl Studio {
             full
         };
         let frame = self.app.frame(size);
+        let (labels_key, labels) = self.app.frame_labels();
         for warning in self.app.take_scene_warnings() {
             self.app.notice = Some(format!("warning: {warning}"));
         }
@@ -205,8 +205,8 @@ impl Studio {
             camera: frame.camera,
             size,
             overlays: frame.overlays.all(),
-            labels_revision: self.app.labels_revision,
-            labels: self.app.case.labels.clone(),
+            labels_key,
+            labels,
         });
         self.requested = (revision, !preview);
     }

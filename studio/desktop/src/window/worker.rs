@@ -11,6 +11,7 @@ use twinray_io::{CtVolume, Intensity, LabelVolume};
 use twinray_renderer::{Camera, Capsule, DevicePreference, GpuContext, RenderOptions, RgbaImage};
 use twinray_transfer_functions::{DensityRange, TransferFunction};
 
+use crate::app::LabelsKey;
 use twinray_scene::FrameRenderer;
 
 /// What to render.
@@ -30,11 +31,11 @@ pub struct RenderRequest {
     pub size: [u32; 2],
     /// Strokes and the instructor's avatar, composited by depth.
     pub overlays: Vec<Capsule>,
-    /// The app's labels revision: when it differs from the uploaded one, `labels` replace the
-    /// renderer's (a segmentation finished). Carried by every request because the worker
-    /// drops all but the newest.
-    pub labels_revision: u64,
-    /// The case's label map.
+    /// Names `labels`: when it differs from the uploaded one, `labels` replace the
+    /// renderer's (a segmentation finished, a replayed lesson shows another map). Carried by
+    /// every request because the worker drops all but the newest.
+    pub labels_key: LabelsKey,
+    /// The label map to show.
     pub labels: Option<Arc<LabelVolume>>,
 }
 
@@ -64,14 +65,13 @@ pub struct RenderWorker {
 }
 
 impl RenderWorker {
-    /// Starts the thread; the device is opened and the volume uploaded there. `labels_revision`:
-    /// the app's revision of `labels`.
+    /// Starts the thread; the device is opened and the volume uploaded there with `labels`
+    /// ([`crate::app::App::frame_labels`]).
     pub fn start(
         preference: DevicePreference,
         ct: Arc<CtVolume>,
         intensity: Intensity,
-        labels: Option<Arc<LabelVolume>>,
-        labels_revision: u64,
+        (labels_key, labels): (LabelsKey, Option<Arc<LabelVolume>>),
     ) -> Result<Self> {
         let (request_tx, request_rx) = channel::<RenderRequest>();
         let (result_tx, result_rx) = channel::<RenderResult>();
@@ -89,16 +89,16 @@ impl RenderWorker {
                         .map_err(|e| e.to_string())
                 };
                 let mut renderer = setup();
-                let mut uploaded_labels = labels_revision;
+                let mut uploaded_labels = labels_key;
                 while let Some(request) = newest(&request_rx) {
                     let started = Instant::now();
                     let image = match renderer.as_mut() {
                         Err(e) => Err(e.clone()),
                         Ok(r) => {
-                            let upload = if request.labels_revision == uploaded_labels {
+                            let upload = if request.labels_key == uploaded_labels {
                                 Ok(())
                             } else {
-                                uploaded_labels = request.labels_revision;
+                                uploaded_labels = request.labels_key;
                                 r.renderer_mut()
                                     .set_volume(
                                         &ct,
