@@ -16,9 +16,11 @@ use glam::{Vec2, Vec3};
 use crate::error::DecodeError;
 use crate::event::{
     AudioPacket, Brush, Chapter, ClipPlane, ControllerSample, ControllerState, CropBox, Event,
-    Gesture, GestureKind, HandJoint, HandJoints, HandSample, Handedness, LabelMapBlob, Note,
-    Payload, Pose, SceneChange, Space, StreamId, StrokeBegin, StrokePoint, StrokeStyle,
-    TransferPoint, Viewpoint, VoiceFormat, VoicePacket, VoiceSync, HAND_JOINT_COUNT, WRIST_JOINT,
+    Gesture, GestureKind, HandJoint, HandJoints, HandSample, Handedness, ImageBlob, ImageHash,
+    LabelMapBlob, Measurement, Note, Payload, PixelFormat, PixelSpacing, Pose, SceneChange, Space,
+    StreamId, StrokeBegin, StrokePoint, StrokeStyle, TransferPoint, Viewpoint, VoiceFormat,
+    VoicePacket, VoiceSync, HAND_JOINT_COUNT, MAX_BOARD_TITLE_BYTES, MAX_IMAGE_PIXELS,
+    MAX_IMAGE_SIDE, WRIST_JOINT,
 };
 use crate::format::{check_time, MAX_TIME_NS};
 use crate::quant::{
@@ -42,11 +44,17 @@ pub(crate) mod record {
     pub const STROKE_END: u8 = 0x32;
     pub const STROKE_ERASE: u8 = 0x33;
     pub const STROKE_UNDO: u8 = 0x34;
+    /// 1.3: a stroke begin in a space without a 1.0 code (a board).
+    pub const STROKE_BEGIN_1_3: u8 = 0x35;
     pub const SCENE: u8 = 0x40;
     pub const LABEL_MAP: u8 = 0x41;
+    /// 1.3: a board image.
+    pub const IMAGE: u8 = 0x42;
     pub const CHAPTER: u8 = 0x50;
     pub const VIEWPOINT: u8 = 0x51;
     pub const NOTE: u8 = 0x52;
+    /// 1.3: a viewpoint in a space without a 1.0 code (a board).
+    pub const VIEWPOINT_1_3: u8 = 0x53;
     pub const AUDIO: u8 = 0x60;
     pub const VOICE_BLOCK: u8 = 0x61;
     pub const VOICE_SYNC: u8 = 0x62;
@@ -566,13 +574,45 @@ fn read_hand(r: &mut ByteReader) -> Result<Handedness, DecodeError> {
     }
 }
 
-fn space_code(s: Space) -> u8 {
+/// The space's code in records of 1.0 types; `None` for a board (1.3). A 1.2 reader calls a
+/// space code it does not know invalid (and the chunk damaged), so a board space goes into
+/// records of 1.3 types only, which older readers skip.
+fn legacy_space_code(s: Space) -> Option<u8> {
     match s {
-        Space::Stage => 0,
-        Space::Patient => 1,
+        Space::Stage => Some(SPACE_STAGE),
+        Space::Patient => Some(SPACE_PATIENT),
+        Space::Board(_) => None,
     }
 }
 
+const SPACE_STAGE: u8 = 0;
+const SPACE_PATIENT: u8 = 1;
+const SPACE_BOARD: u8 = 2;
+
+/// The 1.3 space coding: the code, then for a board its id (varint).
+fn write_space(w: &mut ByteWriter, s: Space) {
+    match s {
+        Space::Stage => w.u8(SPACE_STAGE),
+        Space::Patient => w.u8(SPACE_PATIENT),
+        Space::Board(id) => {
+            w.u8(SPACE_BOARD);
+            w.varint(u64::from(id));
+        }
+    }
+}
+
+/// Reads the 1.3 space coding; `None` for a space code this build does not know (a newer
+/// writer's), whose fields cannot be read: the caller skips what holds it.
+fn read_space_1_3(r: &mut ByteReader) -> Result<Option<Space>, DecodeError> {
+    Ok(match r.u8("space")? {
+        SPACE_STAGE => Some(Space::Stage),
+        SPACE_PATIENT => Some(Space::Patient),
+        SPACE_BOARD => Some(Space::Board(r.varint_u32("board id")?)),
+        _ => None,
+    })
+}
+
+/// Reads a 1.0 space code (stroke begin `0x30`, viewpoint `0x51`, keyframe stroke list).
 fn read_space(r: &mut ByteReader) -> Result<Space, DecodeError> {
     let offset = r.pos();
     match r.u8("space")? {
@@ -632,22 +672,41 @@ fn brush_from_code(c: u8) -> Brush {
     }
 }
 
-fn write_stroke_begin(w: &mut ByteWriter, b: &StrokeBegin) {
+/// Writes a stroke begin and returns the record type that holds it: [`record::STROKE_BEGIN`]
+/// with a 1.0 space code, or [`record::STROKE_BEGIN_1_3`] with the 1.3 space coding for a
+/// board (same layout otherwise).
+fn write_stroke_begin(w: &mut ByteWriter, b: &StrokeBegin) -> u8 {
     w.varint(u64::from(b.stroke_id));
-    w.u8(space_code(b.space));
+    let ty = if let Some(code) = legacy_space_code(b.space) {
+        w.u8(code);
+        record::STROKE_BEGIN
+    } else {
+        write_space(w, b.space);
+        record::STROKE_BEGIN_1_3
+    };
     w.bytes(&b.style.colour_rgba);
     w.f32_le(b.style.width_mm);
     w.u8(brush_code(b.style.brush));
+    ty
 }
 
-fn read_stroke_begin(r: &mut ByteReader) -> Result<StrokeBegin, DecodeError> {
+/// Reads a stroke begin of record type `ty` (its space coding); `None` for a space this
+/// build does not know.
+fn read_stroke_begin(r: &mut ByteReader, ty: u8) -> Result<Option<StrokeBegin>, DecodeError> {
     let stroke_id = r.varint_u32("stroke id")?;
-    let space = read_space(r)?;
+    let space = if ty == record::STROKE_BEGIN_1_3 {
+        match read_space_1_3(r)? {
+            Some(space) => space,
+            None => return Ok(None),
+        }
+    } else {
+        read_space(r)?
+    };
     let c = r.take(4, "stroke colour")?;
     let colour_rgba = [c[0], c[1], c[2], c[3]];
     let width_mm = r.f32_le("stroke width")?;
     let brush = brush_from_code(r.u8("brush")?);
-    Ok(StrokeBegin {
+    Ok(Some(StrokeBegin {
         stroke_id,
         space,
         style: StrokeStyle {
@@ -655,7 +714,7 @@ fn read_stroke_begin(r: &mut ByteReader) -> Result<StrokeBegin, DecodeError> {
             width_mm,
             brush,
         },
-    })
+    }))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -674,6 +733,125 @@ mod scene_tag {
     pub const MPR_SLICES: u8 = 10;
     pub const TWIN_SCALE: u8 = 11;
     pub const LABEL_MAP: u8 = 12;
+    pub const BOARD_SHOW: u8 = 13;
+    pub const BOARD_POSE: u8 = 14;
+    pub const BOARD_HIDE: u8 = 15;
+    pub const MEASUREMENT_SHOW: u8 = 16;
+    pub const MEASUREMENT_HIDE: u8 = 17;
+}
+
+/// Measurement kind codes (1.3). 0 is never a kind: an [`Measurement::Other`] that holds a
+/// known code is written as 0, so that no writer can emit a known kind without its fields.
+mod measurement_kind {
+    pub const OTHER: u8 = 0;
+    pub const DISTANCE: u8 = 1;
+    pub const ANGLE: u8 = 2;
+    pub const COBB: u8 = 3;
+    pub const TRAJECTORY: u8 = 4;
+    pub const LABEL_STATS: u8 = 5;
+    pub const KNOWN: [u8; 5] = [DISTANCE, ANGLE, COBB, TRAJECTORY, LABEL_STATS];
+}
+
+/// A board title cut to [`MAX_BOARD_TITLE_BYTES`] at a character boundary.
+fn bounded_title(title: &str) -> &str {
+    let mut end = title.len().min(MAX_BOARD_TITLE_BYTES);
+    while !title.is_char_boundary(end) {
+        end -= 1;
+    }
+    &title[..end]
+}
+
+fn write_measurement(w: &mut ByteWriter, m: &Measurement) {
+    use measurement_kind as k;
+    let points = |w: &mut ByteWriter, kind: u8, space: Space, points: &[Vec3]| {
+        w.u8(kind);
+        write_space(w, space);
+        for p in points {
+            write_vec3(w, *p);
+        }
+    };
+    match m {
+        Measurement::Distance { space, a_mm, b_mm } => {
+            points(w, k::DISTANCE, *space, &[*a_mm, *b_mm]);
+        }
+        Measurement::Angle {
+            space,
+            a_mm,
+            vertex_mm,
+            b_mm,
+        } => points(w, k::ANGLE, *space, &[*a_mm, *vertex_mm, *b_mm]),
+        Measurement::Cobb {
+            space,
+            line1_mm,
+            line2_mm,
+        } => points(
+            w,
+            k::COBB,
+            *space,
+            &[line1_mm[0], line1_mm[1], line2_mm[0], line2_mm[1]],
+        ),
+        Measurement::Trajectory {
+            space,
+            entry_mm,
+            target_mm,
+        } => points(w, k::TRAJECTORY, *space, &[*entry_mm, *target_mm]),
+        Measurement::LabelStats { label_id } => {
+            w.u8(k::LABEL_STATS);
+            w.varint(u64::from(*label_id));
+        }
+        Measurement::Other(code) => w.u8(if k::KNOWN.contains(code) {
+            k::OTHER
+        } else {
+            *code
+        }),
+    }
+}
+
+/// `None` for a measurement in a space this build does not know (the scene change is skipped);
+/// a kind it does not know is [`Measurement::Other`], its fields unread (the measurement is
+/// the last field of its scene change, so nothing after it is lost).
+fn read_measurement(r: &mut ByteReader) -> Result<Option<Measurement>, DecodeError> {
+    use measurement_kind as k;
+    let kind = r.u8("measurement kind")?;
+    if kind == k::LABEL_STATS {
+        let offset = r.pos();
+        let label_id =
+            u16::try_from(r.varint("measured label")?).map_err(|_| DecodeError::Invalid {
+                offset,
+                what: "measured label",
+            })?;
+        return Ok(Some(Measurement::LabelStats { label_id }));
+    }
+    if !k::KNOWN.contains(&kind) {
+        return Ok(Some(Measurement::Other(kind)));
+    }
+    let Some(space) = read_space_1_3(r)? else {
+        return Ok(None);
+    };
+    let mut p = || read_vec3(r, "measurement point");
+    Ok(Some(match kind {
+        k::DISTANCE => Measurement::Distance {
+            space,
+            a_mm: p()?,
+            b_mm: p()?,
+        },
+        k::ANGLE => Measurement::Angle {
+            space,
+            a_mm: p()?,
+            vertex_mm: p()?,
+            b_mm: p()?,
+        },
+        k::COBB => Measurement::Cobb {
+            space,
+            line1_mm: [p()?, p()?],
+            line2_mm: [p()?, p()?],
+        },
+        _ => Measurement::Trajectory {
+            space,
+            entry_mm: p()?,
+            target_mm: p()?,
+        },
+    }))
 }
 
 fn write_scene_change(w: &mut ByteWriter, c: &SceneChange) {
@@ -749,6 +927,43 @@ fn write_scene_change(w: &mut ByteWriter, c: &SceneChange) {
             if let Some(h) = hash {
                 w.bytes(h);
             }
+        }
+        SceneChange::BoardShow {
+            board_id,
+            image,
+            title,
+            pose,
+            width_mm,
+        } => {
+            w.u8(scene_tag::BOARD_SHOW);
+            w.varint(u64::from(*board_id));
+            w.bytes(&image.0);
+            w.string(bounded_title(title));
+            write_pose_exact(w, pose);
+            w.f32_le(*width_mm);
+        }
+        SceneChange::BoardPose {
+            board_id,
+            pose,
+            width_mm,
+        } => {
+            w.u8(scene_tag::BOARD_POSE);
+            w.varint(u64::from(*board_id));
+            write_pose_exact(w, pose);
+            w.f32_le(*width_mm);
+        }
+        SceneChange::BoardHide { board_id } => {
+            w.u8(scene_tag::BOARD_HIDE);
+            w.varint(u64::from(*board_id));
+        }
+        SceneChange::MeasurementShow { id, measurement } => {
+            w.u8(scene_tag::MEASUREMENT_SHOW);
+            w.varint(u64::from(*id));
+            write_measurement(w, measurement);
+        }
+        SceneChange::MeasurementHide { id } => {
+            w.u8(scene_tag::MEASUREMENT_HIDE);
+            w.varint(u64::from(*id));
         }
     }
 }
@@ -829,6 +1044,43 @@ fn read_scene_change(r: &mut ByteReader) -> Result<Option<SceneChange>, DecodeEr
                 None
             },
         },
+        scene_tag::BOARD_SHOW => {
+            let board_id = r.varint_u32("board id")?;
+            let image = ImageHash(read_hash(r, "board image hash")?);
+            let offset = r.pos();
+            let title = r.string("board title")?;
+            if title.len() > MAX_BOARD_TITLE_BYTES {
+                return Err(DecodeError::Invalid {
+                    offset,
+                    what: "board title",
+                });
+            }
+            SceneChange::BoardShow {
+                board_id,
+                image,
+                title,
+                pose: read_pose_exact(r)?,
+                width_mm: r.f32_le("board width")?,
+            }
+        }
+        scene_tag::BOARD_POSE => SceneChange::BoardPose {
+            board_id: r.varint_u32("board id")?,
+            pose: read_pose_exact(r)?,
+            width_mm: r.f32_le("board width")?,
+        },
+        scene_tag::BOARD_HIDE => SceneChange::BoardHide {
+            board_id: r.varint_u32("board id")?,
+        },
+        scene_tag::MEASUREMENT_SHOW => {
+            let id = r.varint_u32("measurement id")?;
+            match read_measurement(r)? {
+                Some(measurement) => SceneChange::MeasurementShow { id, measurement },
+                None => return Ok(None),
+            }
+        }
+        scene_tag::MEASUREMENT_HIDE => SceneChange::MeasurementHide {
+            id: r.varint_u32("measurement id")?,
+        },
         _ => return Ok(None),
     }))
 }
@@ -849,14 +1101,33 @@ fn encode_keyframe(kf: &Keyframe) -> Vec<u8> {
         write_scene_change(&mut cw, c);
         w.blob(&cw.buf);
     }
-    w.varint(kf.strokes.len() as u64);
+    // Strokes in a space with a 1.0 code go in the list every reader knows; strokes on
+    // boards (1.3) in a list appended after it, which older readers never reach (they stop
+    // reading the keyframe after their list), so that they do not call the keyframe damaged.
+    let mut legacy = Vec::new();
+    let mut boards = Vec::new();
     for s in kf.strokes.values() {
         let mut sw = ByteWriter::new();
-        write_stroke_begin(&mut sw, &s.begin);
+        let ty = write_stroke_begin(&mut sw, &s.begin);
         sw.i64_le(s.begin_time_ns);
         sw.varint(s.first_chunk_seq);
         sw.u8(u8::from(s.ended));
-        w.blob(&sw.buf);
+        if ty == record::STROKE_BEGIN {
+            legacy.push(sw.buf);
+        } else {
+            boards.push(sw.buf);
+        }
+    }
+    w.varint(legacy.len() as u64);
+    for body in &legacy {
+        w.blob(body);
+    }
+    // The 1.3 list only when there is one: keyframes without boards stay as 1.2 wrote them.
+    if !boards.is_empty() {
+        w.varint(boards.len() as u64);
+        for body in &boards {
+            w.blob(body);
+        }
     }
     w.into_inner()
 }
@@ -874,23 +1145,32 @@ fn decode_keyframe(r: &mut ByteReader) -> Result<Keyframe, DecodeError> {
             kf.scene.apply(&c);
         }
     }
-    let n = r.count(1, "keyframe strokes")?;
-    for _ in 0..n {
-        let body = r.blob("keyframe stroke")?;
-        let mut s = ByteReader::new(body);
-        let begin = read_stroke_begin(&mut s)?;
-        let begin_time_ns = s.i64_le("stroke begin time")?;
-        let first_chunk_seq = s.varint("stroke first chunk")?;
-        let ended = read_bool(&mut s, "stroke ended")?;
-        kf.strokes.insert(
-            begin.stroke_id,
-            KeyframeStroke {
-                begin,
-                begin_time_ns,
-                first_chunk_seq,
-                ended,
-            },
-        );
+    // The 1.0 stroke list, then (1.3, only when present) the strokes on boards.
+    for ty in [record::STROKE_BEGIN, record::STROKE_BEGIN_1_3] {
+        if ty == record::STROKE_BEGIN_1_3 && r.is_empty() {
+            break;
+        }
+        let n = r.count(1, "keyframe strokes")?;
+        for _ in 0..n {
+            let body = r.blob("keyframe stroke")?;
+            let mut s = ByteReader::new(body);
+            // A stroke in a space this build does not know is skipped on its own.
+            let Some(begin) = read_stroke_begin(&mut s, ty)? else {
+                continue;
+            };
+            let begin_time_ns = s.i64_le("stroke begin time")?;
+            let first_chunk_seq = s.varint("stroke first chunk")?;
+            let ended = read_bool(&mut s, "stroke ended")?;
+            kf.strokes.insert(
+                begin.stroke_id,
+                KeyframeStroke {
+                    begin,
+                    begin_time_ns,
+                    first_chunk_seq,
+                    ended,
+                },
+            );
+        }
     }
     Ok(kf)
 }
@@ -908,10 +1188,7 @@ fn encode_discrete(e: &Event, t0: i64) -> (u8, Vec<u8>) {
             write_pose_exact(&mut w, &g.pose);
             record::GESTURE
         }
-        Payload::StrokeBegin(b) => {
-            write_stroke_begin(&mut w, b);
-            record::STROKE_BEGIN
-        }
+        Payload::StrokeBegin(b) => write_stroke_begin(&mut w, b),
         Payload::StrokeEnd { stroke_id } => {
             w.varint(u64::from(*stroke_id));
             record::STROKE_END
@@ -937,9 +1214,15 @@ fn encode_discrete(e: &Event, t0: i64) -> (u8, Vec<u8>) {
         }
         Payload::Viewpoint(v) => {
             w.string(&v.name);
-            w.u8(space_code(v.space));
+            let ty = if let Some(code) = legacy_space_code(v.space) {
+                w.u8(code);
+                record::VIEWPOINT
+            } else {
+                write_space(&mut w, v.space);
+                record::VIEWPOINT_1_3
+            };
             write_pose_exact(&mut w, &v.pose);
-            record::VIEWPOINT
+            ty
         }
         Payload::Note(n) => {
             w.string(&n.text);
@@ -967,6 +1250,29 @@ fn encode_discrete(e: &Event, t0: i64) -> (u8, Vec<u8>) {
             w.blob(&map.zstd);
             record::LABEL_MAP
         }
+        Payload::Image(image) => {
+            w.bytes(&image.hash.0);
+            w.varint(u64::from(image.width));
+            w.varint(u64::from(image.height));
+            w.u8(image.format.code());
+            match image.spacing {
+                PixelSpacing::Unknown => w.u8(0),
+                PixelSpacing::Known {
+                    row_mm,
+                    col_mm,
+                    at_detector,
+                } => {
+                    w.u8(1);
+                    w.f32_le(row_mm);
+                    w.f32_le(col_mm);
+                    w.u8(u8::from(at_detector));
+                }
+            }
+            // The pixels' coding: 1 = one zstd frame.
+            w.u8(IMAGE_ZSTD);
+            w.blob(&image.zstd);
+            record::IMAGE
+        }
         // Sampled streams and points never reach here (ChunkBuilder::push routes them); the
         // arm exists so the match is total without a panic.
         Payload::Head(_)
@@ -987,7 +1293,10 @@ fn decode_discrete(ty: u8, r: &mut ByteReader, t0: i64) -> Result<Option<Event>,
             kind: gesture_from_code(r.u8("gesture kind")?),
             pose: read_pose_exact(r)?,
         }),
-        record::STROKE_BEGIN => Payload::StrokeBegin(read_stroke_begin(r)?),
+        record::STROKE_BEGIN | record::STROKE_BEGIN_1_3 => match read_stroke_begin(r, ty)? {
+            Some(begin) => Payload::StrokeBegin(begin),
+            None => return Ok(None),
+        },
         record::STROKE_END => Payload::StrokeEnd {
             stroke_id: r.varint_u32("stroke id")?,
         },
@@ -1014,6 +1323,17 @@ fn decode_discrete(ty: u8, r: &mut ByteReader, t0: i64) -> Result<Option<Event>,
             space: read_space(r)?,
             pose: read_pose_exact(r)?,
         }),
+        record::VIEWPOINT_1_3 => {
+            let name = r.string("viewpoint name")?;
+            let Some(space) = read_space_1_3(r)? else {
+                return Ok(None);
+            };
+            Payload::Viewpoint(Viewpoint {
+                name,
+                space,
+                pose: read_pose_exact(r)?,
+            })
+        }
         record::NOTE => Payload::Note(Note {
             text: r.string("note")?,
         }),
@@ -1051,6 +1371,10 @@ fn decode_discrete(ty: u8, r: &mut ByteReader, t0: i64) -> Result<Option<Event>,
                 zstd: r.blob("label map voxels")?.to_vec(),
             }))
         }
+        record::IMAGE => match read_image(r)? {
+            Some(image) => Payload::Image(Box::new(image)),
+            None => return Ok(None),
+        },
         _ => return Ok(None),
     };
     Ok(Some(Event::new(time_ns, payload)))
@@ -1058,6 +1382,60 @@ fn decode_discrete(ty: u8, r: &mut ByteReader, t0: i64) -> Result<Option<Event>,
 
 /// Label-map record voxel coding: `u16` little-endian ids compressed as one zstd frame.
 const LABEL_MAP_U16_ZSTD: u8 = 1;
+
+/// Image record pixel coding: the pixels compressed as one zstd frame.
+const IMAGE_ZSTD: u8 = 1;
+
+/// The body of an image record after its time; `None` for a pixel format, spacing or coding
+/// a newer writer added (skipped like an unknown record). The size and spacing are checked
+/// here, before the pixels are touched; the pixels stay compressed.
+fn read_image(r: &mut ByteReader) -> Result<Option<ImageBlob>, DecodeError> {
+    let hash = ImageHash(read_hash(r, "image hash")?);
+    let offset = r.pos();
+    let width = r.varint_u32("image size")?;
+    let height = r.varint_u32("image size")?;
+    if width == 0
+        || height == 0
+        || width > MAX_IMAGE_SIDE
+        || height > MAX_IMAGE_SIDE
+        || u64::from(width) * u64::from(height) > MAX_IMAGE_PIXELS
+    {
+        return Err(DecodeError::Invalid {
+            offset,
+            what: "image size",
+        });
+    }
+    let Some(format) = PixelFormat::from_code(r.u8("image pixel format")?) else {
+        return Ok(None);
+    };
+    let offset = r.pos();
+    let spacing = match r.u8("image pixel spacing")? {
+        0 => PixelSpacing::Unknown,
+        1 => PixelSpacing::Known {
+            row_mm: r.f32_le("image pixel spacing")?,
+            col_mm: r.f32_le("image pixel spacing")?,
+            at_detector: read_bool(r, "image pixel spacing")?,
+        },
+        _ => return Ok(None),
+    };
+    if !spacing.is_valid() {
+        return Err(DecodeError::Invalid {
+            offset,
+            what: "image pixel spacing",
+        });
+    }
+    if r.u8("image coding")? != IMAGE_ZSTD {
+        return Ok(None);
+    }
+    Ok(Some(ImageBlob {
+        hash,
+        width,
+        height,
+        format,
+        spacing,
+        zstd: r.blob("image pixels")?.to_vec(),
+    }))
+}
 
 fn read_hash(r: &mut ByteReader, what: &'static str) -> Result<[u8; 32], DecodeError> {
     let b = r.take(32, what)?;
@@ -1599,4 +1977,130 @@ fn decode_controller_block(
         out.push((t0.wrapping_add(t), state));
     }
     Ok((hand, out))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // Tests may unwrap.
+mod tests {
+    use super::*;
+
+    fn begin(stroke_id: u32, space: Space) -> StrokeBegin {
+        StrokeBegin {
+            stroke_id,
+            space,
+            style: StrokeStyle {
+                colour_rgba: [1, 2, 3, 4],
+                width_mm: 2.0,
+                brush: Brush::Pen,
+            },
+        }
+    }
+
+    /// A keyframe as a 1.2 reader reads it (its `decode_keyframe`, which this one extends):
+    /// the scene-change tags it meets, the strokes of its list (with the 1.0 space codes,
+    /// refusing any other), and the bytes it never reaches.
+    fn keyframe_as_1_2_reads_it(
+        body: &[u8],
+    ) -> Result<(Vec<u8>, Vec<StrokeBegin>, usize), DecodeError> {
+        let mut r = ByteReader::new(body);
+        if read_bool(&mut r, "chapter flag")? {
+            r.string("chapter title")?;
+        }
+        let mut tags = Vec::new();
+        for _ in 0..r.count(1, "keyframe scene changes")? {
+            tags.push(r.blob("keyframe scene change")?[0]);
+        }
+        let mut strokes = Vec::new();
+        for _ in 0..r.count(1, "keyframe strokes")? {
+            let mut s = ByteReader::new(r.blob("keyframe stroke")?);
+            let stroke_id = s.varint_u32("stroke id")?;
+            let space = read_space(&mut s)?;
+            strokes.push(StrokeBegin {
+                stroke_id,
+                space,
+                ..begin(0, space)
+            });
+        }
+        Ok((tags, strokes, r.remaining()))
+    }
+
+    #[test]
+    fn a_1_2_reader_reads_a_1_3_keyframe_without_what_1_3_added() {
+        let mut kf = Keyframe::default();
+        let events = [
+            Payload::StrokeBegin(begin(1, Space::Patient)),
+            Payload::StrokeBegin(begin(2, Space::Board(7))),
+            Payload::Scene(SceneChange::Preset {
+                name: "CT bone".to_owned(),
+            }),
+            Payload::Scene(SceneChange::BoardShow {
+                board_id: 7,
+                image: ImageHash([3; 32]),
+                title: "Chest PA".to_owned(),
+                pose: Pose::IDENTITY,
+                width_mm: 350.0,
+            }),
+            Payload::Scene(SceneChange::MeasurementShow {
+                id: 1,
+                measurement: Measurement::LabelStats { label_id: 4 },
+            }),
+        ];
+        for (t, p) in (0..).zip(events) {
+            kf.apply(&Event::new(t, p), 0);
+        }
+        let body = encode_keyframe(&kf);
+        // 1.2 knows tags up to 12 and skips the rest; its stroke list holds the patient stroke
+        // only (a board's space code there would make it call the chunk damaged), and it
+        // stops before the list of strokes on boards.
+        let (tags, strokes, unread) = keyframe_as_1_2_reads_it(&body).unwrap();
+        assert_eq!(tags, [scene_tag::PRESET, 13, 16]);
+        assert_eq!(strokes, [begin(1, Space::Patient)]);
+        assert!(unread > 0);
+        // This build reads it all back.
+        assert_eq!(decode_keyframe(&mut ByteReader::new(&body)).unwrap(), kf);
+
+        // Without boards, a keyframe is laid out exactly as 1.2 laid it out.
+        kf.strokes.remove(&2);
+        let body = encode_keyframe(&kf);
+        assert_eq!(keyframe_as_1_2_reads_it(&body).unwrap().2, 0);
+    }
+
+    #[test]
+    fn board_spaces_go_into_record_types_older_readers_skip() {
+        let mut b = ChunkBuilder::new(None);
+        let viewpoint = |space| {
+            Payload::Viewpoint(Viewpoint {
+                name: "v".to_owned(),
+                space,
+                pose: Pose::IDENTITY,
+            })
+        };
+        for (t, p) in (0..).zip([
+            Payload::StrokeBegin(begin(1, Space::Stage)),
+            Payload::StrokeBegin(begin(2, Space::Board(1))),
+            viewpoint(Space::Patient),
+            viewpoint(Space::Board(1)),
+        ]) {
+            b.push(Event::new(t, p));
+        }
+        let bytes = b.encode().unwrap().bytes;
+        let mut r = ByteReader::new(&bytes);
+        let mut types = Vec::new();
+        while !r.is_empty() {
+            types.push(r.u8("type").unwrap());
+            r.blob("body").unwrap();
+        }
+        assert_eq!(
+            types,
+            [
+                record::STROKE_BEGIN,
+                record::STROKE_BEGIN_1_3,
+                record::VIEWPOINT,
+                record::VIEWPOINT_1_3
+            ]
+        );
+        let chunk = decode_payload(&bytes, 0, DecodeParts::ALL).unwrap();
+        assert_eq!(chunk.events.len(), 4);
+        assert_eq!(chunk.unknown_records, 0);
+    }
 }

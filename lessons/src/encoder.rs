@@ -49,6 +49,11 @@ pub const MAX_EVENT_BYTES: usize = 1 << 20;
 /// this plus the chunk's keyframe stays under the format's 16 MiB stored frame.
 pub const MAX_LABEL_MAP_BYTES: usize = 12 << 20;
 
+/// Largest compressed board image the encoder accepts (1.3), for the same reason: an image
+/// gets a chunk of its own. [`crate::event::ImageBlob::encode`] refuses a larger one already,
+/// so the loader can downsample instead of the recorder dropping it.
+pub const MAX_IMAGE_BYTES: usize = 12 << 20;
+
 /// Why the encoder refused something.
 #[derive(Debug, thiserror::Error)]
 pub enum EncodeError {
@@ -81,10 +86,19 @@ pub struct LessonEncoder {
     index: Vec<ChunkIndexEntry>,
     oversized_events: u64,
     out_of_range_events: u64,
-    /// The open chunk holds a label map: it gets no other event.
-    open_holds_label_map: bool,
+    /// The open chunk holds a label map or an image: it gets no other event.
+    open_holds_blob: bool,
     /// Label maps already in the file: each is stored once, however often it is shown.
     label_maps: std::collections::HashSet<crate::event::LabelMapHash>,
+    /// Board images already in the file (1.3): each is stored once.
+    images: std::collections::HashSet<crate::event::ImageHash>,
+}
+
+/// A large blob (label map, board image) stored once per lesson, by its hash.
+#[derive(Clone, Copy)]
+enum Blob {
+    LabelMap(crate::event::LabelMapHash),
+    Image(crate::event::ImageHash),
 }
 
 impl LessonEncoder {
@@ -109,8 +123,9 @@ impl LessonEncoder {
             index: Vec::new(),
             oversized_events: 0,
             out_of_range_events: 0,
-            open_holds_label_map: false,
+            open_holds_blob: false,
             label_maps: std::collections::HashSet::new(),
+            images: std::collections::HashSet::new(),
         };
         Ok((enc, bytes))
     }
@@ -155,14 +170,15 @@ impl LessonEncoder {
     /// # Errors
     /// If encoding the closed chunk fails.
     pub fn push(&mut self, event: Event) -> Result<Option<Vec<u8>>, EncodeError> {
-        let label_map = match &event.payload {
-            Payload::LabelMap(map) => Some(map.hash),
+        let blob = match &event.payload {
+            Payload::LabelMap(map) => Some(Blob::LabelMap(map.hash)),
+            Payload::Image(image) => Some(Blob::Image(image.hash)),
             _ => None,
         };
-        let limit = if label_map.is_some() {
-            MAX_LABEL_MAP_BYTES
-        } else {
-            MAX_EVENT_BYTES
+        let limit = match blob {
+            Some(Blob::LabelMap(_)) => MAX_LABEL_MAP_BYTES,
+            Some(Blob::Image(_)) => MAX_IMAGE_BYTES,
+            None => MAX_EVENT_BYTES,
         };
         if approx_size(&event) > limit {
             self.oversized_events += 1;
@@ -172,19 +188,23 @@ impl LessonEncoder {
             self.out_of_range_events += 1;
             return Ok(None);
         }
-        if let Some(hash) = label_map {
-            if !self.label_maps.insert(hash) {
-                // Stored already; the scene change that shows it again is enough.
-                return Ok(None);
-            }
+        let new = match blob {
+            Some(Blob::LabelMap(hash)) => self.label_maps.insert(hash),
+            Some(Blob::Image(hash)) => self.images.insert(hash),
+            None => true,
+        };
+        if !new {
+            // Stored already; the scene change that shows it again is enough.
+            return Ok(None);
         }
         let mut closed = None;
         if let Some(open) = &self.open {
             let too_long = event.time_ns.saturating_sub(self.open_first_ns)
                 >= self.options.chunk_max_duration_ns;
-            // A label map (megabytes) gets a chunk of its own, so that no chunk can pass the
-            // format's frame limit and scrubbing through motion never decompresses a map.
-            let alone = label_map.is_some() || self.open_holds_label_map;
+            // A label map or an image (megabytes) gets a chunk of its own, so that no chunk can
+            // pass the format's frame limit and scrubbing through motion never decompresses
+            // one.
+            let alone = blob.is_some() || self.open_holds_blob;
             if too_long || alone || open.event_count() >= self.options.chunk_max_events {
                 closed = self.close_chunk()?;
             }
@@ -200,7 +220,7 @@ impl LessonEncoder {
                 None
             };
             self.open = Some(ChunkBuilder::new(keyframe));
-            self.open_holds_label_map = label_map.is_some();
+            self.open_holds_blob = blob.is_some();
             self.open_seq = self.next_seq;
             self.next_seq += 1;
             self.open_first_ns = event.time_ns;
@@ -308,6 +328,8 @@ fn approx_size(event: &Event) -> usize {
         Payload::Scene(crate::event::SceneChange::Preset { name }) => name.len(),
         Payload::StrokeErase { stroke_ids } => stroke_ids.len() * 5,
         Payload::LabelMap(map) => map.zstd.len() + 64,
+        Payload::Image(image) => image.zstd.len() + 64,
+        Payload::Scene(crate::event::SceneChange::BoardShow { title, .. }) => title.len() + 64,
         _ => 64,
     }
 }

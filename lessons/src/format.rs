@@ -20,8 +20,11 @@ pub const FORMAT_VERSION: u16 = 1;
 /// wrote as 0). Minor steps only add what older readers skip: 1.1 adds the narration
 /// (voice blocks and sync records), so a 1.0 reader opens a 1.1 lesson and skips its voice;
 /// 1.2 adds the twin's scale and label maps (a scene-change tag each, a record type), which
-/// a 1.1 reader skips, replaying a life-size twin on the case's own labels.
-pub const FORMAT_MINOR_VERSION: u8 = 2;
+/// a 1.1 reader skips, replaying a life-size twin on the case's own labels; 1.3 adds image
+/// boards, strokes on boards and measurements (record types `0x35`, `0x42`, `0x53`,
+/// scene-change tags 13–17 and a list appended to keyframes), which a 1.2 reader skips,
+/// replaying the lesson without them.
+pub const FORMAT_MINOR_VERSION: u8 = 3;
 /// Bytes of the fixed part of the file header (magic, version, compression, reserved, length).
 pub const FILE_HEADER_FIXED_LEN: usize = 16;
 /// Largest metadata block a reader accepts.

@@ -13,8 +13,8 @@ use std::sync::Arc;
 use crate::chunk::{DecodeParts, DecodedChunk};
 use crate::error::LessonError;
 use crate::event::{
-    ControllerState, HandJoint, HandJoints, LabelMapBlob, LabelMapHash, Payload, Pose, StreamId,
-    HAND_JOINT_COUNT,
+    ControllerState, HandJoint, HandJoints, ImageBlob, ImageHash, LabelMapBlob, LabelMapHash,
+    Payload, Pose, StreamId, HAND_JOINT_COUNT,
 };
 use crate::reader::LessonReader;
 use crate::state::{
@@ -145,24 +145,43 @@ impl Player {
     /// (its chunk is damaged: see [`Self::problems`]). Only chunks whose index entry lists
     /// label maps are read, never the whole file.
     pub fn label_map(&mut self, hash: &LabelMapHash) -> Option<LabelMapBlob> {
+        self.find_blob(StreamId::LabelMaps, |p| match p {
+            Payload::LabelMap(map) if &map.hash == hash => Some(map.as_ref().clone()),
+            _ => None,
+        })
+    }
+
+    /// The board image stored in the lesson under `hash` (what a state's
+    /// `scene.boards[id].image` names; 1.3), still compressed; `None` when no readable chunk
+    /// holds it. Only chunks whose index entry lists images are read.
+    pub fn image(&mut self, hash: &ImageHash) -> Option<ImageBlob> {
+        self.find_blob(StreamId::Images, |p| match p {
+            Payload::Image(image) if &image.hash == hash => Some(image.as_ref().clone()),
+            _ => None,
+        })
+    }
+
+    /// The first event of `stream` that `pick` takes, reading only the chunks whose index
+    /// entry lists that stream.
+    fn find_blob<T>(
+        &mut self,
+        stream: StreamId,
+        pick: impl Fn(&Payload) -> Option<T>,
+    ) -> Option<T> {
         let holding: Vec<usize> = self
             .reader
             .index()
             .iter()
             .enumerate()
-            .filter(|(_, e)| e.stream(StreamId::LabelMaps as u8).is_some())
+            .filter(|(_, e)| e.stream(stream as u8).is_some())
             .map(|(i, _)| i)
             .collect();
         for pos in holding {
             let Some(chunk) = self.chunk(pos, false) else {
                 continue;
             };
-            let found = chunk.decoded.events.iter().find_map(|e| match &e.payload {
-                Payload::LabelMap(map) if &map.hash == hash => Some(map.as_ref().clone()),
-                _ => None,
-            });
-            if found.is_some() {
-                return found;
+            if let Some(found) = chunk.decoded.events.iter().find_map(|e| pick(&e.payload)) {
+                return Some(found);
             }
         }
         None

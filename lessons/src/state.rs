@@ -8,12 +8,12 @@
 
 use std::collections::BTreeMap;
 
-use glam::Vec3;
+use glam::{Mat4, Vec2, Vec3};
 use serde::{Deserialize, Serialize};
 
 use crate::event::{
-    ClipPlane, ControllerState, CropBox, Event, HandJoints, LabelMapHash, Payload, Pose,
-    SceneChange, StrokeBegin, TransferPoint,
+    ClipPlane, ControllerState, CropBox, Event, HandJoints, ImageHash, LabelMapHash, Measurement,
+    Payload, Pose, SceneChange, Space, StrokeBegin, TransferPoint,
 };
 
 /// How one label is shown.
@@ -46,6 +46,46 @@ pub struct WindowLevel {
     pub width_hu: f32,
 }
 
+/// An image board as shown (1.3); see [`SceneChange::BoardShow`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BoardState {
+    /// Its image, stored in the lesson ([`crate::player::Player::image`]).
+    pub image: ImageHash,
+    /// What it shows ("Pelvis AP").
+    pub title: String,
+    /// Its centre and orientation in patient space.
+    pub pose: Pose,
+    /// Its displayed width, patient millimetres.
+    pub width_mm: f32,
+}
+
+impl BoardState {
+    /// The transform from board millimetres ([`Space::Board`]) to patient millimetres, given
+    /// the image's [`crate::event::ImageBlob::natural_size_mm`]: scale by
+    /// `width_mm / natural_size_mm.x`, then the pose. A width or natural size that is not a
+    /// positive finite number (damage) shows the board at its natural size, and a pose with a
+    /// non-unit rotation is normalised (the identity when it cannot be), so a hostile file
+    /// never yields NaN.
+    #[must_use]
+    pub fn patient_from_board(&self, natural_size_mm: Vec2) -> Mat4 {
+        let scale = self.width_mm / natural_size_mm.x;
+        let scale = if scale.is_finite() && scale > 0.0 {
+            scale
+        } else {
+            1.0
+        };
+        let rotation = glam::Vec4::from(self.pose.orientation)
+            .try_normalize()
+            .map_or(glam::Quat::IDENTITY, glam::Quat::from_vec4);
+        let position = if self.pose.position_mm.is_finite() {
+            self.pose.position_mm
+        } else {
+            Vec3::ZERO
+        };
+        Mat4::from_scale_rotation_translation(Vec3::splat(scale), rotation, position)
+    }
+}
+
 /// The whole scene state: everything a [`SceneChange`] can change. The default is the state
 /// at the start of a lesson before any change ("whatever the studio shows by default").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -73,6 +113,11 @@ pub struct SceneState {
     /// The label map shown, by hash (stored in the lesson), or `None` for the case's own
     /// labels (1.2).
     pub label_map: Option<LabelMapHash>,
+    /// Image boards shown, by id (1.3).
+    pub boards: BTreeMap<u32, BoardState>,
+    /// Measurements shown, by id (1.3). One on a board that is not shown is not drawn
+    /// ([`Self::is_space_shown`]).
+    pub measurements: BTreeMap<u32, Measurement>,
 }
 
 impl Default for SceneState {
@@ -88,6 +133,8 @@ impl Default for SceneState {
             twin_scale: 1.0,
             mpr_slices_mm: None,
             label_map: None,
+            boards: BTreeMap::new(),
+            measurements: BTreeMap::new(),
         }
     }
 }
@@ -101,6 +148,17 @@ impl SceneState {
             self.twin_scale
         } else {
             1.0
+        }
+    }
+
+    /// Whether what lies in `space` is shown: the room and the patient always are, a board's
+    /// plane while the board is shown. Strokes and measurements on a hidden board stay in the
+    /// state (they come back if the board id is shown again) but are not drawn.
+    #[must_use]
+    pub fn is_space_shown(&self, space: Space) -> bool {
+        match space {
+            Space::Stage | Space::Patient => true,
+            Space::Board(id) => self.boards.contains_key(&id),
         }
     }
 
@@ -135,6 +193,42 @@ impl SceneState {
             SceneChange::MprSlices { slices_mm } => self.mpr_slices_mm = Some(*slices_mm),
             SceneChange::TwinScale { scale } => self.twin_scale = *scale,
             SceneChange::LabelMap { hash } => self.label_map = *hash,
+            SceneChange::BoardShow {
+                board_id,
+                image,
+                title,
+                pose,
+                width_mm,
+            } => {
+                self.boards.insert(
+                    *board_id,
+                    BoardState {
+                        image: *image,
+                        title: title.clone(),
+                        pose: *pose,
+                        width_mm: *width_mm,
+                    },
+                );
+            }
+            SceneChange::BoardPose {
+                board_id,
+                pose,
+                width_mm,
+            } => {
+                if let Some(board) = self.boards.get_mut(board_id) {
+                    board.pose = *pose;
+                    board.width_mm = *width_mm;
+                }
+            }
+            SceneChange::BoardHide { board_id } => {
+                self.boards.remove(board_id);
+            }
+            SceneChange::MeasurementShow { id, measurement } => {
+                self.measurements.insert(*id, *measurement);
+            }
+            SceneChange::MeasurementHide { id } => {
+                self.measurements.remove(id);
+            }
         }
     }
 
@@ -199,6 +293,18 @@ impl SceneState {
             out.push(SceneChange::LabelMap {
                 hash: self.label_map,
             });
+        }
+        for (&board_id, b) in &self.boards {
+            out.push(SceneChange::BoardShow {
+                board_id,
+                image: b.image,
+                title: b.title.clone(),
+                pose: b.pose,
+                width_mm: b.width_mm,
+            });
+        }
+        for (&id, &measurement) in &self.measurements {
+            out.push(SceneChange::MeasurementShow { id, measurement });
         }
         out
     }
@@ -306,8 +412,10 @@ fn discrete_effect<'a>(
         | Payload::Audio(_)
         | Payload::Voice(_)
         | Payload::VoiceSync(_)
-        // A stored map is data, not state: a `SceneChange::LabelMap` shows it.
-        | Payload::LabelMap(_) => {}
+        // A stored map or image is data, not state: a `SceneChange::LabelMap` or
+        // `SceneChange::BoardShow` shows it.
+        | Payload::LabelMap(_)
+        | Payload::Image(_) => {}
     }
     None
 }
@@ -418,6 +526,15 @@ impl LessonState {
             // A visible stroke carries no "ended" flag: its points simply stop coming.
             Some(StrokeEffect::End(_)) | None => {}
         }
+    }
+
+    /// The visible strokes drawn on board `board_id` (1.3), by ascending id; none while the
+    /// board is not shown. Their points are in the board's millimetres ([`Space::Board`]).
+    pub fn board_strokes(&self, board_id: u32) -> impl Iterator<Item = &VisibleStroke> {
+        let shown = self.scene.boards.contains_key(&board_id);
+        self.strokes
+            .iter()
+            .filter(move |s| shown && s.begin.space == Space::Board(board_id))
     }
 
     /// Where stroke `id` is in `strokes` (`Ok`), or where it would be inserted to keep them

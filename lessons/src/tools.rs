@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::chunk::{decode_payload, DecodeParts};
 use crate::encoder::{encode_footer, EncoderOptions};
 use crate::error::LessonError;
-use crate::event::{Payload, StreamId};
+use crate::event::{ImageHash, Payload, PixelFormat, PixelSpacing, SceneChange, StreamId};
 use crate::format::{
     decode_file_header, decode_index, encode_trailer, DamagedRegion, FileHeader, LessonHeader,
     ScanResult,
@@ -73,6 +73,10 @@ pub struct LessonInfo {
     pub damage: Vec<String>,
     /// The narration, when the lesson has one.
     pub voice: Option<VoiceInfo>,
+    /// Image boards shown during the lesson (distinct board ids; 1.3).
+    pub boards_shown: usize,
+    /// Measurements shown during the lesson (distinct ids; 1.3).
+    pub measurements_shown: usize,
 }
 
 /// What `lesson info` says about the narration.
@@ -207,6 +211,13 @@ impl fmt::Display for LessonInfo {
             }
             None => writeln!(f, "voice:       none")?,
         }
+        if self.boards_shown > 0 || self.measurements_shown > 0 {
+            writeln!(
+                f,
+                "boards:      {} shown, {} measurements",
+                self.boards_shown, self.measurements_shown
+            )?;
+        }
         for d in &self.damage {
             writeln!(f, "damage:      {d}")?;
         }
@@ -237,25 +248,37 @@ pub fn info(path: impl AsRef<Path>) -> Result<LessonInfo, LessonError> {
             entry.t_max_ns = entry.t_max_ns.max(s.t_max_ns);
         }
     }
-    // Chapters: only the chunks whose index says they hold marks are decoded.
+    // Chapters, boards and measurements: only the chunks whose index says they hold marks or
+    // scene changes are decoded.
     let mut chapters = Vec::new();
+    let mut boards = std::collections::BTreeSet::new();
+    let mut measurements = std::collections::BTreeSet::new();
     let mut damage: Vec<String> = reader.damage().iter().map(describe_damage).collect();
     let marks: Vec<usize> = reader
         .index()
         .iter()
         .enumerate()
-        .filter(|(_, e)| e.stream(StreamId::Marks as u8).is_some())
+        .filter(|(_, e)| {
+            e.stream(StreamId::Marks as u8).is_some() || e.stream(StreamId::Scene as u8).is_some()
+        })
         .map(|(i, _)| i)
         .collect();
     for i in marks {
         match reader.read_chunk(i, DecodeParts::EVENTS) {
             Ok(chunk) => {
                 for e in chunk.events {
-                    if let Payload::Chapter(c) = e.payload {
-                        chapters.push(ChapterInfo {
+                    match e.payload {
+                        Payload::Chapter(c) => chapters.push(ChapterInfo {
                             time_ns: e.time_ns,
                             title: c.title,
-                        });
+                        }),
+                        Payload::Scene(SceneChange::BoardShow { board_id, .. }) => {
+                            boards.insert(board_id);
+                        }
+                        Payload::Scene(SceneChange::MeasurementShow { id, .. }) => {
+                            measurements.insert(id);
+                        }
+                        _ => {}
                     }
                 }
             }
@@ -277,6 +300,8 @@ pub fn info(path: impl AsRef<Path>) -> Result<LessonInfo, LessonError> {
         chapters,
         damage,
         voice,
+        boards_shown: boards.len(),
+        measurements_shown: measurements.len(),
     })
 }
 
@@ -406,6 +431,9 @@ fn examine(path: &Path, data: &[u8]) -> Result<Examined, LessonError> {
         .collect();
     let mut good = Vec::new();
     let (mut event_count, mut unknown_records) = (0u64, 0u64);
+    // Board images stored, and where each image is first shown (1.3).
+    let mut images = std::collections::HashSet::new();
+    let mut shown: Vec<(ImageHash, u32, i64, u64)> = Vec::new();
     for entry in index_from_scan(&scanned) {
         let payload = usize::try_from(entry.offset)
             .ok()
@@ -428,6 +456,27 @@ fn examine(path: &Path, data: &[u8]) -> Result<Examined, LessonError> {
         match payload {
             Ok(chunk) => {
                 unknown_records += u64::from(chunk.unknown_records);
+                let mut show = |board_id: u32, image: ImageHash, time_ns: i64| {
+                    if !shown.iter().any(|s| s.0 == image) {
+                        shown.push((image, board_id, time_ns, entry.offset));
+                    }
+                };
+                if let Some(kf) = &chunk.keyframe {
+                    for (&id, b) in &kf.scene.boards {
+                        show(id, b.image, entry.t_start_ns);
+                    }
+                }
+                for e in &chunk.events {
+                    match &e.payload {
+                        Payload::Image(image) => {
+                            images.insert(image.hash);
+                        }
+                        Payload::Scene(SceneChange::BoardShow {
+                            board_id, image, ..
+                        }) => show(*board_id, *image, e.time_ns),
+                        _ => {}
+                    }
+                }
                 event_count += chunk.into_events().len() as u64;
                 good.push(entry);
             }
@@ -435,6 +484,18 @@ fn examine(path: &Path, data: &[u8]) -> Result<Examined, LessonError> {
                 offset: Some(entry.offset),
                 message: format!("chunk {} does not decode: {e}", entry.seq),
             }),
+        }
+    }
+    for (image, board_id, time_ns, offset) in shown {
+        if !images.contains(&image) {
+            problems.push(Problem {
+                offset: Some(offset),
+                message: format!(
+                    "board {board_id} shows image {image} at {}, but no image record in the \
+                     lesson holds it",
+                    format_time_ns(time_ns)
+                ),
+            });
         }
     }
     // Sequence gaps: chunks that are gone without a trace (cut out, or inside garbage).
@@ -662,7 +723,44 @@ struct DumpLine<'a> {
     time_ns: i64,
     stream: &'static str,
     #[serde(flatten)]
-    payload: &'a Payload,
+    payload: DumpPayload<'a>,
+}
+
+/// An event as `dump` prints it: as recorded, except that a board image is summarised (its
+/// compressed pixels would be megabytes of numbers).
+#[derive(Serialize)]
+#[serde(untagged)]
+enum DumpPayload<'a> {
+    Event(&'a Payload),
+    Image { image: ImageSummary },
+}
+
+#[derive(Serialize)]
+struct ImageSummary {
+    hash: ImageHash,
+    width: u32,
+    height: u32,
+    format: PixelFormat,
+    spacing: PixelSpacing,
+    compressed_bytes: usize,
+}
+
+impl<'a> DumpPayload<'a> {
+    fn of(payload: &'a Payload) -> Self {
+        match payload {
+            Payload::Image(image) => Self::Image {
+                image: ImageSummary {
+                    hash: image.hash,
+                    width: image.width,
+                    height: image.height,
+                    format: image.format,
+                    spacing: image.spacing,
+                    compressed_bytes: image.zstd.len(),
+                },
+            },
+            other => Self::Event(other),
+        }
+    }
 }
 
 /// Writes a lesson as JSON lines: first `{"header": ...}`, then one event per line in time
@@ -691,7 +789,7 @@ pub fn dump(path: impl AsRef<Path>, out: &mut dyn Write) -> Result<DumpReport, L
                     let line = DumpLine {
                         time_ns: e.time_ns,
                         stream: e.stream().name(),
-                        payload: &e.payload,
+                        payload: DumpPayload::of(&e.payload),
                     };
                     serde_json::to_writer(&mut *out, &line)
                         .map_err(|e| out_err(std::io::Error::from(e)))?;

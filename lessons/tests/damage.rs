@@ -282,3 +282,48 @@ fn the_fuzz_corpus_never_panics_and_the_fixture_in_it_reads() {
         3
     );
 }
+
+#[test]
+fn a_damaged_image_costs_only_its_chunk_and_verify_names_the_board_that_shows_it() {
+    let dir = temp_dir("image-damage");
+    let mut events = boards_and_measurements(0);
+    for i in 0..200i64 {
+        events.push(twinray_lessons::event::Event::new(
+            i * 10 * MS,
+            twinray_lessons::event::Payload::Head(pose(i as f32)),
+        ));
+    }
+    events.sort_by_key(|e| e.time_ns);
+    let bytes = encode(&events, EncoderOptions::default());
+    let clean = dir.join("clean.lesson");
+    std::fs::write(&clean, &bytes).unwrap();
+    assert!(tools::verify(&clean).unwrap().is_clean());
+
+    let reader = LessonReader::from_bytes("<full>", bytes.clone()).unwrap();
+    let images = twinray_lessons::event::StreamId::Images as u8;
+    let victim = reader
+        .index()
+        .iter()
+        .find(|e| e.stream(images).is_some())
+        .unwrap()
+        .clone();
+    let mut damaged = bytes.clone();
+    // A byte in the middle of the stored (compressed) payload.
+    damaged[(victim.offset + victim.frame_len / 2) as usize] ^= 0x10;
+    let path = dir.join("damaged.lesson");
+    std::fs::write(&path, &damaged).unwrap();
+    let report = tools::verify(&path).unwrap();
+    assert_eq!(report.intact_chunks, reader.index().len() - 1, "{report}");
+    let text = report.to_string();
+    assert!(
+        text.contains("board 3 shows image") && text.contains("no image record"),
+        "{text}"
+    );
+    // The player shows the board without its image, and everything else as recorded.
+    let mut p = Player::open(&path).unwrap();
+    let s = p.state_at(60 * MS);
+    let board = s.scene.boards.get(&3).unwrap();
+    assert!(p.image(&board.image).is_none());
+    assert_eq!(s.board_strokes(3).count(), 1);
+    exercise(damaged);
+}

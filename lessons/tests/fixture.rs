@@ -543,3 +543,281 @@ fn v1_2_fixture_replays_scale_and_labels_at_their_times_and_back() {
     assert_eq!(s.scene.preset.as_deref(), Some("CT bone"));
     assert_eq!(s.strokes.len(), 1);
 }
+
+// ---- format 1.3: image boards, strokes on boards, measurements -----------------------------
+
+const FIXTURE_1_3: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/v1.3-boards.lesson"
+);
+
+/// The 1.3 fixture's two images: a 24×16 grey radiograph with spacing at the detector, and
+/// an 8×6 colour photograph of unknown spacing.
+fn fixture_1_3_images() -> [ImageBlob; 2] {
+    let grey: Vec<u8> = (0..24u32 * 16)
+        .map(|i| ((i % 24) * 9 + (i / 24) * 4) as u8)
+        .collect();
+    let rgba: Vec<u8> = (0..8u32 * 6 * 4).map(|i| (i * 37 % 251) as u8).collect();
+    [
+        ImageBlob::encode(
+            24,
+            16,
+            PixelFormat::Grey8,
+            PixelSpacing::Known {
+                row_mm: 0.3,
+                col_mm: 0.25,
+                at_detector: true,
+            },
+            &grey,
+        )
+        .unwrap(),
+        ImageBlob::encode(8, 6, PixelFormat::Rgba8, PixelSpacing::Unknown, &rgba).unwrap(),
+    ]
+}
+
+fn fixture_1_3_board_pose(x_mm: f32) -> Pose {
+    Pose {
+        position_mm: Vec3::new(x_mm, 80.0, 150.0),
+        orientation: Quat::from_rotation_x(-std::f32::consts::FRAC_PI_2),
+    }
+}
+
+/// The 1.2 fixture's events plus: at 0.6 s the radiograph shown as board 1 (200 mm wide), a
+/// stroke drawn on it from 0.7 s, at 1.0 s a Cobb angle on it and four measurements on the
+/// anatomy; the board moved and enlarged at 1.4 s; the photograph as board 2 at 1.6 s with a
+/// viewpoint on it; at 2.3 s the distance and board 2 hidden; at 2.6 s a measurement kind
+/// from a newer writer (kept as a note).
+fn fixture_1_3_events() -> Vec<Event> {
+    let mut events = fixture_1_2_events();
+    let [xray, photo] = fixture_1_3_images();
+    let mut scene =
+        |t_ms: i64, c: SceneChange| events.push(Event::new(t_ms * MS, Payload::Scene(c)));
+    let board = Space::Board(1);
+    let p = Space::Patient;
+    let measurements = [
+        Measurement::Cobb {
+            space: board,
+            line1_mm: [Vec3::new(-2.0, 1.5, 0.0), Vec3::new(2.0, 1.9, 0.0)],
+            line2_mm: [Vec3::new(-2.0, -1.0, 0.0), Vec3::new(2.0, -1.8, 0.0)],
+        },
+        Measurement::Distance {
+            space: p,
+            a_mm: Vec3::new(10.0, 20.0, 30.0),
+            b_mm: Vec3::new(40.0, 60.0, 30.0),
+        },
+        Measurement::Angle {
+            space: p,
+            a_mm: Vec3::new(10.0, 0.0, 0.0),
+            vertex_mm: Vec3::ZERO,
+            b_mm: Vec3::new(0.0, 10.0, 0.0),
+        },
+        Measurement::Trajectory {
+            space: p,
+            entry_mm: Vec3::new(0.0, -110.0, 20.0),
+            target_mm: Vec3::new(5.0, -40.0, 25.0),
+        },
+        Measurement::LabelStats { label_id: 2 },
+    ];
+    for (id, measurement) in (1..).zip(measurements) {
+        scene(1000, SceneChange::MeasurementShow { id, measurement });
+    }
+    scene(
+        1400,
+        SceneChange::BoardPose {
+            board_id: 1,
+            pose: fixture_1_3_board_pose(-420.0),
+            width_mm: 260.0,
+        },
+    );
+    scene(2300, SceneChange::MeasurementHide { id: 2 });
+    scene(2300, SceneChange::BoardHide { board_id: 2 });
+    scene(
+        2600,
+        SceneChange::MeasurementShow {
+            id: 6,
+            measurement: Measurement::Other(200),
+        },
+    );
+    events.extend(xray.into_events(
+        600 * MS,
+        1,
+        "Pelvis AP".to_owned(),
+        fixture_1_3_board_pose(-380.0),
+        200.0,
+    ));
+    events.extend(photo.into_events(
+        1600 * MS,
+        2,
+        "Wound".to_owned(),
+        fixture_1_3_board_pose(380.0),
+        100.0,
+    ));
+    events.push(Event::new(
+        700 * MS,
+        Payload::StrokeBegin(StrokeBegin {
+            stroke_id: 50,
+            space: board,
+            style: StrokeStyle {
+                colour_rgba: [255, 220, 0, 255],
+                width_mm: 1.0,
+                brush: Brush::Pen,
+            },
+        }),
+    ));
+    for i in 0..5i64 {
+        events.push(Event::new(
+            (710 + i * 20) * MS,
+            Payload::StrokePoint(StrokePoint {
+                stroke_id: 50,
+                position_mm: Vec3::new(-2.0 + i as f32, 0.5 * i as f32, 0.0),
+                pressure: 0.8,
+            }),
+        ));
+    }
+    events.push(Event::new(800 * MS, Payload::StrokeEnd { stroke_id: 50 }));
+    events.push(Event::new(
+        1700 * MS,
+        Payload::Viewpoint(Viewpoint {
+            name: "the photograph".to_owned(),
+            space: Space::Board(2),
+            pose: Pose {
+                position_mm: Vec3::new(0.0, 0.0, 300.0),
+                orientation: Quat::IDENTITY,
+            },
+        }),
+    ));
+    events.sort_by_key(|e| e.time_ns);
+    events
+}
+
+#[test]
+#[ignore = "writes the committed 1.3 fixture; run only when creating a new version's fixture"]
+fn write_v1_3_fixture() {
+    if std::env::var("TWINRAY_WRITE_FIXTURE").as_deref() != Ok("1") {
+        return;
+    }
+    let mut header = twinray_lessons::format::LessonHeader::new(
+        "sha256:fixture-case-v1.3",
+        1_795_000_000_000_000_000,
+    );
+    header.recorder = "twinray-lessons 0.1.0 (format 1.3)".into();
+    header.title = Some("v1.3 fixture".into());
+    match std::fs::remove_file(FIXTURE_1_3) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => panic!("{FIXTURE_1_3}: {e}"),
+        _ => {}
+    }
+    let options = RecorderOptions {
+        sync_each_chunk: false,
+        ..RecorderOptions::default()
+    };
+    let recorder = Recorder::create(FIXTURE_1_3, &header, options).unwrap();
+    for e in fixture_1_3_events() {
+        recorder.record_blocking(e).unwrap();
+    }
+    recorder.finish().unwrap();
+}
+
+#[test]
+fn v1_3_fixture_reads_with_its_boards_and_measurements() {
+    let mut reader =
+        LessonReader::open(FIXTURE_1_3).expect("tests/fixtures/v1.3-boards.lesson must exist");
+    let h = reader.header();
+    assert_eq!((h.format_version, h.format_minor_version), (1, 3));
+    assert_eq!(h.lesson.title.as_deref(), Some("v1.3 fixture"));
+    let mut events = Vec::new();
+    for i in 0..reader.index().len() {
+        let chunk = reader.read_chunk(i, DecodeParts::ALL).unwrap();
+        assert_eq!(chunk.unknown_records, 0);
+        events.extend(chunk.into_events());
+    }
+    // As for 1.2: the label map shown twice is stored once.
+    let mut expected = fixture_1_3_events();
+    let second = expected
+        .iter()
+        .rposition(|e| matches!(e.payload, Payload::LabelMap(_)))
+        .unwrap();
+    expected.remove(second);
+    assert_eq!(events.len(), expected.len());
+    let key = |e: &Event| (e.time_ns, format!("{:?}", e.payload));
+    let (mut got, mut want) = (events, expected);
+    got.sort_by_key(key);
+    want.sort_by_key(key);
+    for (w, g) in want.iter().zip(&got) {
+        match &w.payload {
+            Payload::StrokePoint(_) | Payload::Head(_) | Payload::Hand(_) => {
+                common::assert_event_close(w, g);
+            }
+            _ => assert_eq!(w, g),
+        }
+    }
+    let report = tools::verify(FIXTURE_1_3).unwrap();
+    assert!(report.is_clean(), "{report}");
+    let info = tools::info(FIXTURE_1_3).unwrap();
+    assert_eq!((info.boards_shown, info.measurements_shown), (2, 6));
+}
+
+#[test]
+fn v1_3_fixture_replays_boards_and_measurements_at_their_times_and_back() {
+    let mut p = Player::open(FIXTURE_1_3).unwrap();
+    let [xray, photo] = fixture_1_3_images();
+    let at = |p: &mut Player, ms: i64| {
+        let s = p.state_at(ms * MS);
+        (
+            s.scene
+                .boards
+                .iter()
+                .map(|(id, b)| (*id, b.width_mm))
+                .collect::<Vec<_>>(),
+            s.board_strokes(1).map(|v| v.points.len()).sum::<usize>(),
+            s.scene.measurements.keys().copied().collect::<Vec<_>>(),
+        )
+    };
+    let timeline = [
+        (500, (vec![], 0, vec![])),
+        (650, (vec![(1, 200.0)], 0, vec![])),
+        (760, (vec![(1, 200.0)], 3, vec![])),
+        (1100, (vec![(1, 200.0)], 5, vec![1, 2, 3, 4, 5])),
+        (1500, (vec![(1, 260.0)], 5, vec![1, 2, 3, 4, 5])),
+        (2000, (vec![(1, 260.0), (2, 100.0)], 5, vec![1, 2, 3, 4, 5])),
+        (2400, (vec![(1, 260.0)], 5, vec![1, 3, 4, 5])),
+        (2950, (vec![(1, 260.0)], 5, vec![1, 3, 4, 5, 6])),
+    ];
+    for (ms, want) in timeline.iter().chain(timeline.iter().rev()) {
+        assert_eq!(&at(&mut p, *ms), want, "at {ms} ms");
+    }
+    let s = p.state_at(2000 * MS);
+    assert_eq!(s.scene.boards[&1].image, xray.hash);
+    assert_eq!(s.scene.boards[&1].title, "Pelvis AP");
+    assert_eq!(s.scene.boards[&2].image, photo.hash);
+    assert_eq!(
+        s.scene.measurements[&5],
+        Measurement::LabelStats { label_id: 2 }
+    );
+    assert_eq!(
+        p.state_at(2950 * MS).scene.measurements[&6],
+        Measurement::Other(200)
+    );
+    // The images are stored once each and decode to the pixels shown.
+    for image in [&xray, &photo] {
+        let stored = p.image(&image.hash).unwrap();
+        assert_eq!(stored.pixels().unwrap(), image.pixels().unwrap());
+    }
+    assert_eq!(
+        p.image(&xray.hash).unwrap().natural_size_mm(),
+        glam::Vec2::new(24.0 * 0.25, 16.0 * 0.3)
+    );
+    assert_eq!(
+        p.image(&photo.hash).unwrap().natural_size_mm(),
+        glam::Vec2::new(8.0, 6.0)
+    );
+    // What 1.2 recorded replays as in 1.2.
+    let s = p.state_at(1300 * MS);
+    assert_eq!(s.scene.twin_scale, 1.5);
+    assert_eq!(s.scene.label_map, Some(fixture_1_2_label_map().hash));
+    assert_eq!(s.scene.preset.as_deref(), Some("CT bone"));
+    assert_eq!(
+        s.strokes.len(),
+        2,
+        "the 1.0 stroke and the one on the board"
+    );
+}

@@ -23,10 +23,13 @@ use twinray_lessons::reader::LessonReader;
 use twinray_lessons::synthetic::Rng;
 use twinray_lessons::tools;
 
-const FIXTURES: [&str; 3] = [
+const FIXTURES: [&str; 4] = [
     "tests/fixtures/v1.lesson",
     "tests/fixtures/v1-unfinished.lesson",
     "tests/fixtures/v1.1-voice.lesson",
+    // Label maps (1.2) and boards, board strokes and measurements (1.3): their record types,
+    // scene-change tags, image blobs and the keyframe's list of strokes on boards.
+    "tests/fixtures/v1.3-boards.lesson",
 ];
 const REGRESSIONS: &str = "tests/fixtures/regressions";
 /// Mutated files per fixture; about a second per thousand in a debug build.
@@ -69,7 +72,21 @@ fn exercise(path: &Path, bytes: &[u8]) {
             instants.extend([a, b, a + (b - a) / 2]);
         }
         for t in instants {
-            let _ = player.state_at(t);
+            let state = player.state_at(t);
+            // Boards: their images (hostile sizes and hashes included) and where they are.
+            for (id, board) in &state.scene.boards {
+                if let Some(image) = player.image(&board.image) {
+                    let _ = image.pixels();
+                    let m = board.patient_from_board(image.natural_size_mm());
+                    assert!(m.is_finite(), "board {id}: {m:?}");
+                }
+                let _ = state.board_strokes(*id).count();
+            }
+            if let Some(hash) = state.scene.label_map {
+                if let Some(map) = player.label_map(&hash) {
+                    let _ = map.voxels();
+                }
+            }
         }
     }
     if let Ok(info) = tools::info(path) {

@@ -340,3 +340,184 @@ fn the_live_fold_shows_what_the_replay_shows() {
     assert_eq!(live, player.state_at(end));
     assert!(player.problems().is_empty());
 }
+
+// ---- 1.3: boards, strokes on boards and measurements at their times, and back --------------
+
+/// 10 s of head at 90 Hz (ten chunks, a keyframe every 2 s) with, at 1.5 s, an X-ray board
+/// shown, a stroke drawn on it and a Cobb angle placed on it plus a distance on the anatomy;
+/// the board moved at 4.2 s; at 6.5 s the measurements and the board hidden.
+fn board_lesson() -> (Vec<Event>, ImageBlob) {
+    let image = board_image(64, 48, 3);
+    let mut events = Vec::new();
+    for i in 0..900i64 {
+        events.push(Event::new(i * 11_111_111, Payload::Head(pose(i as f32))));
+    }
+    let t1 = 1500 * MS;
+    events.extend(
+        image
+            .clone()
+            .into_events(t1, 1, "Spine AP".to_owned(), board_pose(0.0), 240.0),
+    );
+    events.push(Event::new(
+        t1 + MS,
+        Payload::StrokeBegin(StrokeBegin {
+            stroke_id: 10,
+            space: Space::Board(1),
+            style: StrokeStyle {
+                colour_rgba: [255, 255, 0, 255],
+                width_mm: 1.0,
+                brush: Brush::Pen,
+            },
+        }),
+    ));
+    for i in 0..20 {
+        events.push(Event::new(
+            t1 + (2 + i) * 10 * MS,
+            Payload::StrokePoint(StrokePoint {
+                stroke_id: 10,
+                position_mm: Vec3::new(i as f32, -2.0 * i as f32, 0.0),
+                pressure: 1.0,
+            }),
+        ));
+    }
+    events.push(Event::new(
+        t1 + 300 * MS,
+        Payload::StrokeEnd { stroke_id: 10 },
+    ));
+    let cobb = Measurement::Cobb {
+        space: Space::Board(1),
+        line1_mm: [Vec3::new(-3.0, 2.0, 0.0), Vec3::new(3.0, 2.5, 0.0)],
+        line2_mm: [Vec3::new(-3.0, -2.0, 0.0), Vec3::new(3.0, -3.0, 0.0)],
+    };
+    let distance = Measurement::Distance {
+        space: Space::Patient,
+        a_mm: Vec3::new(0.0, 0.0, 0.0),
+        b_mm: Vec3::new(30.0, 40.0, 0.0),
+    };
+    for (id, measurement) in [(1, cobb), (2, distance)] {
+        events.push(Event::new(
+            t1 + 400 * MS,
+            Payload::Scene(SceneChange::MeasurementShow { id, measurement }),
+        ));
+    }
+    events.push(Event::new(
+        4200 * MS,
+        Payload::Scene(SceneChange::BoardPose {
+            board_id: 1,
+            pose: board_pose(50.0),
+            width_mm: 480.0,
+        }),
+    ));
+    let t2 = 6500 * MS;
+    for id in [1, 2] {
+        events.push(Event::new(
+            t2,
+            Payload::Scene(SceneChange::MeasurementHide { id }),
+        ));
+    }
+    events.push(Event::new(
+        t2,
+        Payload::Scene(SceneChange::BoardHide { board_id: 1 }),
+    ));
+    events.sort_by_key(|e| e.time_ns);
+    (events, image)
+}
+
+/// What a state shows of the 1.3 additions: board ids with their widths, the board's stroke
+/// point counts, and measurement ids.
+fn boards_shown(s: &LessonState) -> (Vec<(u32, f32)>, Vec<usize>, Vec<u32>) {
+    (
+        s.scene
+            .boards
+            .iter()
+            .map(|(id, b)| (*id, b.width_mm))
+            .collect(),
+        s.board_strokes(1).map(|v| v.points.len()).collect(),
+        s.scene.measurements.keys().copied().collect(),
+    )
+}
+
+#[test]
+fn boards_strokes_and_measurements_show_at_their_times_and_undraw_when_scrubbing_back() {
+    let (events, image) = board_lesson();
+    let mut p = player(&events);
+    assert!(p.reader().index().iter().filter(|e| e.keyframe).count() >= 4);
+    let nothing = (vec![], vec![], vec![]);
+    let shown = |width, points| (vec![(1, width)], vec![points], vec![1, 2]);
+
+    // Forward: before, while shown (moved at 4.2 s), after hiding.
+    assert_eq!(boards_shown(&p.state_at(1000 * MS)), nothing);
+    assert_eq!(
+        boards_shown(&p.state_at(1600 * MS)),
+        (vec![(1, 240.0)], vec![9], vec![])
+    );
+    assert_eq!(boards_shown(&p.state_at(3000 * MS)), shown(240.0, 20));
+    assert_eq!(boards_shown(&p.state_at(5000 * MS)), shown(480.0, 20));
+    assert_eq!(boards_shown(&p.state_at(7000 * MS)), nothing);
+    assert_eq!(boards_shown(&p.state_at(9500 * MS)), nothing);
+    // Scrubbing back from after the hiding restores them, as they were then.
+    assert_eq!(boards_shown(&p.state_at(5000 * MS)), shown(480.0, 20));
+    assert_eq!(boards_shown(&p.state_at(3000 * MS)), shown(240.0, 20));
+    assert_eq!(
+        boards_shown(&p.state_at(1600 * MS)),
+        (vec![(1, 240.0)], vec![9], vec![])
+    );
+    // And back before they were shown, they are gone.
+    assert_eq!(boards_shown(&p.state_at(1000 * MS)), nothing);
+
+    // The state names the image by hash, where it is and what is on it.
+    let s = p.state_at(3000 * MS);
+    let board = &s.scene.boards[&1];
+    assert_eq!(board.image, image.hash);
+    assert_eq!(board.title, "Spine AP");
+    assert_eq!(board.pose, board_pose(0.0));
+    let stroke = s.board_strokes(1).next().unwrap();
+    assert_eq!(stroke.begin.space, Space::Board(1));
+    assert!(
+        stroke.points[19]
+            .position_mm
+            .distance(Vec3::new(19.0, -38.0, 0.0))
+            < 0.06
+    );
+    assert!(s.scene.is_space_shown(Space::Board(1)));
+    assert!(!p.state_at(7000 * MS).scene.is_space_shown(Space::Board(1)));
+    assert!(matches!(
+        s.scene.measurements[&1],
+        Measurement::Cobb {
+            space: Space::Board(1),
+            ..
+        }
+    ));
+    // The image is found by its hash and decodes to what was shown.
+    let stored = p.image(&board.image).expect("the image is in the lesson");
+    assert_eq!(stored.pixels().unwrap(), image.pixels().unwrap());
+    assert_eq!(
+        stored.natural_size_mm(),
+        glam::Vec2::new(64.0 * 0.15, 48.0 * 0.2)
+    );
+    assert!(p.image(&ImageHash([9; 32])).is_none());
+    // Board millimetres map into patient space through the pose and the displayed width.
+    let m = board.patient_from_board(stored.natural_size_mm());
+    let corner = m.transform_point3(Vec3::new(4.8, 4.8, 0.0));
+    let expected = board_pose(0.0).position_mm
+        + board_pose(0.0).orientation * (Vec3::new(4.8, 4.8, 0.0) * (240.0 / 9.6));
+    assert!(corner.distance(expected) < 1e-3, "{corner} vs {expected}");
+}
+
+#[test]
+fn the_live_fold_shows_boards_as_the_replay_does() {
+    let (events, _) = board_lesson();
+    let mut p = player(&events);
+    let mut live = LessonState::new(SceneState::default());
+    let mut next = 0;
+    for t_ms in [0, 1000, 1505, 1600, 3000, 4300, 6499, 6500, 8000] {
+        let t = t_ms * MS;
+        while next < events.len() && events[next].time_ns <= t {
+            live.apply(&events[next]);
+            next += 1;
+        }
+        let replayed = p.state_at(t);
+        assert_eq!(live.scene, replayed.scene, "at {t_ms} ms");
+        assert_eq!(boards_shown(&live), boards_shown(&replayed), "at {t_ms} ms");
+    }
+}

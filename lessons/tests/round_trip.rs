@@ -473,3 +473,352 @@ fn hostile_label_maps_are_errors_not_allocations_or_panics() {
     let chunk = decode_payload(&payload, 0, DecodeParts::ALL).unwrap();
     assert_eq!((chunk.events.len(), chunk.unknown_records), (0, 1));
 }
+
+// ---- 1.3: image boards, strokes on boards, measurements -----------------------------------
+
+#[test]
+fn boards_strokes_on_boards_and_measurements_round_trip_through_a_file() {
+    let mut events = boards_and_measurements(0);
+    // The same image shown again later is stored once.
+    let again = board_image(40, 30, 7).into_events(
+        900_000_000,
+        4,
+        "Pelvis AP, again".to_owned(),
+        board_pose(9.0),
+        200.0,
+    );
+    events.extend(again.clone());
+    for compression in [Compression::Zstd, Compression::None] {
+        let options = EncoderOptions {
+            compression,
+            ..EncoderOptions::default()
+        };
+        let bytes = encode(&events, options);
+        let mut reader = LessonReader::from_bytes("<memory>", bytes.clone()).unwrap();
+        assert_eq!(reader.header().format_minor_version, 3);
+        for i in 0..reader.index().len() {
+            let chunk = reader.read_chunk(i, DecodeParts::ALL).unwrap();
+            assert_eq!(chunk.unknown_records, 0);
+            if chunk
+                .events
+                .iter()
+                .any(|e| matches!(e.payload, Payload::Image(_)))
+            {
+                // An image rides alone, and the index says where the images are.
+                assert_eq!(chunk.events.len(), 1);
+                assert!(reader.index()[i].stream(StreamId::Images as u8).is_some());
+            }
+        }
+        let decoded = read_all_events(bytes);
+        let mut expected = events.clone();
+        expected.retain(|e| e != &again[0]);
+        assert_eq!(decoded.len(), expected.len());
+        for (e, d) in expected.iter().zip(&decoded) {
+            assert_event_close(e, d);
+        }
+    }
+}
+
+#[test]
+fn keyframes_carry_boards_board_strokes_and_measurements() {
+    use twinray_lessons::state::Keyframe;
+    let mut kf = Keyframe::default();
+    for e in boards_and_measurements(0) {
+        // Up to the measurements, before anything is hidden again.
+        if matches!(
+            e.payload,
+            Payload::Scene(SceneChange::MeasurementHide { .. } | SceneChange::BoardHide { .. })
+        ) {
+            break;
+        }
+        kf.apply(&e, 2);
+    }
+    kf.apply(
+        &Event::new(
+            1,
+            Payload::StrokeBegin(StrokeBegin {
+                stroke_id: 2,
+                space: Space::Patient,
+                style: StrokeStyle {
+                    colour_rgba: [1, 2, 3, 4],
+                    width_mm: 1.0,
+                    brush: Brush::Highlighter,
+                },
+            }),
+        ),
+        1,
+    );
+    assert_eq!(kf.scene.boards.len(), 1);
+    assert_eq!(kf.scene.boards[&3].width_mm, 450.0, "the last pose is kept");
+    assert_eq!(kf.scene.measurements.len(), 6);
+    assert_eq!(kf.strokes[&40].begin.space, Space::Board(3));
+    let mut b = ChunkBuilder::new(Some(kf.clone()));
+    b.push(Event::new(5, Payload::Head(Pose::IDENTITY)));
+    let payload = b.encode().unwrap();
+    let chunk = decode_payload(&payload.bytes, payload.t_start_ns, DecodeParts::ALL).unwrap();
+    assert_eq!(chunk.keyframe, Some(kf));
+}
+
+#[test]
+fn a_measurement_other_holding_a_known_kind_is_written_as_unknown() {
+    // Otherwise a writer could emit kind 1 (distance) without its points: a damaged chunk.
+    let mut b = ChunkBuilder::new(None);
+    b.push(Event::new(
+        0,
+        Payload::Scene(SceneChange::MeasurementShow {
+            id: 9,
+            measurement: Measurement::Other(1),
+        }),
+    ));
+    let chunk = decode_payload(&b.encode().unwrap().bytes, 0, DecodeParts::ALL).unwrap();
+    assert_eq!(
+        chunk.events[0].payload,
+        Payload::Scene(SceneChange::MeasurementShow {
+            id: 9,
+            measurement: Measurement::Other(0),
+        })
+    );
+}
+
+#[test]
+fn a_long_board_title_is_cut_at_a_character_boundary() {
+    let title = "Ü".repeat(200); // 400 bytes
+    let mut b = ChunkBuilder::new(None);
+    b.push(Event::new(
+        0,
+        Payload::Scene(SceneChange::BoardShow {
+            board_id: 1,
+            image: ImageHash([5; 32]),
+            title: title.clone(),
+            pose: Pose::IDENTITY,
+            width_mm: 100.0,
+        }),
+    ));
+    let chunk = decode_payload(&b.encode().unwrap().bytes, 0, DecodeParts::ALL).unwrap();
+    let Payload::Scene(SceneChange::BoardShow { title: cut, .. }) = &chunk.events[0].payload else {
+        panic!("{:?}", chunk.events);
+    };
+    assert_eq!(cut.len(), MAX_BOARD_TITLE_BYTES);
+    assert!(title.starts_with(cut.as_str()));
+}
+
+/// The payload of a chunk holding only `event`.
+fn lone_record(event: Event) -> Vec<u8> {
+    let mut b = ChunkBuilder::new(None);
+    b.push(event);
+    b.encode().unwrap().bytes
+}
+
+/// A record's type and body, from a payload holding that one record.
+fn split_record(payload: &[u8]) -> (u8, Vec<u8>) {
+    let mut at = 1;
+    while payload[at] & 0x80 != 0 {
+        at += 1;
+    }
+    (payload[0], payload[at + 1..].to_vec())
+}
+
+/// A payload of one record.
+fn make_record(ty: u8, body: &[u8]) -> Vec<u8> {
+    let mut out = vec![ty];
+    let mut n = body.len();
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+    out.extend_from_slice(body);
+    out
+}
+
+#[test]
+fn hostile_images_are_errors_not_allocations_or_panics() {
+    let image = board_image(16, 8, 1);
+    let (ty, body) = split_record(&lone_record(Event::new(
+        0,
+        Payload::Image(Box::new(image.clone())),
+    )));
+    assert_eq!(ty, 0x42);
+    // Body: time (1), hash (32), width and height (one-byte varints) …
+    let dims_at = 1 + 32;
+    assert_eq!(&body[dims_at..dims_at + 2], &[16, 8]);
+    let with = |at: usize, len: usize, bytes: &[u8]| {
+        let mut b = body.clone();
+        b.splice(at..at + len, bytes.iter().copied());
+        make_record(ty, &b)
+    };
+
+    // Declared sizes past the limits are refused while decoding, before the pixels.
+    for dims in [
+        vec![0x80, 0x80, 0x80, 0x80, 0x0f, 8], // 2^32 - 1 wide: not a u32 side we take
+        vec![0x81, 0x40, 8],                   // 8193 wide
+        vec![0x80, 0x40, 0x80, 0x40],          // 8192 × 8192 = 2^26: at the limit, fine
+        vec![0x80, 0x40, 0x81, 0x40],          // 8192 × 8193
+        vec![0, 8],                            // empty
+    ] {
+        let hostile = with(dims_at, 2, &dims);
+        let result = decode_payload(&hostile, 0, DecodeParts::ALL);
+        if dims == [0x80, 0x40, 0x80, 0x40] {
+            // The record is accepted; its pixels are what fails, without allocating 64 MiB.
+            let chunk = result.unwrap();
+            let Payload::Image(big) = &chunk.events[0].payload else {
+                panic!()
+            };
+            assert_eq!((big.width, big.height), (8192, 8192));
+            assert!(matches!(
+                big.pixels(),
+                Err(ImageError::WrongLength { found: 128, .. })
+            ));
+        } else {
+            let err = result.unwrap_err();
+            assert!(err.to_string().contains("image size"), "{dims:?}: {err}");
+        }
+    }
+
+    // A stored image whose fields were damaged: typed errors, memory bounded by what is there.
+    assert_eq!(image.pixels().unwrap().len(), 128);
+    let mut bad_hash = image.clone();
+    bad_hash.hash.0[31] ^= 0x40;
+    assert_eq!(bad_hash.pixels(), Err(ImageError::HashMismatch));
+    let mut other_spacing = image.clone();
+    other_spacing.spacing = PixelSpacing::Unknown;
+    assert_eq!(other_spacing.pixels(), Err(ImageError::HashMismatch));
+    let mut garbage = image.clone();
+    garbage.zstd = vec![0x28, 0xb5, 0x2f, 0xfd, 1, 2, 3];
+    assert!(matches!(garbage.pixels(), Err(ImageError::Decompress(_))));
+    let mut rgba = image.clone();
+    rgba.format = PixelFormat::Rgba8; // 4 × the bytes it holds
+    assert!(matches!(
+        rgba.pixels(),
+        Err(ImageError::WrongLength {
+            expected: 512,
+            found: 128,
+            ..
+        })
+    ));
+    let mut huge = image.clone();
+    (huge.width, huge.height) = (8192, 8193);
+    assert!(matches!(huge.pixels(), Err(ImageError::BadSize { .. })));
+    let mut nan = image.clone();
+    nan.spacing = PixelSpacing::Known {
+        row_mm: f32::NAN,
+        col_mm: 0.1,
+        at_detector: false,
+    };
+    assert_eq!(nan.pixels(), Err(ImageError::BadSpacing));
+
+    // A bomb: a few bytes that inflate far past the declared size stop one byte past it.
+    let bomb = zstd::bulk::compress(&vec![0u8; 1 << 24], 3).unwrap();
+    assert!(bomb.len() < 4096);
+    let mut inflating = image.clone();
+    inflating.zstd = bomb;
+    assert!(matches!(
+        inflating.pixels(),
+        Err(ImageError::WrongLength { found: 129, .. })
+    ));
+
+    // Encoding refuses what a lesson could not hold, so the loader can downsample.
+    assert!(matches!(
+        ImageBlob::encode(16, 8, PixelFormat::Grey8, PixelSpacing::Unknown, &[0; 127]),
+        Err(ImageError::WrongLength { .. })
+    ));
+    assert!(matches!(
+        ImageBlob::encode(
+            8193,
+            1,
+            PixelFormat::Grey8,
+            PixelSpacing::Unknown,
+            &[0; 8193]
+        ),
+        Err(ImageError::BadSize { .. })
+    ));
+    let zero = PixelSpacing::Known {
+        row_mm: 0.0,
+        col_mm: 0.1,
+        at_detector: false,
+    };
+    assert_eq!(
+        ImageBlob::encode(1, 1, PixelFormat::Grey8, zero, &[0]),
+        Err(ImageError::BadSpacing)
+    );
+    let mut rng = twinray_lessons::synthetic::Rng::new(3);
+    let noise: Vec<u8> = (0..4096 * 3300).map(|_| rng.next_u64() as u8).collect();
+    assert!(matches!(
+        ImageBlob::encode(
+            4096,
+            3300,
+            PixelFormat::Grey8,
+            PixelSpacing::Unknown,
+            &noise
+        ),
+        Err(ImageError::TooLarge { .. })
+    ));
+
+    // A pixel format, spacing kind or coding a newer writer added: skipped like an unknown
+    // record. A known spacing that is no size is damage.
+    let format_at = dims_at + 2;
+    let spacing_at = format_at + 1;
+    let coding_at = spacing_at + 1 + 4 + 4 + 1;
+    for (at, value) in [(format_at, 9), (spacing_at, 7), (coding_at, 2)] {
+        let newer = with(at, 1, &[value]);
+        let chunk = decode_payload(&newer, 0, DecodeParts::ALL).unwrap();
+        assert_eq!((chunk.events.len(), chunk.unknown_records), (0, 1), "{at}");
+    }
+    // The row spacing's sign bit.
+    let negative = with(spacing_at + 4, 1, &[body[spacing_at + 4] | 0x80]);
+    let err = decode_payload(&negative, 0, DecodeParts::ALL).unwrap_err();
+    assert!(err.to_string().contains("pixel spacing"), "{err}");
+}
+
+#[test]
+fn unknown_spaces_and_measurement_kinds_from_newer_writers_are_skipped() {
+    // A measurement of a kind this build does not know is kept as a note (`Other`); one in a
+    // space it does not know is skipped, as is a stroke or viewpoint on such a space.
+    let show = |kind: u8, space: u8| {
+        // Scene record: type, length, time 0, tag 16, id 5, kind, space, 2 points.
+        let mut body = vec![0, 16, 5, kind, space];
+        body.extend([0u8; 24]);
+        let mut p = vec![0x40, body.len() as u8];
+        p.extend(body);
+        decode_payload(&p, 0, DecodeParts::ALL).unwrap()
+    };
+    let chunk = show(77, 1);
+    assert_eq!(
+        chunk.events[0].payload,
+        Payload::Scene(SceneChange::MeasurementShow {
+            id: 5,
+            measurement: Measurement::Other(77),
+        })
+    );
+    let chunk = show(1, 1);
+    assert!(matches!(
+        chunk.events[0].payload,
+        Payload::Scene(SceneChange::MeasurementShow {
+            measurement: Measurement::Distance {
+                space: Space::Patient,
+                ..
+            },
+            ..
+        })
+    ));
+    let chunk = show(1, 9);
+    assert_eq!((chunk.events.len(), chunk.unknown_records), (0, 1));
+
+    let mut on_board = lone_record(Event::new(
+        0,
+        Payload::StrokeBegin(StrokeBegin {
+            stroke_id: 1,
+            space: Space::Board(2),
+            style: StrokeStyle {
+                colour_rgba: [0; 4],
+                width_mm: 1.0,
+                brush: Brush::Pen,
+            },
+        }),
+    ));
+    // Type 0x35, length, time, id, space 2, board 2.
+    assert_eq!(&on_board[..6], &[0x35, 13, 0, 1, 2, 2]);
+    on_board[4] = 9;
+    let chunk = decode_payload(&on_board, 0, DecodeParts::ALL).unwrap();
+    assert_eq!((chunk.events.len(), chunk.unknown_records), (0, 1));
+}

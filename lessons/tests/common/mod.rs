@@ -289,3 +289,111 @@ pub fn assert_event_close(expected: &Event, actual: &Event) {
         (a, b) => assert_eq!(a, b),
     }
 }
+
+/// A small grey "radiograph" (a gradient with a bright band) with known spacing.
+pub fn board_image(width: u32, height: u32, seed: u8) -> ImageBlob {
+    let pixels: Vec<u8> = (0..width * height)
+        .map(|i| {
+            let (x, y) = (i % width, i / width);
+            (x * 3 + y * 5) as u8 ^ seed | if y % 16 < 3 { 0xf0 } else { 0 }
+        })
+        .collect();
+    ImageBlob::encode(
+        width,
+        height,
+        PixelFormat::Grey8,
+        PixelSpacing::Known {
+            row_mm: 0.2,
+            col_mm: 0.15,
+            at_detector: true,
+        },
+        &pixels,
+    )
+    .unwrap()
+}
+
+/// A board pose beside the twin: to the patient's left, facing +y.
+pub fn board_pose(seed: f32) -> Pose {
+    Pose {
+        position_mm: Vec3::new(-400.0 + seed, 50.0, 120.0),
+        orientation: Quat::from_rotation_x(-std::f32::consts::FRAC_PI_2 + seed * 0.01),
+    }
+}
+
+/// One of every 1.3 event (image, board show / pose / hide, a stroke and a viewpoint on the
+/// board, every kind of measurement and its hiding), from `t0_ns` at distinct times.
+pub fn boards_and_measurements(t0_ns: i64) -> Vec<Event> {
+    let ms = 1_000_000i64;
+    let image = board_image(40, 30, 7);
+    let mut t = t0_ns;
+    let mut next = |payload: Payload| {
+        t += 7 * ms;
+        Event::new(t, payload)
+    };
+    let on_board = Space::Board(3);
+    let measurements = [
+        Measurement::Distance {
+            space: Space::Patient,
+            a_mm: Vec3::new(1.0, 2.0, 3.0),
+            b_mm: Vec3::new(-4.5, 6.25, 7.0),
+        },
+        Measurement::Angle {
+            space: Space::Patient,
+            a_mm: Vec3::X,
+            vertex_mm: Vec3::ZERO,
+            b_mm: Vec3::Y,
+        },
+        Measurement::Cobb {
+            space: on_board,
+            line1_mm: [Vec3::new(-20.0, 40.0, 0.0), Vec3::new(20.0, 44.0, 0.0)],
+            line2_mm: [Vec3::new(-22.0, -30.0, 0.0), Vec3::new(18.0, -38.0, 0.0)],
+        },
+        Measurement::Trajectory {
+            space: Space::Patient,
+            entry_mm: Vec3::new(10.0, -120.0, 40.0),
+            target_mm: Vec3::new(15.0, -60.0, 35.0),
+        },
+        Measurement::LabelStats { label_id: 65_535 },
+        Measurement::Other(200),
+    ];
+    let mut events = vec![];
+    let [img, show] = image.into_events(0, 3, "Pelvis AP".to_owned(), board_pose(0.0), 300.0);
+    events.push(next(img.payload));
+    events.push(next(show.payload));
+    events.push(next(Payload::Scene(SceneChange::BoardPose {
+        board_id: 3,
+        pose: board_pose(5.0),
+        width_mm: 450.0,
+    })));
+    events.push(next(Payload::StrokeBegin(StrokeBegin {
+        stroke_id: 40,
+        space: on_board,
+        style: StrokeStyle {
+            colour_rgba: [0, 255, 0, 255],
+            width_mm: 1.5,
+            brush: Brush::Pen,
+        },
+    })));
+    for i in 0..3 {
+        events.push(next(Payload::StrokePoint(StrokePoint {
+            stroke_id: 40,
+            position_mm: Vec3::new(-10.0 + i as f32 * 4.5, 20.0 - i as f32, 0.0),
+            pressure: 0.5,
+        })));
+    }
+    events.push(next(Payload::StrokeEnd { stroke_id: 40 }));
+    events.push(next(Payload::Viewpoint(Viewpoint {
+        name: "the X-ray".to_owned(),
+        space: on_board,
+        pose: pose(1.0),
+    })));
+    for (id, m) in (1..).zip(measurements) {
+        events.push(next(Payload::Scene(SceneChange::MeasurementShow {
+            id,
+            measurement: m,
+        })));
+    }
+    events.push(next(Payload::Scene(SceneChange::MeasurementHide { id: 2 })));
+    events.push(next(Payload::Scene(SceneChange::BoardHide { board_id: 3 })));
+    events
+}

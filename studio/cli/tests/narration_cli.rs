@@ -150,7 +150,7 @@ fn a_voice_over_is_added_shown_checked_exported_and_muxed_in_sync() {
         line.contains("Opus 48 kHz mono") && line.contains("kbit/s"),
         "{line}"
     );
-    assert!(text.contains("format:      version 1.2"), "{text}");
+    assert!(text.contains("format:      version 1.3"), "{text}");
 
     // verify decodes every packet.
     let verify = twinray(&["lesson", "verify", s(&narrated)]);

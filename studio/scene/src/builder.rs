@@ -608,9 +608,19 @@ pub fn stroke_capsules(
 ) {
     let style = stroke.begin.style;
     let rgba = style.colour_rgba.map(|c| f32::from(c) / 255.0);
-    let to_patient = |p: Vec3| match stroke.begin.space {
-        Space::Patient => p,
-        Space::Stage => patient_from_stage.transform_point3(p.as_dvec3()).as_vec3(),
+    let in_stage = match stroke.begin.space {
+        Space::Patient => false,
+        Space::Stage => true,
+        // Strokes on image boards are drawn with their board by the board integration that
+        // follows (lesson format 1.3), not here.
+        Space::Board(_) => return,
+    };
+    let to_patient = |p: Vec3| {
+        if in_stage {
+            patient_from_stage.transform_point3(p.as_dvec3()).as_vec3()
+        } else {
+            p
+        }
     };
     let width = if style.width_mm.is_finite() && style.width_mm > 0.0 {
         style.width_mm
