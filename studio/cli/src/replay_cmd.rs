@@ -17,6 +17,8 @@ use twinray_lessons::state::LessonState;
 use twinray_lessons::tools::format_time_ns;
 use twinray_renderer::GpuContext;
 
+use twinray_io::LabelNames;
+use twinray_scene::annotations::TeachingTools;
 use twinray_scene::lesson::damage_messages;
 use twinray_scene::{FrameInputs, FrameRenderer, LabelMaps, LearnerView, OrbitView, SceneBuilder};
 
@@ -154,7 +156,7 @@ fn on_path(program: &str) -> Option<PathBuf> {
 }
 
 fn describe(state: &LessonState, frame: &FrameInputs) -> String {
-    format!(
+    let mut text = format!(
         "t {:.2} s, chapter {:?}, preset {}, {} stroke segments, {} avatar capsules{}",
         state.time_ns as f64 * 1e-9,
         state.chapter.as_deref().unwrap_or("-"),
@@ -166,7 +168,24 @@ fn describe(state: &LessonState, frame: &FrameInputs) -> String {
         } else {
             ""
         }
-    )
+    );
+    let boards = frame.boards.boards.len();
+    if boards > 0 {
+        text.push_str(&format!(
+            ", {boards} board{}",
+            if boards == 1 { "" } else { "s" }
+        ));
+    }
+    let values: Vec<String> = frame
+        .annotations
+        .texts
+        .iter()
+        .map(|t| t.text.replace('\n', ", "))
+        .collect();
+    if !values.is_empty() {
+        text.push_str(&format!(", measurements: {}", values.join("; ")));
+    }
+    text
 }
 
 /// Runs `twinray replay`.
@@ -210,17 +229,28 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
     let mut label_maps = player
         .holds_label_maps()
         .then(|| LabelMaps::new(*case.ct.geometry(), case.labels.clone().map(Arc::new)));
-    let mut show_labels =
-        |player: &mut Player, renderer: &mut FrameRenderer, state: &LessonState| -> Result<()> {
-            if let Some(maps) = &mut label_maps {
-                let shown = maps.resolve(state.scene.label_map, Some(player));
-                if let Some(warning) = &shown.warning {
-                    eprintln!("warning: {}: {warning}", args.lesson.display());
-                }
-                renderer.show_labels(&case.ct, &shown)?;
+    let mut tools = TeachingTools::new(LabelNames::totalsegmentator_for(case.intensity.modality));
+    // Shows the labels the lesson shows at `state`, and draws its boards and measurements.
+    let mut prepare = |player: &mut Player,
+                       renderer: &mut FrameRenderer,
+                       state: &LessonState,
+                       frame: &mut FrameInputs|
+     -> Result<()> {
+        let mut labels = case.labels.as_ref();
+        let shown;
+        if let Some(maps) = &mut label_maps {
+            shown = maps.resolve(state.scene.label_map, Some(&mut *player));
+            if let Some(warning) = &shown.warning {
+                eprintln!("warning: {}: {warning}", args.lesson.display());
             }
-            Ok(())
-        };
+            renderer.show_labels(&case.ct, &shown)?;
+            labels = shown.labels.as_deref();
+        }
+        for warning in tools.annotate(frame, state, Some(player), Some(&case.ct), labels) {
+            eprintln!("warning: {}: {warning}", args.lesson.display());
+        }
+        Ok(())
+    };
     let orbit = OrbitView {
         azimuth_deg: args.azimuth,
         elevation_deg: args.elevation,
@@ -253,8 +283,8 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
             }
         }
         let state = player.state_at(t_ns);
-        show_labels(&mut player, &mut renderer, &state)?;
-        let frame = builder.frame(&state, &view, args.size);
+        let mut frame = builder.frame(&state, &view, args.size);
+        prepare(&mut player, &mut renderer, &state, &mut frame)?;
         let (image, _) = renderer.render(&frame, args.size)?;
         image.write_png(out)?;
         eprintln!(
@@ -294,8 +324,8 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
         for n in 0..count {
             let t_ns = t0 + (n as f64 * period_ns).round() as i64;
             let state = player.state_at(t_ns);
-            show_labels(&mut player, &mut renderer, &state)?;
-            let frame = builder.frame(&state, &view, args.size);
+            let mut frame = builder.frame(&state, &view, args.size);
+            prepare(&mut player, &mut renderer, &state, &mut frame)?;
             let (image, _) = renderer.render(&frame, args.size)?;
             let path = dir.join(format!("frame_{n:05}.png"));
             image.write_png(&path)?;

@@ -376,3 +376,34 @@ fn labels_a_segmentation_stored_in_the_lesson_replace_the_case_labels_from_their
         "before its time the case's labels show"
     );
 }
+
+#[test]
+fn the_demo_lessons_last_chapter_shows_a_board_and_measurements_with_their_values() {
+    let lesson = demo_lesson();
+    let png = scratch("teaching-tools.png");
+    let at = |t: &str| {
+        let out = twinray(&[
+            "replay",
+            s(lesson),
+            "--at",
+            t,
+            "--size",
+            "64x48",
+            "--out",
+            s(&png),
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+        stderr(&out)
+    };
+    let before = at("44");
+    assert!(
+        !before.contains("board") && !before.contains("measurements"),
+        "{before}"
+    );
+    let after = at("49");
+    assert!(after.contains("1 board"), "{after}");
+    // The lumbar curve between L1 and L5 of the demo case, and the midline needle.
+    assert!(after.contains("Cobb "), "{after}");
+    assert!(after.contains("needle "), "{after}");
+}

@@ -29,6 +29,7 @@ use twinray_transfer_functions::{
 };
 use twinray_volume::{CtVolume, Geometry, Intensity, LabelVolume, Modality};
 
+use crate::annotations::Annotations;
 use crate::label_maps::ShownLabels;
 use crate::Case;
 
@@ -218,6 +219,12 @@ pub struct FrameInputs {
     pub follows_instructor: bool,
     /// Strokes and the instructor's avatar.
     pub overlays: Overlays,
+    /// Measurements, boards' edges and strokes on boards, with their texts; filled by the
+    /// player ([`crate::annotations::MeasureCache::annotations`]), which knows the boards'
+    /// images and the case.
+    pub annotations: Annotations,
+    /// The X-ray boards shown and where they stand (filled with `annotations`).
+    pub boards: crate::boards::BoardFrames,
 }
 
 /// Builds [`FrameInputs`] for one case. Keeps parsed presets, so asking every frame is cheap.
@@ -288,6 +295,8 @@ impl SceneBuilder {
             camera,
             follows_instructor,
             overlays,
+            annotations: Annotations::default(),
+            boards: crate::boards::BoardFrames::default(),
         }
     }
 
@@ -606,22 +615,25 @@ pub fn stroke_capsules(
     patient_from_stage: &DMat4,
     out: &mut Vec<Capsule>,
 ) {
+    match stroke.begin.space {
+        Space::Patient => stroke_capsules_in(stroke, time_ns, &DMat4::IDENTITY, out),
+        Space::Stage => stroke_capsules_in(stroke, time_ns, patient_from_stage, out),
+        // Strokes on image boards are drawn with their board ([`crate::annotations`]), which
+        // knows where it stands.
+        Space::Board(_) => {}
+    }
+}
+
+/// Appends a stroke's capsules, its points taken to patient mm by `patient_from_space`.
+pub fn stroke_capsules_in(
+    stroke: &VisibleStroke,
+    time_ns: i64,
+    patient_from_space: &DMat4,
+    out: &mut Vec<Capsule>,
+) {
     let style = stroke.begin.style;
     let rgba = style.colour_rgba.map(|c| f32::from(c) / 255.0);
-    let in_stage = match stroke.begin.space {
-        Space::Patient => false,
-        Space::Stage => true,
-        // Strokes on image boards are drawn with their board by the board integration that
-        // follows (lesson format 1.3), not here.
-        Space::Board(_) => return,
-    };
-    let to_patient = |p: Vec3| {
-        if in_stage {
-            patient_from_stage.transform_point3(p.as_dvec3()).as_vec3()
-        } else {
-            p
-        }
-    };
+    let to_patient = |p: Vec3| patient_from_space.transform_point3(p.as_dvec3()).as_vec3();
     let width = if style.width_mm.is_finite() && style.width_mm > 0.0 {
         style.width_mm
     } else {
@@ -872,11 +884,13 @@ impl FrameRenderer {
         frame: &FrameInputs,
         size: [u32; 2],
     ) -> Result<(RgbaImage, FrameStats), RenderError> {
+        let mut capsules = frame.overlays.all();
+        capsules.extend_from_slice(&frame.annotations.capsules);
         self.render_view(
             &frame.transfer_function,
             &frame.camera,
             &frame.options,
-            &frame.overlays.all(),
+            &capsules,
             size,
         )
     }

@@ -63,6 +63,32 @@ pub mod script {
     pub const PEN_S: (f64, f64) = (38.0, 44.0);
     /// Clip plane removed, T11, T12 and S1 shown again.
     pub const RESTORE_S: f64 = 45.0;
+    /// The pelvis radiograph is put on a board beside the twin.
+    pub const BOARD_S: f64 = 45.5;
+    /// A ring is drawn on the board around the femoral head in this interval.
+    pub const BOARD_STROKE_S: (f64, f64) = (46.0, 47.5);
+    /// The Cobb angle between the L1 and L5 endplates (on the twin) is shown from here.
+    pub const COBB_S: f64 = 48.0;
+    /// A midline needle path through the L3–L4 interspace is shown from here.
+    pub const TRAJECTORY_S: f64 = 48.5;
+}
+
+/// The pelvis radiograph of the demo lesson's last chapter (NEMA WG04 RG2: CR pelvis with the
+/// lower lumbar spine, 0.2 mm pixels; see `data/xray/README.md`).
+const DEMO_RADIOGRAPH_DCM: &[u8] = include_bytes!("../../../data/xray/wg04/RG2_J2KI.dcm");
+
+/// The demo radiograph as a board image. The DICOM reader reads files, so the embedded bytes
+/// go through a private temporary file, removed at once.
+fn demo_board_image() -> Result<crate::boards::BoardImage, SceneError> {
+    let dir = std::env::temp_dir().join(format!("twinray-demo-board-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| SceneError::Board(format!("{}: {e}", dir.display())))?;
+    let path = dir.join("pelvis.dcm");
+    let written = std::fs::write(&path, DEMO_RADIOGRAPH_DCM)
+        .map_err(|e| SceneError::Board(format!("{}: {e}", path.display())));
+    let image = written.and_then(|()| crate::boards::load_board_image(&path));
+    let _ = std::fs::remove_dir_all(&dir);
+    image
 }
 
 /// TotalSegmentator ids of the labels the script uses.
@@ -395,6 +421,99 @@ fn stage_pose(position: DVec3, rotation: DQuat, stage_from_patient: &DMat4) -> P
     }
 }
 
+/// The last chapter's teaching tools: the pelvis radiograph on a board with a ring drawn
+/// around the femoral head, the Cobb angle of the lumbar curve between the L1 and L5
+/// endplates, and a midline needle path into the L3–L4 interspace.
+fn teaching_tools(
+    case: &Case,
+    lm: &SpineLandmarks,
+    discrete: &mut Vec<(f64, Payload)>,
+) -> Result<(), SceneError> {
+    use script::*;
+    use twinray_lessons::event::Measurement;
+    let board = demo_board_image()?;
+    let (pose, width_mm) = crate::boards::default_board_pose(
+        case.ct.geometry(),
+        &board.blob,
+        board.patient_orientation.as_ref(),
+    );
+    for event in board
+        .blob
+        .into_events(secs_to_ns(BOARD_S), 1, "Pelvis AP".into(), pose, width_mm)
+    {
+        discrete.push((BOARD_S, event.payload));
+    }
+    // The femoral head in RG2 is centred near pixel (940, 913) of 1760×2140 at 0.2 mm:
+    // board mm (x right, y up, from the centre) (12, 31).
+    discrete.push((
+        BOARD_STROKE_S.0,
+        Payload::StrokeBegin(StrokeBegin {
+            stroke_id: 3,
+            space: Space::Board(1),
+            style: StrokeStyle {
+                colour_rgba: [255, 80, 200, 255],
+                width_mm: 4.0,
+                brush: Brush::Pen,
+            },
+        }),
+    ));
+    let n = 32;
+    for i in 0..=n {
+        let f = f64::from(i) / f64::from(n);
+        let a = std::f64::consts::TAU * f;
+        let t = BOARD_STROKE_S.0 + f * (BOARD_STROKE_S.1 - BOARD_STROKE_S.0);
+        discrete.push((
+            t,
+            Payload::StrokePoint(StrokePoint {
+                stroke_id: 3,
+                position_mm: Vec3::new(
+                    12.0 + 30.0 * a.cos() as f32,
+                    31.0 + 30.0 * a.sin() as f32,
+                    0.0,
+                ),
+                pressure: 0.8,
+            }),
+        ));
+    }
+    discrete.push((BOARD_STROKE_S.1 + 1e-6, Payload::StrokeEnd { stroke_id: 3 }));
+    // Endplate lines perpendicular to the spine's axis at its two ends, in the coronal plane,
+    // 40 mm long, through L1's and L5's centroids.
+    let c = &lm.centroids_mm;
+    let endplate = |at: DVec3, axis: DVec3| {
+        let axis = DVec3::new(axis.x, 0.0, axis.z).normalize_or(DVec3::Z);
+        let across = DVec3::Y.cross(axis).normalize_or(DVec3::X) * 20.0;
+        [(at - across).as_vec3(), (at + across).as_vec3()]
+    };
+    discrete.push((
+        COBB_S,
+        Payload::Scene(SceneChange::MeasurementShow {
+            id: 1,
+            measurement: Measurement::Cobb {
+                space: Space::Patient,
+                line1_mm: endplate(c[0], c[0] - c[1]),
+                line2_mm: endplate(c[4], c[3] - c[4]),
+            },
+        }),
+    ));
+    // Midline, from 40 mm behind the L3–L4 spinous tips to the middle of the interspace.
+    let tips = (lm.spinous_tips_mm[2] + lm.spinous_tips_mm[3]) * 0.5;
+    let interspace = (c[2] + c[3]) * 0.5;
+    let target = DVec3::new(tips.x, interspace.y, interspace.z);
+    let entry = DVec3::new(tips.x, tips.y + 40.0, tips.z);
+    discrete.push((
+        TRAJECTORY_S,
+        Payload::Scene(SceneChange::MeasurementShow {
+            id: 2,
+            measurement: Measurement::Trajectory {
+                space: Space::Patient,
+                entry_mm: entry.as_vec3(),
+                target_mm: target.as_vec3(),
+            },
+        }),
+    ));
+    Ok(())
+}
+
 fn secs_to_ns(s: f64) -> i64 {
     (s * 1e9).round() as i64
 }
@@ -519,6 +638,7 @@ pub fn demo_events(case: &Case) -> Result<Vec<Event>, SceneError> {
             visible(label, true),
         ));
     }
+    teaching_tools(case, &lm, &mut discrete)?;
     discrete.sort_by(|a, b| a.0.total_cmp(&b.0));
 
     let frames = (DURATION_S * FRAME_RATE_HZ as f64).round() as i64;

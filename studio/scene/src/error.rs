@@ -52,6 +52,9 @@ pub enum SceneError {
         /// The given case's hash.
         given_ref: String,
     },
+    /// An image for a board could not be read or stored (the message names the file).
+    #[error("{0}")]
+    Board(String),
     /// The case cannot carry the scripted demo lesson (it lacks the lumbar labels).
     #[error("{0}")]
     DemoCase(String),

@@ -14,6 +14,8 @@
 //!
 //! Nothing here prints: warnings come back to the front end, which decides how to show them.
 
+pub mod annotations;
+pub mod boards;
 pub mod builder;
 pub mod bundle;
 pub mod case;
