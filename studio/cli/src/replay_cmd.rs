@@ -17,7 +17,6 @@ use twinray_lessons::state::LessonState;
 use twinray_lessons::tools::format_time_ns;
 use twinray_renderer::GpuContext;
 
-use twinray_io::LabelNames;
 use twinray_scene::annotations::TeachingTools;
 use twinray_scene::lesson::damage_messages;
 use twinray_scene::{FrameInputs, FrameRenderer, LabelMaps, LearnerView, OrbitView, SceneBuilder};
@@ -229,7 +228,7 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
     let mut label_maps = player
         .holds_label_maps()
         .then(|| LabelMaps::new(*case.ct.geometry(), case.labels.clone().map(Arc::new)));
-    let mut tools = TeachingTools::new(LabelNames::totalsegmentator_for(case.intensity.modality));
+    let mut tools = TeachingTools::for_case(&case);
     // Shows the labels the lesson shows at `state`, and draws its boards and measurements.
     let mut prepare = |player: &mut Player,
                        renderer: &mut FrameRenderer,

@@ -166,6 +166,12 @@ pub struct TeachingTools {
 }
 
 impl TeachingTools {
+    /// Tools for a case whose labels TotalSegmentator's table for its modality names.
+    #[must_use]
+    pub fn for_case(case: &crate::Case) -> Self {
+        Self::new(LabelNames::totalsegmentator_for(case.intensity.modality))
+    }
+
     /// Tools for a case whose labels `names` names.
     #[must_use]
     pub fn new(names: LabelNames) -> Self {
@@ -176,9 +182,28 @@ impl TeachingTools {
         }
     }
 
-    /// Fills `frame.annotations` for `state`: decodes new board images from `player`'s
-    /// lesson, and computes measurement values on `ct` with the `labels` shown. Returns a
-    /// warning for each board image that cannot be shown (said once).
+    /// The teaching tools of `state`: decodes new board images from `player`'s lesson and
+    /// computes measurement values on `ct` with the `labels` shown. Also returns a warning for
+    /// each board image that cannot be shown (said once).
+    pub fn teach(
+        &mut self,
+        state: &LessonState,
+        player: Option<&mut twinray_lessons::player::Player>,
+        ct: Option<&CtVolume>,
+        labels: Option<&LabelVolume>,
+    ) -> (Annotations, BoardFrames, Vec<String>) {
+        let warnings = self.boards.sync(&state.scene, player);
+        let frames = self.boards.frames(&state.scene);
+        let case = ct.map(|ct| MeasureCase {
+            ct,
+            labels,
+            names: &self.names,
+        });
+        let annotations = self.cache.annotations(state, &frames, case);
+        (annotations, frames, warnings)
+    }
+
+    /// [`Self::teach`] into `frame`.
     pub fn annotate(
         &mut self,
         frame: &mut crate::FrameInputs,
@@ -187,15 +212,9 @@ impl TeachingTools {
         ct: Option<&CtVolume>,
         labels: Option<&LabelVolume>,
     ) -> Vec<String> {
-        let warnings = self.boards.sync(&state.scene, player);
-        let frames = self.boards.frames(&state.scene);
-        let case = ct.map(|ct| MeasureCase {
-            ct,
-            labels,
-            names: &self.names,
-        });
-        frame.annotations = self.cache.annotations(state, &frames, case);
-        frame.boards = frames;
+        let (annotations, boards, warnings) = self.teach(state, player, ct, labels);
+        frame.annotations = annotations;
+        frame.boards = boards;
         warnings
     }
 }

@@ -32,6 +32,7 @@ use twinray_scene::Case;
 use twinray_volume::{CtVolume, LabelVolume};
 
 use crate::XrError;
+use twinray_scene::annotations::TeachingTools;
 use twinray_scene::{FrameRenderer, LabelMaps, LearnerView, SceneBuilder};
 
 /// What the headset shows.
@@ -115,6 +116,8 @@ pub struct VrSession {
     record_pending: bool,
     options: VrOptions,
     labels: SessionLabels,
+    /// Boards and measurements drawn from the lesson.
+    tools: TeachingTools,
     /// A replay's learner controls (panel, playback, the learner's own placement of the
     /// lesson's world), made at the first frame.
     learner: Option<LearnerControls>,
@@ -261,6 +264,7 @@ impl VrSession {
             options,
             learner: None,
             last_state: None,
+            tools: TeachingTools::for_case(case),
             labels: SessionLabels {
                 ct: holds_maps.then(|| case.ct.clone()),
                 maps: LabelMaps::new(*case.ct.geometry(), case.labels.clone().map(Arc::new)),
@@ -433,6 +437,14 @@ impl VrSession {
             .builder
             .frame(&state, &LearnerView::Orbit(Default::default()), size);
         inputs.options.step_voxels = quality.step_voxels;
+        // Boards and measurements (values from their points alone: the session keeps no CT).
+        let player = match &mut self.content {
+            Content::Replay(player) => Some(&mut **player),
+            Content::Live { .. } => None,
+        };
+        for warning in self.tools.annotate(&mut inputs, &state, player, None, None) {
+            crate::say!("warning: {warning}");
+        }
         // A replay's learner may have moved the lesson's world (grabbed it, or follows the
         // instructor): the eyes look at it from where they stand in it.
         let views = match (&self.content, &self.learner) {

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
 use glam::{DMat3, DMat4, DQuat, DVec3, Quat, Vec3};
-use twinray_io::LabelVolume;
+use twinray_io::{LabelNames, LabelVolume};
 use twinray_lessons::event::{
     Brush, Chapter, ClipPlane as SceneClip, CropBox as SceneCrop, Event, LabelMapBlob,
     LabelMapHash, Note, Payload, Pose, SceneChange, Space, StrokeBegin, StrokePoint, StrokeStyle,
@@ -33,6 +33,8 @@ use twinray_lessons::recorder::{Recorder, RecorderOptions, RecordingReport};
 use twinray_lessons::state::{LabelState, LessonState, SceneState, WindowLevel};
 use twinray_lessons::tools::ChapterInfo;
 use twinray_renderer::{Camera, RenderOptions};
+use twinray_scene::annotations::{Annotations, TeachingTools};
+use twinray_scene::boards::BoardFrames;
 use twinray_scene::builder::{orbit_camera, DEFAULT_FOV_DEG};
 use twinray_scene::{FrameInputs, LabelMaps, LearnerView, OrbitView, SceneBuilder, ShownLabels};
 use twinray_transfer_functions::{Palette, Preset, TransferFunction};
@@ -178,6 +180,15 @@ pub struct Replay {
     label_maps: Option<LabelMaps>,
     /// The labels the lesson shows at the playhead (`None`: the case's own).
     shown_labels: Option<ShownLabels>,
+    /// Boards and measurements of the lesson, drawn on the case.
+    tools: TeachingTools,
+    /// The case's image and labels, for measurement values.
+    ct: Arc<twinray_io::CtVolume>,
+    case_labels: Option<Arc<LabelVolume>>,
+    /// The boards and measurements at the playhead.
+    teaching: (Annotations, BoardFrames),
+    /// Board images that cannot be shown, to say once.
+    board_warnings: Vec<String>,
     /// The narration playing through the speakers, when the lesson has one and an output
     /// opened.
     narration: Option<NarrationOutput>,
@@ -208,11 +219,27 @@ impl Replay {
             self.shown_labels =
                 Some(maps.resolve(self.state.scene.label_map, Some(&mut self.player)));
         }
+        let labels = match &self.shown_labels {
+            Some(shown) => shown.labels.as_deref(),
+            None => self.case_labels.as_deref(),
+        };
+        let (annotations, boards, warnings) =
+            self.tools
+                .teach(&self.state, Some(&mut self.player), Some(&self.ct), labels);
+        self.teaching = (annotations, boards);
+        self.board_warnings.extend(warnings);
     }
 
     /// Why a label map of the lesson cannot be shown, said once.
     fn take_label_warning(&mut self) -> Option<String> {
         self.shown_labels.as_mut().and_then(|s| s.warning.take())
+    }
+
+    /// Warnings about the lesson's labels and boards, each once.
+    fn take_warnings(&mut self) -> Vec<String> {
+        let mut out: Vec<String> = self.take_label_warning().into_iter().collect();
+        out.append(&mut self.board_warnings);
+        out
     }
 }
 
@@ -909,15 +936,23 @@ impl App {
     /// Everything the 3D view's next frame of `size` pixels needs, made by the scene crate's
     /// [`SceneBuilder`] as replay and VR make it.
     pub fn frame(&self, size: [u32; 2]) -> FrameInputs {
-        self.builder
-            .borrow_mut()
-            .frame(&self.shown_state(), &self.learner_view(), size)
+        let mut frame =
+            self.builder
+                .borrow_mut()
+                .frame(&self.shown_state(), &self.learner_view(), size);
+        if let Some(replay) = &self.replay {
+            frame.annotations = replay.teaching.0.clone();
+            frame.boards = replay.teaching.1.clone();
+        }
+        frame
     }
 
     /// Problems the scene met (e.g. a lesson's unknown preset), each once; clears them.
     pub fn take_scene_warnings(&mut self) -> Vec<String> {
         let mut warnings = self.builder.borrow_mut().take_warnings();
-        warnings.extend(self.replay.as_mut().and_then(Replay::take_label_warning));
+        if let Some(replay) = self.replay.as_mut() {
+            warnings.extend(replay.take_warnings());
+        }
         warnings
     }
 
@@ -1343,6 +1378,13 @@ impl App {
             narration_status: None,
             label_maps: None,
             shown_labels: None,
+            tools: TeachingTools::new(LabelNames::totalsegmentator_for(
+                self.case.intensity.modality,
+            )),
+            ct: self.case.ct.clone(),
+            case_labels: self.case.labels.clone(),
+            teaching: (Annotations::default(), BoardFrames::default()),
+            board_warnings: Vec::new(),
         };
         if replay.player.holds_label_maps() {
             replay.label_maps = Some(LabelMaps::new(

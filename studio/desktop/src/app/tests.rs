@@ -1017,3 +1017,35 @@ fn the_structure_under_the_pointer_is_named() {
     let name = app.structure_at(hit).expect("a labelled structure");
     assert!(name.starts_with("vertebrae_"), "{name}");
 }
+
+#[test]
+fn replaying_the_demo_lesson_shows_its_board_and_measurements_only_from_their_time() {
+    let path = temp_lesson("teaching-tools.lesson");
+    let case = twinray_scene::Case::demo().expect("demo case");
+    twinray_scene::demo::record_demo(&case, &path).expect("demo lesson");
+    let mut app = demo_app();
+    app.apply(Action::OpenLesson(path))
+        .expect("opens on the demo case");
+    let size = [64, 48];
+    app.apply(Action::Seek(44 * 1_000_000_000)).expect("seek");
+    let before = app.frame(size);
+    assert!(before.boards.boards.is_empty() && before.annotations.texts.is_empty());
+    app.apply(Action::Seek(49 * 1_000_000_000)).expect("seek");
+    let after = app.frame(size);
+    assert_eq!(after.boards.boards.len(), 1);
+    let texts: Vec<&str> = after
+        .annotations
+        .texts
+        .iter()
+        .map(|t| t.text.as_str())
+        .collect();
+    assert!(texts.iter().any(|t| t.starts_with("Cobb ")), "{texts:?}");
+    assert!(texts.iter().any(|t| t.starts_with("needle ")), "{texts:?}");
+    // The board's edges and the ring drawn on it are capsules of the frame.
+    assert!(after.annotations.capsules.len() > 20);
+    assert!(app.take_scene_warnings().is_empty());
+    // Scrubbing back un-draws them.
+    app.apply(Action::Seek(10 * 1_000_000_000))
+        .expect("seek back");
+    assert!(app.frame(size).annotations.capsules.is_empty());
+}

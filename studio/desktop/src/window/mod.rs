@@ -204,7 +204,11 @@ impl Studio {
             options: frame.options,
             camera: frame.camera,
             size,
-            overlays: frame.overlays.all(),
+            overlays: {
+                let mut capsules = frame.overlays.all();
+                capsules.extend_from_slice(&frame.annotations.capsules);
+                capsules
+            },
             labels_key,
             labels,
         });
