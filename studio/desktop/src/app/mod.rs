@@ -370,6 +370,8 @@ pub enum Action {
     JumpToChapter(usize),
     /// Follow the instructor's head, or orbit freely.
     SetFollowInstructor(bool),
+    /// Put an image (a DICOM radiograph, PNG or JPEG) on a board beside the twin; recorded.
+    AddBoard(PathBuf),
     /// Segment the open case's CT in the background; its labels replace the case's when it
     /// finishes.
     StartSegmentation {
@@ -421,6 +423,8 @@ pub struct App {
     /// Turns the scene on screen into render inputs, as for replay and VR; keeps its parsed
     /// presets and warnings between frames.
     builder: RefCell<SceneBuilder>,
+    /// Boards and measurements of the authored scene (board images placed in this session).
+    tools: RefCell<TeachingTools>,
     /// Text of the label search box.
     pub label_search: String,
     /// Pen style.
@@ -484,6 +488,7 @@ impl App {
             case.intensity,
         ));
         let mr = case.intensity.modality == twinray_io::Modality::Mr;
+        let modality = case.intensity.modality;
         // A CT opens on the bone window the demo's spine lessons expect; an MR on its own
         // window (its DICOM window, else the 0.1–99.9th percentiles).
         let [low, high] = case.intensity.window;
@@ -505,6 +510,9 @@ impl App {
             scene,
             view,
             builder,
+            tools: RefCell::new(TeachingTools::new(LabelNames::totalsegmentator_for(
+                modality,
+            ))),
             label_search: String::new(),
             pen: PenStyle {
                 colour_rgba: [255, 0, 255, 255],
@@ -844,6 +852,7 @@ impl App {
                 self.replay_mut()?.follow_instructor = follow;
                 self.bump();
             }
+            Action::AddBoard(path) => self.add_board(&path)?,
             Action::StartSegmentation { model } => {
                 if self.segmentation.is_some() {
                     bail!("a segmentation is already running; cancel it first");
@@ -943,6 +952,16 @@ impl App {
         if let Some(replay) = &self.replay {
             frame.annotations = replay.teaching.0.clone();
             frame.boards = replay.teaching.1.clone();
+        } else {
+            let state = self.shown_state();
+            let (annotations, boards, _) = self.tools.borrow_mut().teach(
+                &state,
+                None,
+                Some(&self.case.ct),
+                self.case.labels.as_deref(),
+            );
+            frame.annotations = annotations;
+            frame.boards = boards;
         }
         frame
     }
@@ -1114,6 +1133,37 @@ impl App {
             replay.seek(t);
             self.bump();
         }
+    }
+
+    /// Loads an image onto a new board beside the twin (where its Patient Orientation says it
+    /// faces the viewer), stores the image once in the recording and shows the board.
+    fn add_board(&mut self, path: &Path) -> Result<()> {
+        if self.replay.is_some() {
+            bail!("boards cannot be added to a replayed lesson; close the lesson first");
+        }
+        let image = twinray_scene::boards::load_board_image(path)?;
+        let (pose, width_mm) = twinray_scene::boards::default_board_pose(
+            self.case.ct.geometry(),
+            &image.blob,
+            image.patient_orientation.as_ref(),
+        );
+        self.tools.borrow_mut().boards.add_live(&image.blob)?;
+        let board_id = self.scene.boards.keys().max().map_or(1, |id| id + 1);
+        // Titled by number: a file name can name the patient.
+        let title = format!("X-ray {board_id}");
+        self.record(Payload::Image(Box::new(image.blob.clone())));
+        self.change_scene(SceneChange::BoardShow {
+            board_id,
+            image: image.blob.hash,
+            title: title.clone(),
+            pose,
+            width_mm,
+        })?;
+        self.notice = Some(format!(
+            "{title} beside the twin, {:.0} mm wide: {}",
+            width_mm, image.description
+        ));
+        Ok(())
     }
 
     /// Takes the background segmentation's outcome, if it has finished: its labels replace
@@ -1305,6 +1355,18 @@ impl App {
             .filter(|b| self.scene.label_map == Some(b.hash))
         {
             self.record(Payload::LabelMap(Box::new(blob)));
+        }
+        // The boards' images before the changes that show them.
+        let images: Vec<_> = {
+            let tools = self.tools.borrow();
+            self.scene
+                .boards
+                .values()
+                .filter_map(|b| tools.boards.live_blob(&b.image).cloned())
+                .collect()
+        };
+        for blob in images {
+            self.record(Payload::Image(Box::new(blob)));
         }
         for change in self.scene.to_changes() {
             self.record(Payload::Scene(change));

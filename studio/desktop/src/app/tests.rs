@@ -1049,3 +1049,52 @@ fn replaying_the_demo_lesson_shows_its_board_and_measurements_only_from_their_ti
         .expect("seek back");
     assert!(app.frame(size).annotations.capsules.is_empty());
 }
+
+#[test]
+fn a_board_added_while_recording_is_stored_once_and_replays_beside_the_twin() {
+    let xray =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/xray/wg04/RG1_J2KI.dcm");
+    let mut app = demo_app();
+    let bad = std::env::temp_dir().join("twinray-not-an-image.txt");
+    std::fs::write(&bad, "not an image").expect("write");
+    let err = app
+        .apply(Action::AddBoard(bad.clone()))
+        .expect_err("refused");
+    assert!(
+        format!("{err:#}").contains("twinray-not-an-image.txt"),
+        "{err:#}"
+    );
+
+    let path = temp_lesson("board.lesson");
+    app.apply(Action::StartRecording(path.clone()))
+        .expect("records");
+    app.apply(Action::AddBoard(xray))
+        .expect("the chest radiograph loads");
+    assert!(
+        app.notice
+            .as_deref()
+            .is_some_and(|n| n.contains("unknown spacing")),
+        "{:?}",
+        app.notice
+    );
+    let live = app.frame([64, 48]);
+    assert_eq!(live.boards.boards.len(), 1);
+    // L\F: the board stands on the patient's right of the volume (−x in LPS).
+    let centre = live.boards.boards[&1].patient_from_board.w_axis;
+    let corners = app.case.ct.geometry().corners_mm();
+    let min_x = corners.iter().map(|c| c.x).fold(f64::INFINITY, f64::min);
+    assert!(centre.x < min_x, "{centre:?} vs volume from x = {min_x}");
+    app.apply(Action::StopRecording).expect("stops");
+
+    let events = read_events(&path);
+    let images = events
+        .iter()
+        .filter(|e| matches!(e.payload, Payload::Image(_)))
+        .count();
+    assert_eq!(images, 1, "the image is stored once");
+    let mut learner = demo_app();
+    learner.apply(Action::OpenLesson(path)).expect("opens");
+    let end = learner.replay.as_ref().expect("replay").range_ns.1;
+    learner.apply(Action::Seek(end)).expect("seek");
+    assert_eq!(learner.frame([64, 48]).boards.boards.len(), 1);
+}

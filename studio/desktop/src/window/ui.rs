@@ -35,6 +35,8 @@ pub struct UiState {
     pub status: String,
     /// Model for "Segment (AI)": a description or ONNX file; empty for the built-in model.
     pub segment_model: String,
+    /// Image for "Add board": a DICOM radiograph, PNG or JPEG file.
+    pub board_image: String,
     /// The lookup table the pen last picked with and the transfer function it was baked from:
     /// a drag picks on every pointer move, and baking 256 × 1024 texels each time would stall
     /// the UI thread.
@@ -87,6 +89,7 @@ impl Default for UiState {
             view_size_px: [512, 512],
             status: String::new(),
             segment_model: String::new(),
+            board_image: String::new(),
             pen_lut: None,
             input_devices: None,
             library_title: String::new(),
@@ -499,6 +502,25 @@ fn replay_bar(ui: &mut Ui, app: &App, actions: &mut Vec<Action>) {
 }
 
 /// "Segment (AI)" with its model field, or the running job's progress and Cancel.
+/// "Add board" with its image path: an X-ray beside the twin.
+fn board_row(ui: &mut Ui, state: &mut UiState, actions: &mut Vec<Action>) {
+    ui.horizontal(|ui| {
+        let path = state.board_image.trim();
+        if ui
+            .add_enabled(!path.is_empty(), egui::Button::new("Add board"))
+            .on_hover_text("Put a radiograph (DICOM, PNG or JPEG) beside the twin; recorded")
+            .clicked()
+        {
+            actions.push(Action::AddBoard(std::path::PathBuf::from(path)));
+        }
+        ui.add(
+            egui::TextEdit::singleline(&mut state.board_image)
+                .hint_text("X-ray image path (.dcm, .png, .jpg)"),
+        );
+    });
+    ui.separator();
+}
+
 fn segmentation_row(ui: &mut Ui, app: &App, state: &mut UiState, actions: &mut Vec<Action>) {
     if let Some(job) = &app.segmentation {
         let (done, total) = job.progress();
@@ -543,6 +565,7 @@ fn segmentation_row(ui: &mut Ui, app: &App, state: &mut UiState, actions: &mut V
 
 fn label_panel(ui: &mut Ui, app: &App, state: &mut UiState, actions: &mut Vec<Action>) {
     segmentation_row(ui, app, state, actions);
+    board_row(ui, state, actions);
     let mut search = app.label_search.clone();
     ui.horizontal(|ui| {
         ui.label("Search");
