@@ -32,6 +32,8 @@ const BOARD_EDGE_RADIUS_MM: f32 = 1.2;
 /// A text label anchored at a point, drawn facing the viewer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TextLabel {
+    /// The measurement it gives the value of (`None`: a name or a note).
+    pub measurement_id: Option<u32>,
     /// Where, patient mm.
     pub anchor_mm: DVec3,
     /// What it says (one or more lines).
@@ -125,6 +127,7 @@ impl MeasureCache {
             let anchor = draw(measurement, &p, &mut out.capsules).or(computed.anchor_mm);
             if let Some(anchor) = anchor {
                 out.texts.push(TextLabel {
+                    measurement_id: Some(id),
                     anchor_mm: anchor,
                     text: computed.text,
                 });

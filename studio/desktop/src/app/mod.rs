@@ -24,8 +24,8 @@ use glam::{DMat3, DMat4, DQuat, DVec3, Quat, Vec3};
 use twinray_io::{LabelNames, LabelVolume};
 use twinray_lessons::event::{
     Brush, Chapter, ClipPlane as SceneClip, CropBox as SceneCrop, Event, LabelMapBlob,
-    LabelMapHash, Note, Payload, Pose, SceneChange, Space, StrokeBegin, StrokePoint, StrokeStyle,
-    TransferPoint,
+    LabelMapHash, Measurement, Note, Payload, Pose, SceneChange, Space, StrokeBegin, StrokePoint,
+    StrokeStyle, TransferPoint,
 };
 use twinray_lessons::format::LessonHeader;
 use twinray_lessons::player::Player;
@@ -60,6 +60,46 @@ pub const DEFAULT_WINDOW: WindowLevel = WindowLevel {
     centre_hu: 400.0,
     width_hu: 1800.0,
 };
+
+/// What a click on the anatomy measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MeasureTool {
+    /// Two points: their distance.
+    Distance,
+    /// Three points (the second is the vertex): the angle.
+    Angle,
+    /// Two endplate lines, two points each: the Cobb angle.
+    Cobb,
+    /// Entry, then target: a needle path with the structures it crosses.
+    Trajectory,
+    /// One point on a structure: its volume and HU statistics.
+    LabelStats,
+}
+
+impl MeasureTool {
+    /// Points one measurement takes.
+    #[must_use]
+    pub fn points_needed(self) -> usize {
+        match self {
+            Self::Distance | Self::Trajectory => 2,
+            Self::Angle => 3,
+            Self::Cobb => 4,
+            Self::LabelStats => 1,
+        }
+    }
+
+    /// Its name in the studio.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Distance => "distance",
+            Self::Angle => "angle",
+            Self::Cobb => "Cobb angle",
+            Self::Trajectory => "needle path",
+            Self::LabelStats => "label statistics",
+        }
+    }
+}
 
 /// Pen settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -372,6 +412,12 @@ pub enum Action {
     SetFollowInstructor(bool),
     /// Put an image (a DICOM radiograph, PNG or JPEG) on a board beside the twin; recorded.
     AddBoard(PathBuf),
+    /// Choose what clicks on the anatomy measure (`None`: they do not).
+    SetMeasureTool(Option<MeasureTool>),
+    /// A click of the measure tool on the anatomy (`None`: it missed the surface).
+    MeasurePoint(Option<DVec3>),
+    /// Hide every measurement shown (recorded).
+    ClearMeasurements,
     /// Segment the open case's CT in the background; its labels replace the case's when it
     /// finishes.
     StartSegmentation {
@@ -425,6 +471,10 @@ pub struct App {
     builder: RefCell<SceneBuilder>,
     /// Boards and measurements of the authored scene (board images placed in this session).
     tools: RefCell<TeachingTools>,
+    /// What clicks on the anatomy measure.
+    pub measure_tool: Option<MeasureTool>,
+    /// The points of the measurement being placed.
+    pub measure_points: Vec<DVec3>,
     /// Text of the label search box.
     pub label_search: String,
     /// Pen style.
@@ -513,6 +563,8 @@ impl App {
             tools: RefCell::new(TeachingTools::new(LabelNames::totalsegmentator_for(
                 modality,
             ))),
+            measure_tool: None,
+            measure_points: Vec::new(),
             label_search: String::new(),
             pen: PenStyle {
                 colour_rgba: [255, 0, 255, 255],
@@ -853,6 +905,18 @@ impl App {
                 self.bump();
             }
             Action::AddBoard(path) => self.add_board(&path)?,
+            Action::SetMeasureTool(tool) => {
+                self.measure_tool = tool;
+                self.measure_points.clear();
+            }
+            Action::MeasurePoint(point) => self.measure_point(point)?,
+            Action::ClearMeasurements => {
+                let ids: Vec<u32> = self.scene.measurements.keys().copied().collect();
+                for id in ids {
+                    self.change_scene(SceneChange::MeasurementHide { id })?;
+                }
+                self.measure_points.clear();
+            }
             Action::StartSegmentation { model } => {
                 if self.segmentation.is_some() {
                     bail!("a segmentation is already running; cancel it first");
@@ -1133,6 +1197,72 @@ impl App {
             replay.seek(t);
             self.bump();
         }
+    }
+
+    /// Adds a clicked point to the measurement being placed; with its last point, shows the
+    /// measurement (recorded) and says its value.
+    fn measure_point(&mut self, point: Option<DVec3>) -> Result<()> {
+        let Some(tool) = self.measure_tool else {
+            bail!("choose what to measure first");
+        };
+        let Some(p) = point else {
+            bail!("the click missed the anatomy's surface; click on tissue the preset shows");
+        };
+        self.measure_points.push(p);
+        if self.measure_points.len() < tool.points_needed() {
+            self.notice = Some(format!(
+                "{}: point {} of {}",
+                tool.name(),
+                self.measure_points.len(),
+                tool.points_needed()
+            ));
+            return Ok(());
+        }
+        let q: Vec<Vec3> = self.measure_points.drain(..).map(|v| v.as_vec3()).collect();
+        let space = Space::Patient;
+        let measurement = match tool {
+            MeasureTool::Distance => Measurement::Distance {
+                space,
+                a_mm: q[0],
+                b_mm: q[1],
+            },
+            MeasureTool::Angle => Measurement::Angle {
+                space,
+                a_mm: q[0],
+                vertex_mm: q[1],
+                b_mm: q[2],
+            },
+            MeasureTool::Cobb => Measurement::Cobb {
+                space,
+                line1_mm: [q[0], q[1]],
+                line2_mm: [q[2], q[3]],
+            },
+            MeasureTool::Trajectory => Measurement::Trajectory {
+                space,
+                entry_mm: q[0],
+                target_mm: q[1],
+            },
+            MeasureTool::LabelStats => {
+                let label_id = self
+                    .case
+                    .labels
+                    .as_deref()
+                    .and_then(|l| l.label_near(q[0].as_dvec3(), 1))
+                    .context("no labelled structure there to measure")?;
+                Measurement::LabelStats { label_id }
+            }
+        };
+        let id = self.scene.measurements.keys().max().map_or(1, |id| id + 1);
+        self.change_scene(SceneChange::MeasurementShow { id, measurement })?;
+        let frame = self.frame([2, 2]);
+        let value = frame
+            .annotations
+            .texts
+            .iter()
+            .find(|t| t.measurement_id == Some(id))
+            .map_or_else(String::new, |t| t.text.replace('\n', ", "));
+        self.notice = Some(format!("{} {id}: {value}", tool.name()));
+        Ok(())
     }
 
     /// Loads an image onto a new board beside the twin (where its Patient Orientation says it

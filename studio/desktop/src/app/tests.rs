@@ -1098,3 +1098,45 @@ fn a_board_added_while_recording_is_stored_once_and_replays_beside_the_twin() {
     learner.apply(Action::Seek(end)).expect("seek");
     assert_eq!(learner.frame([64, 48]).boards.boards.len(), 1);
 }
+
+#[test]
+fn clicks_with_a_measure_tool_place_recorded_measurements_with_their_values() {
+    let mut app = demo_app();
+    let path = temp_lesson("measure.lesson");
+    app.apply(Action::StartRecording(path.clone()))
+        .expect("records");
+    assert!(
+        app.apply(Action::MeasurePoint(Some(DVec3::ZERO))).is_err(),
+        "no tool chosen"
+    );
+    app.apply(Action::SetMeasureTool(Some(MeasureTool::Distance)))
+        .expect("tool");
+    let c = app.case.ct.geometry().centre_mm();
+    app.apply(Action::MeasurePoint(Some(c)))
+        .expect("first point");
+    assert!(
+        app.apply(Action::MeasurePoint(None)).is_err(),
+        "a miss is said"
+    );
+    app.apply(Action::MeasurePoint(Some(c + DVec3::new(30.0, 0.0, 40.0))))
+        .expect("second point");
+    assert_eq!(app.notice.as_deref(), Some("distance 1: 50.0 mm"));
+    let texts = app.frame([32, 32]).annotations.texts;
+    assert_eq!(texts.len(), 1);
+    assert_eq!(texts[0].measurement_id, Some(1));
+
+    app.apply(Action::ClearMeasurements).expect("clear");
+    assert!(app.frame([32, 32]).annotations.texts.is_empty());
+    app.apply(Action::StopRecording).expect("stops");
+    let shown = read_events(&path)
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.payload,
+                Payload::Scene(SceneChange::MeasurementShow { .. })
+                    | Payload::Scene(SceneChange::MeasurementHide { .. })
+            )
+        })
+        .count();
+    assert_eq!(shown, 2, "shown, then hidden, in the lesson");
+}

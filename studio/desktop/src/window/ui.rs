@@ -11,7 +11,7 @@ use twinray_lessons::tools::format_time_ns;
 use twinray_transfer_functions::{Lut, Preset, TransferFunction};
 
 use crate::app::mpr::SliceImage;
-use crate::app::{scene_bridge, Action, App, PenStyle, VoiceInput};
+use crate::app::{scene_bridge, Action, App, MeasureTool, PenStyle, VoiceInput};
 use twinray_renderer::surface;
 
 /// Panel state that is not part of the app (text being typed, the tool in hand).
@@ -872,6 +872,38 @@ fn tools_panel(ui: &mut Ui, app: &App, state: &mut UiState, actions: &mut Vec<Ac
         pen.colour_rgba = colour.to_srgba_unmultiplied();
         actions.push(Action::SetPenStyle(PenStyle { ..pen }));
     }
+    ui.separator();
+    ui.strong("Measure (click on the anatomy)");
+    ui.horizontal_wrapped(|ui| {
+        let tools = [
+            None,
+            Some(MeasureTool::Distance),
+            Some(MeasureTool::Angle),
+            Some(MeasureTool::Cobb),
+            Some(MeasureTool::Trajectory),
+            Some(MeasureTool::LabelStats),
+        ];
+        for tool in tools {
+            let name = tool.map_or("off", MeasureTool::name);
+            if ui
+                .selectable_label(app.measure_tool == tool, name)
+                .clicked()
+            {
+                actions.push(Action::SetMeasureTool(tool));
+            }
+        }
+    });
+    if let Some(tool) = app.measure_tool {
+        ui.label(format!(
+            "{}: {} of {} points",
+            tool.name(),
+            app.measure_points.len(),
+            tool.points_needed()
+        ));
+    }
+    if ui.button("Clear measurements").clicked() {
+        actions.push(Action::ClearMeasurements);
+    }
 }
 
 fn mpr_panel(ui: &mut Ui, app: &App, textures: &Textures, actions: &mut Vec<Action>) {
@@ -962,7 +994,8 @@ fn view_3d(
             f64::from((pos.y - rect.top()) / rect.height()) * f64::from(view_size_px[1]),
         ]
     };
-    let drawing = state.pen_tool && app.replay.is_none();
+    let measuring = app.measure_tool.is_some() && app.replay.is_none();
+    let drawing = state.pen_tool && !measuring && app.replay.is_none();
     let mut pick_at = |pos: Pos2| -> Option<DVec3> {
         let size = view_size_px;
         let camera = app.camera(size);
@@ -976,6 +1009,11 @@ fn view_3d(
             to_pixel(pos),
         )
     };
+    if measuring && response.clicked_by(PointerButton::Primary) {
+        if let Some(pos) = response.interact_pointer_pos() {
+            actions.push(Action::MeasurePoint(pick_at(pos)));
+        }
+    }
     if drawing {
         if let Some(pos) = response.interact_pointer_pos() {
             if response.drag_started_by(PointerButton::Primary) {
