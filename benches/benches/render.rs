@@ -13,9 +13,11 @@
 //! The overlay cases draw 0, 100 and 2000 capsules (pen strokes wound around the anatomy, half
 //! of them hidden behind it, plus an avatar's glasses outside the volume) composited by depth
 //! into the same 512×512 bone frame, so their difference to the plain case is the overlay cost.
+//! The quad case draws 10 X-ray boards (1000×1000 images) behind the anatomy and 50 text labels
+//! around it that turn to face the camera every frame (`set_quads` per frame, timed with it).
 //!
 //! `cargo bench -p twinray-benches --bench render` (`-- --quick` for fewer cases,
-//! `-- --overlays` for the overlay cases only, `TWINRAY_DEVICE=gpu|cpu` to choose the device,
+//! `-- --overlays` for the overlay and quad cases only, `TWINRAY_DEVICE=gpu|cpu` to choose the device,
 //! `TWINRAY_BENCH_PEER=0` to skip VTK, `TWINRAY_BENCH_CASES=text` for the 512×512 cases whose
 //! name contains `text`, without the studio frames).
 
@@ -27,7 +29,9 @@ use twinray_benches::{median, process_cpu_ms};
 use anyhow::{Context, Result};
 use glam::{DVec3, Vec3};
 use twinray_io::read_ct;
-use twinray_renderer::{Camera, Capsule, Frustum, GpuContext, RenderOptions, VolumeRenderer};
+use twinray_renderer::{
+    Camera, Capsule, Frustum, GpuContext, Quad, RenderOptions, RgbaImage, VolumeRenderer,
+};
 use twinray_transfer_functions::{Preset, TransferFunction};
 use twinray_volume::{CtVolume, Geometry, Volume};
 
@@ -61,6 +65,86 @@ struct Case {
     preset: &'static str,
     /// Overlay capsules drawn with the volume.
     overlays: Vec<Capsule>,
+    /// Boards and labels drawn with the volume.
+    quads: Option<QuadScene>,
+}
+
+/// Textured quads: fixed boards, and labels turned to face the camera every frame.
+struct QuadScene {
+    images: Vec<RgbaImage>,
+    boards: Vec<Quad>,
+    /// (centre, half width, half height) in mm, and the image index, per label.
+    labels: Vec<(Vec3, f32, f32, usize)>,
+}
+
+impl QuadScene {
+    /// `boards` boards of a 1000×1000 synthetic radiograph in a 5-wide grid behind the volume
+    /// (posterior, partly hidden by bone), and `labels` text labels on a helix around it.
+    fn new(ct: &CtVolume, boards: usize, labels: usize) -> Self {
+        let g = ct.geometry();
+        let c = g.centre_mm().as_vec3();
+        let r = g.bounding_radius_mm() as f32;
+        let radiograph = RgbaImage {
+            width: 1000,
+            height: 1000,
+            pixels: (0..1000u32 * 1000)
+                .flat_map(|i| {
+                    let (x, y) = (i % 1000, i / 1000);
+                    let v = (((x / 50 + y / 50) % 2) * 120 + (x * 135 / 1000)) as u8;
+                    [v, v, v, 255]
+                })
+                .collect(),
+        };
+        let mut images: Vec<RgbaImage> = (0..boards).map(|_| radiograph.clone()).collect();
+        let side = 0.3 * r;
+        let boards = (0..boards)
+            .map(|i| Quad {
+                centre_mm: c + Vec3::new(
+                    ((i % 5) as f32 - 2.0) * 1.05 * side,
+                    1.1 * r,
+                    ((i / 5) as f32 - 0.5) * 1.05 * side,
+                ),
+                u_half_mm: Vec3::new(0.5 * side, 0.0, 0.0),
+                v_half_mm: Vec3::new(0.0, 0.0, 0.5 * side),
+                image: i,
+                tint: [1.0; 4],
+                two_sided: true,
+            })
+            .collect();
+        let height_mm = 0.05 * r;
+        let labels = (0..labels)
+            .map(|i| {
+                let image =
+                    twinray_scene::text::text_image(&format!("Structure {i}: 12.{i} mm"), 20);
+                let half_w = 0.5 * height_mm * image.width as f32 / image.height as f32;
+                images.push(image);
+                let s = i as f32 / labels.max(1) as f32;
+                let angle = s * 3.0 * std::f32::consts::TAU;
+                let centre = c + 0.6 * r * Vec3::new(angle.cos(), angle.sin(), 2.0 * s - 1.0);
+                (centre, half_w, 0.5 * height_mm, images.len() - 1)
+            })
+            .collect();
+        Self {
+            images,
+            boards,
+            labels,
+        }
+    }
+
+    /// The boards, and the labels facing `camera` (upright in its image).
+    fn quads(&self, camera: &Camera) -> Vec<Quad> {
+        let right = camera.world_from_view.x_axis.truncate().as_vec3();
+        let up = camera.world_from_view.y_axis.truncate().as_vec3();
+        let labels = self.labels.iter().map(|&(centre, w, h, image)| Quad {
+            centre_mm: centre,
+            u_half_mm: right * w,
+            v_half_mm: up * h,
+            image,
+            tint: [1.0; 4],
+            two_sided: false,
+        });
+        self.boards.iter().copied().chain(labels).collect()
+    }
 }
 
 /// `strokes` pen strokes of `segments` capsules each, wound as a helix around the volume's
@@ -128,6 +212,7 @@ struct Figures {
 fn run_case(renderer: &mut VolumeRenderer, case: &Case) -> Result<Figures> {
     renderer.set_transfer_function(&TransferFunction::new(Preset::load(case.preset)?))?;
     renderer.set_overlays(&case.overlays)?;
+    renderer.set_quad_images(case.quads.as_ref().map_or(&[][..], |q| &q.images))?;
     let upload = Instant::now();
     renderer.set_volume(&case.ct, None, twinray_transfer_functions::DensityRange::CT)?;
     let upload_ms = upload.elapsed().as_secs_f64() * 1e3;
@@ -148,6 +233,9 @@ fn run_case(renderer: &mut VolumeRenderer, case: &Case) -> Result<Figures> {
         );
         let cpu_before = process_cpu_ms();
         let t = Instant::now();
+        if let Some(quads) = &case.quads {
+            renderer.set_quads(&quads.quads(&camera))?;
+        }
         let (_, stats) = renderer.render(&camera, &RenderOptions::default(), case.size)?;
         if frame > WARMUP {
             times.push(t.elapsed().as_secs_f64() * 1e3);
@@ -268,7 +356,16 @@ fn main() -> Result<()> {
             ct: ct.clone(),
             size: [512, 512],
             preset: "ct-bone",
+            quads: None,
         })
+        .chain(std::iter::once(Case {
+            name: "example_ct + 10 boards 50 text".into(),
+            overlays: Vec::new(),
+            quads: Some(QuadScene::new(&ct, 10, 50)),
+            ct: ct.clone(),
+            size: [512, 512],
+            preset: "ct-bone",
+        }))
         .collect();
     let mut cases = vec![
         Case {
@@ -277,6 +374,7 @@ fn main() -> Result<()> {
             size: [512, 512],
             preset: "ct-bone",
             overlays: Vec::new(),
+            quads: None,
         },
         Case {
             name: "example_ct 122x101x112 3mm".into(),
@@ -284,6 +382,7 @@ fn main() -> Result<()> {
             size: [1024, 1024],
             preset: "ct-bone",
             overlays: Vec::new(),
+            quads: None,
         },
         Case {
             name: "example_ct MIP".into(),
@@ -291,6 +390,7 @@ fn main() -> Result<()> {
             size: [512, 512],
             preset: "mip",
             overlays: Vec::new(),
+            quads: None,
         },
         Case {
             name: "synthetic 256^3 1mm".into(),
@@ -298,6 +398,7 @@ fn main() -> Result<()> {
             size: [512, 512],
             preset: "ct-bone",
             overlays: Vec::new(),
+            quads: None,
         },
     ];
     if !quick {
@@ -307,6 +408,7 @@ fn main() -> Result<()> {
             size: [512, 512],
             preset: "ct-bone",
             overlays: Vec::new(),
+            quads: None,
         });
     }
     if overlays_only {
@@ -355,7 +457,11 @@ fn main() -> Result<()> {
             fig.samples as f64 / fig.median_ms / 1e3,
             fig.upload_ms
         );
-        if case.preset == "ct-bone" && case.size == [512, 512] && case.overlays.is_empty() {
+        if case.preset == "ct-bone"
+            && case.size == [512, 512]
+            && case.overlays.is_empty()
+            && case.quads.is_none()
+        {
             // The first such case (the "+ 0 capsules" overlay case renders the same frame).
             if case.name.starts_with("example_ct") {
                 example_512.get_or_insert(ms);

@@ -9,7 +9,8 @@
 //! volume by depth inside the same pass (`VolumeRenderer::set_overlays`), and
 //! `VolumeRenderer::pick` finds the first opaque sample under a pixel with that same shader, so
 //! strokes land on the surface the user sees; [`surface`] is its CPU twin, kept beside the
-//! shader it must agree with.
+//! shader it must agree with. Textured rectangles ([`Quad`]: X-ray boards, text labels) are
+//! composited the same way (`VolumeRenderer::set_quad_images`, `VolumeRenderer::set_quads`).
 //!
 //! The renderer knows nothing of windows, XR runtimes, lessons or inference: callers give it a
 //! [`Camera`] (a pose plus the four frustum tangents OpenXR reports per eye) and get pixels back.
@@ -21,6 +22,7 @@ mod external;
 mod image;
 mod normals;
 mod overlay;
+pub mod quads;
 pub mod surface;
 mod volume_renderer;
 
@@ -31,6 +33,7 @@ pub use external::{ExternalFormat, ExternalHandles, VulkanCreator, EXTERNAL_API_
 pub use image::RgbaImage;
 pub use normals::{normal_factor, volume_bytes, NormalVolume, VOLUME_MEMORY_BUDGET};
 pub use overlay::{Capsule, MAX_OVERLAY_CAPSULES};
+pub use quads::{Quad, QuadHit, MAX_QUADS};
 pub use volume_renderer::{ClipPlane, CropBox, FrameStats, RenderOptions, VolumeRenderer};
 
 use std::path::PathBuf;
@@ -105,6 +108,42 @@ pub enum RenderError {
     #[error("overlay capsule {index} is invalid: {reason}")]
     BadOverlay {
         /// Its position in the slice given to `set_overlays`.
+        index: usize,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// `set_quads` was given more quads than the renderer draws.
+    #[error("{count} quads exceed the renderer's limit of {max}")]
+    TooManyQuads {
+        /// Quads given.
+        count: usize,
+        /// The limit, [`MAX_QUADS`].
+        max: usize,
+    },
+    /// A quad is unusable.
+    #[error("quad {index} is invalid: {reason}")]
+    BadQuad {
+        /// Its position in the slice given to `set_quads`.
+        index: usize,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The quad images do not fit the atlas.
+    #[error("{count} quad images do not fit the quad atlas (at most {max_images} images in {max_layers} layers of {layer_px}x{layer_px} texels)")]
+    TooManyQuadImages {
+        /// Images given.
+        count: usize,
+        /// The most images, [`quads::MAX_QUAD_IMAGES`].
+        max_images: usize,
+        /// The most layers, [`quads::MAX_ATLAS_LAYERS`].
+        max_layers: usize,
+        /// A layer's edge, [`quads::ATLAS_LAYER_PX`].
+        layer_px: u32,
+    },
+    /// A quad image is unusable.
+    #[error("quad image {index} is invalid: {reason}")]
+    BadQuadImage {
+        /// Its position in the slice given to `set_quad_images`.
         index: usize,
         /// What is wrong with it.
         reason: &'static str,

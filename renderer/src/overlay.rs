@@ -89,8 +89,10 @@ pub(crate) struct Bins {
 }
 
 impl Bins {
-    /// Bins the packed capsules for `camera` and an image of `size` pixels.
-    pub fn build(packed: &[[f32; 4]], camera: &Camera, size: [u32; 2]) -> Self {
+    /// Bins the packed capsules, then the capsules `extra` (same layout: the bounds of the
+    /// quads, whose bin indices follow the capsules'), for `camera` and an image of `size`
+    /// pixels.
+    pub fn build(packed: &[[f32; 4]], extra: &[[f32; 4]], camera: &Camera, size: [u32; 2]) -> Self {
         let tile_px = [size[0], size[1]]
             .iter()
             .map(|&n| n.div_ceil(MAX_TILES_PER_SIDE).next_multiple_of(8))
@@ -100,7 +102,10 @@ impl Bins {
         let view_from_world = camera.view_from_world();
         let mut lists: Vec<Vec<u32>> = vec![Vec::new(); tile_count + 1];
         let mut visible = 0;
-        for (index, c) in packed.chunks_exact(CAPSULE_VEC4S).enumerate() {
+        let all = packed
+            .chunks_exact(CAPSULE_VEC4S)
+            .chain(extra.chunks_exact(CAPSULE_VEC4S));
+        for (index, c) in all.enumerate() {
             let r = f64::from(c[0][3]);
             let ends = [c[0], c[1]]
                 .map(|e| view_from_world.transform_point3(Vec3::new(e[0], e[1], e[2]).as_dvec3()));
@@ -226,7 +231,7 @@ mod tests {
         let size = [256, 256];
         // A small sphere on the view axis: the tiles around the centre only.
         let packed = pack(&[capsule([0.0; 3], [0.0; 3], 2.0)]).expect("valid");
-        let bins = Bins::build(&packed, &cam, size);
+        let bins = Bins::build(&packed, &[], &cam, size);
         assert_eq!(bins.tile_px, 16);
         assert_eq!(bins.visible, 1);
         let count = |tx: u32, ty: u32| bins.words[2 * (ty * bins.tiles[0] + tx) as usize + 1];
@@ -246,11 +251,11 @@ mod tests {
             capsule([500.0, 0.0, 0.0], [520.0, 0.0, 0.0], 2.0),
         ])
         .expect("valid");
-        assert_eq!(Bins::build(&packed, &cam, size).visible, 0);
+        assert_eq!(Bins::build(&packed, &[], &cam, size).visible, 0);
 
         // Through the eye: unbounded, so it goes to the global list.
         let packed = pack(&[capsule([0.0, 0.0, 50.0], [0.0, 0.0, 150.0], 1.0)]).expect("valid");
-        let bins = Bins::build(&packed, &cam, size);
+        let bins = Bins::build(&packed, &[], &cam, size);
         let global = 2 * (bins.tiles[0] * bins.tiles[1]) as usize;
         assert_eq!(bins.words[global + 1], 1);
     }

@@ -17,7 +17,7 @@ use vulkano::command_buffer::{
 use vulkano::descriptor_set::{DescriptorSet, WriteDescriptorSet};
 use vulkano::format::{Format, FormatFeatures};
 use vulkano::image::sampler::{Filter, Sampler, SamplerAddressMode, SamplerCreateInfo};
-use vulkano::image::view::ImageView;
+use vulkano::image::view::{ImageView, ImageViewCreateInfo, ImageViewType};
 use vulkano::image::{Image, ImageCreateInfo, ImageType, ImageUsage};
 use vulkano::memory::allocator::{AllocationCreateInfo, MemoryTypeFilter};
 use vulkano::pipeline::compute::ComputePipelineCreateInfo;
@@ -34,6 +34,7 @@ use crate::context::GpuContext;
 use crate::image::RgbaImage;
 use crate::normals::{normal_factor, volume_bytes, NormalVolume};
 use crate::overlay::{self, Bins, Capsule};
+use crate::quads::{self, Atlas, Place, Quad};
 use crate::RenderError;
 
 /// How long a frame may take before we give up on the device (a lavapipe frame of a large
@@ -154,6 +155,16 @@ struct Overlays {
     gpu: Subbuffer<[[f32; 4]]>,
     /// Bins bound when there are no overlays (the shader does not read them then).
     no_bins: Subbuffer<[u32]>,
+    /// The quads, packed as the shader's `Quads` with their bounding capsules; empty when none.
+    quads: quads::Packed,
+    /// The same on the GPU; one zero quad when there are none.
+    quads_gpu: Subbuffer<[[f32; 4]]>,
+    /// Where each image given to `set_quad_images` lies in the atlas.
+    places: Vec<Place>,
+    /// Texels per atlas layer.
+    layer_size: [u32; 2],
+    /// The quad images (a 1×1 transparent layer before any are set).
+    atlas: Arc<ImageView>,
 }
 
 /// What a frame's pipeline is specialised for (the shader's specialisation constants 0, 1, 2).
@@ -251,13 +262,20 @@ impl VolumeRenderer {
             [LUT_BINS as u32, LUT_ROWS as u32, 1],
         )?;
         let no_labels = new_image(&ctx, ImageType::Dim3d, Format::R8_UINT, [1, 1, 1])?;
+        let no_atlas = new_atlas(&ctx, [1, 1], 1)?;
         let mut init = command_builder(&ctx)?;
         upload(&ctx, &mut init, &no_labels, [0u8])?;
+        upload(&ctx, &mut init, &no_atlas, [0u8; 4])?;
         submit_and_wait(&ctx, init)?;
         let overlays = Overlays {
             packed: Vec::new(),
             gpu: storage_buffer(&ctx, [[0.0f32; 4]; overlay::CAPSULE_VEC4S])?,
             no_bins: storage_buffer(&ctx, [0u32; 4])?,
+            quads: quads::Packed::default(),
+            quads_gpu: storage_buffer(&ctx, [[0.0f32; 4]; quads::QUAD_VEC4S])?,
+            places: Vec::new(),
+            layer_size: [1, 1],
+            atlas: atlas_view(&no_atlas)?,
         };
         let mut renderer = Self {
             overlays,
@@ -462,6 +480,53 @@ impl VolumeRenderer {
         Ok(())
     }
 
+    /// Replaces the images quads show ([`Quad::image`] indexes this slice) and clears the quad
+    /// set (call [`Self::set_quads`] again).
+    ///
+    /// Images are straight-alpha RGBA8, rows top down, and their bytes reach the frame
+    /// unchanged (no sRGB decoding; the frame is written as raw UNORM bytes too): an opaque
+    /// white texel in front of everything is a white pixel. They are premultiplied and packed
+    /// into the layers of one 2D array texture, [`quads::ATLAS_LAYER_PX`]² texels each, with a
+    /// transparent texel between neighbours, and sampled bilinearly (no mipmaps) with each
+    /// image's edge texels clamped. An image wider or taller than a layer less its gutter
+    /// (2047 texels) is box-filtered down to fit, keeping its aspect. At most
+    /// [`quads::MAX_QUAD_IMAGES`] images in [`quads::MAX_ATLAS_LAYERS`] layers
+    /// ([`RenderError::TooManyQuadImages`] beyond; a 2000×2000 radiograph takes a layer of its
+    /// own, fifty text labels share one).
+    pub fn set_quad_images(&mut self, images: &[RgbaImage]) -> Result<(), RenderError> {
+        let atlas = Atlas::pack(images)?;
+        let image = new_atlas(&self.ctx, atlas.layer_size, atlas.layers)?;
+        let mut cb = command_builder(&self.ctx)?;
+        upload(&self.ctx, &mut cb, &image, atlas.texels)?;
+        submit_and_wait(&self.ctx, cb)?;
+        self.overlays.atlas = atlas_view(&image)?;
+        self.overlays.places = atlas.places;
+        self.overlays.layer_size = atlas.layer_size;
+        self.set_quads(&[])
+    }
+
+    /// Replaces the quads drawn by every later `render` (empty = none). Cheap enough to call
+    /// every frame (labels turning to face the camera): it uploads only the quads, 96 bytes
+    /// each.
+    ///
+    /// Quads are composited with the volume and the capsules by depth: tissue in front tints
+    /// them, opaque tissue hides them, a texel of alpha 1 in front hides what is behind and one
+    /// of alpha 0 lets the ray through. Under MIP they are drawn in front of the projection,
+    /// as capsules are. At most [`MAX_QUADS`](crate::MAX_QUADS)
+    /// ([`RenderError::TooManyQuads`]); a non-finite or degenerate quad, or one showing an
+    /// image not set by [`Self::set_quad_images`], is refused with
+    /// [`RenderError::BadQuad`] naming its index; quads with `tint[3] == 0` are dropped.
+    pub fn set_quads(&mut self, quads: &[Quad]) -> Result<(), RenderError> {
+        let packed = quads::pack(quads, &self.overlays.places, self.overlays.layer_size)?;
+        self.overlays.quads_gpu = if packed.gpu.is_empty() {
+            storage_buffer(&self.ctx, [[0.0f32; 4]; quads::QUAD_VEC4S])?
+        } else {
+            storage_buffer(&self.ctx, packed.gpu.iter().copied())?
+        };
+        self.overlays.quads = packed;
+        Ok(())
+    }
+
     /// Renders a frame of `size` pixels and reads it back.
     pub fn render(
         &mut self,
@@ -592,14 +657,21 @@ impl VolumeRenderer {
             options,
             size,
         );
-        let bins = if pick || self.overlays.packed.is_empty() {
+        let overlays = &self.overlays;
+        let bins = if pick || (overlays.packed.is_empty() && overlays.quads.bounds.is_empty()) {
             None
         } else {
-            Some(Bins::build(&self.overlays.packed, camera, size))
+            Some(Bins::build(
+                &overlays.packed,
+                &overlays.quads.bounds,
+                camera,
+                size,
+            ))
         };
         let bins_buffer = match &bins {
             Some(b) if b.visible > 0 => {
-                params.overlay = [b.tiles[0], b.tiles[1], b.tile_px, 0];
+                let capsules = (overlays.packed.len() / overlay::CAPSULE_VEC4S) as u32;
+                params.overlay = [b.tiles[0], b.tiles[1], b.tile_px, capsules];
                 storage_buffer(&self.ctx, b.words.iter().copied())?
             }
             _ => self.overlays.no_bins.clone(),
@@ -653,6 +725,12 @@ impl VolumeRenderer {
                 WriteDescriptorSet::image_view_sampler(
                     9,
                     volume.normals.clone(),
+                    self.linear.clone(),
+                ),
+                WriteDescriptorSet::buffer(10, self.overlays.quads_gpu.clone()),
+                WriteDescriptorSet::image_view_sampler(
+                    11,
+                    self.overlays.atlas.clone(),
                     self.linear.clone(),
                 ),
             ],
@@ -842,6 +920,10 @@ fn check_formats(ctx: &GpuContext) -> Result<(), RenderError> {
             FormatFeatures::SAMPLED_IMAGE | FormatFeatures::SAMPLED_IMAGE_FILTER_LINEAR,
         ),
         (Format::R8G8B8A8_UNORM, FormatFeatures::STORAGE_IMAGE),
+        (
+            Format::R8G8B8A8_UNORM,
+            FormatFeatures::SAMPLED_IMAGE | FormatFeatures::SAMPLED_IMAGE_FILTER_LINEAR,
+        ),
     ];
     for (format, features) in needs {
         let props = physical
@@ -875,6 +957,35 @@ fn new_image(
         AllocationCreateInfo::default(),
     )
     .map_err(|e| RenderError::vulkan("allocating a texture", e))
+}
+
+/// The quad images' texture: `layers` layers of `size` RGBA8 texels (premultiplied, raw bytes).
+fn new_atlas(ctx: &GpuContext, size: [u32; 2], layers: u32) -> Result<Arc<Image>, RenderError> {
+    Image::new(
+        ctx.memory.clone(),
+        ImageCreateInfo {
+            image_type: ImageType::Dim2d,
+            format: Format::R8G8B8A8_UNORM,
+            extent: [size[0], size[1], 1],
+            array_layers: layers,
+            usage: ImageUsage::TRANSFER_DST | ImageUsage::SAMPLED,
+            ..Default::default()
+        },
+        AllocationCreateInfo::default(),
+    )
+    .map_err(|e| RenderError::vulkan("allocating the quad atlas", e))
+}
+
+/// An array view of the atlas, even with one layer (the shader samples a `sampler2DArray`).
+fn atlas_view(image: &Arc<Image>) -> Result<Arc<ImageView>, RenderError> {
+    ImageView::new(
+        image.clone(),
+        ImageViewCreateInfo {
+            view_type: ImageViewType::Dim2dArray,
+            ..ImageViewCreateInfo::from_image(image)
+        },
+    )
+    .map_err(|e| RenderError::vulkan("creating a view", e))
 }
 
 fn view(image: &Arc<Image>) -> Result<Arc<ImageView>, RenderError> {

@@ -10,6 +10,8 @@
 // pixel finds the nearest capsule its ray enters, marches the volume up to it, blends the shaded
 // capsule under what accumulated in front, then goes on to the next capsule and the volume
 // behind it. So semi-transparent tissue in front tints a capsule and opaque bone hides it.
+// Textured quads (X-ray boards, text labels) are overlays too, binned with the capsules and
+// blended in the same depth order.
 
 layout(local_size_x = 8, local_size_y = 8, local_size_z = 1) in;
 
@@ -63,7 +65,8 @@ layout(set = 0, binding = 5) uniform Params {
     // x, y: image size; z: jitter seed; w: flags (bit 1 jitter, bit 3 pick: pixel (0, 0) writes
     // the depth where opacity reached march.z).
     uvec4 image;
-    // x, y: overlay tiles along x and y (0 when there are no overlays); z: tile edge in pixels.
+    // x, y: overlay tiles along x and y (0 when there are no overlays); z: tile edge in pixels;
+    // w: capsules in the bins' index space (indices from w on are quads, index - w).
     uvec4 overlay;
     // xyz: multiplies a density texture coordinate into the gradient texture's (1 at full
     // resolution; the gradient texture may cover 2×2×2 voxels per texel).
@@ -90,12 +93,35 @@ struct Capsule {
 layout(set = 0, binding = 7, std430) readonly buffer Capsules {
     Capsule capsules[];
 };
-// Screen-space bins of the capsules for this frame: an (offset, count) pair per tile, row by
-// row, then one pair for the global list every pixel tests; offsets index this same array,
-// whose tail holds capsule indices.
+// Screen-space bins of the capsules and quads for this frame: an (offset, count) pair per tile,
+// row by row, then one pair for the global list every pixel tests; offsets index this same
+// array, whose tail holds overlay indices (capsules, then quads from p.overlay.w on).
 layout(set = 0, binding = 8, std430) readonly buffer Bins {
     uint bins[];
 };
+
+// Textured rectangles in world mm: the points centre + a·u + b·v for a, b in [-1, 1]; the
+// image's column grows with a, its row with -b.
+struct Quad {
+    // xyz: centre; w: atlas layer.
+    vec4 centre_layer;
+    // xyz: u × v, the front normal (not unit length); w: 1 when seen from behind too.
+    vec4 normal_sides;
+    // xyz: dot(p - centre, u_dual) is a (the dual basis of u, v in their plane).
+    vec4 u_dual;
+    // xyz: dot(p - centre, v_dual) is b.
+    vec4 v_dual;
+    // Straight-alpha RGBA multiplying the texels.
+    vec4 tint;
+    // The image's rectangle in the atlas layer, normalised: x, y of its top-left, width, height.
+    vec4 rect;
+};
+layout(set = 0, binding = 10, std430) readonly buffer Quads {
+    Quad quads[];
+};
+// The quads' images, premultiplied RGBA8 (bytes as given, no sRGB decoding), one image per
+// rectangle of a layer with a transparent texel between neighbours; bilinear, clamp to edge.
+layout(set = 0, binding = 11) uniform sampler2DArray quad_atlas;
 
 const float LUT_BINS = 1024.0;
 const float LUT_ROWS = 256.0;
@@ -198,11 +224,45 @@ float capsule_entry(uint i, vec3 ro, vec3 rd) {
     return t > 0.0 ? t : NO_HIT;
 }
 
-// The nearest capsule entry beyond t_after among those binned for this pixel's tile and the
-// global list; NO_HIT when none. `which` receives its index.
-float next_capsule(uvec2 pixel, vec3 ro, vec3 rd, float t_after, out uint which) {
+// Premultiplied colour of quad i where the ray meets it, at local coordinates (a, b).
+vec4 quad_texel(uint i, vec2 ab) {
+    vec4 r = quads[i].rect;
+    // Texel centres of the image's own rectangle only: its neighbours never bleed in.
+    vec2 half_texel = 0.5 / vec2(textureSize(quad_atlas, 0).xy);
+    vec2 uv = r.xy + vec2(ab.x + 1.0, 1.0 - ab.y) * 0.5 * r.zw;
+    uv = clamp(uv, r.xy + half_texel, max(r.xy + r.zw - half_texel, r.xy + half_texel));
+    vec4 texel = textureLod(quad_atlas, vec3(uv, quads[i].centre_layer.w), 0.0);
+    vec4 tint = quads[i].tint;
+    return texel * vec4(tint.rgb * tint.a, tint.a);
+}
+
+// Distance along the unit ray (ro, rd) at which it meets quad i where its image is not fully
+// transparent, or NO_HIT; `ab` receives the local coordinates of the hit.
+float quad_entry(uint i, vec3 ro, vec3 rd, out vec2 ab) {
+    ab = vec2(0.0);
+    vec3 c = quads[i].centre_layer.xyz;
+    vec3 n = quads[i].normal_sides.xyz;
+    float rate = dot(rd, n);
+    if (rate == 0.0 || (rate > 0.0 && quads[i].normal_sides.w == 0.0)) return NO_HIT;
+    float t = dot(c - ro, n) / rate;
+    if (!(t > 0.0)) return NO_HIT;
+    vec3 q = (ro - c) + t * rd;
+    ab = vec2(dot(q, quads[i].u_dual.xyz), dot(q, quads[i].v_dual.xyz));
+    if (abs(ab.x) > 1.0 || abs(ab.y) > 1.0) return NO_HIT;
+    return quad_texel(i, ab).a > 0.0 ? t : NO_HIT;
+}
+
+// The nearest overlay (capsule entry, or quad hit where its image shows) beyond the last one
+// blended, among those binned for this pixel's tile and the global list; NO_HIT when none.
+// `which` receives its bin index (quads from p.overlay.w on) and `ab` a quad's local hit.
+// Capsules count from beyond t_after only (two stroke segments entered through their shared
+// end sphere at the same t blend once); quads are ordered by (t, index), so a quad at the very
+// depth of the last overlay (a label lying on a board) still draws.
+float next_overlay(uvec2 pixel, vec3 ro, vec3 rd, float t_after, uint after, out uint which,
+                   out vec2 ab) {
     float best = NO_HIT;
     which = 0u;
+    ab = vec2(0.0);
     if (p.overlay.x == 0u) return NO_HIT;
     uvec2 tile = pixel / p.overlay.z;
     uint lists[2] = uint[2](2u * (tile.y * p.overlay.x + tile.x), 2u * p.overlay.x * p.overlay.y);
@@ -211,8 +271,16 @@ float next_capsule(uvec2 pixel, vec3 ro, vec3 rd, float t_after, out uint which)
         uint end = first + bins[lists[l] + 1u];
         for (uint j = first; j < end; j++) {
             uint i = bins[j];
-            float t = capsule_entry(i, ro, rd);
-            if (t > t_after && t < best) { best = t; which = i; }
+            if (i < p.overlay.w) {
+                float t = capsule_entry(i, ro, rd);
+                if (t > t_after && t < best) { best = t; which = i; }
+            } else {
+                vec2 hit_ab;
+                float t = quad_entry(i - p.overlay.w, ro, rd, hit_ab);
+                bool beyond = t > t_after || (t == t_after && i > after);
+                bool nearer = t < best || (t == best && i < which);
+                if (t < NO_HIT && beyond && nearer) { best = t; which = i; ab = hit_ab; }
+            }
         }
     }
     return best;
@@ -239,6 +307,13 @@ vec4 capsule_colour(uint i, vec3 ro, vec3 rd, float t) {
 void blend_under(inout vec4 acc, vec4 c) {
     acc.rgb += (1.0 - acc.a) * c.rgb;
     acc.a += (1.0 - acc.a) * c.a;
+}
+
+// Premultiplied colour of overlay `which` (a bin index) where the ray meets it at t (a quad at
+// local coordinates ab): quads are unlit, their images shown as they are.
+vec4 overlay_colour(uint which, vec3 ro, vec3 rd, float t, vec2 ab) {
+    if (which < p.overlay.w) return capsule_colour(which, ro, rd, t);
+    return quad_texel(which - p.overlay.w, ab);
 }
 
 void main() {
@@ -272,9 +347,10 @@ void main() {
     }
 
     vec4 acc = vec4(0.0);
-    // The next capsule along the ray and how many have been blended.
+    // The next overlay along the ray (capsule or quad) and how many have been blended.
     uint cap = 0u;
-    float t_cap = next_capsule(pixel, eye_world, ray_world, 0.0, cap);
+    vec2 cap_ab;
+    float t_cap = next_overlay(pixel, eye_world, ray_world, 0.0, 0u, cap, cap_ab);
     int layers = 0;
     float t_reached = -1.0;
     bool mip = MIP;
@@ -391,13 +467,13 @@ void main() {
                     if (mip) {
                         if (v[k] > best_v) { best_v = v[k]; best_label = label[k]; }
                     } else {
-                        // Capsules entered before this sample lie in front of it. (Transparent
-                        // samples change nothing, so blending capsules here, at visible samples
+                        // Overlays met before this sample lie in front of it. (Transparent
+                        // samples change nothing, so blending overlays here, at visible samples
                         // and after the march, keeps the order.)
                         while (tk > t_cap && acc.a < p.march.z && layers < MAX_OVERLAY_LAYERS) {
-                            blend_under(acc, capsule_colour(cap, eye_world, ray_world, t_cap));
+                            blend_under(acc, overlay_colour(cap, eye_world, ray_world, t_cap, cap_ab));
                             layers++;
-                            t_cap = next_capsule(pixel, eye_world, ray_world, t_cap, cap);
+                            t_cap = next_overlay(pixel, eye_world, ray_world, t_cap, cap, cap, cap_ab);
                         }
                         if (acc.a < p.march.z) {
                             float alpha = 1.0 - exp2(c[k].a * exponent);
@@ -420,19 +496,19 @@ void main() {
         }
         atomicAdd(counters.samples_taken, taken);
     }
-    // Capsules behind the last visible sample, or (MIP, which has no depth) all capsules in
+    // Overlays behind the last visible sample, or (MIP, which has no depth) all overlays in
     // front of the projection.
     vec4 overlay = vec4(0.0);
     while (t_cap < NO_HIT && layers < MAX_OVERLAY_LAYERS) {
         if (mip) {
-            blend_under(overlay, capsule_colour(cap, eye_world, ray_world, t_cap));
+            blend_under(overlay, overlay_colour(cap, eye_world, ray_world, t_cap, cap_ab));
         } else if (acc.a < p.march.z) {
-            blend_under(acc, capsule_colour(cap, eye_world, ray_world, t_cap));
+            blend_under(acc, overlay_colour(cap, eye_world, ray_world, t_cap, cap_ab));
         } else {
             break;
         }
         layers++;
-        t_cap = next_capsule(pixel, eye_world, ray_world, t_cap, cap);
+        t_cap = next_overlay(pixel, eye_world, ray_world, t_cap, cap, cap, cap_ab);
     }
     if (mip && overlay.a > 0.0) {
         blend_under(overlay, acc);

@@ -11,6 +11,7 @@
 //!   player and the case inside it (checked against the lesson's `case_ref`).
 //! - [`demo`]: the scripted lumbar spine lesson on the demo case.
 //! - [`device`]: the Vulkan device the user asked for (flag, then `TWINRAY_DEVICE`).
+//! - [`text`]: text labels rasterised as images for the renderer's quads.
 //!
 //! Nothing here prints: warnings come back to the front end, which decides how to show them.
 
@@ -24,6 +25,7 @@ pub mod device;
 mod error;
 pub mod label_maps;
 pub mod lesson;
+pub mod text;
 
 pub use builder::{
     FrameInputs, FrameRenderer, LearnerView, OrbitView, Overlays, SceneBuilder, DEFAULT_FOV_DEG,
