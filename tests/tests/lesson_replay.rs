@@ -8,6 +8,7 @@ use glam::DVec3;
 use twinray_lessons::player::Player;
 use twinray_lessons::state::LessonState;
 use twinray_renderer::RgbaImage;
+use twinray_scene::annotations::TeachingTools;
 use twinray_scene::builder::{
     glasses, patient_from_stage, pose_matrix, FrameInputs, FrameRenderer, LearnerView, OrbitView,
     SceneBuilder,
@@ -53,6 +54,7 @@ struct Replay {
     player: Player,
     builder: SceneBuilder,
     renderer: FrameRenderer,
+    tools: TeachingTools,
 }
 
 impl Replay {
@@ -63,12 +65,22 @@ impl Replay {
             builder: SceneBuilder::for_case(case),
             renderer: FrameRenderer::new(gpu(), &case.ct, case.labels.as_ref(), &case.intensity)
                 .expect("renderer"),
+            tools: TeachingTools::for_case(case),
         }
     }
 
     fn frame(&mut self, seconds: f64, view: &LearnerView) -> (LessonState, FrameInputs) {
         let state = self.player.state_at(ns(seconds));
-        let frame = self.builder.frame(&state, view, SIZE);
+        let mut frame = self.builder.frame(&state, view, SIZE);
+        let case = demo_case();
+        let warnings = self.tools.annotate(
+            &mut frame,
+            &state,
+            Some(&mut self.player),
+            Some(&case.ct),
+            case.labels.as_ref(),
+        );
+        assert!(warnings.is_empty(), "{warnings:?}");
         (state, frame)
     }
 
@@ -93,6 +105,24 @@ fn the_demo_lesson_replays_like_the_goldens() {
                 failures.push(format!("{name}: {e:?}"));
             }
         }
+    }
+    // The last chapter: the pelvis radiograph on its board with a ring drawn around the
+    // femoral head, the Cobb angle and the needle path with their values, zoomed out to show
+    // the board beside the twin (on the patient's right).
+    let tools_view = LearnerView::Orbit(OrbitView {
+        azimuth_deg: 20.0,
+        elevation_deg: 10.0,
+        zoom: 0.55,
+        ..OrbitView::default()
+    });
+    let (_, frame) = replay.frame(49.0, &tools_view);
+    assert_eq!(frame.boards.boards.len(), 1);
+    assert_eq!(frame.annotations.texts.len(), 2);
+    let image = replay.render(&frame);
+    if let Err(e) =
+        std::panic::catch_unwind(|| assert_matches_golden("lesson-tools-t49-az020-el10", &image))
+    {
+        failures.push(format!("teaching tools: {e:?}"));
     }
     let (_, frame) = replay.frame(22.0, &LearnerView::FollowInstructor(OrbitView::default()));
     assert!(frame.follows_instructor);

@@ -228,7 +228,7 @@ pub fn default_board_pose(
 }
 
 /// A board image decoded for drawing.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DecodedImage {
     /// Columns.
     pub width: u32,
@@ -325,6 +325,7 @@ impl BoardImages {
                         half_size_mm: (image.natural_size_mm * 0.5).as_dvec2(),
                         image: board.image,
                         spacing: image.spacing,
+                        picture: image.clone(),
                     },
                 );
             }
@@ -349,7 +350,7 @@ fn decode(blob: &ImageBlob) -> Result<DecodedImage, String> {
 }
 
 /// Where one shown board is.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BoardFrame {
     /// Board mm ([`twinray_lessons::event::Space::Board`]) to patient mm.
     pub patient_from_board: DMat4,
@@ -359,6 +360,8 @@ pub struct BoardFrame {
     pub image: ImageHash,
     /// Its image's spacing.
     pub spacing: PixelSpacing,
+    /// Its pixels.
+    pub picture: Arc<DecodedImage>,
 }
 
 /// The shown boards' frames, by board id.

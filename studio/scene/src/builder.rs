@@ -21,7 +21,7 @@ use twinray_lessons::event::{
 };
 use twinray_lessons::state::{LessonState, SceneState, TimedStrokePoint, VisibleStroke};
 use twinray_renderer::{
-    Camera, ClipPlane, CropBox, FrameStats, Frustum, GpuContext, RenderError, RenderOptions,
+    Camera, ClipPlane, CropBox, FrameStats, Frustum, GpuContext, Quad, RenderError, RenderOptions,
     RgbaImage, VolumeRenderer,
 };
 use twinray_transfer_functions::{
@@ -806,12 +806,28 @@ pub fn look_rotation(eye: DVec3, target: DVec3, up: DVec3) -> DQuat {
     DQuat::from_mat3(&DMat3::from_cols(right, true_up, -forward)).normalize()
 }
 
+/// Line height of the texts drawn in the scene, pixels of their image.
+const TEXT_LINE_PX: u32 = 40;
+
+/// What one quad image shows.
+#[derive(Debug, Clone, PartialEq)]
+enum QuadImageKey {
+    /// A board's image.
+    Board(twinray_lessons::event::ImageHash),
+    /// A text.
+    Text(String),
+}
+
 /// Renders [`FrameInputs`]: re-bakes the lookup table only when the transfer function
 /// changed, hands the overlays over, and renders.
 pub struct FrameRenderer {
     renderer: VolumeRenderer,
     /// The capsules on the GPU, to skip re-uploading an unchanged set.
     uploaded: Option<Vec<Capsule>>,
+    /// What the quad images on the GPU show (boards' images, then texts), and their sizes.
+    quad_images: (Vec<QuadImageKey>, Vec<[u32; 2]>),
+    /// The quads on the GPU.
+    quads: Vec<Quad>,
     /// The label map on the GPU (`None`: the case's own labels, uploaded by [`Self::new`]).
     label_map: Option<LabelMapHash>,
 }
@@ -846,8 +862,99 @@ impl FrameRenderer {
         Ok(Self {
             renderer,
             uploaded: None,
+            quad_images: (Vec::new(), Vec::new()),
+            quads: Vec::new(),
             label_map: None,
         })
+    }
+
+    /// Puts the boards' images and the annotations' texts on the GPU as quads: the boards
+    /// where they stand, each text beside its anchor facing `camera`, one text line about
+    /// 3.5 % of the view's height whatever its distance. Uploads images only when the set
+    /// changed (a board shown or hidden, a value changed).
+    ///
+    /// # Errors
+    /// If the device fails or the images exceed the renderer's limits.
+    pub fn show_boards_and_texts(
+        &mut self,
+        camera: &Camera,
+        annotations: &Annotations,
+        boards: &crate::boards::BoardFrames,
+    ) -> Result<(), RenderError> {
+        let keys: Vec<QuadImageKey> = boards
+            .boards
+            .values()
+            .map(|b| QuadImageKey::Board(b.image))
+            .chain(
+                annotations
+                    .texts
+                    .iter()
+                    .map(|t| QuadImageKey::Text(t.text.clone())),
+            )
+            .collect();
+        if keys != self.quad_images.0 {
+            let mut images = Vec::with_capacity(keys.len());
+            for b in boards.boards.values() {
+                images.push(RgbaImage {
+                    width: b.picture.width,
+                    height: b.picture.height,
+                    pixels: b.picture.rgba.as_ref().clone(),
+                });
+            }
+            for t in &annotations.texts {
+                images.push(crate::text::text_image(&t.text, TEXT_LINE_PX));
+            }
+            let sizes = images.iter().map(|i| [i.width, i.height]).collect();
+            self.renderer.set_quad_images(&images)?;
+            self.quad_images = (keys, sizes);
+            self.quads.clear();
+        }
+        let mut quads = Vec::with_capacity(self.quad_images.1.len());
+        for (index, b) in boards.boards.values().enumerate() {
+            let m = b.patient_from_board;
+            quads.push(Quad {
+                centre_mm: m.transform_point3(DVec3::ZERO).as_vec3(),
+                u_half_mm: m.transform_vector3(DVec3::X * b.half_size_mm.x).as_vec3(),
+                v_half_mm: m.transform_vector3(DVec3::Y * b.half_size_mm.y).as_vec3(),
+                image: index,
+                tint: [1.0; 4],
+                two_sided: true,
+            });
+        }
+        let view = camera.world_from_view;
+        let right = view.transform_vector3(DVec3::X).normalize_or_zero();
+        let up = view.transform_vector3(DVec3::Y).normalize_or_zero();
+        let per_distance = (camera.frustum.tan_up - camera.frustum.tan_down).abs();
+        for (k, t) in annotations.texts.iter().enumerate() {
+            let index = boards.boards.len() + k;
+            let [w, h] = self.quad_images.1.get(index).copied().unwrap_or([1, 1]);
+            let distance = (t.anchor_mm - camera.eye()).length();
+            let mm_per_px = 0.035 * per_distance * distance / f64::from(TEXT_LINE_PX);
+            let (half_w, half_h) = (
+                0.5 * f64::from(w) * mm_per_px,
+                0.5 * f64::from(h) * mm_per_px,
+            );
+            // Up and to the right of its anchor, so the point measured stays visible; a bit
+            // towards the viewer so the measured surface does not cut it.
+            let towards = (camera.eye() - t.anchor_mm).normalize_or_zero();
+            let centre = t.anchor_mm
+                + right * (half_w + 6.0 * mm_per_px)
+                + up * (half_h + 6.0 * mm_per_px)
+                + towards * 10.0;
+            quads.push(Quad {
+                centre_mm: centre.as_vec3(),
+                u_half_mm: (right * half_w).as_vec3(),
+                v_half_mm: (up * half_h).as_vec3(),
+                image: index,
+                tint: [1.0; 4],
+                two_sided: false,
+            });
+        }
+        if quads != self.quads {
+            self.renderer.set_quads(&quads)?;
+            self.quads = quads;
+        }
+        Ok(())
     }
 
     /// The label map on the GPU: `None` for the case's own labels.
@@ -886,6 +993,7 @@ impl FrameRenderer {
     ) -> Result<(RgbaImage, FrameStats), RenderError> {
         let mut capsules = frame.overlays.all();
         capsules.extend_from_slice(&frame.annotations.capsules);
+        self.show_boards_and_texts(&frame.camera, &frame.annotations, &frame.boards)?;
         self.render_view(
             &frame.transfer_function,
             &frame.camera,

@@ -211,6 +211,8 @@ impl Studio {
             },
             labels_key,
             labels,
+            annotations: frame.annotations,
+            boards: frame.boards,
         });
         self.requested = (revision, !preview);
     }

@@ -12,6 +12,8 @@ use twinray_renderer::{Camera, Capsule, DevicePreference, GpuContext, RenderOpti
 use twinray_transfer_functions::{DensityRange, TransferFunction};
 
 use crate::app::LabelsKey;
+use twinray_scene::annotations::Annotations;
+use twinray_scene::boards::BoardFrames;
 use twinray_scene::FrameRenderer;
 
 /// What to render.
@@ -37,6 +39,10 @@ pub struct RenderRequest {
     pub labels_key: LabelsKey,
     /// The label map to show.
     pub labels: Option<Arc<LabelVolume>>,
+    /// Measurement values and other texts, drawn facing the camera.
+    pub annotations: Annotations,
+    /// The X-ray boards shown.
+    pub boards: BoardFrames,
 }
 
 /// A rendered frame, or why there is none.
@@ -107,6 +113,14 @@ impl RenderWorker {
                                     )
                                     .map_err(|e| e.to_string())
                             };
+                            let upload = upload.and_then(|()| {
+                                r.show_boards_and_texts(
+                                    &request.camera,
+                                    &request.annotations,
+                                    &request.boards,
+                                )
+                                .map_err(|e| e.to_string())
+                            });
                             upload.and_then(|()| {
                                 r.render_view(
                                     &request.tf,
