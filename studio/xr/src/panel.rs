@@ -22,17 +22,19 @@ use crate::input::{PINCH_END_MM, PINCH_START_MM, PRESS_VALUE, RELEASE_VALUE};
 use crate::source::{EyeView, XrFrame, MENU_BUTTON};
 
 /// Width and height of the panel in the room (mm).
-pub const PANEL_SIZE_MM: Vec2 = Vec2::new(400.0, 200.0);
+pub const PANEL_SIZE_MM: Vec2 = Vec2::new(400.0, 240.0);
 /// How far in front of the head the panel appears (mm), and how far below the eyes.
 pub const PANEL_DISTANCE_MM: f32 = 450.0;
 /// How far below eye level the panel's centre sits (mm): a comfortable downward glance.
 pub const PANEL_DROP_MM: f32 = 100.0;
 /// Pixels of the panel's image (one per millimetre).
-pub const PANEL_PX: [u32; 2] = [400, 200];
+pub const PANEL_PX: [u32; 2] = [400, 240];
 /// How long the left palm must face up to summon or dismiss the panel.
 pub const PALM_UP_HOLD_NS: i64 = 600_000_000;
 /// Playback speeds offered (the narration plays at 1× only).
 pub const SPEEDS: [f64; 3] = [0.5, 1.0, 2.0];
+/// Line height of the panel's caption, pixels (= mm on the panel: readable at arm's length).
+const CAPTION_PX: u32 = 24;
 /// Most chapter buttons shown (the timeline's marks show every chapter).
 pub const MAX_CHAPTER_BUTTONS: usize = 8;
 
@@ -573,10 +575,35 @@ impl LearnerPanel {
                 }
             }
         }
+        // In words what the numbered buttons cannot say: the chapter and the time.
+        img.blit(
+            &twinray_scene::text::text_image(&self.caption(time_ns), CAPTION_PX),
+            10,
+            194,
+        );
         for p in self.pointers.iter().filter_map(|p| p.hit) {
             img.disc(p, 5.0, [255, 255, 255, 255]);
         }
         img.0
+    }
+
+    /// The panel's caption at `time_ns`: the current chapter's number and title, then the
+    /// time into the lesson and its length ("3 Spinous processes   0:22 / 0:50").
+    #[must_use]
+    pub fn caption(&self, time_ns: i64) -> String {
+        let clock = |ns: i64| {
+            let s = (ns.max(0) / 1_000_000_000).max(0);
+            format!("{}:{:02}", s / 60, s % 60)
+        };
+        let times = format!(
+            "{} / {}",
+            clock(time_ns - self.range_ns.0),
+            clock(self.range_ns.1 - self.range_ns.0)
+        );
+        match self.chapters.iter().rposition(|(t, _)| *t <= time_ns) {
+            Some(c) => format!("{} {}   {times}", c + 1, self.chapters[c].1),
+            None => times,
+        }
     }
 
     /// Draws the panel (`image`, from [`Self::draw`]) over one eye's rendered image, seen
@@ -705,6 +732,32 @@ impl Canvas {
         if (0..w).contains(&x) && (0..h).contains(&y) {
             let i = ((y * w + x) * 4) as usize;
             self.0.pixels[i..i + 4].copy_from_slice(&rgba);
+        }
+    }
+
+    /// Draws `src` (straight alpha) over the canvas with its top-left corner at (x0, y0).
+    fn blit(&mut self, src: &RgbaImage, x0: i64, y0: i64) {
+        let (w, h) = (i64::from(self.0.width), i64::from(self.0.height));
+        for y in 0..i64::from(src.height) {
+            for x in 0..i64::from(src.width) {
+                let (tx, ty) = (x0 + x, y0 + y);
+                if !((0..w).contains(&tx) && (0..h).contains(&ty)) {
+                    continue;
+                }
+                let i = ((y * i64::from(src.width) + x) * 4) as usize;
+                let a = u32::from(src.pixels[i + 3]);
+                if a == 0 {
+                    continue;
+                }
+                let j = ((ty * w + tx) * 4) as usize;
+                for c in 0..3 {
+                    let mixed = (u32::from(src.pixels[i + c]) * a
+                        + u32::from(self.0.pixels[j + c]) * (255 - a))
+                        / 255;
+                    self.0.pixels[j + c] = u8::try_from(mixed).unwrap_or(255);
+                }
+                self.0.pixels[j + 3] = self.0.pixels[j + 3].max(src.pixels[i + 3]);
+            }
         }
     }
 
@@ -910,6 +963,37 @@ mod tests {
         let mut eye = blank.clone();
         panel.composite(&image, &frame.views[0], &mut eye);
         assert_eq!(eye, blank);
+    }
+
+    #[test]
+    fn the_caption_names_the_chapter_and_the_time_in_words_on_the_panel() {
+        let panel = LearnerPanel::new(
+            vec![
+                (0, "Overview".into()),
+                (16_000_000_000, "Spinous processes".into()),
+            ],
+            (0, 50_000_000_000),
+        );
+        assert_eq!(panel.caption(5_000_000_000), "1 Overview   0:05 / 0:50");
+        assert_eq!(
+            panel.caption(22_000_000_000),
+            "2 Spinous processes   0:22 / 0:50"
+        );
+        let playback = Playback::default();
+        let bright = |img: &RgbaImage| {
+            (194..PANEL_PX[1])
+                .flat_map(|y| (0..PANEL_PX[0]).map(move |x| (x, y)))
+                .filter(|&(x, y)| {
+                    let i = ((y * PANEL_PX[0] + x) * 4) as usize;
+                    img.pixels[i] > 200 && img.pixels[i + 1] > 200 && img.pixels[i + 2] > 200
+                })
+                .count()
+        };
+        let early = panel.draw(&playback, 5_000_000_000);
+        let late = panel.draw(&playback, 22_000_000_000);
+        // White glyphs in the caption strip, more for the longer title.
+        assert!(bright(&early) > 50, "{}", bright(&early));
+        assert!(bright(&late) > bright(&early) + 50);
     }
 
     #[test]
