@@ -477,6 +477,85 @@ mod tests {
     }
 
     #[test]
+    fn strokes_on_a_board_follow_it_when_it_moves() {
+        use twinray_lessons::event::Event;
+        use twinray_lessons::event::{
+            Brush, ImageBlob, Payload, PixelFormat, PixelSpacing, StrokeBegin, StrokePoint,
+            StrokeStyle,
+        };
+        let blob = ImageBlob::encode(
+            20,
+            10,
+            PixelFormat::Grey8,
+            PixelSpacing::Unknown,
+            &[100; 200],
+        )
+        .expect("image");
+        let mut images = crate::boards::BoardImages::default();
+        images.add_live(&blob).expect("decodes");
+        let mut state = LessonState::new(SceneState::default());
+        let at = Pose {
+            position_mm: Vec3::new(-300.0, 0.0, 0.0),
+            ..Pose::default()
+        };
+        let events = [
+            Payload::Scene(SceneChange::BoardShow {
+                board_id: 1,
+                image: blob.hash,
+                title: "X-ray 1".into(),
+                pose: at,
+                width_mm: 20.0,
+            }),
+            Payload::StrokeBegin(StrokeBegin {
+                stroke_id: 1,
+                space: Space::Board(1),
+                style: StrokeStyle {
+                    colour_rgba: [255; 4],
+                    width_mm: 1.0,
+                    brush: Brush::Pen,
+                },
+            }),
+            Payload::StrokePoint(StrokePoint {
+                stroke_id: 1,
+                position_mm: Vec3::new(2.0, 3.0, 0.0),
+                pressure: 1.0,
+            }),
+        ];
+        for payload in events {
+            state.apply(&Event::new(0, payload));
+        }
+        let dot = |state: &LessonState| {
+            let frames = images.frames(&state.scene);
+            let out = MeasureCache::default().annotations(state, &frames, None);
+            // Four edges, then the stroke's dot.
+            assert_eq!(out.capsules.len(), 5);
+            out.capsules[4].a_mm
+        };
+        let before = dot(&state);
+        assert!(
+            (before - Vec3::new(-298.0, 3.0, 0.8)).length() < 1e-4,
+            "{before:?}"
+        );
+        state.apply(&Event::new(
+            1,
+            Payload::Scene(SceneChange::BoardPose {
+                board_id: 1,
+                pose: Pose {
+                    position_mm: Vec3::new(-300.0, 0.0, 100.0),
+                    ..Pose::default()
+                },
+                width_mm: 40.0,
+            }),
+        ));
+        // Moved up 100 mm and shown twice as large: the stroke goes with it.
+        let after = dot(&state);
+        assert!(
+            (after - Vec3::new(-296.0, 6.0, 101.6)).length() < 1e-4,
+            "{after:?}"
+        );
+    }
+
+    #[test]
     fn a_measurement_on_a_hidden_board_is_not_drawn() {
         let state = state_with(Measurement::Distance {
             space: Space::Board(4),

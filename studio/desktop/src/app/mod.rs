@@ -117,7 +117,9 @@ pub struct AuthoredStroke {
     pub stroke_id: u32,
     /// Look.
     pub style: PenStyle,
-    /// Points in patient mm.
+    /// Where it is drawn: on the anatomy, or on an X-ray board.
+    pub space: Space,
+    /// Points in mm of `space` (patient mm, or board mm).
     pub points_mm: Vec<Vec3>,
 }
 
@@ -412,6 +414,21 @@ pub enum Action {
     SetFollowInstructor(bool),
     /// Put an image (a DICOM radiograph, PNG or JPEG) on a board beside the twin; recorded.
     AddBoard(PathBuf),
+    /// The pen touches an X-ray board at `point_mm` (board mm: x along the image's columns,
+    /// y up, from its centre) and starts a stroke there.
+    PenDownOnBoard {
+        /// The board.
+        board_id: u32,
+        /// Where on it.
+        point_mm: Vec3,
+    },
+    /// The pen moves on a board (continues a stroke started on that board).
+    PenMoveOnBoard {
+        /// The board.
+        board_id: u32,
+        /// Where on it.
+        point_mm: Vec3,
+    },
     /// Choose what clicks on the anatomy measure (`None`: they do not).
     SetMeasureTool(Option<MeasureTool>),
     /// A click of the measure tool on the anatomy (`None`: it missed the surface).
@@ -905,6 +922,15 @@ impl App {
                 self.bump();
             }
             Action::AddBoard(path) => self.add_board(&path)?,
+            Action::PenDownOnBoard { board_id, point_mm } => {
+                if !self.scene.boards.contains_key(&board_id) {
+                    bail!("board {board_id} is not shown");
+                }
+                self.pen_down_in(Space::Board(board_id), point_mm);
+            }
+            Action::PenMoveOnBoard { board_id, point_mm } => {
+                self.pen_move_in(Space::Board(board_id), point_mm);
+            }
             Action::SetMeasureTool(tool) => {
                 self.measure_tool = tool;
                 self.measure_points.clear();
@@ -975,7 +1001,7 @@ impl App {
             .map(|s| twinray_lessons::state::VisibleStroke {
                 begin: StrokeBegin {
                     stroke_id: s.stroke_id,
-                    space: Space::Patient,
+                    space: s.space,
                     style: StrokeStyle {
                         colour_rgba: s.style.colour_rgba,
                         width_mm: s.style.width_mm,
@@ -1263,6 +1289,12 @@ impl App {
             .map_or_else(String::new, |t| t.text.replace('\n', ", "));
         self.notice = Some(format!("{} {id}: {value}", tool.name()));
         Ok(())
+    }
+
+    /// Where the shown boards stand (for the pen: which board a pointer ray meets).
+    pub fn board_frames(&self) -> BoardFrames {
+        let state = self.shown_state();
+        self.tools.borrow().boards.frames(&state.scene)
     }
 
     /// Loads an image onto a new board beside the twin (where its Patient Orientation says it
@@ -1633,14 +1665,21 @@ impl App {
         if self.active_stroke.is_some() {
             self.pen_up();
         }
-        let Some(p) = point else {
-            return;
-        };
+        if let Some(p) = point {
+            self.pen_down_in(Space::Patient, p.as_vec3());
+        }
+    }
+
+    /// Starts a stroke in `space` (the anatomy, or a board) at `p`, mm of that space.
+    fn pen_down_in(&mut self, space: Space, p: Vec3) {
+        if self.active_stroke.is_some() {
+            self.pen_up();
+        }
         let stroke_id = self.next_stroke_id;
         self.next_stroke_id += 1;
         self.record(Payload::StrokeBegin(StrokeBegin {
             stroke_id,
-            space: Space::Patient,
+            space,
             style: StrokeStyle {
                 colour_rgba: self.pen.colour_rgba,
                 width_mm: self.pen.width_mm,
@@ -1650,22 +1689,31 @@ impl App {
         self.strokes.push(AuthoredStroke {
             stroke_id,
             style: self.pen,
+            space,
             points_mm: Vec::new(),
         });
         self.active_stroke = Some(self.strokes.len() - 1);
-        self.pen_move(Some(p));
+        self.pen_move_in(space, p);
     }
 
     fn pen_move(&mut self, point: Option<DVec3>) {
-        let (Some(i), Some(p)) = (self.active_stroke, point) else {
+        if let Some(p) = point {
+            self.pen_move_in(Space::Patient, p.as_vec3());
+        }
+    }
+
+    /// Continues the active stroke, if it is drawn in `space` (a pen dragged off a board
+    /// onto the anatomy lifts nothing and draws nothing there).
+    fn pen_move_in(&mut self, space: Space, p: Vec3) {
+        let Some(i) = self.active_stroke else {
             return;
         };
-        let p = p.as_vec3();
         let stroke = &mut self.strokes[i];
-        if stroke
-            .points_mm
-            .last()
-            .is_some_and(|last| last.distance(p) < MIN_PEN_STEP_MM)
+        if stroke.space != space
+            || stroke
+                .points_mm
+                .last()
+                .is_some_and(|last| last.distance(p) < MIN_PEN_STEP_MM)
         {
             return;
         }

@@ -1140,3 +1140,59 @@ fn clicks_with_a_measure_tool_place_recorded_measurements_with_their_values() {
         .count();
     assert_eq!(shown, 2, "shown, then hidden, in the lesson");
 }
+
+#[test]
+fn the_pen_draws_on_a_board_in_the_boards_millimetres() {
+    let xray =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/xray/wg04/RG2_J2KI.dcm");
+    let mut app = demo_app();
+    let path = temp_lesson("board-stroke.lesson");
+    app.apply(Action::StartRecording(path.clone()))
+        .expect("records");
+    app.apply(Action::AddBoard(xray)).expect("board");
+    assert!(app
+        .apply(Action::PenDownOnBoard {
+            board_id: 9,
+            point_mm: Vec3::ZERO
+        })
+        .is_err());
+    let capsules_before = app.frame([32, 32]).annotations.capsules.len();
+    for (k, x) in [0.0f32, 10.0, 20.0].into_iter().enumerate() {
+        let point_mm = Vec3::new(x, 5.0, 0.0);
+        app.apply(if k == 0 {
+            Action::PenDownOnBoard {
+                board_id: 1,
+                point_mm,
+            }
+        } else {
+            Action::PenMoveOnBoard {
+                board_id: 1,
+                point_mm,
+            }
+        })
+        .expect("pen");
+    }
+    // Moving onto the anatomy does not continue a stroke begun on the board.
+    app.apply(Action::PenMove(Some(DVec3::ZERO))).expect("pen");
+    app.apply(Action::PenUp).expect("pen up");
+    let frame = app.frame([32, 32]);
+    assert_eq!(frame.annotations.capsules.len(), capsules_before + 2);
+    // Its points go through the board's pose: they lie in the board's plane.
+    let board = &frame.boards.boards[&1];
+    let board_from_patient = board.patient_from_board.inverse();
+    let last = frame.annotations.capsules.last().expect("capsule");
+    let on_board = board_from_patient.transform_point3(last.b_mm.as_dvec3());
+    assert!(
+        (on_board - DVec3::new(20.0, 5.0, 0.8)).length() < 1e-3,
+        "{on_board:?}"
+    );
+    app.apply(Action::StopRecording).expect("stops");
+    let begins: Vec<Space> = read_events(&path)
+        .into_iter()
+        .filter_map(|e| match e.payload {
+            Payload::StrokeBegin(b) => Some(b.space),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(begins, vec![Space::Board(1)]);
+}

@@ -1016,10 +1016,27 @@ fn view_3d(
     }
     if drawing {
         if let Some(pos) = response.interact_pointer_pos() {
-            if response.drag_started_by(PointerButton::Primary) {
-                actions.push(Action::PenDown(pick_at(pos)));
-            } else if response.dragged_by(PointerButton::Primary) {
-                actions.push(Action::PenMove(pick_at(pos)));
+            // A board in front of the anatomy takes the pen: strokes on it are stored in its
+            // own millimetres, so they follow it.
+            let camera = app.camera(view_size_px);
+            let (origin, dir) = surface::pixel_ray(&camera, view_size_px, to_pixel(pos));
+            let surface = pick_at(pos);
+            let on_board = app
+                .board_frames()
+                .hit(origin, dir)
+                .filter(|(_, t, _)| surface.is_none_or(|p| (p - origin).length() > *t));
+            let started = response.drag_started_by(PointerButton::Primary);
+            if started || response.dragged_by(PointerButton::Primary) {
+                actions.push(match (on_board, started) {
+                    (Some((board_id, _, point_mm)), true) => {
+                        Action::PenDownOnBoard { board_id, point_mm }
+                    }
+                    (Some((board_id, _, point_mm)), false) => {
+                        Action::PenMoveOnBoard { board_id, point_mm }
+                    }
+                    (None, true) => Action::PenDown(surface),
+                    (None, false) => Action::PenMove(surface),
+                });
             }
         }
         if response.drag_stopped_by(PointerButton::Primary) {
