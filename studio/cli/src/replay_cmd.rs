@@ -175,14 +175,23 @@ fn describe(state: &LessonState, frame: &FrameInputs) -> String {
             if boards == 1 { "" } else { "s" }
         ));
     }
-    let values: Vec<String> = frame
+    let (values, names): (Vec<_>, Vec<_>) = frame
         .annotations
         .texts
         .iter()
-        .map(|t| t.text.replace('\n', ", "))
-        .collect();
+        .partition(|t| t.measurement_id.is_some());
+    let words = |texts: Vec<&twinray_scene::annotations::TextLabel>| {
+        texts
+            .iter()
+            .map(|t| t.text.replace('\n', ", "))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    if !names.is_empty() {
+        text.push_str(&format!(", pointing at {}", words(names)));
+    }
     if !values.is_empty() {
-        text.push_str(&format!(", measurements: {}", values.join("; ")));
+        text.push_str(&format!(", measurements: {}", words(values)));
     }
     text
 }

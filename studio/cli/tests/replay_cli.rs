@@ -76,6 +76,8 @@ fn the_demo_lesson_replays_at_an_instant_and_follows_the_instructor() {
         err.contains("Spinous processes") && err.contains("stroke segments"),
         "{err}"
     );
+    // At 22 s the pen is drawing over the L3 spinous process: its name is shown.
+    assert!(err.contains("pointing at vertebrae_L"), "{err}");
     assert!(!err.contains("warning"), "{err}");
 
     let out = twinray(&[

@@ -63,15 +63,27 @@ pub struct MeasureCase<'a> {
 
 /// Values already computed, by measurement id: a trajectory or a label's statistics costs a
 /// pass over the volume, so it is computed once per inputs and labels shown.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MeasureCache {
     values: HashMap<u32, (Measurement, Option<LabelMapHash>, bool, Computed)>,
+    /// Name the structure under a pen that is drawing (replay); the live desktop names what
+    /// is under the pointer itself.
+    name_under_the_pen: bool,
 }
 
 #[derive(Debug, Clone)]
 struct Computed {
     text: String,
     anchor_mm: Option<DVec3>,
+}
+
+impl Default for MeasureCache {
+    fn default() -> Self {
+        Self {
+            values: HashMap::new(),
+            name_under_the_pen: true,
+        }
+    }
 }
 
 impl MeasureCache {
@@ -109,6 +121,9 @@ impl MeasureCache {
             }
         }
         let stage = patient_from_stage(&state.scene);
+        if let Some(c) = case.filter(|_| self.name_under_the_pen) {
+            name_under_the_pen(state, &stage, c, &mut out.texts);
+        }
         for (&id, measurement) in &state.scene.measurements {
             let to_patient = match measurement.space() {
                 None | Some(Space::Patient) => DMat4::IDENTITY,
@@ -175,6 +190,14 @@ impl TeachingTools {
         Self::new(LabelNames::totalsegmentator_for(case.intensity.modality))
     }
 
+    /// Stops naming the structure under a drawing pen (for a live view that names what is
+    /// under the pointer itself, where authored strokes carry no times).
+    #[must_use]
+    pub fn without_pen_names(mut self) -> Self {
+        self.cache.name_under_the_pen = false;
+        self
+    }
+
     /// Tools for a case whose labels `names` names.
     #[must_use]
     pub fn new(names: LabelNames) -> Self {
@@ -219,6 +242,52 @@ impl TeachingTools {
         frame.annotations = annotations;
         frame.boards = boards;
         warnings
+    }
+}
+
+/// How long after its newest point a stroke still counts as being drawn, for naming what is
+/// under the pen (a pen samples at display rate, so a pause this long means it was lifted).
+const PEN_NAME_NS: i64 = 300_000_000;
+
+/// Names the labelled structure under the pen while a stroke on the anatomy is being drawn
+/// (its newest point is recent), at the pen's tip: what the instructor points at, live and in
+/// replay.
+fn name_under_the_pen(
+    state: &LessonState,
+    patient_from_stage: &DMat4,
+    case: MeasureCase<'_>,
+    out: &mut Vec<TextLabel>,
+) {
+    let Some(labels) = case.labels else {
+        return;
+    };
+    for stroke in &state.strokes {
+        let to_patient = match stroke.begin.space {
+            Space::Patient => DMat4::IDENTITY,
+            Space::Stage => *patient_from_stage,
+            Space::Board(_) => continue,
+        };
+        let drawn = stroke
+            .points
+            .partition_point(|p| p.time_ns <= state.time_ns);
+        let Some(tip) = drawn.checked_sub(1).map(|i| &stroke.points[i]) else {
+            continue;
+        };
+        if state.time_ns - tip.time_ns > PEN_NAME_NS {
+            continue;
+        }
+        let p = to_patient.transform_point3(tip.position_mm.as_dvec3());
+        if let Some(id) = labels.label_near(p, 1) {
+            let name = case
+                .names
+                .get(id)
+                .map_or_else(|| format!("label {id}"), str::to_owned);
+            out.push(TextLabel {
+                measurement_id: None,
+                anchor_mm: p,
+                text: name,
+            });
+        }
     }
 }
 

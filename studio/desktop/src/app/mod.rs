@@ -577,9 +577,9 @@ impl App {
             scene,
             view,
             builder,
-            tools: RefCell::new(TeachingTools::new(LabelNames::totalsegmentator_for(
-                modality,
-            ))),
+            tools: RefCell::new(
+                TeachingTools::new(LabelNames::totalsegmentator_for(modality)).without_pen_names(),
+            ),
             measure_tool: None,
             measure_points: Vec::new(),
             label_search: String::new(),

@@ -1196,3 +1196,14 @@ fn the_pen_draws_on_a_board_in_the_boards_millimetres() {
         .collect();
     assert_eq!(begins, vec![Space::Board(1)]);
 }
+
+#[test]
+fn live_strokes_are_not_named_in_the_scene_the_pointer_names_what_it_is_over() {
+    let mut app = demo_app();
+    let lm = twinray_scene::demo::spine_landmarks(&twinray_scene::Case::demo().expect("demo"))
+        .expect("landmarks");
+    app.apply(Action::PenDown(Some(lm.spinous_tips_mm[2])))
+        .expect("pen");
+    app.apply(Action::PenUp).expect("pen up");
+    assert!(app.frame([32, 32]).annotations.texts.is_empty());
+}
