@@ -414,6 +414,18 @@ pub enum Action {
     SetFollowInstructor(bool),
     /// Put an image (a DICOM radiograph, PNG or JPEG) on a board beside the twin; recorded.
     AddBoard(PathBuf),
+    /// Move a board by `offset_mm` (patient mm) and scale its width by `scale` (recorded; its
+    /// strokes and measurements go with it).
+    MoveBoard {
+        /// The board.
+        board_id: u32,
+        /// How far, patient mm.
+        offset_mm: Vec3,
+        /// Width factor (1: unchanged).
+        scale: f32,
+    },
+    /// Take a board away (recorded).
+    HideBoard(u32),
     /// The pen touches an X-ray board at `point_mm` (board mm: x along the image's columns,
     /// y up, from its centre) and starts a stroke there.
     PenDownOnBoard {
@@ -922,6 +934,34 @@ impl App {
                 self.bump();
             }
             Action::AddBoard(path) => self.add_board(&path)?,
+            Action::MoveBoard {
+                board_id,
+                offset_mm,
+                scale,
+            } => {
+                let board = self
+                    .scene
+                    .boards
+                    .get(&board_id)
+                    .with_context(|| format!("board {board_id} is not shown"))?;
+                if !(scale.is_finite() && scale > 0.0 && offset_mm.is_finite()) {
+                    bail!("a board moves by a finite offset and a positive scale");
+                }
+                let mut pose = board.pose;
+                pose.position_mm += offset_mm;
+                let width_mm = (board.width_mm * scale).clamp(10.0, 5000.0);
+                self.change_scene(SceneChange::BoardPose {
+                    board_id,
+                    pose,
+                    width_mm,
+                })?;
+            }
+            Action::HideBoard(board_id) => {
+                if !self.scene.boards.contains_key(&board_id) {
+                    bail!("board {board_id} is not shown");
+                }
+                self.change_scene(SceneChange::BoardHide { board_id })?;
+            }
             Action::PenDownOnBoard { board_id, point_mm } => {
                 if !self.scene.boards.contains_key(&board_id) {
                     bail!("board {board_id} is not shown");

@@ -1207,3 +1207,54 @@ fn live_strokes_are_not_named_in_the_scene_the_pointer_names_what_it_is_over() {
     app.apply(Action::PenUp).expect("pen up");
     assert!(app.frame([32, 32]).annotations.texts.is_empty());
 }
+
+#[test]
+fn a_board_moves_and_resizes_with_its_strokes_and_can_be_hidden() {
+    let xray =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/xray/wg04/RG2_J2KI.dcm");
+    let mut app = demo_app();
+    app.apply(Action::AddBoard(xray)).expect("board");
+    app.apply(Action::PenDownOnBoard {
+        board_id: 1,
+        point_mm: Vec3::new(10.0, 0.0, 0.0),
+    })
+    .expect("pen");
+    app.apply(Action::PenUp).expect("pen up");
+    let dot = |app: &App| {
+        app.frame([32, 32])
+            .annotations
+            .capsules
+            .last()
+            .expect("dot")
+            .a_mm
+    };
+    let before = dot(&app);
+    let width = app.scene.boards[&1].width_mm;
+    app.apply(Action::MoveBoard {
+        board_id: 1,
+        offset_mm: Vec3::new(0.0, 0.0, 50.0),
+        scale: 2.0,
+    })
+    .expect("move");
+    assert!((app.scene.boards[&1].width_mm - 2.0 * width).abs() < 1e-3);
+    let after = dot(&app);
+    // 50 mm up; the point 10 mm right of the centre is now 20 mm from it.
+    let centre = app.scene.boards[&1].pose.position_mm;
+    assert!(
+        (after.z - before.z - 50.0).abs() < 0.1,
+        "{before:?} -> {after:?}"
+    );
+    assert!(
+        ((after - centre).length() - 20.0).abs() < 2.0,
+        "{after:?} vs {centre:?}"
+    );
+    assert!(app
+        .apply(Action::MoveBoard {
+            board_id: 1,
+            offset_mm: Vec3::ZERO,
+            scale: 0.0
+        })
+        .is_err());
+    app.apply(Action::HideBoard(1)).expect("hide");
+    assert!(app.frame([32, 32]).boards.boards.is_empty());
+}

@@ -503,7 +503,57 @@ fn replay_bar(ui: &mut Ui, app: &App, actions: &mut Vec<Action>) {
 
 /// "Segment (AI)" with its model field, or the running job's progress and Cancel.
 /// "Add board" with its image path: an X-ray beside the twin.
-fn board_row(ui: &mut Ui, state: &mut UiState, actions: &mut Vec<Action>) {
+fn board_row(ui: &mut Ui, app: &App, state: &mut UiState, actions: &mut Vec<Action>) {
+    // Each board: move it (10 mm steps in the room: left/right, down/up, towards/away from
+    // the patient's front), resize it, or take it away.
+    for (&board_id, board) in &app.scene.boards {
+        ui.horizontal_wrapped(|ui| {
+            ui.label(&board.title);
+            let step = 10.0;
+            let moves = [
+                (
+                    "◀",
+                    Vec3::new(-step, 0.0, 0.0),
+                    1.0,
+                    "towards the patient's right",
+                ),
+                (
+                    "▶",
+                    Vec3::new(step, 0.0, 0.0),
+                    1.0,
+                    "towards the patient's left",
+                ),
+                ("▼", Vec3::new(0.0, 0.0, -step), 1.0, "towards the feet"),
+                ("▲", Vec3::new(0.0, 0.0, step), 1.0, "towards the head"),
+                (
+                    "front",
+                    Vec3::new(0.0, -step, 0.0),
+                    1.0,
+                    "towards the patient's front",
+                ),
+                (
+                    "back",
+                    Vec3::new(0.0, step, 0.0),
+                    1.0,
+                    "towards the patient's back",
+                ),
+                ("−", Vec3::ZERO, 1.0 / 1.1, "smaller"),
+                ("+", Vec3::ZERO, 1.1, "larger"),
+            ];
+            for (text, offset_mm, scale, hover) in moves {
+                if ui.small_button(text).on_hover_text(hover).clicked() {
+                    actions.push(Action::MoveBoard {
+                        board_id,
+                        offset_mm,
+                        scale,
+                    });
+                }
+            }
+            if ui.small_button("hide").clicked() {
+                actions.push(Action::HideBoard(board_id));
+            }
+        });
+    }
     ui.horizontal(|ui| {
         let path = state.board_image.trim();
         if ui
@@ -565,7 +615,7 @@ fn segmentation_row(ui: &mut Ui, app: &App, state: &mut UiState, actions: &mut V
 
 fn label_panel(ui: &mut Ui, app: &App, state: &mut UiState, actions: &mut Vec<Action>) {
     segmentation_row(ui, app, state, actions);
-    board_row(ui, state, actions);
+    board_row(ui, app, state, actions);
     let mut search = app.label_search.clone();
     ui.horizontal(|ui| {
         ui.label("Search");
