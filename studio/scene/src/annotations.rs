@@ -625,6 +625,66 @@ mod tests {
     }
 
     #[test]
+    fn a_cobb_angle_on_an_x_ray_board_is_measured_in_the_boards_plane_at_its_spacing() {
+        use twinray_lessons::event::{ImageBlob, PixelFormat, PixelSpacing};
+        let blob = ImageBlob::encode(
+            100,
+            200,
+            PixelFormat::Grey8,
+            PixelSpacing::Known {
+                row_mm: 0.2,
+                col_mm: 0.2,
+                at_detector: true,
+            },
+            &vec![90; 100 * 200],
+        )
+        .expect("image");
+        let mut images = crate::boards::BoardImages::default();
+        images.add_live(&blob).expect("decodes");
+        // A board standing sideways (turned 90° about the head–feet axis) and shown at twice
+        // its natural width: neither changes the angle or the distance in board mm.
+        let pose = Pose {
+            position_mm: Vec3::new(-250.0, 10.0, 0.0),
+            orientation: glam::Quat::from_rotation_z(std::f32::consts::FRAC_PI_2),
+        };
+        let mut scene = SceneState::default();
+        scene.apply(&SceneChange::BoardShow {
+            board_id: 1,
+            image: blob.hash,
+            title: "X-ray 1".into(),
+            pose,
+            width_mm: 40.0,
+        });
+        let tilt = |deg: f32, y: f32| {
+            let (s, c) = deg.to_radians().sin_cos();
+            [
+                Vec3::new(-5.0 * c, y - 5.0 * s, 0.0),
+                Vec3::new(5.0 * c, y + 5.0 * s, 0.0),
+            ]
+        };
+        scene.apply(&SceneChange::MeasurementShow {
+            id: 1,
+            measurement: Measurement::Cobb {
+                space: Space::Board(1),
+                line1_mm: tilt(20.0, 10.0),
+                line2_mm: tilt(-15.0, -10.0),
+            },
+        });
+        scene.apply(&SceneChange::MeasurementShow {
+            id: 2,
+            measurement: Measurement::Distance {
+                space: Space::Board(1),
+                a_mm: Vec3::new(0.0, -10.0, 0.0),
+                b_mm: Vec3::new(0.0, 10.0, 0.0),
+            },
+        });
+        let state = LessonState::new(scene);
+        let out = MeasureCache::default().annotations(&state, &images.frames(&state.scene), None);
+        let texts: Vec<&str> = out.texts.iter().map(|t| t.text.as_str()).collect();
+        assert_eq!(texts, ["Cobb 35.0°", "20.0 mm at the detector"]);
+    }
+
+    #[test]
     fn a_measurement_on_a_hidden_board_is_not_drawn() {
         let state = state_with(Measurement::Distance {
             space: Space::Board(4),
