@@ -40,7 +40,9 @@ demo: build
 	$(TWINRAY) demo --replace --out $(DEMO_OUT)/demo.lesson
 	$(TWINRAY) replay $(DEMO_OUT)/demo.lesson --at 29.5 --azimuth 180 --elevation 20 --zoom 1.5 \
 	    --size 512x512 --out $(DEMO_OUT)/lesson.png
-	@echo "demo: wrote $(DEMO_OUT)/spine.png, $(DEMO_OUT)/mip.png, $(DEMO_OUT)/demo.lesson and $(DEMO_OUT)/lesson.png"
+	$(TWINRAY) replay $(DEMO_OUT)/demo.lesson --at 49 --azimuth 20 --elevation 10 --zoom 0.55 \
+	    --size 800x600 --out $(DEMO_OUT)/teaching.png
+	@echo "demo: wrote $(DEMO_OUT)/spine.png, $(DEMO_OUT)/mip.png, $(DEMO_OUT)/demo.lesson, $(DEMO_OUT)/lesson.png and $(DEMO_OUT)/teaching.png"
 
 # The whole test suite, on lavapipe when there is no GPU.
 test: build

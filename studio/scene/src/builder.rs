@@ -925,6 +925,7 @@ impl FrameRenderer {
         let right = view.transform_vector3(DVec3::X).normalize_or_zero();
         let up = view.transform_vector3(DVec3::Y).normalize_or_zero();
         let per_distance = (camera.frustum.tan_up - camera.frustum.tan_down).abs();
+        let mut placed: Vec<(f64, f64, f64, f64)> = Vec::new();
         for (k, t) in annotations.texts.iter().enumerate() {
             let index = boards.boards.len() + k;
             let [w, h] = self.quad_images.1.get(index).copied().unwrap_or([1, 1]);
@@ -937,10 +938,30 @@ impl FrameRenderer {
             // Up and to the right of its anchor, so the point measured stays visible; a bit
             // towards the viewer so the measured surface does not cut it.
             let towards = (camera.eye() - t.anchor_mm).normalize_or_zero();
-            let centre = t.anchor_mm
+            let mut centre = t.anchor_mm
                 + right * (half_w + 6.0 * mm_per_px)
                 + up * (half_h + 6.0 * mm_per_px)
                 + towards * 10.0;
+            // Texts placed near each other would overlap: lift this one above those already
+            // placed that it would cover (compared on the view plane, in units of distance).
+            let on_plane = |c: DVec3| {
+                let v = camera.view_from_world().transform_point3(c);
+                let depth = (-v.z).max(1e-6);
+                (v.x / depth, v.y / depth, depth)
+            };
+            let (half_wn, half_hn) = (half_w / distance, half_h / distance);
+            for _ in 0..placed.len() {
+                let (x, y, depth) = on_plane(centre);
+                let Some(&(_, oy, _, ohn)) = placed.iter().find(|&&(ox, oy, own, ohn)| {
+                    (x - ox).abs() < half_wn + own && (y - oy).abs() < half_hn + ohn
+                }) else {
+                    break;
+                };
+                let lift = (oy + ohn + half_hn + 2.0 * mm_per_px / distance) - y;
+                centre += up * (lift * depth);
+            }
+            let (x, y, _) = on_plane(centre);
+            placed.push((x, y, half_wn, half_hn));
             quads.push(Quad {
                 centre_mm: centre.as_vec3(),
                 u_half_mm: (right * half_w).as_vec3(),
