@@ -326,3 +326,32 @@ fn a_series_with_burned_in_annotation_is_refused_unless_allowed() {
     let allowed = burned_in_status(&series, true).expect("allowed");
     assert!(allowed.starts_with("YES"), "{allowed}");
 }
+
+#[test]
+fn an_image_with_burned_in_annotation_is_refused_as_a_board() {
+    // A board's pixels go into lessons and bundles as they are.
+    let dir = scratch().join("board-burned-in");
+    std::fs::create_dir_all(&dir).expect("folder");
+    for (value, allowed) in [("YES", false), ("NO", true)] {
+        let mut obj = dicom_object::open_file(fixture()).expect("fixture slice");
+        obj.put(DataElement::new(
+            tags::BURNED_IN_ANNOTATION,
+            VR::CS,
+            PrimitiveValue::from(value),
+        ));
+        let path = dir.join(format!("slice-{value}.dcm"));
+        obj.write_to_file(&path).expect("write");
+        let loaded = twinray_scene::boards::load_board_image(&path);
+        match (loaded, allowed) {
+            (Ok(image), true) => assert!(image.blob.width > 0),
+            (Err(e), false) => {
+                let text = e.to_string();
+                assert!(
+                    text.contains("burned-in annotation") && text.contains("slice-YES.dcm"),
+                    "{text}"
+                );
+            }
+            (other, _) => panic!("{value}: {other:?}"),
+        }
+    }
+}

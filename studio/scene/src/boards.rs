@@ -41,6 +41,18 @@ pub fn load_board_image(path: &Path) -> Result<BoardImage, SceneError> {
     let bad = |what: String| SceneError::Board(format!("{}: {what}", path.display()));
     let (mut width, mut height, mut format, mut pixels, mut spacing, orientation) =
         if is_dicom(path) {
+            // The pixels go into lessons and bundles as they are: an image that says it
+            // carries patient text in its pixels is refused, not shared.
+            let burned_in = twinray_io::dicom::burned_in_annotation(path)
+                .map_err(|e| SceneError::Board(e.to_string()))?;
+            if burned_in.as_deref() == Some("YES") {
+                return Err(bad(
+                    "says it has burned-in annotation (patient text in the pixels), which a \
+                     board would carry into lessons and bundles; use a copy with the text \
+                     removed (and Burned In Annotation set to NO)"
+                        .to_owned(),
+                ));
+            }
             let r = load_radiograph(path).map_err(|e| SceneError::Board(e.to_string()))?;
             let spacing = match r.spacing {
                 ImageSpacing::AtPatient { row_mm, column_mm } => (row_mm, column_mm, false),
