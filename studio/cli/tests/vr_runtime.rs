@@ -262,11 +262,10 @@ fn assert_clean_session(run: &Run, min_frames: u64) {
     );
     let (frames, _) = run.submitted();
     assert!(frames >= min_frames, "{frames} frames:\n{}", run.vr_lines());
-    let received = run
-        .stderr
-        .lines()
-        .filter(|l| l.trim() == "xrEndFrame")
-        .count() as u64;
+    // Counted as words, not whole lines: the runtime logs from inside our process, and a line
+    // another thread writes at the same moment can land inside its line (seen once in CI:
+    // 59 whole lines for 60 frames).
+    let received = run.stderr.matches("xrEndFrame").count() as u64;
     assert!(
         received >= frames,
         "the runtime logged {received} xrEndFrame calls for {frames} frames"
