@@ -445,6 +445,13 @@ pub enum Action {
     SetMeasureTool(Option<MeasureTool>),
     /// A click of the measure tool on the anatomy (`None`: it missed the surface).
     MeasurePoint(Option<DVec3>),
+    /// A click of the measure tool on an X-ray board, at `point_mm` (board mm).
+    MeasurePointOnBoard {
+        /// The board.
+        board_id: u32,
+        /// Where on it.
+        point_mm: Vec3,
+    },
     /// Hide every measurement shown (recorded).
     ClearMeasurements,
     /// Segment the open case's CT in the background; its labels replace the case's when it
@@ -503,7 +510,7 @@ pub struct App {
     /// What clicks on the anatomy measure.
     pub measure_tool: Option<MeasureTool>,
     /// The points of the measurement being placed.
-    pub measure_points: Vec<DVec3>,
+    pub measure_points: Vec<(Space, Vec3)>,
     /// Text of the label search box.
     pub label_search: String,
     /// Pen style.
@@ -975,7 +982,20 @@ impl App {
                 self.measure_tool = tool;
                 self.measure_points.clear();
             }
-            Action::MeasurePoint(point) => self.measure_point(point)?,
+            Action::MeasurePoint(point) => {
+                let Some(p) = point else {
+                    bail!(
+                        "the click missed the anatomy's surface; click on tissue the preset shows"
+                    );
+                };
+                self.measure_point(Space::Patient, p.as_vec3())?;
+            }
+            Action::MeasurePointOnBoard { board_id, point_mm } => {
+                if !self.scene.boards.contains_key(&board_id) {
+                    bail!("board {board_id} is not shown");
+                }
+                self.measure_point(Space::Board(board_id), point_mm)?;
+            }
             Action::ClearMeasurements => {
                 let ids: Vec<u32> = self.scene.measurements.keys().copied().collect();
                 for id in ids {
@@ -1267,14 +1287,26 @@ impl App {
 
     /// Adds a clicked point to the measurement being placed; with its last point, shows the
     /// measurement (recorded) and says its value.
-    fn measure_point(&mut self, point: Option<DVec3>) -> Result<()> {
+    fn measure_point(&mut self, space: Space, p: Vec3) -> Result<()> {
         let Some(tool) = self.measure_tool else {
             bail!("choose what to measure first");
         };
-        let Some(p) = point else {
-            bail!("the click missed the anatomy's surface; click on tissue the preset shows");
-        };
-        self.measure_points.push(p);
+        // One measurement lies in one space: the anatomy, or one board.
+        if self
+            .measure_points
+            .first()
+            .is_some_and(|(s, _)| *s != space)
+        {
+            self.measure_points.clear();
+            self.notice = Some(format!(
+                "{}: started again (its points must all be on the anatomy or all on one board)",
+                tool.name()
+            ));
+        }
+        if tool == MeasureTool::LabelStats && space != Space::Patient {
+            bail!("label statistics need a click on a labelled structure of the twin");
+        }
+        self.measure_points.push((space, p));
         if self.measure_points.len() < tool.points_needed() {
             self.notice = Some(format!(
                 "{}: point {} of {}",
@@ -1284,8 +1316,7 @@ impl App {
             ));
             return Ok(());
         }
-        let q: Vec<Vec3> = self.measure_points.drain(..).map(|v| v.as_vec3()).collect();
-        let space = Space::Patient;
+        let q: Vec<Vec3> = self.measure_points.drain(..).map(|(_, v)| v).collect();
         let measurement = match tool {
             MeasureTool::Distance => Measurement::Distance {
                 space,

@@ -1258,3 +1258,41 @@ fn a_board_moves_and_resizes_with_its_strokes_and_can_be_hidden() {
     app.apply(Action::HideBoard(1)).expect("hide");
     assert!(app.frame([32, 32]).boards.boards.is_empty());
 }
+
+#[test]
+fn a_cobb_angle_is_measured_on_an_x_ray_board_in_its_own_millimetres() {
+    let xray =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/xray/wg04/RG2_J2KI.dcm");
+    let mut app = demo_app();
+    app.apply(Action::AddBoard(xray)).expect("board");
+    app.apply(Action::SetMeasureTool(Some(MeasureTool::Cobb)))
+        .expect("tool");
+    let on_board = |point_mm: Vec3| Action::MeasurePointOnBoard {
+        board_id: 1,
+        point_mm,
+    };
+    // A click on the anatomy after one on the board starts the measurement again.
+    app.apply(on_board(Vec3::ZERO)).expect("click");
+    app.apply(Action::MeasurePoint(Some(
+        app.case.ct.geometry().centre_mm(),
+    )))
+    .expect("click");
+    assert_eq!(app.measure_points.len(), 1);
+    assert!(matches!(app.measure_points[0].0, Space::Patient));
+    // Endplates tilted +20° and −15° on the radiograph: 35°.
+    let tilt = |deg: f32, y: f32| {
+        let (s, c) = deg.to_radians().sin_cos();
+        [
+            Vec3::new(-20.0 * c, y - 20.0 * s, 0.0),
+            Vec3::new(20.0 * c, y + 20.0 * s, 0.0),
+        ]
+    };
+    for p in tilt(20.0, 60.0).into_iter().chain(tilt(-15.0, -60.0)) {
+        app.apply(on_board(p)).expect("click");
+    }
+    assert_eq!(app.notice.as_deref(), Some("Cobb angle 1: Cobb 35.0°"));
+    assert!(matches!(
+        app.scene.measurements[&1].space(),
+        Some(Space::Board(1))
+    ));
+}

@@ -1061,7 +1061,18 @@ fn view_3d(
     };
     if measuring && response.clicked_by(PointerButton::Primary) {
         if let Some(pos) = response.interact_pointer_pos() {
-            actions.push(Action::MeasurePoint(pick_at(pos)));
+            // A board in front of the anatomy takes the click (a Cobb angle on a radiograph).
+            let camera = app.camera(view_size_px);
+            let (origin, dir) = surface::pixel_ray(&camera, view_size_px, to_pixel(pos));
+            let surface = pick_at(pos);
+            let on_board = app
+                .board_frames()
+                .hit(origin, dir)
+                .filter(|(_, t, _)| surface.is_none_or(|p| (p - origin).length() > *t));
+            actions.push(match on_board {
+                Some((board_id, _, point_mm)) => Action::MeasurePointOnBoard { board_id, point_mm },
+                None => Action::MeasurePoint(surface),
+            });
         }
     }
     if drawing {
