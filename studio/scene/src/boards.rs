@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use glam::{DMat3, DMat4, DQuat, DVec3, Quat, Vec2, Vec3};
-use twinray_io::dicom::{load_radiograph, ImageSpacing};
+use twinray_io::dicom::{load_radiograph, DicomError, ImageSpacing};
 use twinray_io::load_picture;
 use twinray_lessons::event::{
     ImageBlob, ImageHash, PixelFormat, PixelSpacing, Pose, MAX_IMAGE_SIDE,
@@ -39,13 +39,16 @@ pub struct BoardImage {
 /// [`SceneError`] naming the file when it is neither, damaged, or too large to read.
 pub fn load_board_image(path: &Path) -> Result<BoardImage, SceneError> {
     let bad = |what: String| SceneError::Board(format!("{}: {what}", path.display()));
+    let radiograph = match load_radiograph(path) {
+        Ok(r) => Some(r),
+        Err(DicomError::NotDicom { .. }) => None,
+        Err(e) => return Err(SceneError::Board(e.to_string())),
+    };
     let (mut width, mut height, mut format, mut pixels, mut spacing, orientation) =
-        if is_dicom(path) {
+        if let Some(r) = radiograph {
             // The pixels go into lessons and bundles as they are: an image that says it
             // carries patient text in its pixels is refused, not shared.
-            let burned_in = twinray_io::dicom::burned_in_annotation(path)
-                .map_err(|e| SceneError::Board(e.to_string()))?;
-            if burned_in.as_deref() == Some("YES") {
+            if r.burned_in_annotation {
                 return Err(bad(
                     "says it has burned-in annotation (patient text in the pixels), which a \
                      board would carry into lessons and bundles; use a copy with the text \
@@ -53,7 +56,6 @@ pub fn load_board_image(path: &Path) -> Result<BoardImage, SceneError> {
                         .to_owned(),
                 ));
             }
-            let r = load_radiograph(path).map_err(|e| SceneError::Board(e.to_string()))?;
             let spacing = match r.spacing {
                 ImageSpacing::AtPatient { row_mm, column_mm } => (row_mm, column_mm, false),
                 ImageSpacing::AtDetector { row_mm, column_mm } => (row_mm, column_mm, true),
@@ -128,15 +130,6 @@ pub fn describe_spacing(spacing: &PixelSpacing) -> String {
         } => format!("{row_mm:.3} × {col_mm:.3} mm per pixel, size at the detector"),
         PixelSpacing::Unknown => "unknown spacing".to_owned(),
     }
-}
-
-fn is_dicom(path: &Path) -> bool {
-    use std::io::Read;
-    let mut head = [0u8; 132];
-    std::fs::File::open(path)
-        .and_then(|mut f| f.read_exact(&mut head))
-        .is_ok()
-        && &head[128..] == b"DICM"
 }
 
 /// Halves an image by averaging 2×2 blocks (an odd last row or column is dropped).

@@ -82,6 +82,8 @@ pub struct Radiograph {
     pub window: Option<(f64, f64)>,
     /// Whether the grey scale was inverted (MONOCHROME1 or an INVERSE Presentation LUT).
     pub inverted: bool,
+    /// Burned In Annotation (0028,0301) says YES: patient text may be in the pixels.
+    pub burned_in_annotation: bool,
 }
 
 impl Radiograph {
@@ -282,5 +284,7 @@ pub fn load_radiograph(path: &Path) -> Result<Radiograph, DicomError> {
         patient_orientation,
         window,
         inverted,
+        burned_in_annotation: text(&obj, tags::BURNED_IN_ANNOTATION)
+            .is_some_and(|v| v.eq_ignore_ascii_case("YES")),
     })
 }
