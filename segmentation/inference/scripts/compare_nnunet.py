@@ -42,6 +42,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
 SHARED_DATA = os.path.normpath(os.path.join(ROOT, "..", "shared", "data"))
 TRAINER = "nnUNetTrainer_4000epochs_NoMirroring"
+SOURCE_PROVENANCE = ("../shared/data (see its README): wasserth/TotalSegmentator @ 0e65a448, "
+                     "tests/reference_files/, Apache-2.0")
 
 # TotalSegmentator `total` 3 mm (Dataset297_TotalSegmentator_total_3mm_1559subj), nnU-Net 2.1
 # plans format. Patch, spacing and the intensity statistics are those TotalSegmentator's model
@@ -402,7 +404,8 @@ def main(argv: list[str] | None = None) -> int:
         keep = ("config", "threads", "comparison", "comparison_with_fp32_accumulating_nnunet", "versions")
         with open(os.path.join(d, f"{stem}_reference.json"), "w") as f:
             json.dump({k: result[k] for k in keep}
-                      | {"source": cfg["image"], "crop_xyz": cfg["crop_xyz"], "canonical": cfg["canonical"]},
+                      | {"source": cfg["image"], "crop_xyz": cfg["crop_xyz"], "canonical": cfg["canonical"],
+                         "source_provenance": SOURCE_PROVENANCE},
                       f, indent=2)
             f.write("\n")
     return 0
