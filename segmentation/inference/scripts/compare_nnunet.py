@@ -15,6 +15,9 @@ Configurations:
              3d_fullres): 118 outputs (background + 117 classes), PlainConvUNet with 6 stages of
              32…320 features, patch 112×112×128 at 3 mm, CT normalisation; on example_ct.nii.gz.
              The plans are written in nnU-Net 2.1's format, as TotalSegmentator's v2 weights ship.
+  total3mm-dicom  the same model on the DICOM series example_ct_dicom (0.977 x 0.977 x 2 mm,
+             converted by `twinray convert`, made RAS as TotalSegmentator does): both sides
+             resample, each its own way, so this measures that difference.
   tiny-ct    the same family, 3 stages of 4…16 features, patch 24×32×32: the CI fixture (CT) on a
              crop of example_ct.nii.gz.
   tiny-mr    as tiny-ct with ZScoreNormalization, on example_mr_sm.nii.gz made RAS-canonical (as
@@ -63,6 +66,14 @@ CONFIGS = {
         "normalization": "CTNormalization",
         "intensity": {"max": 3071.0, "mean": -50.3900146484375, "median": 23.0, "min": -1024.0,
                       "percentile_00_5": -1004.0, "percentile_99_5": 1588.0, "std": 503.3900146484375},
+    },
+    # The same model on the DICOM series (0.977 x 0.977 x 2 mm): both sides resample, each its
+    # own way (nnU-Net: cubic splines there, linear logits back; twinray: trilinear there,
+    # nearest labels back), so this measures that documented difference, not the recipe.
+    "total3mm-dicom": {
+        "image": "ct/totalsegmentator/example_ct_dicom",
+        "crop_xyz": None,
+        "canonical": True,
     },
     "tiny-ct": {
         "image": "ct/totalsegmentator/example_ct.nii.gz",
@@ -196,12 +207,18 @@ def write_model_folder(folder: str, cfg: dict, name: str, seed: int) -> None:
     torch.save(checkpoint, os.path.join(folder, "fold_0", "checkpoint_final.pth"))
 
 
-def prepare_image(cfg: dict, out: str) -> str:
-    """The case as a NIfTI: the shared image, cropped and made RAS-canonical when asked."""
+def prepare_image(cfg: dict, out: str, twinray: str) -> str:
+    """The case as a NIfTI: the shared image (a DICOM folder converted by `twinray convert`),
+    cropped and made RAS-canonical when asked."""
     import nibabel as nib
     import numpy as np
 
-    img = nib.load(os.path.join(SHARED_DATA, cfg["image"]))
+    source = os.path.join(SHARED_DATA, cfg["image"])
+    if os.path.isdir(source):
+        converted = out.replace(".nii.gz", "_converted.nii.gz")
+        subprocess.run([twinray, "convert", source, "--out", converted], check=True, capture_output=True)
+        source = converted
+    img = nib.load(source)
     if cfg["canonical"]:
         img = nib.as_closest_canonical(img)
     data = np.asarray(img.dataobj)
@@ -337,14 +354,17 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     cfg = CONFIGS[args.config]
+    if "patch_size" not in cfg:
+        cfg = {**CONFIGS["total3mm"], **cfg}
     work = os.path.join(args.work, args.config)
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
-    dataset_name = {"total3mm": "Dataset297_TotalSegmentator_total_3mm_1559subj"}.get(
+    dataset_name = {"total3mm": "Dataset297_TotalSegmentator_total_3mm_1559subj",
+                    "total3mm-dicom": "Dataset297_TotalSegmentator_total_3mm_1559subj"}.get(
         args.config, f"Dataset999_twinray_{args.config.replace('-', '_')}")
     folder = os.path.join(work, dataset_name, f"{TRAINER}__nnUNetPlans__3d_fullres")
     write_model_folder(folder, cfg, dataset_name, args.seed)
-    image = prepare_image(cfg, os.path.join(work, "case.nii.gz"))
+    image = prepare_image(cfg, os.path.join(work, "case.nii.gz"), args.twinray)
 
     model_json = os.path.join(work, "model.json")
     subprocess.run([sys.executable, os.path.join(HERE, "export_nnunet.py"), folder, "--out", model_json,
