@@ -74,12 +74,16 @@ fn run_peer(
     model: &Model,
 ) -> Result<(serde_json::Value, Option<f64>)> {
     let d = model.description();
+    // The peer knows only the CT scheme; the benchmark's own model uses it.
     let twinray_segmentation::Normalization::Ct {
         clip_low,
         clip_high,
         mean,
         std,
-    } = d.normalization;
+    } = d.normalization
+    else {
+        bail!("the peer reference normalises CT only; this model uses another scheme");
+    };
     let script = repo().join("../shared/peers/onnx_sliding_window.py");
     let patch = d.patch_size.map(|p| p.to_string()).join("x");
     // Run the peer's main() and print its peak RSS after its own JSON line: VmHWM, which belongs

@@ -5,7 +5,8 @@
 //! 1. put the CT on the model's grid ([`ModelGrid`]): voxel axes permuted/flipped to the model's
 //!    `axes`, resampled (trilinear) to its `spacing_mm`; an axis already at that spacing within
 //!    1e-4 mm is copied exactly;
-//! 2. normalise: clip to `[clip_low, clip_high]`, subtract `mean`, divide by `std` (in `f32`);
+//! 2. normalise ([`Normalization`]): CT, clip to `[clip_low, clip_high]`, subtract `mean`, divide
+//!    by `std`; z-score, subtract the image's own mean, divide by its standard deviation (in `f32`);
 //! 3. pad with 0 (centred) to at least the patch;
 //! 4. slide windows whose starts are spread evenly with step `step_fraction` of the patch
 //!    ([`window::window_starts`]); run the model on each (optionally also on mirrored copies,
@@ -680,18 +681,8 @@ impl Segmenter {
         let tv = t0 * t1 * t2;
 
         // 2-3: normalise and pad (nnU-Net pads after normalising, with 0).
-        let Normalization::Ct {
-            clip_low,
-            clip_high,
-            mean,
-            std,
-        } = d.normalization;
-        let (lo, hi, mean, std) = (
-            clip_low as f32,
-            clip_high as f32,
-            mean as f32,
-            std.max(1e-8) as f32,
-        );
+        // The z-score's statistics come from the unpadded image, as nnU-Net's (it pads later).
+        let [lo, hi, mean, std] = d.normalization.parameters(hu);
         let b = plan.pad_before;
         let mut data = vec![0.0f32; p0 * p1 * p2];
         for z in 0..shape[0] {

@@ -71,6 +71,97 @@ pub enum Normalization {
         /// Standard deviation of clipped foreground HU.
         std: f64,
     },
+    /// nnU-Net's `ZScoreNormalization` (MR and any non-CT channel), with `use_mask_for_norm`
+    /// false: each image is normalised by its own statistics, `(v - mean(v)) / max(std(v), 1e-8)`
+    /// over the whole image on the model grid. No parameters: an MR has no physical intensity
+    /// unit, so nothing learnt from the training set can be applied to it.
+    #[serde(rename = "zscore")]
+    ZScore,
+}
+
+impl Normalization {
+    /// Checks the parameters: finite, a non-empty clip range and a positive `std` for the CT
+    /// scheme (nothing to check for the z-score).
+    pub fn validate(&self) -> Result<(), String> {
+        match *self {
+            Self::Ct {
+                clip_low,
+                clip_high,
+                mean,
+                std,
+            } => {
+                if ![clip_low, clip_high, mean, std]
+                    .iter()
+                    .all(|v| v.is_finite())
+                    || clip_low >= clip_high
+                    || std <= 0.0
+                {
+                    return Err(format!(
+                        "normalization needs finite values with clip_low < clip_high and std > 0 (got clip {clip_low}..{clip_high}, mean {mean}, std {std})"
+                    ));
+                }
+                Ok(())
+            }
+            Self::ZScore => Ok(()),
+        }
+    }
+
+    /// The `(low, high, mean, std)` that normalise `image` (one whole image on the model grid,
+    /// unpadded) as `(clamp(v, low, high) − mean) / std`, in `f32` as nnU-Net computes on its
+    /// `float32` array. For the z-score the clip is infinite and `mean`/`std` are the image's own.
+    ///
+    /// The z-score's statistics are accumulated in `f64`: numpy's float32 pairwise sums agree
+    /// with that to about 1e-7 relative, a naive `f32` sum over millions of voxels would not.
+    #[must_use]
+    pub fn parameters(&self, image: &[f32]) -> [f32; 4] {
+        match *self {
+            Self::Ct {
+                clip_low,
+                clip_high,
+                mean,
+                std,
+            } => [
+                clip_low as f32,
+                clip_high as f32,
+                mean as f32,
+                std.max(1e-8) as f32,
+            ],
+            Self::ZScore => {
+                let (mean, std) = mean_std(image);
+                [
+                    f32::NEG_INFINITY,
+                    f32::INFINITY,
+                    mean as f32,
+                    std.max(1e-8) as f32,
+                ]
+            }
+        }
+    }
+
+    /// Normalises `image` (one whole image on the model grid, unpadded) in place.
+    pub fn apply(&self, image: &mut [f32]) {
+        let [lo, hi, mean, std] = self.parameters(image);
+        for v in image {
+            *v = (v.clamp(lo, hi) - mean) / std;
+        }
+    }
+}
+
+/// Mean and population standard deviation (numpy's `std`, `ddof = 0`) of `values`; `(0, 0)` for
+/// none. Two passes: the one-pass `E[v²] − E[v]²` loses the variance of an image whose mean is
+/// large next to its spread.
+fn mean_std(values: &[f32]) -> (f64, f64) {
+    if values.is_empty() {
+        return (0.0, 0.0);
+    }
+    let n = values.len() as f64;
+    let mean = values.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
+    let var = values
+        .iter()
+        .map(|&v| (f64::from(v) - mean).powi(2))
+        .sum::<f64>()
+        / n;
+    (mean, var.sqrt())
 }
 
 /// One output channel: the label id it is written as, and its name.
@@ -216,22 +307,7 @@ impl ModelDescription {
                 self.step_fraction
             ));
         }
-        let Normalization::Ct {
-            clip_low,
-            clip_high,
-            mean,
-            std,
-        } = self.normalization;
-        if ![clip_low, clip_high, mean, std]
-            .iter()
-            .all(|v| v.is_finite())
-            || clip_low >= clip_high
-            || std <= 0.0
-        {
-            return Err(format!(
-                "normalization needs finite values with clip_low < clip_high and std > 0 (got clip {clip_low}..{clip_high}, mean {mean}, std {std})"
-            ));
-        }
+        self.normalization.validate()?;
         let mut mirrored = [false; 3];
         for &a in &self.mirror_axes {
             if a > 2 || std::mem::replace(&mut mirrored[a], true) {
@@ -351,6 +427,72 @@ mod tests {
         assert_eq!(d.ids_by_channel(), vec![0, 5]);
         assert!(d.input_name.is_none());
         assert_eq!(Direction::R.lps(), DVec3::NEG_X);
+    }
+
+    #[test]
+    fn zscore_is_parsed_without_parameters() {
+        let d = parse(&EXAMPLE.replace(
+            r#"{"scheme": "ct", "clip_low": -1004.0, "clip_high": 1588.0,
+                        "mean": -50.39, "std": 503.39}"#,
+            r#"{"scheme": "zscore"}"#,
+        ))
+        .expect("valid");
+        assert_eq!(d.normalization, Normalization::ZScore);
+        let text = serde_json::to_string(&d.normalization).expect("serialise");
+        assert_eq!(text, r#"{"scheme":"zscore"}"#);
+        let e = parse(&EXAMPLE.replace(r#""scheme": "ct""#, r#""scheme": "mr""#))
+            .expect_err("unknown scheme");
+        assert!(e.to_string().contains("unknown variant `mr`"), "{e}");
+    }
+
+    #[test]
+    fn zscore_uses_the_images_own_mean_and_population_std() {
+        // numpy: v = [1, 2, 3, 4]; (v - v.mean()) / v.std() (ddof 0, std = sqrt(1.25)).
+        let mut v = [1.0f32, 2.0, 3.0, 4.0];
+        Normalization::ZScore.apply(&mut v);
+        let s = 1.25f32.sqrt();
+        for (got, want) in v.iter().zip([-1.5 / s, -0.5 / s, 0.5 / s, 1.5 / s]) {
+            assert!((got - want).abs() < 1e-6, "{v:?}");
+        }
+        // No clipping: an outlier stays an outlier.
+        let mut v = [0.0f32, 0.0, 0.0, 1000.0];
+        Normalization::ZScore.apply(&mut v);
+        assert!((v[3] - 3f32.sqrt()).abs() < 1e-5, "{v:?}");
+    }
+
+    #[test]
+    fn zscore_of_a_flat_image_is_zero_not_nan() {
+        // std 0 is replaced by 1e-8 as nnU-Net does: every voxel becomes 0.
+        let mut v = [-47.0f32; 10];
+        Normalization::ZScore.apply(&mut v);
+        assert!(v.iter().all(|&x| x == 0.0), "{v:?}");
+        let [_, _, mean, std] = Normalization::ZScore.parameters(&[]);
+        assert_eq!((mean, std), (0.0, 1e-8));
+    }
+
+    #[test]
+    fn zscore_keeps_the_spread_of_an_image_far_from_zero() {
+        // One-pass E[v²] − E[v]² in f32 would lose this variance entirely.
+        let mut v: Vec<f32> = (0..100_000).map(|i| 1.0e5 + (i % 2) as f32).collect();
+        Normalization::ZScore.apply(&mut v);
+        assert!(
+            (v[0] + 1.0).abs() < 1e-3 && (v[1] - 1.0).abs() < 1e-3,
+            "{:?}",
+            &v[..2]
+        );
+    }
+
+    #[test]
+    fn ct_scheme_clips_then_standardises_with_the_given_statistics() {
+        let n = Normalization::Ct {
+            clip_low: -100.0,
+            clip_high: 100.0,
+            mean: 10.0,
+            std: 20.0,
+        };
+        let mut v = [-1000.0f32, 30.0, 5000.0];
+        n.apply(&mut v);
+        assert_eq!(v, [-5.5, 1.0, 4.5]);
     }
 
     #[test]
