@@ -107,6 +107,80 @@ impl BrickStats {
             })
             .collect()
     }
+    /// The occupancy texture's texels, two u16 per brick (x fastest): [`Self::occupancy`]'s
+    /// value, then the brick's leap radius: 0 for a brick that may show something, else the
+    /// chessboard distance (in bricks) to the nearest one that may. A ray in an empty brick of
+    /// radius r may jump to the exit of the (2r − 1)³ cube of bricks centred on it, all empty,
+    /// instead of visiting them one by one: the demo CT's 512² bone frame visited 4.8 M empty
+    /// bricks one at a time.
+    pub fn skip_texels(&self, lut: &Lut) -> Vec<u16> {
+        let occupancy = self.occupancy(lut);
+        let radius = chessboard_distance(self.dims, &occupancy);
+        occupancy
+            .iter()
+            .zip(&radius)
+            .flat_map(|(&o, &r)| [o, r])
+            .collect()
+    }
+}
+
+/// Chessboard (L∞) distance from every brick to the nearest non-zero one, in bricks (0 on those;
+/// `u16::MAX` everywhere when there is none). Two raster passes over the 26-neighbourhood with
+/// unit weights, which are exact for this metric.
+fn chessboard_distance(dims: [usize; 3], occupancy: &[u16]) -> Vec<u16> {
+    let [nx, ny, nz] = dims;
+    let mut d: Vec<u16> = occupancy
+        .iter()
+        .map(|&o| if o == 0 { u16::MAX } else { 0 })
+        .collect();
+    let at = |x: usize, y: usize, z: usize| (z * ny + y) * nx + x;
+    // Neighbours that precede a brick in raster order (z, then y, then x); the backward pass
+    // uses the same offsets negated.
+    let mut before = Vec::with_capacity(13);
+    for dz in -1i64..=0 {
+        for dy in -1i64..=1 {
+            for dx in -1i64..=1 {
+                if (dz, dy, dx) < (0, 0, 0) {
+                    before.push([dx, dy, dz]);
+                }
+            }
+        }
+    }
+    let relax = |d: &mut Vec<u16>, x: usize, y: usize, z: usize, sign: i64| {
+        let here = at(x, y, z);
+        let mut best = d[here];
+        if best == 0 {
+            return;
+        }
+        for &[dx, dy, dz] in &before {
+            let (qx, qy, qz) = (
+                x as i64 + sign * dx,
+                y as i64 + sign * dy,
+                z as i64 + sign * dz,
+            );
+            if qx < 0 || qy < 0 || qz < 0 || qx >= nx as i64 || qy >= ny as i64 || qz >= nz as i64 {
+                continue;
+            }
+            let q = d[at(qx as usize, qy as usize, qz as usize)];
+            best = best.min(q.saturating_add(1));
+        }
+        d[here] = best;
+    };
+    for z in 0..nz {
+        for y in 0..ny {
+            for x in 0..nx {
+                relax(&mut d, x, y, z, 1);
+            }
+        }
+    }
+    for z in (0..nz).rev() {
+        for y in (0..ny).rev() {
+            for x in (0..nx).rev() {
+                relax(&mut d, x, y, z, -1);
+            }
+        }
+    }
+    d
 }
 
 /// Fills the statistics of brick slabs `first_bz..` (as many as `ranges` holds).
@@ -206,5 +280,30 @@ mod tests {
         let stats = BrickStats::compute(dims, &density, None);
         let tf = TransferFunction::new(Preset::load("ct-bone").expect("preset"));
         assert_eq!(stats.occupancy(&tf.bake()), vec![bone, bone]);
+    }
+
+    #[test]
+    fn leap_radius_is_the_chessboard_distance_to_the_nearest_visible_brick() {
+        // A 9×5×3 brick grid with one occupied brick at (2, 2, 1).
+        let dims = [9, 5, 3];
+        let mut occ = vec![0u16; 9 * 5 * 3];
+        occ[(5 + 2) * 9 + 2] = 7;
+        let d = chessboard_distance(dims, &occ);
+        for z in 0..3i64 {
+            for y in 0..5i64 {
+                for x in 0..9i64 {
+                    let want = (x - 2).abs().max((y - 2).abs()).max((z - 1).abs());
+                    assert_eq!(
+                        i64::from(d[((z * 5 + y) * 9 + x) as usize]),
+                        want,
+                        "{x} {y} {z}"
+                    );
+                }
+            }
+        }
+        // Nothing visible at all: every brick may be leapt over whole.
+        assert!(chessboard_distance(dims, &[0; 135])
+            .iter()
+            .all(|&r| r == u16::MAX));
     }
 }

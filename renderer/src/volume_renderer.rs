@@ -381,7 +381,7 @@ impl VolumeRenderer {
         let occupancy = new_image(
             &self.ctx,
             ImageType::Dim3d,
-            Format::R16_UINT,
+            Format::R16G16_UINT,
             bricks.dims.map(|n| n as u32),
         )?;
         let mut cb = command_builder(&self.ctx)?;
@@ -399,7 +399,7 @@ impl VolumeRenderer {
             &self.ctx,
             &mut cb,
             &occupancy,
-            bricks.occupancy(&self.lut_cpu),
+            bricks.skip_texels(&self.lut_cpu),
         )?;
         submit_and_wait(&self.ctx, cb)?;
         self.volume = Some(GpuVolume {
@@ -454,7 +454,7 @@ impl VolumeRenderer {
                 &self.ctx,
                 &mut cb,
                 &volume.occupancy,
-                volume.bricks.occupancy(&lut),
+                volume.bricks.skip_texels(&lut),
             )?;
         }
         submit_and_wait(&self.ctx, cb)?;
@@ -914,7 +914,7 @@ fn check_formats(ctx: &GpuContext) -> Result<(), RenderError> {
             FormatFeatures::SAMPLED_IMAGE | FormatFeatures::SAMPLED_IMAGE_FILTER_LINEAR,
         ),
         (Format::R8_UINT, FormatFeatures::SAMPLED_IMAGE),
-        (Format::R16_UINT, FormatFeatures::SAMPLED_IMAGE),
+        (Format::R16G16_UINT, FormatFeatures::SAMPLED_IMAGE),
         (
             Format::R16G16B16A16_SFLOAT,
             FormatFeatures::SAMPLED_IMAGE | FormatFeatures::SAMPLED_IMAGE_FILTER_LINEAR,

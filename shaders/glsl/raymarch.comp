@@ -33,8 +33,10 @@ layout(set = 0, binding = 1) uniform usampler3D labels;
 // Per (density bin, label row): RGB, and log2(1 - opacity per unit distance) in A, so that the
 // step correction is one exp2 and interpolating between bins interpolates optical depth.
 layout(set = 0, binding = 2) uniform sampler2D lut;
-// Per brick: 0 when nothing in it can be visible under the current transfer function, else its
-// highest normalised density (u16, at least 1), an upper bound of every sample in it.
+// Per brick, r: 0 when nothing in it can be visible under the current transfer function, else
+// its highest normalised density (u16, at least 1), an upper bound of every sample in it; g: 0
+// when it may show something, else the chessboard distance in bricks to the nearest brick that
+// may (every brick nearer is empty too, so a ray may leap the whole cube of them).
 layout(set = 0, binding = 3) uniform usampler3D occupancy;
 // Premultiplied RGBA (colour over black) and accumulated opacity.
 layout(set = 0, binding = 4, rgba8) uniform writeonly image2D target;
@@ -400,94 +402,116 @@ void main() {
                 taken += 1u;
             }
         }
-        while (t <= span.y) {
-            // Skip empty bricks in a loop of their own: a CPU device runs a loop body under a
-            // lane mask until every lane has left it, so a skip taken in the sampling loop would
-            // cost a whole batch of masked-off fetches. Here it costs one occupancy fetch.
-            vec3 tex;
-            float t_brick_exit;
-            while (true) {
-                tex = o + t * d;
-                ivec3 b = clamp(ivec3(floor(tex * brick_scale)), ivec3(0), brick_max);
-                uint brick_bound = texelFetch(occupancy, b, 0).r;
-                // Under MIP a brick whose highest density cannot beat the maximum so far is empty.
-                bool empty = brick_bound == 0u
-                    || (mip && float(brick_bound) * (1.0 / 65535.0) <= best_v);
-                vec3 lo = vec3(b) / brick_scale;
-                vec3 hi = vec3(b + 1) / brick_scale;
-                t_brick_exit = slab(o, inv_d, lo, hi).y;
-                if (!empty || t > span.y) break;
-                // Jump to the first step past this brick, staying on the jittered step grid.
-                t += step_mm * max(1.0, ceil((t_brick_exit - t) / step_mm));
-            }
-            if (t > span.y) break;
-            if (!mip) {
-                // Step over the samples too thin to be seen under any label (most of a brick that
-                // holds a little bone, under a bone preset) with one density fetch each, in a loop
-                // of its own for the same reason as above; they add nothing to the pixel. Stops at
-                // the brick's exit so that empty bricks are skipped whole again.
-                float t_scan_end = min(span.y, max(t_brick_exit, t));
-                while (t <= t_scan_end && textureLod(density, o + t * d, 0.0).r <= p.march.w) {
-                    t += step_mm;
-                    taken += 1u;
+        // The volume is marched in segments that end at the next overlay: the overlay is blended
+        // between the samples in front of it and those behind, so tissue in front tints it and
+        // tissue behind shows through it. Blending in a loop around the march rather than in it
+        // keeps the overlay code out of the per-sample loop, whose size and live registers set
+        // the cost of every sample on a CPU device (demo CT bone frame on lavapipe: 350 -> 240 ms
+        // CPU per frame).
+        float t_end = mip ? span.y : min(span.y, t_cap);
+        while (true) {
+            while (t <= t_end) {
+                // Skip empty bricks in a loop of their own: a CPU device runs a loop body under a
+                // lane mask until every lane has left it, so a skip taken in the sampling loop would
+                // cost a whole batch of masked-off fetches. Here it costs one occupancy fetch.
+                vec3 tex;
+                float t_brick_exit;
+                float v_first = 0.0;
+                while (true) {
+                    tex = o + t * d;
+                    ivec3 b = clamp(ivec3(floor(tex * brick_scale)), ivec3(0), brick_max);
+                    uvec2 brick = texelFetch(occupancy, b, 0).rg;
+                    // Under MIP a brick whose highest density cannot beat the maximum so far is empty.
+                    bool empty = brick.r == 0u
+                        || (mip && float(brick.r) * (1.0 / 65535.0) <= best_v);
+                    // Compositing leaps the cube of empty bricks around this one (radius - 1 more
+                    // on every side); MIP's emptiness depends on its maximum, so it goes brick by
+                    // brick.
+                    int leap = (!mip && brick.g > 1u) ? int(min(brick.g, 4096u)) - 1 : 0;
+                    vec3 lo = vec3(b - leap) / brick_scale;
+                    vec3 hi = vec3(b + 1 + leap) / brick_scale;
+                    t_brick_exit = slab(o, inv_d, lo, hi).y;
+                    if (!empty || t > t_end) break;
+                    // Jump to the first step past this brick, staying on the jittered step grid.
+                    t += step_mm * max(1.0, ceil((t_brick_exit - t) / step_mm));
                 }
-                if (t > t_scan_end) continue;
-                tex = o + t * d;
-            }
-            if (mip) {
-                // Only a sample above the maximum so far needs its label and LUT entry (to know
-                // whether it is visible at all).
+                if (t > t_end) break;
+                if (!mip) {
+                    // Step over the samples too thin to be seen under any label (most of a brick that
+                    // holds a little bone, under a bone preset) with one density fetch each, in a loop
+                    // of its own for the same reason as above; they add nothing to the pixel. Stops at
+                    // the brick's exit so that empty bricks are skipped whole again.
+                    float t_scan_end = min(t_end, max(t_brick_exit, t));
+                    while (t <= t_scan_end) {
+                        v_first = textureLod(density, o + t * d, 0.0).r;
+                        if (v_first > p.march.w) break;
+                        t += step_mm;
+                        taken += 1u;
+                    }
+                    if (t > t_scan_end) continue;
+                    tex = o + t * d;
+                }
+                if (mip) {
+                    // Only a sample above the maximum so far needs its label and LUT entry (to know
+                    // whether it is visible at all).
+                    for (int k = 0; k < BATCH; k++) {
+                        vec3 tk = tex + float(k) * step_tex;
+                        float vk = textureLod(density, tk, 0.0).r;
+                        if (vk > best_v && t + float(k) * step_mm <= t_end) {
+                            uint lk = has_labels ? label_at(tk) : 0u;
+                            if (lut_at(vk, lk).a < 0.0) { best_v = vk; best_label = lk; }
+                        }
+                    }
+                    taken += uint(BATCH);
+                    t += float(BATCH) * step_mm;
+                    continue;
+                }
+                float v[BATCH];
+                uint label[BATCH];
+                // The scan stopped at the batch's first sample: its density is already known.
+                v[0] = v_first;
+                for (int k = 1; k < BATCH; k++) {
+                    v[k] = textureLod(density, tex + float(k) * step_tex, 0.0).r;
+                }
                 for (int k = 0; k < BATCH; k++) {
-                    vec3 tk = tex + float(k) * step_tex;
-                    float vk = textureLod(density, tk, 0.0).r;
-                    if (vk > best_v && t + float(k) * step_mm <= span.y) {
-                        uint lk = has_labels ? label_at(tk) : 0u;
-                        if (lut_at(vk, lk).a < 0.0) { best_v = vk; best_label = lk; }
+                    label[k] = has_labels ? label_at(tex + float(k) * step_tex) : 0u;
+                }
+                vec4 c[BATCH];
+                for (int k = 0; k < BATCH; k++) {
+                    c[k] = lut_at(v[k], label[k]);
+                }
+                // Samples of this batch up to the segment's end; the rest belong to the next one.
+                int done = 0;
+                for (int k = 0; k < BATCH; k++) {
+                    // The LUT holds log2(1 - opacity per unit distance): 0 means transparent.
+                    float tk = t + float(k) * step_mm;
+                    if (tk <= t_end) done = k + 1;
+                    if (c[k].a < 0.0 && tk <= t_end) {
+                        if (mip) {
+                            if (v[k] > best_v) { best_v = v[k]; best_label = label[k]; }
+                        } else {
+                            if (acc.a < p.march.z) {
+                                float alpha = 1.0 - exp2(c[k].a * exponent);
+                                vec3 rgb = shading ? shade(c[k].rgb, tex + float(k) * step_tex, ray_world) : c[k].rgb;
+                                acc.rgb += (1.0 - acc.a) * alpha * rgb;
+                                acc.a += (1.0 - acc.a) * alpha;
+                                if (acc.a >= p.march.z) t_reached = tk;
+                            }
+                        }
                     }
                 }
                 taken += uint(BATCH);
-                t += float(BATCH) * step_mm;
-                continue;
+                if (acc.a >= p.march.z) break;
+                t += float(max(done, 1)) * step_mm;
             }
-            float v[BATCH];
-            uint label[BATCH];
-            for (int k = 0; k < BATCH; k++) {
-                vec3 tk = tex + float(k) * step_tex;
-                v[k] = textureLod(density, tk, 0.0).r;
-                label[k] = has_labels ? label_at(tk) : 0u;
-            }
-            vec4 c[BATCH];
-            for (int k = 0; k < BATCH; k++) {
-                c[k] = lut_at(v[k], label[k]);
-            }
-            for (int k = 0; k < BATCH; k++) {
-                // The LUT holds log2(1 - opacity per unit distance): 0 means transparent.
-                float tk = t + float(k) * step_mm;
-                if (c[k].a < 0.0 && tk <= span.y) {
-                    if (mip) {
-                        if (v[k] > best_v) { best_v = v[k]; best_label = label[k]; }
-                    } else {
-                        // Overlays met before this sample lie in front of it. (Transparent
-                        // samples change nothing, so blending overlays here, at visible samples
-                        // and after the march, keeps the order.)
-                        while (tk > t_cap && acc.a < p.march.z && layers < MAX_OVERLAY_LAYERS) {
-                            blend_under(acc, overlay_colour(cap, eye_world, ray_world, t_cap, cap_ab));
-                            layers++;
-                            t_cap = next_overlay(pixel, eye_world, ray_world, t_cap, cap, cap, cap_ab);
-                        }
-                        if (acc.a < p.march.z) {
-                            float alpha = 1.0 - exp2(c[k].a * exponent);
-                            vec3 rgb = shading ? shade(c[k].rgb, tex + float(k) * step_tex, ray_world) : c[k].rgb;
-                            acc.rgb += (1.0 - acc.a) * alpha * rgb;
-                            acc.a += (1.0 - acc.a) * alpha;
-                            if (acc.a >= p.march.z) t_reached = tk;
-                        }
-                    }
-                }
-            }
-            taken += uint(BATCH);
-            if (acc.a >= p.march.z) break;
-            t += float(BATCH) * step_mm;
+            if (mip || acc.a >= p.march.z || t_end >= span.y) break;
+            // The march reached the next overlay inside the volume's span.
+            blend_under(acc, overlay_colour(cap, eye_world, ray_world, t_cap, cap_ab));
+            layers++;
+            t_cap = layers < MAX_OVERLAY_LAYERS
+                ? next_overlay(pixel, eye_world, ray_world, t_cap, cap, cap, cap_ab)
+                : NO_HIT;
+            t_end = min(span.y, t_cap);
         }
         if (mip && best_v >= 0.0) {
             vec4 c = lut_at(best_v, best_label);
