@@ -445,6 +445,10 @@ impl VrSession {
         for warning in self.tools.annotate(&mut inputs, &state, player, None, None) {
             crate::say!("warning: {warning}");
         }
+        if matches!(self.content, Content::Live { .. }) {
+            // A grip takes hold of a board where this frame shows it.
+            self.interaction.set_boards(&inputs.boards, &state.scene);
+        }
         // A replay's learner may have moved the lesson's world (grabbed it, or follows the
         // instructor): the eyes look at it from where they stand in it.
         let views = match (&self.content, &self.learner) {
@@ -512,6 +516,10 @@ impl VrSession {
                 // Never blocks: a slow disk drops events (counted), never frames.
                 recorder.record(event.clone());
             }
+        }
+        // A board being moved shows every frame's pose; the events above recorded some.
+        for change in &outcome.shown {
+            self.live.scene.apply(change);
         }
         // The live scene holds the twin's pose and scale (its recorded events), so the scene
         // module places hands and strokes on a scaled twin as a replay will.
