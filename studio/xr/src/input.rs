@@ -30,6 +30,7 @@ use twinray_lessons::event::{
 };
 
 use twinray_lessons::state::{BoardState, SceneState};
+use twinray_scene::annotations::MeasureTool;
 use twinray_scene::boards::{BoardDrag, BoardFrames};
 
 use crate::source::{XrFrame, MENU_BUTTON};
@@ -181,6 +182,12 @@ pub struct Interaction {
     /// Their states (pose and width), to start a drag from.
     board_states: BTreeMap<u32, BoardState>,
     board_hold: Option<BoardHold>,
+    /// What a trigger press measures (`None`: the trigger draws).
+    pub measure_tool: Option<MeasureTool>,
+    /// The points of the measurement being placed.
+    measure_points: Vec<(Space, Vec3)>,
+    /// The highest measurement id in the scene (new ones follow it).
+    last_measurement_id: u32,
 }
 
 /// What one frame of input produced.
@@ -191,6 +198,10 @@ pub struct InputOutcome {
     pub events: Vec<Event>,
     /// Commands for the VR loop.
     pub commands: Vec<VrCommand>,
+    /// Rays (patient mm: origin, direction) of trigger presses of the measure tool that met
+    /// no board: the session picks the anatomy along each and gives the point to
+    /// [`Interaction::measure_point`].
+    pub anatomy_picks: Vec<(Vec3, Vec3)>,
     /// Scene changes to show now but not to record: a held board's poses between the ones
     /// recorded in `events`.
     pub shown: Vec<SceneChange>,
@@ -218,7 +229,51 @@ impl Interaction {
             boards: BoardFrames::default(),
             board_states: BTreeMap::new(),
             board_hold: None,
+            measure_tool: None,
+            measure_points: Vec::new(),
+            last_measurement_id: 0,
         }
+    }
+
+    /// Adds a point of the measure tool at `p` in `space` (the anatomy or one board), as the
+    /// desktop's clicks do: a point in another space than the first starts the measurement
+    /// again, and with its last point the measurement is shown, recorded in `out`.
+    pub fn measure_point(&mut self, space: Space, p: Vec3, out: &mut InputOutcome, time_ns: i64) {
+        let Some(tool) = self.measure_tool else {
+            return;
+        };
+        if self
+            .measure_points
+            .first()
+            .is_some_and(|(s, _)| *s != space)
+        {
+            self.measure_points.clear();
+        }
+        if tool == MeasureTool::LabelStats && space != Space::Patient {
+            return;
+        }
+        self.measure_points.push((space, p));
+        if self.measure_points.len() < tool.points_needed() {
+            return;
+        }
+        let points: Vec<Vec3> = self.measure_points.drain(..).map(|(_, v)| v).collect();
+        // VR keeps no label volume: label statistics are not placed here (see the README).
+        if let Some(measurement) = tool.measurement(space, &points, |_| None) {
+            self.last_measurement_id += 1;
+            out.events.push(Event::new(
+                time_ns,
+                Payload::Scene(SceneChange::MeasurementShow {
+                    id: self.last_measurement_id,
+                    measurement,
+                }),
+            ));
+        }
+    }
+
+    /// The measurement points placed so far (of the measurement not yet complete).
+    #[must_use]
+    pub fn measure_points(&self) -> &[(Space, Vec3)] {
+        &self.measure_points
     }
 
     /// The boards a grip can take hold of: `frames` where they are drawn, `scene`'s states of
@@ -226,6 +281,8 @@ impl Interaction {
     pub fn set_boards(&mut self, frames: &BoardFrames, scene: &SceneState) {
         self.boards.clone_from(frames);
         self.board_states.clone_from(&scene.boards);
+        let last = scene.measurements.keys().max().copied().unwrap_or(0);
+        self.last_measurement_id = self.last_measurement_id.max(last);
     }
 
     /// The board held, if any.
@@ -409,8 +466,24 @@ impl Interaction {
                 }
             }
 
-            // Strokes: one at a time, by the hand that started it.
-            let drawing = now.trigger || now.pinch;
+            // The measure tool: a trigger press places a point where the controller's ray
+            // meets a board, or asks the session to pick the anatomy along it.
+            let measuring = self.measure_tool.is_some();
+            if let (true, true, false, Some(c)) =
+                (measuring, now.trigger, before.trigger, controller)
+            {
+                let ray = self.patient_pose(c.aim);
+                let dir = ray.orientation * Vec3::NEG_Z;
+                match self.boards.hit(ray.position_mm.as_dvec3(), dir.as_dvec3()) {
+                    Some((id, _, on_board)) => {
+                        self.measure_point(Space::Board(id), on_board, &mut out, time_ns);
+                    }
+                    None => out.anatomy_picks.push((ray.position_mm, dir)),
+                }
+            }
+            // Strokes: one at a time, by the hand that started it (the trigger measures
+            // instead while a measure tool is chosen; a pinch still draws).
+            let drawing = (now.trigger && !measuring) || now.pinch;
             let tip = pen_tip_mm(controller.as_ref(), joints.as_ref(), now.pinch);
             match (self.stroke, drawing, tip) {
                 (None, true, Some(tip)) => {
@@ -874,38 +947,35 @@ mod tests {
         assert!((interaction.twin_scale() - 1.5).abs() < 0.02);
     }
 
-    /// The right controller's scripted grip (1.8–2.8 s: 100 mm to the right, turning 20°
-    /// about the vertical) starts with its ray on a board: the board moves rigidly with the
-    /// controller, recorded about ten times a second and at release, and the twin stays.
-    #[test]
-    fn a_grip_with_the_ray_on_a_board_moves_the_board_rigidly_not_the_twin() {
-        use std::sync::Arc;
-        use twinray_lessons::event::{ImageHash, PixelSpacing};
-        use twinray_scene::boards::{BoardFrame, DecodedImage};
+    /// The side of the square board of [`one_board`], mm.
+    const BOARD_MM: f32 = 200.0;
 
-        let target = Vec3::new(0.0, 1000.0, -500.0);
-        let xr = SimulatedXr::new(target, [8, 8], 500);
-        let twin = TwinPlacement::rigid(Pose {
-            position_mm: target,
-            orientation: Quat::IDENTITY,
-        });
-        let mut interaction = Interaction::new(twin, 1);
-        // Patient = stage − target: a 200 mm board facing the viewer behind the right
-        // controller's rest (150, 100, 250), whose ray points along −z.
-        let size = glam::Vec2::splat(200.0);
+    /// A scene with one 200 mm board facing the viewer (+z) at patient (150, 100, 0): with the
+    /// twin at the simulated headset's target unrotated (patient = stage − target), behind the
+    /// right controller's rest (150, 100, 250), whose ray points along −z.
+    fn one_board() -> SceneState {
         let mut scene = SceneState::default();
         scene.boards.insert(
             1,
             BoardState {
-                image: ImageHash([7; 32]),
+                image: twinray_lessons::event::ImageHash([7; 32]),
                 title: "X-ray 1".into(),
                 pose: Pose {
                     position_mm: Vec3::new(150.0, 100.0, 0.0),
                     orientation: Quat::IDENTITY,
                 },
-                width_mm: 200.0,
+                width_mm: BOARD_MM,
             },
         );
+        scene
+    }
+
+    /// Where `scene`'s boards stand, as the session gives them to the interaction.
+    fn board_frames(scene: &SceneState) -> BoardFrames {
+        use std::sync::Arc;
+        use twinray_lessons::event::PixelSpacing;
+        use twinray_scene::boards::{BoardFrame, DecodedImage};
+        let size = glam::Vec2::splat(BOARD_MM);
         let picture = Arc::new(DecodedImage {
             width: 1,
             height: 1,
@@ -913,7 +983,7 @@ mod tests {
             natural_size_mm: size,
             spacing: PixelSpacing::Unknown,
         });
-        let frames_of = |scene: &SceneState| BoardFrames {
+        BoardFrames {
             boards: scene
                 .boards
                 .iter()
@@ -928,7 +998,89 @@ mod tests {
                     (id, frame)
                 })
                 .collect(),
-        };
+        }
+    }
+
+    /// With the distance tool, two trigger presses with the ray on a board place a distance
+    /// in the board's millimetres (as the desktop's clicks on a board do), a press beside it
+    /// asks the session for an anatomy pick along the ray, and the trigger draws nothing.
+    #[test]
+    fn trigger_presses_of_the_measure_tool_on_a_board_record_a_distance_in_its_millimetres() {
+        let target = Vec3::new(0.0, 1000.0, -500.0);
+        let xr = SimulatedXr::new(target, [8, 8], 500);
+        let twin = TwinPlacement::rigid(Pose {
+            position_mm: target,
+            orientation: Quat::IDENTITY,
+        });
+        let mut interaction = Interaction::new(twin, 1);
+        interaction.measure_tool = Some(MeasureTool::Distance);
+        let scene = one_board();
+        interaction.set_boards(&board_frames(&scene), &scene);
+        // The right controller at rest, then moved to aim at board points (stage mm).
+        let aims = [
+            Vec3::new(150.0 - 40.0, 100.0 + 30.0, 250.0),
+            Vec3::new(150.0 + 20.0, 100.0 - 50.0, 250.0),
+            Vec3::new(600.0, 100.0, 250.0),
+        ];
+        let mut events = Vec::new();
+        let mut picks = Vec::new();
+        let mut t = 0.2;
+        for (k, aim) in aims.iter().enumerate() {
+            for trigger in [0.0, 1.0, 1.0, 0.0] {
+                let mut frame = xr.frame_at(t);
+                let c = frame.controllers[1].as_mut().expect("right");
+                c.aim.position_mm = target + *aim;
+                c.aim.orientation = Quat::IDENTITY;
+                c.trigger = trigger;
+                let out = interaction.update(&frame, frame.predicted_display_time_ns);
+                events.extend(out.events);
+                picks.extend(out.anatomy_picks);
+                t += 0.01;
+            }
+            assert_eq!(interaction.measure_points().len(), [1, 0, 0][k]);
+        }
+        assert_eq!(
+            count(&events, |p| matches!(p, Payload::StrokeBegin(_))),
+            0,
+            "measuring, not drawing"
+        );
+        let shown: Vec<&SceneChange> = events
+            .iter()
+            .filter_map(|e| match &e.payload {
+                Payload::Scene(c @ SceneChange::MeasurementShow { .. }) => Some(c),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            shown,
+            vec![&SceneChange::MeasurementShow {
+                id: 1,
+                measurement: twinray_lessons::event::Measurement::Distance {
+                    space: Space::Board(1),
+                    a_mm: Vec3::new(-40.0, 30.0, 0.0),
+                    b_mm: Vec3::new(20.0, -50.0, 0.0),
+                },
+            }]
+        );
+        // Beside the board: one ray for the anatomy pick, from the aim along −z.
+        assert_eq!(picks, vec![(Vec3::new(600.0, 100.0, 250.0), Vec3::NEG_Z)]);
+    }
+
+    /// The right controller's scripted grip (1.8–2.8 s: 100 mm to the right, turning 20°
+    /// about the vertical) starts with its ray on a board: the board moves rigidly with the
+    /// controller, recorded about ten times a second and at release, and the twin stays.
+    #[test]
+    fn a_grip_with_the_ray_on_a_board_moves_the_board_rigidly_not_the_twin() {
+        let target = Vec3::new(0.0, 1000.0, -500.0);
+        let xr = SimulatedXr::new(target, [8, 8], 500);
+        let twin = TwinPlacement::rigid(Pose {
+            position_mm: target,
+            orientation: Quat::IDENTITY,
+        });
+        let mut interaction = Interaction::new(twin, 1);
+        let mut scene = one_board();
+        let size = glam::Vec2::splat(BOARD_MM);
+        let frames_of = board_frames;
         // A point 50 mm right of the board's centre, where a stroke on the board would be.
         let on_board = Vec3::new(50.0, 0.0, 0.0);
         let patient_of = |scene: &SceneState| {

@@ -122,6 +122,9 @@ pub struct VrSession {
     /// lesson's world), made at the first frame.
     learner: Option<LearnerControls>,
     last_state: Option<LessonState>,
+    /// Rays of measure-tool trigger presses that met no board, for the anatomy pick of the
+    /// frame being drawn (patient mm: origin, direction).
+    anatomy_picks: Vec<(glam::Vec3, glam::Vec3)>,
 }
 
 /// What a learner does to a replay without changing the lesson: the panel's playback, and
@@ -264,6 +267,7 @@ impl VrSession {
             options,
             learner: None,
             last_state: None,
+            anatomy_picks: Vec::new(),
             tools: TeachingTools::for_case(case),
             labels: SessionLabels {
                 ct: holds_maps.then(|| case.ct.clone()),
@@ -448,6 +452,7 @@ impl VrSession {
         if matches!(self.content, Content::Live { .. }) {
             // A grip takes hold of a board where this frame shows it.
             self.interaction.set_boards(&inputs.boards, &state.scene);
+            self.pick_measure_points(&mut inputs, time_ns)?;
         }
         // A replay's learner may have moved the lesson's world (grabbed it, or follows the
         // instructor): the eyes look at it from where they stand in it.
@@ -477,6 +482,57 @@ impl VrSession {
         }
         self.last_state = Some(state);
         Ok(([left, right], stats))
+    }
+
+    /// The measure tool's presses on the anatomy: the point where each controller ray meets
+    /// the surface the frame shows (the pen's pick, with this frame's transfer function and
+    /// cuts), added to the measurement being placed; a completed one is applied and recorded.
+    fn pick_measure_points(
+        &mut self,
+        inputs: &mut twinray_scene::FrameInputs,
+        time_ns: i64,
+    ) -> Result<(), XrError> {
+        let rays = std::mem::take(&mut self.anatomy_picks);
+        if rays.is_empty() {
+            return Ok(());
+        }
+        let camera = inputs.camera;
+        let mut out = crate::input::InputOutcome::default();
+        for (origin, dir) in rays {
+            let (origin, dir) = (origin.as_dvec3(), dir.as_dvec3().normalize_or_zero());
+            let up = if dir.y.abs() < 0.9 {
+                glam::DVec3::Y
+            } else {
+                glam::DVec3::X
+            };
+            inputs.camera = twinray_renderer::Camera::look_at(
+                origin,
+                origin + dir,
+                up,
+                twinray_renderer::Frustum::symmetric(1.0, 1.0),
+            );
+            if let Some(p) = self.renderer.pick(inputs, [1, 1], [0.5, 0.5])? {
+                self.interaction.measure_point(
+                    twinray_lessons::event::Space::Patient,
+                    p.as_vec3(),
+                    &mut out,
+                    time_ns,
+                );
+            }
+        }
+        inputs.camera = camera;
+        for event in &out.events {
+            self.live.apply(event);
+            if let Some(recorder) = &self.recorder {
+                recorder.record(event.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// The live input's state, to choose its tools (the measure tool) before or between frames.
+    pub fn interaction_mut(&mut self) -> &mut Interaction {
+        &mut self.interaction
     }
 
     /// The learner's controls of a replay (after its first frame).
@@ -517,6 +573,7 @@ impl VrSession {
                 recorder.record(event.clone());
             }
         }
+        self.anatomy_picks.clone_from(&outcome.anatomy_picks);
         // A board being moved shows every frame's pose; the events above recorded some.
         for change in &outcome.shown {
             self.live.scene.apply(change);

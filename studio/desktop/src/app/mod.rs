@@ -24,8 +24,8 @@ use glam::{DMat3, DMat4, DQuat, DVec3, Quat, Vec3};
 use twinray_io::{LabelNames, LabelVolume};
 use twinray_lessons::event::{
     Brush, Chapter, ClipPlane as SceneClip, CropBox as SceneCrop, Event, LabelMapBlob,
-    LabelMapHash, Measurement, Note, Payload, Pose, SceneChange, Space, StrokeBegin, StrokePoint,
-    StrokeStyle, TransferPoint,
+    LabelMapHash, Note, Payload, Pose, SceneChange, Space, StrokeBegin, StrokePoint, StrokeStyle,
+    TransferPoint,
 };
 use twinray_lessons::format::LessonHeader;
 use twinray_lessons::player::Player;
@@ -61,45 +61,7 @@ pub const DEFAULT_WINDOW: WindowLevel = WindowLevel {
     width_hu: 1800.0,
 };
 
-/// What a click on the anatomy measures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MeasureTool {
-    /// Two points: their distance.
-    Distance,
-    /// Three points (the second is the vertex): the angle.
-    Angle,
-    /// Two endplate lines, two points each: the Cobb angle.
-    Cobb,
-    /// Entry, then target: a needle path with the structures it crosses.
-    Trajectory,
-    /// One point on a structure: its volume and HU statistics.
-    LabelStats,
-}
-
-impl MeasureTool {
-    /// Points one measurement takes.
-    #[must_use]
-    pub fn points_needed(self) -> usize {
-        match self {
-            Self::Distance | Self::Trajectory => 2,
-            Self::Angle => 3,
-            Self::Cobb => 4,
-            Self::LabelStats => 1,
-        }
-    }
-
-    /// Its name in the studio.
-    #[must_use]
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Distance => "distance",
-            Self::Angle => "angle",
-            Self::Cobb => "Cobb angle",
-            Self::Trajectory => "needle path",
-            Self::LabelStats => "label statistics",
-        }
-    }
-}
+pub use twinray_scene::annotations::MeasureTool;
 
 /// Pen settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -1400,38 +1362,12 @@ impl App {
             return Ok(());
         }
         let q: Vec<Vec3> = self.measure_points.drain(..).map(|(_, v)| v).collect();
-        let measurement = match tool {
-            MeasureTool::Distance => Measurement::Distance {
-                space,
-                a_mm: q[0],
-                b_mm: q[1],
-            },
-            MeasureTool::Angle => Measurement::Angle {
-                space,
-                a_mm: q[0],
-                vertex_mm: q[1],
-                b_mm: q[2],
-            },
-            MeasureTool::Cobb => Measurement::Cobb {
-                space,
-                line1_mm: [q[0], q[1]],
-                line2_mm: [q[2], q[3]],
-            },
-            MeasureTool::Trajectory => Measurement::Trajectory {
-                space,
-                entry_mm: q[0],
-                target_mm: q[1],
-            },
-            MeasureTool::LabelStats => {
-                let label_id = self
-                    .case
-                    .labels
-                    .as_deref()
-                    .and_then(|l| l.label_near(q[0].as_dvec3(), 1))
-                    .context("no labelled structure there to measure")?;
-                Measurement::LabelStats { label_id }
-            }
-        };
+        let labels = self.case.labels.as_deref();
+        let measurement = tool
+            .measurement(space, &q, |p| {
+                labels.and_then(|l| l.label_near(p.as_dvec3(), 1))
+            })
+            .context("no labelled structure there to measure")?;
         let id = self.scene.measurements.keys().max().map_or(1, |id| id + 1);
         self.change_scene(SceneChange::MeasurementShow { id, measurement })?;
         let frame = self.frame([2, 2]);
