@@ -601,3 +601,33 @@ fn trigger_presses_of_the_measure_tool_place_a_distance_on_the_anatomy() {
         );
     }
 }
+
+/// As the desktop names what is under the mouse, the headset names the labelled structure the
+/// right controller's ray meets, as a text in the scene; nothing when it points at air.
+#[test]
+fn the_structure_under_the_controller_ray_is_named() {
+    let _gpu = gpu_lock();
+    let mut vr = session(Content::Live { record_to: None });
+    let lm = twinray_scene::demo::spine_landmarks(demo_case()).expect("landmarks");
+    let twin = vr.twin();
+    let centre = lm.centroids_mm[3].as_vec3();
+    let mut frame = still_frame(0.0);
+    frame.controllers[1] = Some(pointing(
+        twin.stage_from_patient(centre + Vec3::new(0.0, 300.0, 0.0)),
+        twin.stage_from_patient(centre),
+        0.0,
+        0.0,
+    ));
+    vr.render_frame(&frame, 0, [32, 32]).expect("frame");
+    assert_eq!(vr.pointed_structure(), Some("vertebrae_L4"));
+    // Away from the twin: nothing named.
+    let mut frame = still_frame(0.1);
+    frame.controllers[1] = Some(pointing(
+        TWIN_CENTRE_MM + Vec3::new(0.0, 0.0, 300.0),
+        TWIN_CENTRE_MM + Vec3::new(0.0, 1000.0, 300.0),
+        0.0,
+        0.0,
+    ));
+    vr.render_frame(&frame, ns(0.1), [32, 32]).expect("frame");
+    assert_eq!(vr.pointed_structure(), None);
+}

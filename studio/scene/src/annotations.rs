@@ -267,6 +267,15 @@ pub struct TeachingTools {
 }
 
 impl TeachingTools {
+    /// The name of label `id` in this case's table (`label N` when it has none): what a pointer
+    /// over the structure is told.
+    #[must_use]
+    pub fn label_name(&self, id: u16) -> String {
+        self.names
+            .get(id)
+            .map_or_else(|| format!("label {id}"), str::to_owned)
+    }
+
     /// Tools for a case whose labels TotalSegmentator's table for its modality names.
     #[must_use]
     pub fn for_case(case: &crate::Case) -> Self {

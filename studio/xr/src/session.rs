@@ -125,6 +125,8 @@ pub struct VrSession {
     /// Rays of measure-tool trigger presses that met no board, for the anatomy pick of the
     /// frame being drawn (patient mm: origin, direction).
     anatomy_picks: Vec<(glam::Vec3, glam::Vec3)>,
+    /// The labelled structure the right controller's ray met in the last live frame.
+    pointed: Option<String>,
 }
 
 /// What a learner does to a replay without changing the lesson: the panel's playback, and
@@ -268,6 +270,7 @@ impl VrSession {
             learner: None,
             last_state: None,
             anatomy_picks: Vec::new(),
+            pointed: None,
             tools: TeachingTools::for_case(case),
             labels: SessionLabels {
                 ct: holds_maps.then(|| case.ct.clone()),
@@ -453,6 +456,7 @@ impl VrSession {
             // A grip takes hold of a board where this frame shows it.
             self.interaction.set_boards(&inputs.boards, &state.scene);
             self.pick_measure_points(&mut inputs, time_ns)?;
+            self.name_pointed_structure(frame, &mut inputs, &state)?;
         }
         // A replay's learner may have moved the lesson's world (grabbed it, or follows the
         // instructor): the eyes look at it from where they stand in it.
@@ -496,22 +500,9 @@ impl VrSession {
         if rays.is_empty() {
             return Ok(());
         }
-        let camera = inputs.camera;
         let mut out = crate::input::InputOutcome::default();
         for (origin, dir) in rays {
-            let (origin, dir) = (origin.as_dvec3(), dir.as_dvec3().normalize_or_zero());
-            let up = if dir.y.abs() < 0.9 {
-                glam::DVec3::Y
-            } else {
-                glam::DVec3::X
-            };
-            inputs.camera = twinray_renderer::Camera::look_at(
-                origin,
-                origin + dir,
-                up,
-                twinray_renderer::Frustum::symmetric(1.0, 1.0),
-            );
-            if let Some(p) = self.renderer.pick(inputs, [1, 1], [0.5, 0.5])? {
+            if let Some(p) = self.pick_along(inputs, origin, dir)? {
                 self.interaction.measure_point(
                     twinray_lessons::event::Space::Patient,
                     p.as_vec3(),
@@ -520,7 +511,6 @@ impl VrSession {
                 );
             }
         }
-        inputs.camera = camera;
         for event in &out.events {
             self.live.apply(event);
             if let Some(recorder) = &self.recorder {
@@ -528,6 +518,78 @@ impl VrSession {
             }
         }
         Ok(())
+    }
+
+    /// The first surface point (patient mm) the frame shows along the ray from `origin` in
+    /// direction `dir` (patient mm): the pen's pick, with the frame's transfer function and
+    /// cuts, through a one-pixel camera on the ray.
+    fn pick_along(
+        &mut self,
+        inputs: &mut twinray_scene::FrameInputs,
+        origin: glam::Vec3,
+        dir: glam::Vec3,
+    ) -> Result<Option<glam::DVec3>, XrError> {
+        let (origin, dir) = (origin.as_dvec3(), dir.as_dvec3().normalize_or_zero());
+        if dir == glam::DVec3::ZERO || !origin.is_finite() {
+            return Ok(None);
+        }
+        let up = if dir.y.abs() < 0.9 {
+            glam::DVec3::Y
+        } else {
+            glam::DVec3::X
+        };
+        let camera = inputs.camera;
+        inputs.camera = twinray_renderer::Camera::look_at(
+            origin,
+            origin + dir,
+            up,
+            twinray_renderer::Frustum::symmetric(1.0, 1.0),
+        );
+        let picked = self.renderer.pick(inputs, [1, 1], [0.5, 0.5]);
+        inputs.camera = camera;
+        Ok(picked?)
+    }
+
+    /// Names the labelled structure the right controller's ray meets (as the desktop names
+    /// what is under the mouse): a text at that point in the scene, facing the viewer.
+    fn name_pointed_structure(
+        &mut self,
+        frame: &XrFrame,
+        inputs: &mut twinray_scene::FrameInputs,
+        state: &LessonState,
+    ) -> Result<(), XrError> {
+        self.pointed = None;
+        let Some(aim) = frame.controllers[1].map(|c| c.aim) else {
+            return Ok(());
+        };
+        let twin = self.interaction.twin();
+        let origin = twin.patient_from_stage(aim.position_mm);
+        let dir =
+            twin.stage_from_patient.orientation.inverse() * (aim.orientation * glam::Vec3::NEG_Z);
+        let Some(p) = self.pick_along(inputs, origin, dir)? else {
+            return Ok(());
+        };
+        let shown = self.labels.maps.resolve(state.scene.label_map, None);
+        if let Some(id) = shown.labels.as_deref().and_then(|l| l.label_near(p, 1)) {
+            let name = self.tools.label_name(id);
+            inputs
+                .annotations
+                .texts
+                .push(twinray_scene::annotations::TextLabel {
+                    measurement_id: None,
+                    anchor_mm: p,
+                    text: name.clone(),
+                });
+            self.pointed = Some(name);
+        }
+        Ok(())
+    }
+
+    /// The labelled structure the right controller pointed at in the last live frame (shown
+    /// there as a text in the scene).
+    #[must_use]
+    pub fn pointed_structure(&self) -> Option<&str> {
+        self.pointed.as_deref()
     }
 
     /// The live input's state, to choose its tools (the measure tool) before or between frames.
