@@ -22,6 +22,7 @@ mod external;
 mod image;
 mod normals;
 mod overlay;
+mod quad_atlas;
 pub mod quads;
 pub mod surface;
 mod volume_renderer;
@@ -33,6 +34,7 @@ pub use external::{ExternalFormat, ExternalHandles, VulkanCreator, EXTERNAL_API_
 pub use image::RgbaImage;
 pub use normals::{normal_factor, volume_bytes, NormalVolume, VOLUME_MEMORY_BUDGET};
 pub use overlay::{Capsule, MAX_OVERLAY_CAPSULES};
+pub use quad_atlas::{QuadImage, QuadImageKey, QuadUpload, LARGE_IMAGE_MIN_PX};
 pub use quads::{Quad, QuadHit, MAX_QUADS};
 pub use volume_renderer::{ClipPlane, CropBox, FrameStats, RenderOptions, VolumeRenderer};
 

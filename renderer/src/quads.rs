@@ -2,7 +2,7 @@
 //! twin and text labels facing the viewer, composited with the volume by depth exactly as the
 //! overlay capsules are (tissue in front tints them, opaque bone hides them).
 //!
-//! Their images live in one 2D array texture (the atlas): [`Atlas::pack`] places them on shelves
+//! Their images live in one 2D array texture (the atlas, kept by `quad_atlas`), on shelves
 //! in layers of at most [`ATLAS_LAYER_PX`]² texels, one transparent texel apart, so that fifty
 //! small text images share a layer and a 2000×2000 radiograph fills one. The quads themselves
 //! are a small buffer ([`pack`]) rewritten every frame if need be (labels turn to face the
@@ -13,7 +13,6 @@
 
 use glam::{DVec3, Vec3};
 
-use crate::image::RgbaImage;
 use crate::RenderError;
 
 /// The most quads one set may hold (ten boards and fifty labels with room to spare); each pixel's
@@ -182,118 +181,9 @@ pub(crate) struct Place {
     pub height: u32,
 }
 
-/// The quad images packed for the GPU: premultiplied RGBA8, layer after layer, rows top down.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Atlas {
-    /// Width and height of every layer.
-    pub layer_size: [u32; 2],
-    pub layers: u32,
-    /// `layers · width · height · 4` bytes.
-    pub texels: Vec<u8>,
-    /// Per image given.
-    pub places: Vec<Place>,
-}
-
-impl Atlas {
-    /// Packs straight-alpha `images` (premultiplying them, so bilinear filtering does not bleed
-    /// a transparent texel's colour into its neighbours).
-    pub fn pack(images: &[RgbaImage]) -> Result<Self, RenderError> {
-        let too_many = || RenderError::TooManyQuadImages {
-            count: images.len(),
-            max_images: MAX_QUAD_IMAGES,
-            max_layers: MAX_ATLAS_LAYERS as usize,
-            layer_px: ATLAS_LAYER_PX,
-        };
-        if images.len() > MAX_QUAD_IMAGES {
-            return Err(too_many());
-        }
-        // Sizes as stored, checked against the pixel data they claim.
-        let mut sizes = Vec::with_capacity(images.len());
-        for (index, image) in images.iter().enumerate() {
-            let bytes = u64::from(image.width) * u64::from(image.height) * 4;
-            if image.width == 0 || image.height == 0 || bytes != image.pixels.len() as u64 {
-                return Err(RenderError::BadQuadImage {
-                    index,
-                    reason:
-                        "width and height must be at least 1 and the pixels width·height·4 bytes",
-                });
-            }
-            sizes.push(fitted_size([image.width, image.height]));
-        }
-        // Shelf packing, tallest first; each image takes its size plus one gutter texel to the
-        // right and below, so neighbours are a transparent texel apart.
-        let mut order: Vec<usize> = (0..images.len()).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(sizes[i][1]));
-        let mut places = vec![
-            Place {
-                layer: 0,
-                x: 0,
-                y: 0,
-                width: 1,
-                height: 1
-            };
-            images.len()
-        ];
-        let (mut layer, mut x, mut shelf_y, mut shelf_h) = (0u32, 0u32, 0u32, 0u32);
-        let mut used = [1u32, 1u32];
-        for &i in &order {
-            let [w, h] = sizes[i];
-            let (slot_w, slot_h) = (w + 1, h + 1);
-            if x + slot_w > ATLAS_LAYER_PX {
-                shelf_y += shelf_h;
-                x = 0;
-                shelf_h = 0;
-            }
-            if shelf_y + slot_h > ATLAS_LAYER_PX {
-                layer += 1;
-                shelf_y = 0;
-                x = 0;
-                shelf_h = 0;
-            }
-            if layer >= MAX_ATLAS_LAYERS {
-                return Err(too_many());
-            }
-            places[i] = Place {
-                layer,
-                x,
-                y: shelf_y,
-                width: w,
-                height: h,
-            };
-            used = [used[0].max(x + w), used[1].max(shelf_y + h)];
-            x += slot_w;
-            shelf_h = shelf_h.max(slot_h);
-        }
-        let layers = layer + 1;
-        // One layer is trimmed to what it holds; several are all full size.
-        let layer_size = if layers == 1 {
-            used
-        } else {
-            [ATLAS_LAYER_PX; 2]
-        };
-        let layer_bytes = layer_size[0] as usize * layer_size[1] as usize * 4;
-        let mut texels = vec![0u8; layers as usize * layer_bytes];
-        for (image, place) in images.iter().zip(&places) {
-            let pixels = resample_premultiplied(image, [place.width, place.height]);
-            let row_bytes = place.width as usize * 4;
-            for (row, src) in pixels.chunks_exact(row_bytes).enumerate() {
-                let start = place.layer as usize * layer_bytes
-                    + ((place.y as usize + row) * layer_size[0] as usize + place.x as usize) * 4;
-                texels[start..start + row_bytes].copy_from_slice(src);
-            }
-        }
-        Ok(Self {
-            layer_size,
-            layers,
-            texels,
-            places,
-        })
-    }
-}
-
 /// The size an image is stored at: as given when it fits a layer with its gutter, else scaled
 /// down (keeping the aspect) until it does.
-fn fitted_size(size: [u32; 2]) -> [u32; 2] {
+pub(crate) fn fitted_size(size: [u32; 2]) -> [u32; 2] {
     let largest = size[0].max(size[1]);
     if largest <= MAX_IMAGE_PX {
         return size;
@@ -302,9 +192,10 @@ fn fitted_size(size: [u32; 2]) -> [u32; 2] {
     size.map(|n| ((f64::from(n) * scale).round() as u32).clamp(1, MAX_IMAGE_PX))
 }
 
-/// `image`'s straight-alpha pixels premultiplied, box-filtered down to `size` (which is never
-/// larger than the image's).
-fn resample_premultiplied(image: &RgbaImage, size: [u32; 2]) -> Vec<u8> {
+/// Straight-alpha `pixels` of an image of `given` size premultiplied, box-filtered down to
+/// `size` (which is never larger than `given`).
+pub(crate) fn resample_premultiplied(given: [u32; 2], pixels: &[u8], size: [u32; 2]) -> Vec<u8> {
+    let [width, height] = given;
     let premultiply = |p: &[u8]| {
         let a = u32::from(p[3]);
         [
@@ -314,9 +205,8 @@ fn resample_premultiplied(image: &RgbaImage, size: [u32; 2]) -> Vec<u8> {
             a,
         ]
     };
-    if size == [image.width, image.height] {
-        return image
-            .pixels
+    if size == given {
+        return pixels
             .chunks_exact(4)
             .flat_map(|p| premultiply(p).map(|c| c as u8))
             .collect();
@@ -329,15 +219,15 @@ fn resample_premultiplied(image: &RgbaImage, size: [u32; 2]) -> Vec<u8> {
     };
     let mut out = Vec::with_capacity(size[0] as usize * size[1] as usize * 4);
     for y in 0..size[1] {
-        let rows = span(y, size[1], image.height);
+        let rows = span(y, size[1], height);
         for x in 0..size[0] {
-            let cols = span(x, size[0], image.width);
+            let cols = span(x, size[0], width);
             let mut sum = [0u64; 4];
             let mut n = 0u64;
             for sy in rows.clone() {
                 for sx in cols.clone() {
-                    let i = (sy as usize * image.width as usize + sx as usize) * 4;
-                    let p = premultiply(&image.pixels[i..i + 4]);
+                    let i = (sy as usize * width as usize + sx as usize) * 4;
+                    let p = premultiply(&pixels[i..i + 4]);
                     for (s, c) in sum.iter_mut().zip(p) {
                         *s += u64::from(c);
                     }
@@ -428,6 +318,7 @@ pub(crate) fn pack(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::image::RgbaImage;
 
     fn image(width: u32, height: u32, rgba: [u8; 4]) -> RgbaImage {
         RgbaImage {
@@ -492,7 +383,13 @@ mod tests {
 
     #[test]
     fn bad_quads_are_refused_by_index_and_clear_ones_dropped() {
-        let places = Atlas::pack(&[image(2, 2, [255; 4])]).expect("atlas").places;
+        let places = [Place {
+            layer: 0,
+            x: 0,
+            y: 0,
+            width: 2,
+            height: 2,
+        }];
         let mut nan = board();
         nan.centre_mm.y = f32::NAN;
         let flat = Quad {
@@ -527,57 +424,20 @@ mod tests {
     }
 
     #[test]
-    fn images_share_a_layer_one_texel_apart_and_large_ones_are_downscaled() {
-        let small: Vec<RgbaImage> = (0..50).map(|_| image(200, 32, [255; 4])).collect();
-        let atlas = Atlas::pack(&small).expect("fits");
-        assert_eq!(atlas.layers, 1);
-        assert!(atlas.layer_size[1] < 512, "{:?}", atlas.layer_size);
-        for (i, a) in atlas.places.iter().enumerate() {
-            for b in &atlas.places[i + 1..] {
-                let apart = a.x + a.width < b.x
-                    || b.x + b.width < a.x
-                    || a.y + a.height < b.y
-                    || b.y + b.height < a.y;
-                assert!(apart, "{a:?} and {b:?} touch");
-            }
-        }
-        // A radiograph fills a layer; a larger one is scaled to fit, keeping its aspect.
-        let big = [image(2000, 2000, [9; 4]), image(4000, 2000, [9; 4])];
-        let atlas = Atlas::pack(&big).expect("fits");
-        assert_eq!(atlas.layers, 2);
-        assert_eq!(atlas.places[0].width, 2000);
+    fn images_are_premultiplied_and_box_filtered_down() {
+        let half = image(1, 1, [255, 255, 255, 128]);
         assert_eq!(
-            [atlas.places[1].width, atlas.places[1].height],
-            [2047, 1024]
+            resample_premultiplied([1, 1], &half.pixels, [1, 1]),
+            vec![128, 128, 128, 128]
         );
+        // Two texels, one opaque red and one clear, averaged into one: half-transparent red
+        // premultiplied (the clear texel's colour does not bleed in).
+        let pixels = [255, 0, 0, 255, 0, 255, 0, 0];
         assert_eq!(
-            atlas.texels.len(),
-            2 * ATLAS_LAYER_PX as usize * ATLAS_LAYER_PX as usize * 4
+            resample_premultiplied([2, 1], &pixels, [1, 1]),
+            vec![128, 0, 0, 128]
         );
-        // Premultiplied on upload.
-        let half = Atlas::pack(&[image(1, 1, [255, 255, 255, 128])]).expect("fits");
-        assert_eq!(half.texels, vec![128, 128, 128, 128]);
-    }
-
-    #[test]
-    fn too_many_or_malformed_images_are_refused() {
-        let boards: Vec<RgbaImage> = (0..9).map(|_| image(2000, 2000, [0; 4])).collect();
-        assert!(matches!(
-            Atlas::pack(&boards),
-            Err(RenderError::TooManyQuadImages { count: 9, .. })
-        ));
-        let lying = RgbaImage {
-            width: 1_000_000,
-            height: 1_000_000,
-            pixels: vec![0; 16],
-        };
-        assert!(matches!(
-            Atlas::pack(&[image(1, 1, [0; 4]), lying]),
-            Err(RenderError::BadQuadImage { index: 1, .. })
-        ));
-        assert!(matches!(
-            Atlas::pack(&vec![image(1, 1, [0; 4]); MAX_QUAD_IMAGES + 1]),
-            Err(RenderError::TooManyQuadImages { .. })
-        ));
+        assert_eq!(fitted_size([4000, 2000]), [2047, 1024]);
+        assert_eq!(fitted_size([2000, 2000]), [2000, 2000]);
     }
 }

@@ -34,7 +34,8 @@ use crate::context::GpuContext;
 use crate::image::RgbaImage;
 use crate::normals::{normal_factor, volume_bytes, NormalVolume};
 use crate::overlay::{self, Bins, Capsule};
-use crate::quads::{self, Atlas, Place, Quad};
+use crate::quad_atlas::{AtlasCache, QuadImage, QuadUpload};
+use crate::quads::{self, Place, Quad};
 use crate::RenderError;
 
 /// How long a frame may take before we give up on the device (a lavapipe frame of a large
@@ -165,6 +166,8 @@ struct Overlays {
     layer_size: [u32; 2],
     /// The quad images (a 1×1 transparent layer before any are set).
     atlas: Arc<ImageView>,
+    /// What the atlas holds, so that unchanged images are not uploaded again.
+    atlas_cache: AtlasCache,
 }
 
 /// What a frame's pipeline is specialised for (the shader's specialisation constants 0, 1, 2).
@@ -276,6 +279,7 @@ impl VolumeRenderer {
             places: Vec::new(),
             layer_size: [1, 1],
             atlas: atlas_view(&no_atlas)?,
+            atlas_cache: AtlasCache::new(),
         };
         let mut renderer = Self {
             overlays,
@@ -492,17 +496,26 @@ impl VolumeRenderer {
     /// (2047 texels) is box-filtered down to fit, keeping its aspect. At most
     /// [`quads::MAX_QUAD_IMAGES`] images in [`quads::MAX_ATLAS_LAYERS`] layers
     /// ([`RenderError::TooManyQuadImages`] beyond; a 2000×2000 radiograph takes a layer of its
-    /// own, fifty text labels share one).
+    /// own, fifty text labels share one). An image already in the atlas (by the hash of its
+    /// pixels) at the place the new set gives it is not uploaded again.
     pub fn set_quad_images(&mut self, images: &[RgbaImage]) -> Result<(), RenderError> {
-        let atlas = Atlas::pack(images)?;
-        let image = new_atlas(&self.ctx, atlas.layer_size, atlas.layers)?;
-        let mut cb = command_builder(&self.ctx)?;
-        upload(&self.ctx, &mut cb, &image, atlas.texels)?;
-        submit_and_wait(&self.ctx, cb)?;
-        self.overlays.atlas = atlas_view(&image)?;
-        self.overlays.places = atlas.places;
-        self.overlays.layer_size = atlas.layer_size;
-        self.set_quads(&[])
+        let keyed: Vec<QuadImage<'_>> = images.iter().map(QuadImage::hashed).collect();
+        self.set_quad_images_keyed(&keyed).map(|_| ())
+    }
+
+    /// [`Self::set_quad_images`] with images named by the caller (a board's image hash), so
+    /// that an image already on the GPU is neither hashed nor uploaded again: a text changing
+    /// beside a radiograph uploads the text only. Returns what was uploaded.
+    pub fn set_quad_images_keyed(
+        &mut self,
+        images: &[QuadImage<'_>],
+    ) -> Result<QuadUpload, RenderError> {
+        let updated = self.overlays.atlas_cache.update(&self.ctx, images)?;
+        self.overlays.atlas = updated.view;
+        self.overlays.places = updated.places;
+        self.overlays.layer_size = updated.layer_size;
+        self.set_quads(&[])?;
+        Ok(updated.upload)
     }
 
     /// Replaces the quads drawn by every later `render` (empty = none). Cheap enough to call

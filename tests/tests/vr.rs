@@ -529,3 +529,105 @@ fn a_scripted_learner_pauses_scrubs_back_and_jumps_to_a_chapter_in_the_headset()
     step(&mut vr, 3.2, false, None);
     assert!(!vr.learner_controls().expect("controls").panel.visible());
 }
+
+/// The measure tool in the headset: two trigger presses with the controller's ray on the
+/// anatomy place a distance where the rays meet the surface the eyes see (the pen's pick),
+/// shown and recorded as the desktop records one; the trigger draws no stroke meanwhile.
+#[test]
+fn trigger_presses_of_the_measure_tool_place_a_distance_on_the_anatomy() {
+    let _gpu = gpu_lock();
+    let lesson = scratch("measure.lesson");
+    let mut vr = session(Content::Live {
+        record_to: Some(lesson.clone()),
+    });
+    vr.interaction_mut().measure_tool = Some(twinray_scene::annotations::MeasureTool::Distance);
+    // From behind the patient at the centres of L5 and L4: the rays meet the back of those
+    // vertebrae (the bone the demo's preset shows), in the room.
+    let lm = twinray_scene::demo::spine_landmarks(demo_case()).expect("landmarks");
+    let tips = [lm.centroids_mm[4], lm.centroids_mm[3]].map(|p| p.as_vec3());
+    let twin0 = vr.twin();
+    let rays = tips.map(|tip| {
+        let behind = tip + Vec3::new(0.0, 300.0, 0.0);
+        (
+            twin0.stage_from_patient(behind),
+            twin0.stage_from_patient(tip),
+        )
+    });
+    let small = [32, 32];
+    let mut t = 0.0;
+    let mut step = |vr: &mut VrSession, ray: (Vec3, Vec3), trigger: f32| {
+        let mut frame = still_frame(t);
+        frame.controllers[1] = Some(pointing(ray.0, ray.1, trigger, 0.0));
+        vr.render_frame(&frame, ns(t), small).expect("frame");
+        t += 0.1;
+    };
+    // The first frame starts nothing (record_at_start is off): press, release, press, release.
+    for (ray, trigger) in [
+        (rays[0], 0.0),
+        (rays[0], 1.0),
+        (rays[0], 0.0),
+        (rays[1], 1.0),
+        (rays[1], 0.0),
+        (rays[1], 0.0),
+    ] {
+        step(&mut vr, ray, trigger);
+    }
+    let state = vr.last_state().expect("a frame");
+    assert!(
+        state.strokes.is_empty(),
+        "the trigger measured, it did not draw"
+    );
+    let measurements: Vec<_> = state.scene.measurements.values().collect();
+    assert_eq!(measurements.len(), 1, "{measurements:?}");
+    let twinray_lessons::event::Measurement::Distance { space, a_mm, b_mm } = *measurements[0]
+    else {
+        panic!("a distance: {measurements:?}");
+    };
+    assert_eq!(space, twinray_lessons::event::Space::Patient);
+    // Each point lies on its ray, in the room.
+    let twin = vr.twin();
+    for (p, (from, to)) in [a_mm, b_mm].into_iter().zip(rays) {
+        let stage = twin.stage_from_patient(p);
+        let along = (to - from).normalize();
+        let off = (stage - from) - along * (stage - from).dot(along);
+        assert!(off.length() < 1.5, "{p} is {off} off its ray");
+        assert!((stage - from).dot(along) > 0.0);
+    }
+    // Behind the centres, on the back of their vertebrae.
+    for (p, centre) in [a_mm, b_mm].into_iter().zip(tips) {
+        assert!(
+            p.distance(centre) < 50.0 && p.y > centre.y,
+            "{p} vs {centre}"
+        );
+    }
+}
+
+/// As the desktop names what is under the mouse, the headset names the labelled structure the
+/// right controller's ray meets, as a text in the scene; nothing when it points at air.
+#[test]
+fn the_structure_under_the_controller_ray_is_named() {
+    let _gpu = gpu_lock();
+    let mut vr = session(Content::Live { record_to: None });
+    let lm = twinray_scene::demo::spine_landmarks(demo_case()).expect("landmarks");
+    let twin = vr.twin();
+    let centre = lm.centroids_mm[3].as_vec3();
+    let mut frame = still_frame(0.0);
+    frame.controllers[1] = Some(pointing(
+        twin.stage_from_patient(centre + Vec3::new(0.0, 300.0, 0.0)),
+        twin.stage_from_patient(centre),
+        0.0,
+        0.0,
+    ));
+    vr.render_frame(&frame, 0, [32, 32]).expect("frame");
+    assert_eq!(vr.pointed_structure(), Some("vertebrae_L4"));
+    // Away from the twin: nothing named.
+    let mut frame = still_frame(0.1);
+    frame.controllers[1] = Some(pointing(
+        TWIN_CENTRE_MM + Vec3::new(0.0, 0.0, 300.0),
+        TWIN_CENTRE_MM + Vec3::new(0.0, 1000.0, 300.0),
+        0.0,
+        0.0,
+    ));
+    vr.render_frame(&frame, ns(0.1), [32, 32]).expect("frame");
+    assert_eq!(vr.pointed_structure(), None);
+}

@@ -15,6 +15,89 @@ use twinray_renderer::Capsule;
 use twinray_volume::{CtVolume, LabelVolume};
 
 use crate::boards::BoardFrames;
+
+/// What a click (desktop) or a trigger press (VR) on the anatomy or a board measures: one
+/// type for both front ends, so a measurement placed in VR is recorded as the desktop records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MeasureTool {
+    /// Two points: their distance.
+    Distance,
+    /// Three points (the second is the vertex): the angle.
+    Angle,
+    /// Two endplate lines, two points each: the Cobb angle.
+    Cobb,
+    /// Entry, then target: a needle path with the structures it crosses.
+    Trajectory,
+    /// One point on a structure: its volume and HU statistics.
+    LabelStats,
+}
+
+impl MeasureTool {
+    /// Points one measurement takes.
+    #[must_use]
+    pub fn points_needed(self) -> usize {
+        match self {
+            Self::Distance | Self::Trajectory => 2,
+            Self::Angle => 3,
+            Self::Cobb => 4,
+            Self::LabelStats => 1,
+        }
+    }
+
+    /// Its name in the studio.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Distance => "distance",
+            Self::Angle => "angle",
+            Self::Cobb => "Cobb angle",
+            Self::Trajectory => "needle path",
+            Self::LabelStats => "label statistics",
+        }
+    }
+
+    /// The measurement of `points` (exactly [`Self::points_needed`] of them, all in `space`),
+    /// as the lesson records it; `label_at` names the labelled structure at a point (label
+    /// statistics). `None` when the points are too few or no structure is at the point.
+    pub fn measurement(
+        self,
+        space: Space,
+        points: &[Vec3],
+        label_at: impl FnOnce(Vec3) -> Option<u16>,
+    ) -> Option<Measurement> {
+        let q = points;
+        if q.len() < self.points_needed() {
+            return None;
+        }
+        Some(match self {
+            Self::Distance => Measurement::Distance {
+                space,
+                a_mm: q[0],
+                b_mm: q[1],
+            },
+            Self::Angle => Measurement::Angle {
+                space,
+                a_mm: q[0],
+                vertex_mm: q[1],
+                b_mm: q[2],
+            },
+            Self::Cobb => Measurement::Cobb {
+                space,
+                line1_mm: [q[0], q[1]],
+                line2_mm: [q[2], q[3]],
+            },
+            Self::Trajectory => Measurement::Trajectory {
+                space,
+                entry_mm: q[0],
+                target_mm: q[1],
+            },
+            Self::LabelStats => Measurement::LabelStats {
+                label_id: label_at(q[0])?,
+            },
+        })
+    }
+}
+
 use crate::builder::{patient_from_stage, stroke_capsules_in};
 
 /// Colour of measurement lines and points (a warm yellow, visible on bone and on soft tissue).
@@ -184,6 +267,15 @@ pub struct TeachingTools {
 }
 
 impl TeachingTools {
+    /// The name of label `id` in this case's table (`label N` when it has none): what a pointer
+    /// over the structure is told.
+    #[must_use]
+    pub fn label_name(&self, id: u16) -> String {
+        self.names
+            .get(id)
+            .map_or_else(|| format!("label {id}"), str::to_owned)
+    }
+
     /// Tools for a case whose labels TotalSegmentator's table for its modality names.
     #[must_use]
     pub fn for_case(case: &crate::Case) -> Self {

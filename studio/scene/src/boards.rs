@@ -10,10 +10,10 @@ use glam::{DMat3, DMat4, DQuat, DVec3, Quat, Vec2, Vec3};
 use twinray_io::dicom::{load_radiograph, DicomError, ImageSpacing};
 use twinray_io::load_picture;
 use twinray_lessons::event::{
-    ImageBlob, ImageHash, PixelFormat, PixelSpacing, Pose, MAX_IMAGE_SIDE,
+    ImageBlob, ImageHash, PixelFormat, PixelSpacing, Pose, SceneChange, MAX_IMAGE_SIDE,
 };
 use twinray_lessons::player::Player;
-use twinray_lessons::state::SceneState;
+use twinray_lessons::state::{BoardState, SceneState};
 use twinray_volume::Geometry;
 
 use crate::SceneError;
@@ -414,6 +414,92 @@ impl BoardFrames {
     }
 }
 
+/// A board moved by hand records its pose at most this often (lesson time), plus its final
+/// pose on release: a second's drag is about ten events, not one per frame, and a replay still
+/// shows it glide (players interpolate nothing, so 10 Hz is the smoothness a learner sees).
+pub const BOARD_DRAG_RECORD_INTERVAL_NS: i64 = 100_000_000;
+
+/// The narrowest and widest a board can be made by hand or by button, mm.
+pub const BOARD_WIDTH_RANGE_MM: (f32, f32) = (10.0, 5000.0);
+
+/// A board held by a hand (the desktop's mouse, a controller's grip): where it was when
+/// grabbed, and when its pose was last recorded, so that a drag shows every frame but records
+/// at [`BOARD_DRAG_RECORD_INTERVAL_NS`] and its last pose. The desktop and VR share it, so a
+/// board moved either way is recorded the same.
+#[derive(Debug, Clone)]
+pub struct BoardDrag {
+    /// The board held.
+    pub board_id: u32,
+    grabbed: Pose,
+    grabbed_width_mm: f32,
+    last_recorded_ns: Option<i64>,
+    /// The change last shown, when it was not recorded.
+    unrecorded: Option<SceneChange>,
+}
+
+impl BoardDrag {
+    /// Holds `board` (the state of board `board_id`) as it is now.
+    #[must_use]
+    pub fn grab(board_id: u32, board: &BoardState) -> Self {
+        Self {
+            board_id,
+            grabbed: board.pose,
+            grabbed_width_mm: board.width_mm,
+            last_recorded_ns: None,
+            unrecorded: None,
+        }
+    }
+
+    /// The board moved rigidly by `motion` since it was grabbed (its grabbed pose turned by
+    /// `motion.orientation` about the origin, then shifted by `motion.position_mm`; patient
+    /// mm) and its width scaled by `scale` (kept within [`BOARD_WIDTH_RANGE_MM`]; a scale that
+    /// is not a positive finite number leaves the width). Returns the change that shows it and
+    /// whether to record it now: the first move, then at most every
+    /// [`BOARD_DRAG_RECORD_INTERVAL_NS`] of `now_ns`.
+    pub fn moved(&mut self, motion: Pose, scale: f32, now_ns: i64) -> (SceneChange, bool) {
+        let turn = if motion.orientation.is_finite() && motion.orientation.length() > 0.5 {
+            motion.orientation.normalize()
+        } else {
+            Quat::IDENTITY
+        };
+        let shift = if motion.position_mm.is_finite() {
+            motion.position_mm
+        } else {
+            Vec3::ZERO
+        };
+        let scale = if scale.is_finite() && scale > 0.0 {
+            scale
+        } else {
+            1.0
+        };
+        let change = SceneChange::BoardPose {
+            board_id: self.board_id,
+            pose: Pose {
+                position_mm: turn * self.grabbed.position_mm + shift,
+                orientation: (turn * self.grabbed.orientation).normalize(),
+            },
+            width_mm: (self.grabbed_width_mm * scale)
+                .clamp(BOARD_WIDTH_RANGE_MM.0, BOARD_WIDTH_RANGE_MM.1),
+        };
+        let record = self
+            .last_recorded_ns
+            .is_none_or(|t| now_ns - t >= BOARD_DRAG_RECORD_INTERVAL_NS);
+        if record {
+            self.last_recorded_ns = Some(now_ns);
+            self.unrecorded = None;
+        } else {
+            self.unrecorded = Some(change.clone());
+        }
+        (change, record)
+    }
+
+    /// Lets go: the last pose shown, to record, when it was not recorded yet.
+    #[must_use]
+    pub fn release(self) -> Option<SceneChange> {
+        self.unrecorded
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -463,5 +549,58 @@ mod tests {
         let (w, h, p) = halve(2, 2, PixelFormat::Grey8, &[0, 100, 200, 100]);
         assert_eq!((w, h), (1, 1));
         assert_eq!(p, vec![100]);
+    }
+
+    #[test]
+    fn a_drag_records_at_its_interval_and_its_last_pose_on_release() {
+        let board = BoardState {
+            image: ImageHash([0; 32]),
+            title: "X-ray 1".into(),
+            pose: Pose {
+                position_mm: Vec3::new(100.0, 0.0, 0.0),
+                orientation: Quat::IDENTITY,
+            },
+            width_mm: 300.0,
+        };
+        let mut drag = BoardDrag::grab(1, &board);
+        let ms = 1_000_000;
+        let mut recorded = 0;
+        let mut last = None;
+        // One second at 60 frames a second, moving 1 mm a frame along z.
+        for frame in 0..60 {
+            let motion = Pose {
+                position_mm: Vec3::new(0.0, 0.0, frame as f32),
+                orientation: Quat::IDENTITY,
+            };
+            let (change, record) = drag.moved(motion, 1.0, frame * 16 * ms);
+            recorded += usize::from(record);
+            last = Some(change);
+        }
+        assert!((9..=11).contains(&recorded), "{recorded}");
+        let Some(SceneChange::BoardPose { pose, width_mm, .. }) = drag.clone().release() else {
+            panic!("the last pose is recorded on release");
+        };
+        assert_eq!(
+            Some(SceneChange::BoardPose {
+                board_id: 1,
+                pose,
+                width_mm
+            }),
+            last
+        );
+        assert_eq!(pose.position_mm, Vec3::new(100.0, 0.0, 59.0));
+        // Turned a quarter about z (rigidly, about the patient origin) and twice as wide.
+        let turn = Pose {
+            position_mm: Vec3::ZERO,
+            orientation: Quat::from_rotation_z(std::f32::consts::FRAC_PI_2),
+        };
+        let (change, record) = drag.moved(turn, 2.0, 2000 * ms);
+        assert!(record);
+        let SceneChange::BoardPose { pose, width_mm, .. } = change else {
+            panic!("a pose");
+        };
+        assert!((pose.position_mm - Vec3::new(0.0, 100.0, 0.0)).length() < 1e-3);
+        assert!((width_mm - 600.0).abs() < 1e-3);
+        assert!(drag.release().is_none(), "recorded already");
     }
 }

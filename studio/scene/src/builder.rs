@@ -21,8 +21,8 @@ use twinray_lessons::event::{
 };
 use twinray_lessons::state::{LessonState, SceneState, TimedStrokePoint, VisibleStroke};
 use twinray_renderer::{
-    Camera, ClipPlane, CropBox, FrameStats, Frustum, GpuContext, Quad, RenderError, RenderOptions,
-    RgbaImage, VolumeRenderer,
+    Camera, ClipPlane, CropBox, FrameStats, Frustum, GpuContext, Quad, QuadImage, RenderError,
+    RenderOptions, RgbaImage, VolumeRenderer,
 };
 use twinray_transfer_functions::{
     ColourPoint, DensityRange, LabelStyles, OpacityPoint, Palette, Preset, TransferFunction,
@@ -893,19 +893,25 @@ impl FrameRenderer {
             )
             .collect();
         if keys != self.quad_images.0 {
+            // Boards keyed by their image hash: the renderer uploads a board only when it is
+            // not on the GPU yet, so a measurement's text changing costs the text alone.
+            let texts: Vec<RgbaImage> = annotations
+                .texts
+                .iter()
+                .map(|t| crate::text::text_image(&t.text, TEXT_LINE_PX))
+                .collect();
             let mut images = Vec::with_capacity(keys.len());
             for b in boards.boards.values() {
-                images.push(RgbaImage {
+                images.push(QuadImage {
+                    key: twinray_renderer::QuadImageKey(b.image.0),
                     width: b.picture.width,
                     height: b.picture.height,
-                    pixels: b.picture.rgba.as_ref().clone(),
+                    pixels: &b.picture.rgba,
                 });
             }
-            for t in &annotations.texts {
-                images.push(crate::text::text_image(&t.text, TEXT_LINE_PX));
-            }
+            images.extend(texts.iter().map(QuadImage::hashed));
             let sizes = images.iter().map(|i| [i.width, i.height]).collect();
-            self.renderer.set_quad_images(&images)?;
+            self.renderer.set_quad_images_keyed(&images)?;
             self.quad_images = (keys, sizes);
             self.quads.clear();
         }

@@ -5,7 +5,10 @@
 //!   controller's aim pose, or the point between the pinching finger tips), in patient space
 //!   so that it stays on the anatomy when the twin moves;
 //! - grip grabs the twin: one hand moves and turns it rigidly, two hands move it by their
-//!   midpoint, turn it about the vertical and scale it by their distance;
+//!   midpoint, turn it about the vertical and scale it by their distance; a grip pressed with
+//!   the controller's ray on an X-ray board takes the board instead, which then moves and turns
+//!   rigidly with that controller until the grip is let go (recorded as board poses at most
+//!   every `BOARD_DRAG_RECORD_INTERVAL_NS`, and the last one on release, as the desktop does);
 //! - the thumbsticks move it smoothly: the left one slides it over the floor (forward is
 //!   where the head looks), the right one turns it about the vertical (x) and scales it (y),
 //!   both about the volume's centre;
@@ -19,12 +22,16 @@
 //! threshold does not break a stroke into pieces.
 
 use glam::{Quat, Vec3};
+use std::collections::BTreeMap;
 use twinray_lessons::event::{
     Brush, Chapter, ControllerSample, ControllerState, Event, Gesture, GestureKind, HandJoints,
     HandSample, Handedness, Payload, Pose, SceneChange, Space, StrokeBegin, StrokePoint,
     StrokeStyle,
 };
-use twinray_lessons::state::SceneState;
+
+use twinray_lessons::state::{BoardState, SceneState};
+use twinray_scene::annotations::MeasureTool;
+use twinray_scene::boards::{BoardDrag, BoardFrames};
 
 use crate::source::{XrFrame, MENU_BUTTON};
 
@@ -136,6 +143,16 @@ struct GrabAnchor {
     twin: TwinPlacement,
 }
 
+/// A board held by one controller's grip.
+#[derive(Debug, Clone)]
+struct BoardHold {
+    /// The hand holding it (index into `XrFrame::controllers`).
+    hand: usize,
+    drag: BoardDrag,
+    /// The grip's pose in patient space when it took hold.
+    grip_at_grab: Pose,
+}
+
 /// Per-hand pressed states with hysteresis.
 #[derive(Debug, Clone, Copy, Default)]
 struct HandButtons {
@@ -160,6 +177,17 @@ pub struct Interaction {
     /// The point (patient mm) the right thumbstick turns and scales the twin about: the
     /// volume's centre, so the anatomy stays where it is while it turns.
     pub pivot_patient_mm: Vec3,
+    /// The boards shown, where they stand (set by the session each frame).
+    boards: BoardFrames,
+    /// Their states (pose and width), to start a drag from.
+    board_states: BTreeMap<u32, BoardState>,
+    board_hold: Option<BoardHold>,
+    /// What a trigger press measures (`None`: the trigger draws).
+    pub measure_tool: Option<MeasureTool>,
+    /// The points of the measurement being placed.
+    measure_points: Vec<(Space, Vec3)>,
+    /// The highest measurement id in the scene (new ones follow it).
+    last_measurement_id: u32,
 }
 
 /// What one frame of input produced.
@@ -170,6 +198,13 @@ pub struct InputOutcome {
     pub events: Vec<Event>,
     /// Commands for the VR loop.
     pub commands: Vec<VrCommand>,
+    /// Rays (patient mm: origin, direction) of trigger presses of the measure tool that met
+    /// no board: the session picks the anatomy along each and gives the point to
+    /// [`Interaction::measure_point`].
+    pub anatomy_picks: Vec<(Vec3, Vec3)>,
+    /// Scene changes to show now but not to record: a held board's poses between the ones
+    /// recorded in `events`.
+    pub shown: Vec<SceneChange>,
 }
 
 impl Interaction {
@@ -191,6 +226,144 @@ impl Interaction {
                 brush: Brush::Pen,
             },
             pivot_patient_mm: Vec3::ZERO,
+            boards: BoardFrames::default(),
+            board_states: BTreeMap::new(),
+            board_hold: None,
+            measure_tool: None,
+            measure_points: Vec::new(),
+            last_measurement_id: 0,
+        }
+    }
+
+    /// Adds a point of the measure tool at `p` in `space` (the anatomy or one board), as the
+    /// desktop's clicks do: a point in another space than the first starts the measurement
+    /// again, and with its last point the measurement is shown, recorded in `out`.
+    pub fn measure_point(&mut self, space: Space, p: Vec3, out: &mut InputOutcome, time_ns: i64) {
+        let Some(tool) = self.measure_tool else {
+            return;
+        };
+        if self
+            .measure_points
+            .first()
+            .is_some_and(|(s, _)| *s != space)
+        {
+            self.measure_points.clear();
+        }
+        if tool == MeasureTool::LabelStats && space != Space::Patient {
+            return;
+        }
+        self.measure_points.push((space, p));
+        if self.measure_points.len() < tool.points_needed() {
+            return;
+        }
+        let points: Vec<Vec3> = self.measure_points.drain(..).map(|(_, v)| v).collect();
+        // VR keeps no label volume: label statistics are not placed here (see the README).
+        if let Some(measurement) = tool.measurement(space, &points, |_| None) {
+            self.last_measurement_id += 1;
+            out.events.push(Event::new(
+                time_ns,
+                Payload::Scene(SceneChange::MeasurementShow {
+                    id: self.last_measurement_id,
+                    measurement,
+                }),
+            ));
+        }
+    }
+
+    /// The measurement points placed so far (of the measurement not yet complete).
+    #[must_use]
+    pub fn measure_points(&self) -> &[(Space, Vec3)] {
+        &self.measure_points
+    }
+
+    /// The boards a grip can take hold of: `frames` where they are drawn, `scene`'s states of
+    /// them. The session calls it each frame with what it showed.
+    pub fn set_boards(&mut self, frames: &BoardFrames, scene: &SceneState) {
+        self.boards.clone_from(frames);
+        self.board_states.clone_from(&scene.boards);
+        let last = scene.measurements.keys().max().copied().unwrap_or(0);
+        self.last_measurement_id = self.last_measurement_id.max(last);
+    }
+
+    /// The board held, if any.
+    #[must_use]
+    pub fn held_board(&self) -> Option<u32> {
+        self.board_hold.as_ref().map(|h| h.drag.board_id)
+    }
+
+    /// A stage pose in patient space (the twin's scale does not change directions).
+    fn patient_pose(&self, stage: Pose) -> Pose {
+        Pose {
+            position_mm: self.twin.patient_from_stage(stage.position_mm),
+            orientation: (self.twin.stage_from_patient.orientation.inverse() * stage.orientation)
+                .normalize(),
+        }
+    }
+
+    /// The board the controller's aim ray (its −z, as OpenXR's aim pose points) meets first.
+    fn board_under(&self, aim: Pose) -> Option<u32> {
+        let ray = self.patient_pose(aim);
+        let dir = (ray.orientation * Vec3::NEG_Z).as_dvec3();
+        self.boards
+            .hit(ray.position_mm.as_dvec3(), dir)
+            .map(|(id, _, _)| id)
+    }
+
+    /// Boards held by a grip: taken when a grip is pressed with the ray on one, moved rigidly
+    /// with that controller, let go with its grip (the last pose recorded).
+    fn hold_boards(
+        &mut self,
+        frame: &XrFrame,
+        grips_before: [bool; 2],
+        out: &mut InputOutcome,
+        time_ns: i64,
+    ) {
+        if let Some(hold) = &self.board_hold {
+            if !self.buttons[hold.hand].grip || frame.controllers[hold.hand].is_none() {
+                if let Some(hold) = self.board_hold.take() {
+                    if let Some(last) = hold.drag.release() {
+                        out.events.push(Event::new(time_ns, Payload::Scene(last)));
+                    }
+                }
+            }
+        }
+        if self.board_hold.is_none() {
+            for (i, controller) in frame.controllers.iter().enumerate() {
+                let Some(c) = controller.filter(|_| self.buttons[i].grip && !grips_before[i])
+                else {
+                    continue;
+                };
+                let held = self
+                    .board_under(c.aim)
+                    .and_then(|id| Some((id, self.board_states.get(&id)?)));
+                if let Some((id, state)) = held {
+                    self.board_hold = Some(BoardHold {
+                        hand: i,
+                        drag: BoardDrag::grab(id, state),
+                        grip_at_grab: self.patient_pose(c.grip),
+                    });
+                    break;
+                }
+            }
+        }
+        let grip_now = self
+            .board_hold
+            .as_ref()
+            .and_then(|h| frame.controllers[h.hand])
+            .map(|c| self.patient_pose(c.grip));
+        if let (Some(hold), Some(now)) = (&mut self.board_hold, grip_now) {
+            // The grip's motion since it took hold, applied to the board as it was then.
+            let turn = (now.orientation * hold.grip_at_grab.orientation.inverse()).normalize();
+            let motion = Pose {
+                position_mm: now.position_mm - turn * hold.grip_at_grab.position_mm,
+                orientation: turn,
+            };
+            let (change, record) = hold.drag.moved(motion, 1.0, time_ns);
+            if record {
+                out.events.push(Event::new(time_ns, Payload::Scene(change)));
+            } else {
+                out.shown.push(change);
+            }
         }
     }
 
@@ -224,6 +397,7 @@ impl Interaction {
         }
 
         let mut grips_changed = false;
+        let grips_before = self.buttons.map(|b| b.grip);
         for hand in Handedness::BOTH {
             let i = hand.index();
             let controller = frame.controllers[i];
@@ -292,8 +466,24 @@ impl Interaction {
                 }
             }
 
-            // Strokes: one at a time, by the hand that started it.
-            let drawing = now.trigger || now.pinch;
+            // The measure tool: a trigger press places a point where the controller's ray
+            // meets a board, or asks the session to pick the anatomy along it.
+            let measuring = self.measure_tool.is_some();
+            if let (true, true, false, Some(c)) =
+                (measuring, now.trigger, before.trigger, controller)
+            {
+                let ray = self.patient_pose(c.aim);
+                let dir = ray.orientation * Vec3::NEG_Z;
+                match self.boards.hit(ray.position_mm.as_dvec3(), dir.as_dvec3()) {
+                    Some((id, _, on_board)) => {
+                        self.measure_point(Space::Board(id), on_board, &mut out, time_ns);
+                    }
+                    None => out.anatomy_picks.push((ray.position_mm, dir)),
+                }
+            }
+            // Strokes: one at a time, by the hand that started it (the trigger measures
+            // instead while a measure tool is chosen; a pinch still draws).
+            let drawing = (now.trigger && !measuring) || now.pinch;
             let tip = pen_tip_mm(controller.as_ref(), joints.as_ref(), now.pinch);
             match (self.stroke, drawing, tip) {
                 (None, true, Some(tip)) => {
@@ -335,9 +525,12 @@ impl Interaction {
             }
         }
 
-        // Grabbing: re-anchor whenever the set of gripping hands changes.
+        self.hold_boards(frame, grips_before, &mut out, time_ns);
+        // Grabbing: re-anchor whenever the set of gripping hands changes (a hand holding a
+        // board holds only the board).
+        let holding_board = self.board_hold.as_ref().map(|h| h.hand);
         let grip_poses: [Option<Pose>; 2] = [0, 1].map(|i| {
-            if self.buttons[i].grip {
+            if self.buttons[i].grip && holding_board != Some(i) {
                 frame.controllers[i].map(|c| c.grip)
             } else {
                 None
@@ -752,5 +945,196 @@ mod tests {
         });
         assert_eq!(last_scale, Some(interaction.twin_scale()));
         assert!((interaction.twin_scale() - 1.5).abs() < 0.02);
+    }
+
+    /// The side of the square board of [`one_board`], mm.
+    const BOARD_MM: f32 = 200.0;
+
+    /// A scene with one 200 mm board facing the viewer (+z) at patient (150, 100, 0): with the
+    /// twin at the simulated headset's target unrotated (patient = stage − target), behind the
+    /// right controller's rest (150, 100, 250), whose ray points along −z.
+    fn one_board() -> SceneState {
+        let mut scene = SceneState::default();
+        scene.boards.insert(
+            1,
+            BoardState {
+                image: twinray_lessons::event::ImageHash([7; 32]),
+                title: "X-ray 1".into(),
+                pose: Pose {
+                    position_mm: Vec3::new(150.0, 100.0, 0.0),
+                    orientation: Quat::IDENTITY,
+                },
+                width_mm: BOARD_MM,
+            },
+        );
+        scene
+    }
+
+    /// Where `scene`'s boards stand, as the session gives them to the interaction.
+    fn board_frames(scene: &SceneState) -> BoardFrames {
+        use std::sync::Arc;
+        use twinray_lessons::event::PixelSpacing;
+        use twinray_scene::boards::{BoardFrame, DecodedImage};
+        let size = glam::Vec2::splat(BOARD_MM);
+        let picture = Arc::new(DecodedImage {
+            width: 1,
+            height: 1,
+            rgba: Arc::new(vec![255; 4]),
+            natural_size_mm: size,
+            spacing: PixelSpacing::Unknown,
+        });
+        BoardFrames {
+            boards: scene
+                .boards
+                .iter()
+                .map(|(&id, b)| {
+                    let frame = BoardFrame {
+                        patient_from_board: b.patient_from_board(size).as_dmat4(),
+                        half_size_mm: (size * 0.5).as_dvec2(),
+                        image: b.image,
+                        spacing: PixelSpacing::Unknown,
+                        picture: picture.clone(),
+                    };
+                    (id, frame)
+                })
+                .collect(),
+        }
+    }
+
+    /// With the distance tool, two trigger presses with the ray on a board place a distance
+    /// in the board's millimetres (as the desktop's clicks on a board do), a press beside it
+    /// asks the session for an anatomy pick along the ray, and the trigger draws nothing.
+    #[test]
+    fn trigger_presses_of_the_measure_tool_on_a_board_record_a_distance_in_its_millimetres() {
+        let target = Vec3::new(0.0, 1000.0, -500.0);
+        let xr = SimulatedXr::new(target, [8, 8], 500);
+        let twin = TwinPlacement::rigid(Pose {
+            position_mm: target,
+            orientation: Quat::IDENTITY,
+        });
+        let mut interaction = Interaction::new(twin, 1);
+        interaction.measure_tool = Some(MeasureTool::Distance);
+        let scene = one_board();
+        interaction.set_boards(&board_frames(&scene), &scene);
+        // The right controller at rest, then moved to aim at board points (stage mm).
+        let aims = [
+            Vec3::new(150.0 - 40.0, 100.0 + 30.0, 250.0),
+            Vec3::new(150.0 + 20.0, 100.0 - 50.0, 250.0),
+            Vec3::new(600.0, 100.0, 250.0),
+        ];
+        let mut events = Vec::new();
+        let mut picks = Vec::new();
+        let mut t = 0.2;
+        for (k, aim) in aims.iter().enumerate() {
+            for trigger in [0.0, 1.0, 1.0, 0.0] {
+                let mut frame = xr.frame_at(t);
+                let c = frame.controllers[1].as_mut().expect("right");
+                c.aim.position_mm = target + *aim;
+                c.aim.orientation = Quat::IDENTITY;
+                c.trigger = trigger;
+                let out = interaction.update(&frame, frame.predicted_display_time_ns);
+                events.extend(out.events);
+                picks.extend(out.anatomy_picks);
+                t += 0.01;
+            }
+            assert_eq!(interaction.measure_points().len(), [1, 0, 0][k]);
+        }
+        assert_eq!(
+            count(&events, |p| matches!(p, Payload::StrokeBegin(_))),
+            0,
+            "measuring, not drawing"
+        );
+        let shown: Vec<&SceneChange> = events
+            .iter()
+            .filter_map(|e| match &e.payload {
+                Payload::Scene(c @ SceneChange::MeasurementShow { .. }) => Some(c),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            shown,
+            vec![&SceneChange::MeasurementShow {
+                id: 1,
+                measurement: twinray_lessons::event::Measurement::Distance {
+                    space: Space::Board(1),
+                    a_mm: Vec3::new(-40.0, 30.0, 0.0),
+                    b_mm: Vec3::new(20.0, -50.0, 0.0),
+                },
+            }]
+        );
+        // Beside the board: one ray for the anatomy pick, from the aim along −z.
+        assert_eq!(picks, vec![(Vec3::new(600.0, 100.0, 250.0), Vec3::NEG_Z)]);
+    }
+
+    /// The right controller's scripted grip (1.8–2.8 s: 100 mm to the right, turning 20°
+    /// about the vertical) starts with its ray on a board: the board moves rigidly with the
+    /// controller, recorded about ten times a second and at release, and the twin stays.
+    #[test]
+    fn a_grip_with_the_ray_on_a_board_moves_the_board_rigidly_not_the_twin() {
+        let target = Vec3::new(0.0, 1000.0, -500.0);
+        let xr = SimulatedXr::new(target, [8, 8], 500);
+        let twin = TwinPlacement::rigid(Pose {
+            position_mm: target,
+            orientation: Quat::IDENTITY,
+        });
+        let mut interaction = Interaction::new(twin, 1);
+        let mut scene = one_board();
+        let size = glam::Vec2::splat(BOARD_MM);
+        let frames_of = board_frames;
+        // A point 50 mm right of the board's centre, where a stroke on the board would be.
+        let on_board = Vec3::new(50.0, 0.0, 0.0);
+        let patient_of = |scene: &SceneState| {
+            scene.boards[&1]
+                .patient_from_board(size)
+                .transform_point3(on_board)
+        };
+        let point_before = patient_of(&scene);
+        let (mut recorded, mut twin_moves, mut grabbed, mut last_held) =
+            (Vec::new(), 0, None, None);
+        let mut t = 1.7;
+        while t < 3.0 {
+            let frame = xr.frame_at(t);
+            interaction.set_boards(&frames_of(&scene), &scene);
+            let out = interaction.update(&frame, frame.predicted_display_time_ns);
+            for e in &out.events {
+                match &e.payload {
+                    Payload::Scene(change @ SceneChange::BoardPose { pose, .. }) => {
+                        scene.apply(change);
+                        recorded.push((e.time_ns, *pose));
+                    }
+                    Payload::Scene(SceneChange::TwinPose { .. }) => twin_moves += 1,
+                    _ => {}
+                }
+            }
+            for change in &out.shown {
+                scene.apply(change);
+            }
+            if interaction.held_board() == Some(1) {
+                let grip = frame.controllers[1].expect("right controller").grip;
+                grabbed.get_or_insert(grip);
+                last_held = Some(grip);
+            }
+            t += 1.0 / 90.0;
+        }
+        assert_eq!(twin_moves, 0, "the grip held the board, not the twin");
+        assert!(interaction.held_board().is_none(), "let go at 2.8 s");
+        let (g0, g1) = (grabbed.expect("held"), last_held.expect("held"));
+        // Rigidly with the controller: patient = stage − target here.
+        let turn = g1.orientation * g0.orientation.inverse();
+        let carried = |p: Vec3| (g1.position_mm - target) + turn * (p - (g0.position_mm - target));
+        let board = scene.boards[&1].pose;
+        assert!(
+            (board.position_mm - carried(Vec3::new(150.0, 100.0, 0.0))).length() < 1e-2,
+            "{board:?}"
+        );
+        assert!(board.orientation.angle_between(turn) < 1e-4);
+        assert!((patient_of(&scene) - carried(point_before)).length() < 1e-2);
+        // About ten a second over the second held, the last one the final pose.
+        assert!(
+            (9..=13).contains(&recorded.len()),
+            "{} poses",
+            recorded.len()
+        );
+        assert_eq!(recorded.last().map(|r| r.1), Some(board));
     }
 }

@@ -122,6 +122,11 @@ pub struct VrSession {
     /// lesson's world), made at the first frame.
     learner: Option<LearnerControls>,
     last_state: Option<LessonState>,
+    /// Rays of measure-tool trigger presses that met no board, for the anatomy pick of the
+    /// frame being drawn (patient mm: origin, direction).
+    anatomy_picks: Vec<(glam::Vec3, glam::Vec3)>,
+    /// The labelled structure the right controller's ray met in the last live frame.
+    pointed: Option<String>,
 }
 
 /// What a learner does to a replay without changing the lesson: the panel's playback, and
@@ -264,6 +269,8 @@ impl VrSession {
             options,
             learner: None,
             last_state: None,
+            anatomy_picks: Vec::new(),
+            pointed: None,
             tools: TeachingTools::for_case(case),
             labels: SessionLabels {
                 ct: holds_maps.then(|| case.ct.clone()),
@@ -445,6 +452,12 @@ impl VrSession {
         for warning in self.tools.annotate(&mut inputs, &state, player, None, None) {
             crate::say!("warning: {warning}");
         }
+        if matches!(self.content, Content::Live { .. }) {
+            // A grip takes hold of a board where this frame shows it.
+            self.interaction.set_boards(&inputs.boards, &state.scene);
+            self.pick_measure_points(&mut inputs, time_ns)?;
+            self.name_pointed_structure(frame, &mut inputs, &state)?;
+        }
         // A replay's learner may have moved the lesson's world (grabbed it, or follows the
         // instructor): the eyes look at it from where they stand in it.
         let views = match (&self.content, &self.learner) {
@@ -473,6 +486,115 @@ impl VrSession {
         }
         self.last_state = Some(state);
         Ok(([left, right], stats))
+    }
+
+    /// The measure tool's presses on the anatomy: the point where each controller ray meets
+    /// the surface the frame shows (the pen's pick, with this frame's transfer function and
+    /// cuts), added to the measurement being placed; a completed one is applied and recorded.
+    fn pick_measure_points(
+        &mut self,
+        inputs: &mut twinray_scene::FrameInputs,
+        time_ns: i64,
+    ) -> Result<(), XrError> {
+        let rays = std::mem::take(&mut self.anatomy_picks);
+        if rays.is_empty() {
+            return Ok(());
+        }
+        let mut out = crate::input::InputOutcome::default();
+        for (origin, dir) in rays {
+            if let Some(p) = self.pick_along(inputs, origin, dir)? {
+                self.interaction.measure_point(
+                    twinray_lessons::event::Space::Patient,
+                    p.as_vec3(),
+                    &mut out,
+                    time_ns,
+                );
+            }
+        }
+        for event in &out.events {
+            self.live.apply(event);
+            if let Some(recorder) = &self.recorder {
+                recorder.record(event.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// The first surface point (patient mm) the frame shows along the ray from `origin` in
+    /// direction `dir` (patient mm): the pen's pick, with the frame's transfer function and
+    /// cuts, through a one-pixel camera on the ray.
+    fn pick_along(
+        &mut self,
+        inputs: &mut twinray_scene::FrameInputs,
+        origin: glam::Vec3,
+        dir: glam::Vec3,
+    ) -> Result<Option<glam::DVec3>, XrError> {
+        let (origin, dir) = (origin.as_dvec3(), dir.as_dvec3().normalize_or_zero());
+        if dir == glam::DVec3::ZERO || !origin.is_finite() {
+            return Ok(None);
+        }
+        let up = if dir.y.abs() < 0.9 {
+            glam::DVec3::Y
+        } else {
+            glam::DVec3::X
+        };
+        let camera = inputs.camera;
+        inputs.camera = twinray_renderer::Camera::look_at(
+            origin,
+            origin + dir,
+            up,
+            twinray_renderer::Frustum::symmetric(1.0, 1.0),
+        );
+        let picked = self.renderer.pick(inputs, [1, 1], [0.5, 0.5]);
+        inputs.camera = camera;
+        Ok(picked?)
+    }
+
+    /// Names the labelled structure the right controller's ray meets (as the desktop names
+    /// what is under the mouse): a text at that point in the scene, facing the viewer.
+    fn name_pointed_structure(
+        &mut self,
+        frame: &XrFrame,
+        inputs: &mut twinray_scene::FrameInputs,
+        state: &LessonState,
+    ) -> Result<(), XrError> {
+        self.pointed = None;
+        let Some(aim) = frame.controllers[1].map(|c| c.aim) else {
+            return Ok(());
+        };
+        let twin = self.interaction.twin();
+        let origin = twin.patient_from_stage(aim.position_mm);
+        let dir =
+            twin.stage_from_patient.orientation.inverse() * (aim.orientation * glam::Vec3::NEG_Z);
+        let Some(p) = self.pick_along(inputs, origin, dir)? else {
+            return Ok(());
+        };
+        let shown = self.labels.maps.resolve(state.scene.label_map, None);
+        if let Some(id) = shown.labels.as_deref().and_then(|l| l.label_near(p, 1)) {
+            let name = self.tools.label_name(id);
+            inputs
+                .annotations
+                .texts
+                .push(twinray_scene::annotations::TextLabel {
+                    measurement_id: None,
+                    anchor_mm: p,
+                    text: name.clone(),
+                });
+            self.pointed = Some(name);
+        }
+        Ok(())
+    }
+
+    /// The labelled structure the right controller pointed at in the last live frame (shown
+    /// there as a text in the scene).
+    #[must_use]
+    pub fn pointed_structure(&self) -> Option<&str> {
+        self.pointed.as_deref()
+    }
+
+    /// The live input's state, to choose its tools (the measure tool) before or between frames.
+    pub fn interaction_mut(&mut self) -> &mut Interaction {
+        &mut self.interaction
     }
 
     /// The learner's controls of a replay (after its first frame).
@@ -512,6 +634,11 @@ impl VrSession {
                 // Never blocks: a slow disk drops events (counted), never frames.
                 recorder.record(event.clone());
             }
+        }
+        self.anatomy_picks.clone_from(&outcome.anatomy_picks);
+        // A board being moved shows every frame's pose; the events above recorded some.
+        for change in &outcome.shown {
+            self.live.scene.apply(change);
         }
         // The live scene holds the twin's pose and scale (its recorded events), so the scene
         // module places hands and strokes on a scaled twin as a replay will.

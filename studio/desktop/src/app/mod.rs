@@ -24,8 +24,8 @@ use glam::{DMat3, DMat4, DQuat, DVec3, Quat, Vec3};
 use twinray_io::{LabelNames, LabelVolume};
 use twinray_lessons::event::{
     Brush, Chapter, ClipPlane as SceneClip, CropBox as SceneCrop, Event, LabelMapBlob,
-    LabelMapHash, Measurement, Note, Payload, Pose, SceneChange, Space, StrokeBegin, StrokePoint,
-    StrokeStyle, TransferPoint,
+    LabelMapHash, Note, Payload, Pose, SceneChange, Space, StrokeBegin, StrokePoint, StrokeStyle,
+    TransferPoint,
 };
 use twinray_lessons::format::LessonHeader;
 use twinray_lessons::player::Player;
@@ -34,7 +34,7 @@ use twinray_lessons::state::{LabelState, LessonState, SceneState, WindowLevel};
 use twinray_lessons::tools::ChapterInfo;
 use twinray_renderer::{Camera, RenderOptions};
 use twinray_scene::annotations::{Annotations, TeachingTools};
-use twinray_scene::boards::BoardFrames;
+use twinray_scene::boards::{BoardDrag, BoardFrames, BOARD_WIDTH_RANGE_MM};
 use twinray_scene::builder::{orbit_camera, DEFAULT_FOV_DEG};
 use twinray_scene::{FrameInputs, LabelMaps, LearnerView, OrbitView, SceneBuilder, ShownLabels};
 use twinray_transfer_functions::{Palette, Preset, TransferFunction};
@@ -61,45 +61,7 @@ pub const DEFAULT_WINDOW: WindowLevel = WindowLevel {
     width_hu: 1800.0,
 };
 
-/// What a click on the anatomy measures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MeasureTool {
-    /// Two points: their distance.
-    Distance,
-    /// Three points (the second is the vertex): the angle.
-    Angle,
-    /// Two endplate lines, two points each: the Cobb angle.
-    Cobb,
-    /// Entry, then target: a needle path with the structures it crosses.
-    Trajectory,
-    /// One point on a structure: its volume and HU statistics.
-    LabelStats,
-}
-
-impl MeasureTool {
-    /// Points one measurement takes.
-    #[must_use]
-    pub fn points_needed(self) -> usize {
-        match self {
-            Self::Distance | Self::Trajectory => 2,
-            Self::Angle => 3,
-            Self::Cobb => 4,
-            Self::LabelStats => 1,
-        }
-    }
-
-    /// Its name in the studio.
-    #[must_use]
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Distance => "distance",
-            Self::Angle => "angle",
-            Self::Cobb => "Cobb angle",
-            Self::Trajectory => "needle path",
-            Self::LabelStats => "label statistics",
-        }
-    }
-}
+pub use twinray_scene::annotations::MeasureTool;
 
 /// Pen settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -426,6 +388,28 @@ pub enum Action {
     },
     /// Take a board away (recorded).
     HideBoard(u32),
+    /// Take hold of a board at `grip_mm` (patient mm, a point of it under the pointer) to move
+    /// it by hand; records nothing yet.
+    GrabBoard {
+        /// The board.
+        board_id: u32,
+        /// Where the pointer holds it.
+        grip_mm: DVec3,
+    },
+    /// Move the board held: the point held follows the pointer's ray (`ray_origin_mm`,
+    /// `ray_dir`, patient mm) in the plane through it facing the camera, and its width is
+    /// `scale` times its width when grabbed. Shown at once, recorded at most every
+    /// [`twinray_scene::boards::BOARD_DRAG_RECORD_INTERVAL_NS`].
+    DragBoard {
+        /// Where the pointer's ray starts.
+        ray_origin_mm: DVec3,
+        /// Its direction (any length).
+        ray_dir: DVec3,
+        /// Width factor since the grab (1: unchanged).
+        scale: f32,
+    },
+    /// Let go of the board held: its final pose is recorded.
+    ReleaseBoard,
     /// The pen touches an X-ray board at `point_mm` (board mm: x along the image's columns,
     /// y up, from its centre) and starts a stroke there.
     PenDownOnBoard {
@@ -511,6 +495,9 @@ pub struct App {
     pub measure_tool: Option<MeasureTool>,
     /// The points of the measurement being placed.
     pub measure_points: Vec<(Space, Vec3)>,
+    /// The board being moved by hand: the drag, the point held (patient mm) and the normal of
+    /// the plane it moves in (the camera's view direction at the grab).
+    board_drag: Option<(BoardDrag, DVec3, DVec3)>,
     /// Text of the label search box.
     pub label_search: String,
     /// Pen style.
@@ -601,6 +588,7 @@ impl App {
             ),
             measure_tool: None,
             measure_points: Vec::new(),
+            board_drag: None,
             label_search: String::new(),
             pen: PenStyle {
                 colour_rgba: [255, 0, 255, 255],
@@ -956,12 +944,61 @@ impl App {
                 }
                 let mut pose = board.pose;
                 pose.position_mm += offset_mm;
-                let width_mm = (board.width_mm * scale).clamp(10.0, 5000.0);
+                let width_mm =
+                    (board.width_mm * scale).clamp(BOARD_WIDTH_RANGE_MM.0, BOARD_WIDTH_RANGE_MM.1);
                 self.change_scene(SceneChange::BoardPose {
                     board_id,
                     pose,
                     width_mm,
                 })?;
+            }
+            Action::GrabBoard { board_id, grip_mm } => {
+                let board = self
+                    .scene
+                    .boards
+                    .get(&board_id)
+                    .with_context(|| format!("board {board_id} is not shown"))?;
+                if !grip_mm.is_finite() {
+                    bail!("a board is held at a finite point");
+                }
+                let facing = self
+                    .camera([1, 1])
+                    .world_from_view
+                    .transform_vector3(DVec3::NEG_Z)
+                    .normalize_or_zero();
+                self.board_drag = Some((BoardDrag::grab(board_id, board), grip_mm, facing));
+            }
+            Action::DragBoard {
+                ray_origin_mm,
+                ray_dir,
+                scale,
+            } => {
+                let (drag, grip_mm, facing) =
+                    self.board_drag.as_mut().context("no board is held")?;
+                // The held point follows the ray in the plane facing the camera; a ray along
+                // that plane leaves the board where it is.
+                let rate = ray_dir.dot(*facing);
+                let s = (*grip_mm - ray_origin_mm).dot(*facing) / rate;
+                let to = ray_origin_mm + ray_dir * s;
+                let offset_mm = if rate.abs() > 1e-9 && s.is_finite() && s > 0.0 {
+                    (to - *grip_mm).as_vec3()
+                } else {
+                    Vec3::ZERO
+                };
+                let motion = twinray_lessons::event::Pose {
+                    position_mm: offset_mm,
+                    orientation: glam::Quat::IDENTITY,
+                };
+                let now = self.now_ns;
+                let (change, record) = drag.moved(motion, scale, now);
+                self.show_scene_change(change, record)?;
+            }
+            Action::ReleaseBoard => {
+                if let Some((drag, _, _)) = self.board_drag.take() {
+                    if let Some(change) = drag.release() {
+                        self.change_scene(change)?;
+                    }
+                }
             }
             Action::HideBoard(board_id) => {
                 if !self.scene.boards.contains_key(&board_id) {
@@ -1249,6 +1286,12 @@ impl App {
     }
 
     fn change_scene(&mut self, change: SceneChange) -> Result<()> {
+        self.show_scene_change(change, true)
+    }
+
+    /// Applies `change` to the scene, and records it when `record` (a drag shows every move
+    /// but records some).
+    fn show_scene_change(&mut self, change: SceneChange, record: bool) -> Result<()> {
         if self.replay.is_some() {
             bail!("the scene of a replayed lesson cannot be edited; close the lesson first");
         }
@@ -1261,7 +1304,9 @@ impl App {
         } else {
             self.view_revision += 1;
         }
-        self.record(Payload::Scene(change));
+        if record {
+            self.record(Payload::Scene(change));
+        }
         Ok(())
     }
 
@@ -1317,38 +1362,12 @@ impl App {
             return Ok(());
         }
         let q: Vec<Vec3> = self.measure_points.drain(..).map(|(_, v)| v).collect();
-        let measurement = match tool {
-            MeasureTool::Distance => Measurement::Distance {
-                space,
-                a_mm: q[0],
-                b_mm: q[1],
-            },
-            MeasureTool::Angle => Measurement::Angle {
-                space,
-                a_mm: q[0],
-                vertex_mm: q[1],
-                b_mm: q[2],
-            },
-            MeasureTool::Cobb => Measurement::Cobb {
-                space,
-                line1_mm: [q[0], q[1]],
-                line2_mm: [q[2], q[3]],
-            },
-            MeasureTool::Trajectory => Measurement::Trajectory {
-                space,
-                entry_mm: q[0],
-                target_mm: q[1],
-            },
-            MeasureTool::LabelStats => {
-                let label_id = self
-                    .case
-                    .labels
-                    .as_deref()
-                    .and_then(|l| l.label_near(q[0].as_dvec3(), 1))
-                    .context("no labelled structure there to measure")?;
-                Measurement::LabelStats { label_id }
-            }
-        };
+        let labels = self.case.labels.as_deref();
+        let measurement = tool
+            .measurement(space, &q, |p| {
+                labels.and_then(|l| l.label_near(p.as_dvec3(), 1))
+            })
+            .context("no labelled structure there to measure")?;
         let id = self.scene.measurements.keys().max().map_or(1, |id| id + 1);
         self.change_scene(SceneChange::MeasurementShow { id, measurement })?;
         let frame = self.frame([2, 2]);

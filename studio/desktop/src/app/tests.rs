@@ -1296,3 +1296,98 @@ fn a_cobb_angle_is_measured_on_an_x_ray_board_in_its_own_millimetres() {
         Some(Space::Board(1))
     ));
 }
+
+#[test]
+fn a_board_dragged_by_the_mouse_follows_the_pointer_and_records_a_few_poses() {
+    let xray =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/xray/wg04/RG2_J2KI.dcm");
+    let mut app = demo_app();
+    let path = temp_lesson("board-drag.lesson");
+    app.apply(Action::Tick { now_ns: 1000 * MS }).expect("tick");
+    app.apply(Action::StartRecording(path.clone()))
+        .expect("records");
+    app.apply(Action::AddBoard(xray)).expect("board");
+    app.apply(Action::PenDownOnBoard {
+        board_id: 1,
+        point_mm: Vec3::new(10.0, 0.0, 0.0),
+    })
+    .expect("pen");
+    app.apply(Action::PenUp).expect("pen up");
+    let dot = |app: &App| {
+        app.frame([32, 32])
+            .annotations
+            .capsules
+            .last()
+            .expect("dot")
+            .a_mm
+            .as_dvec3()
+    };
+    let dot_before = dot(&app);
+    assert!(app
+        .apply(Action::DragBoard {
+            ray_origin_mm: DVec3::ZERO,
+            ray_dir: DVec3::X,
+            scale: 1.0,
+        })
+        .is_err());
+    let start = app.scene.boards[&1].pose.position_mm.as_dvec3();
+    let width = app.scene.boards[&1].width_mm;
+    let camera = app.camera([64, 64]);
+    let (eye, right, up) = (
+        camera.eye(),
+        camera.world_from_view.transform_vector3(DVec3::X),
+        camera.world_from_view.transform_vector3(DVec3::Y),
+    );
+    app.apply(Action::GrabBoard {
+        board_id: 1,
+        grip_mm: start,
+    })
+    .expect("grab");
+    // One second of dragging at 60 frames a second: 1 mm right and 0.5 mm up a frame, the
+    // board growing to 1.5 times its width.
+    let frames = 60;
+    for k in 1..=frames {
+        app.apply(Action::Tick {
+            now_ns: 1000 * MS + k * 16 * MS,
+        })
+        .expect("tick");
+        let to = start + right * k as f64 + up * (0.5 * k as f64);
+        app.apply(Action::DragBoard {
+            ray_origin_mm: eye,
+            ray_dir: to - eye,
+            scale: 1.0 + 0.5 * k as f32 / frames as f32,
+        })
+        .expect("drag");
+    }
+    app.apply(Action::ReleaseBoard).expect("release");
+    let moved = right * frames as f64 + up * (0.5 * frames as f64);
+    let end = app.scene.boards[&1].pose.position_mm.as_dvec3();
+    assert!((end - start - moved).length() < 0.05, "{start} -> {end}");
+    assert!((app.scene.boards[&1].width_mm - 1.5 * width).abs() < 1e-2);
+    // The stroke on the board went with it: its dot moved as the board's centre did, plus
+    // its 10 mm from the centre grown by half.
+    let dot_after = dot(&app);
+    let expected = dot_before + moved + (dot_before - start) * 0.5;
+    assert!(
+        (dot_after - expected).length() < 0.1,
+        "{dot_before} -> {dot_after}, expected {expected}"
+    );
+    app.apply(Action::StopRecording).expect("stops");
+    let poses: Vec<(i64, Vec3, f32)> = read_events(&path)
+        .into_iter()
+        .filter_map(|e| match e.payload {
+            Payload::Scene(SceneChange::BoardPose { pose, width_mm, .. }) => {
+                Some((e.time_ns, pose.position_mm, width_mm))
+            }
+            _ => None,
+        })
+        .collect();
+    // About ten a second (not sixty), the last one the final pose.
+    assert!((9..=12).contains(&poses.len()), "{} poses", poses.len());
+    let (_, last, last_width) = *poses.last().expect("a pose");
+    assert!((last.as_dvec3() - end).length() < 1e-3);
+    assert!((last_width - app.scene.boards[&1].width_mm).abs() < 1e-3);
+    for pair in poses.windows(2) {
+        assert!(pair[1].0 > pair[0].0, "in time order");
+    }
+}

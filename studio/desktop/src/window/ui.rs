@@ -29,6 +29,9 @@ pub struct UiState {
     pub selected_point: Option<usize>,
     /// Curve point being dragged.
     dragging_point: Option<usize>,
+    /// While a board is dragged by hand (Shift + drag on it): its width factor since the grab,
+    /// which the wheel changes.
+    board_drag_scale: Option<f32>,
     /// Size of the 3D view in physical pixels (the render size follows it).
     pub view_size_px: [u32; 2],
     /// Last message (errors of actions, recording reports).
@@ -86,6 +89,7 @@ impl Default for UiState {
             pen_tool: false,
             selected_point: None,
             dragging_point: None,
+            board_drag_scale: None,
             view_size_px: [512, 512],
             status: String::new(),
             segment_model: String::new(),
@@ -1044,8 +1048,44 @@ fn view_3d(
             f64::from((pos.y - rect.top()) / rect.height()) * f64::from(view_size_px[1]),
         ]
     };
-    let measuring = app.measure_tool.is_some() && app.replay.is_none();
-    let drawing = state.pen_tool && !measuring && app.replay.is_none();
+    // Shift + drag on a board moves it in the plane facing the camera (the wheel resizes it
+    // meanwhile); recorded a few times a second and at release, its strokes going with it.
+    if response.drag_started_by(PointerButton::Primary)
+        && ui.input(|i| i.modifiers.shift)
+        && app.replay.is_none()
+    {
+        if let Some(pos) = response.interact_pointer_pos() {
+            let camera = app.camera(view_size_px);
+            let (origin, dir) = surface::pixel_ray(&camera, view_size_px, to_pixel(pos));
+            if let Some((board_id, t, _)) = app.board_frames().hit(origin, dir) {
+                actions.push(Action::GrabBoard {
+                    board_id,
+                    grip_mm: origin + dir * t,
+                });
+                state.board_drag_scale = Some(1.0);
+            }
+        }
+    }
+    let moving_board = state.board_drag_scale.is_some();
+    if let Some(scale) = state.board_drag_scale.as_mut() {
+        let scroll = ui.input(|i| i.smooth_scroll_delta.y);
+        *scale = (*scale * (scroll * 0.003).exp()).clamp(0.05, 20.0);
+        if let Some(pos) = response.interact_pointer_pos() {
+            let camera = app.camera(view_size_px);
+            let (ray_origin_mm, ray_dir) = surface::pixel_ray(&camera, view_size_px, to_pixel(pos));
+            actions.push(Action::DragBoard {
+                ray_origin_mm,
+                ray_dir,
+                scale: *scale,
+            });
+        }
+        if response.drag_stopped_by(PointerButton::Primary) || !response.dragged() {
+            actions.push(Action::ReleaseBoard);
+            state.board_drag_scale = None;
+        }
+    }
+    let measuring = app.measure_tool.is_some() && app.replay.is_none() && !moving_board;
+    let drawing = state.pen_tool && !measuring && app.replay.is_none() && !moving_board;
     let mut pick_at = |pos: Pos2| -> Option<DVec3> {
         let size = view_size_px;
         let camera = app.camera(size);
@@ -1117,7 +1157,7 @@ fn view_3d(
             );
         }
     }
-    if !drawing && response.dragged_by(PointerButton::Primary) {
+    if !drawing && !moving_board && response.dragged_by(PointerButton::Primary) {
         let d = response.drag_delta();
         actions.push(Action::Orbit {
             d_azimuth_deg: -f64::from(d.x) * 0.4,
@@ -1132,7 +1172,7 @@ fn view_3d(
             up: f64::from(d.y / h),
         });
     }
-    if response.hovered() {
+    if response.hovered() && !moving_board {
         let scroll = ui.input(|i| i.smooth_scroll_delta.y);
         if scroll != 0.0 {
             actions.push(Action::Zoom {
