@@ -12,7 +12,10 @@
 //! - the thumbsticks move it smoothly: the left one slides it over the floor (forward is
 //!   where the head looks), the right one turns it about the vertical (x) and scales it (y),
 //!   both about the volume's centre;
-//! - the right menu button starts and stops recording, the left one marks a chapter.
+//! - the right menu button starts and stops recording, the left one marks a chapter;
+//! - the tool button (X or B on Touch controllers) steps through the measure tools: the
+//!   trigger draws, then places the points of a distance, an angle, a Cobb angle or a needle
+//!   path, then draws again.
 //!
 //! Every change of the twin's placement is recorded, its scale included
 //! (`SceneChange::TwinScale`, lesson format 1.2), so a lesson taught on a scaled twin
@@ -33,7 +36,7 @@ use twinray_lessons::state::{BoardState, SceneState};
 use twinray_scene::annotations::MeasureTool;
 use twinray_scene::boards::{BoardDrag, BoardFrames};
 
-use crate::source::{XrFrame, MENU_BUTTON};
+use crate::source::{XrFrame, MENU_BUTTON, TOOL_BUTTON};
 
 /// A pinch starts when thumb and index tips come closer than this (mm)…
 pub const PINCH_START_MM: f32 = 20.0;
@@ -160,6 +163,7 @@ struct HandButtons {
     pinch: bool,
     grip: bool,
     menu: bool,
+    tool: bool,
 }
 
 /// Interaction state carried from frame to frame. See the module docs.
@@ -233,6 +237,25 @@ impl Interaction {
             measure_points: Vec::new(),
             last_measurement_id: 0,
         }
+    }
+
+    /// Steps to the next measure tool (the tool button): none (the trigger draws), distance,
+    /// angle, Cobb angle, needle path, then none again. Points placed with the previous tool
+    /// are dropped. Label statistics are left out: VR keeps no label volume to compute them.
+    pub fn next_measure_tool(&mut self) {
+        const CYCLE: [Option<MeasureTool>; 5] = [
+            None,
+            Some(MeasureTool::Distance),
+            Some(MeasureTool::Angle),
+            Some(MeasureTool::Cobb),
+            Some(MeasureTool::Trajectory),
+        ];
+        let at = CYCLE
+            .iter()
+            .position(|t| *t == self.measure_tool)
+            .unwrap_or(0);
+        self.measure_tool = CYCLE[(at + 1) % CYCLE.len()];
+        self.measure_points.clear();
     }
 
     /// Adds a point of the measure tool at `p` in `space` (the anatomy or one board), as the
@@ -414,6 +437,7 @@ impl Interaction {
             b.trigger = controller.is_some_and(|c| value(c.trigger, before.trigger));
             b.grip = controller.is_some_and(|c| value(c.squeeze, before.grip));
             b.menu = controller.is_some_and(|c| c.buttons & MENU_BUTTON != 0);
+            b.tool = controller.is_some_and(|c| c.buttons & TOOL_BUTTON != 0);
             b.pinch = joints.is_some_and(|j| {
                 let gap = pinch_gap_mm(&j);
                 if before.pinch {
@@ -464,6 +488,10 @@ impl Interaction {
                         })));
                     }
                 }
+            }
+
+            if now.tool && !before.tool {
+                self.next_measure_tool();
             }
 
             // The measure tool: a trigger press places a point where the controller's ray
@@ -1004,6 +1032,75 @@ mod tests {
     /// With the distance tool, two trigger presses with the ray on a board place a distance
     /// in the board's millimetres (as the desktop's clicks on a board do), a press beside it
     /// asks the session for an anatomy pick along the ray, and the trigger draws nothing.
+    #[test]
+    fn the_tool_button_steps_through_the_measure_tools_and_the_trigger_follows_it() {
+        let target = Vec3::new(0.0, 1000.0, -500.0);
+        let xr = SimulatedXr::new(target, [8, 8], 500);
+        let twin = TwinPlacement::rigid(Pose {
+            position_mm: target,
+            orientation: Quat::IDENTITY,
+        });
+        let mut interaction = Interaction::new(twin, 1);
+        let scene = one_board();
+        interaction.set_boards(&board_frames(&scene), &scene);
+        let mut t = 0.2;
+        // One frame of the right controller aimed at the board's centre with the given
+        // trigger value and tool button.
+        let mut step = |interaction: &mut Interaction, trigger: f32, tool: bool| {
+            let mut frame = xr.frame_at(t);
+            let c = frame.controllers[1].as_mut().expect("right");
+            c.aim.position_mm = target + Vec3::new(150.0, 100.0, 250.0);
+            c.aim.orientation = Quat::IDENTITY;
+            c.trigger = trigger;
+            c.buttons = if tool { TOOL_BUTTON } else { 0 };
+            t += 0.01;
+            interaction.update(&frame, frame.predicted_display_time_ns)
+        };
+        let mut seen = vec![interaction.measure_tool];
+        for _ in 0..5 {
+            // Held for three frames: one press, one step.
+            for held in [true, true, true, false] {
+                step(&mut interaction, 0.0, held);
+            }
+            seen.push(interaction.measure_tool);
+        }
+        assert_eq!(
+            seen,
+            vec![
+                None,
+                Some(MeasureTool::Distance),
+                Some(MeasureTool::Angle),
+                Some(MeasureTool::Cobb),
+                Some(MeasureTool::Trajectory),
+                None
+            ]
+        );
+        // With a tool chosen the trigger places a point instead of drawing; a step of the tool
+        // drops it; with none the trigger draws again.
+        for _ in 0..2 {
+            step(&mut interaction, 0.0, true);
+            step(&mut interaction, 0.0, false);
+        }
+        assert_eq!(interaction.measure_tool, Some(MeasureTool::Angle));
+        let mut events = Vec::new();
+        for trigger in [1.0, 1.0, 0.0] {
+            events.extend(step(&mut interaction, trigger, false).events);
+        }
+        assert_eq!(interaction.measure_points().len(), 1);
+        assert_eq!(count(&events, |p| matches!(p, Payload::StrokeBegin(_))), 0);
+        for _ in 0..3 {
+            step(&mut interaction, 0.0, true);
+            step(&mut interaction, 0.0, false);
+        }
+        assert_eq!(interaction.measure_tool, None);
+        assert!(interaction.measure_points().is_empty());
+        let mut events = Vec::new();
+        for trigger in [1.0, 1.0, 0.0] {
+            events.extend(step(&mut interaction, trigger, false).events);
+        }
+        assert_eq!(count(&events, |p| matches!(p, Payload::StrokeBegin(_))), 1);
+    }
+
     #[test]
     fn trigger_presses_of_the_measure_tool_on_a_board_record_a_distance_in_its_millimetres() {
         let target = Vec3::new(0.0, 1000.0, -500.0);

@@ -32,7 +32,7 @@ use openxr as xr;
 use twinray_lessons::event::{ControllerState, HandJoint, HandJoints, Pose, HAND_JOINT_COUNT};
 use twinray_renderer::{ExternalFormat, GpuContext, RgbaImage, VulkanCreator};
 
-use crate::source::{EyeView, Fov, XrFrame, XrSource, MENU_BUTTON};
+use crate::source::{EyeView, Fov, XrFrame, XrSource, MENU_BUTTON, TOOL_BUTTON};
 use crate::XrError;
 
 const VIEW_TYPE: xr::ViewConfigurationType = xr::ViewConfigurationType::PRIMARY_STEREO;
@@ -54,6 +54,7 @@ struct Actions {
     squeeze: xr::Action<f32>,
     thumbstick: xr::Action<xr::Vector2f>,
     menu: xr::Action<bool>,
+    tool: xr::Action<bool>,
     grip: xr::Action<xr::Posef>,
     aim: xr::Action<xr::Posef>,
     hand_paths: [xr::Path; 2],
@@ -466,6 +467,12 @@ impl OpenXrSource {
             .state(&self.session, path)
             .map_err(runtime_error("reading controllers"))?
             .current_state;
+        let tool = self
+            .actions
+            .tool
+            .state(&self.session, path)
+            .map_err(runtime_error("reading controllers"))?
+            .current_state;
         let stick = self
             .actions
             .thumbstick
@@ -480,7 +487,7 @@ impl OpenXrSource {
             } else {
                 pose_mm(grip.pose)
             },
-            buttons: if menu { MENU_BUTTON } else { 0 },
+            buttons: if menu { MENU_BUTTON } else { 0 } | if tool { TOOL_BUTTON } else { 0 },
             trigger: read(&self.actions.trigger)?,
             squeeze: read(&self.actions.squeeze)?,
             thumbstick,
@@ -540,6 +547,9 @@ fn create_actions(instance: &xr::Instance) -> Result<Actions, XrError> {
             .map_err(err())?,
         menu: set
             .create_action("menu", "Record / chapter", &hand_paths)
+            .map_err(err())?,
+        tool: set
+            .create_action("tool", "Next measure tool", &hand_paths)
             .map_err(err())?,
         grip: set
             .create_action("grip_pose", "Grip pose", &hand_paths)
@@ -601,6 +611,15 @@ fn create_actions(instance: &xr::Instance) -> Result<Actions, XrError> {
     touch.push(xr::Binding::new(
         &actions.menu,
         path("/user/hand/right/input/a/click")?,
+    ));
+    // The simple controller has no spare button: its users cannot change the measure tool.
+    touch.push(xr::Binding::new(
+        &actions.tool,
+        path("/user/hand/left/input/x/click")?,
+    ));
+    touch.push(xr::Binding::new(
+        &actions.tool,
+        path("/user/hand/right/input/b/click")?,
     ));
     instance
         .suggest_interaction_profile_bindings(

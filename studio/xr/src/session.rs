@@ -457,6 +457,7 @@ impl VrSession {
             self.interaction.set_boards(&inputs.boards, &state.scene);
             self.pick_measure_points(&mut inputs, time_ns)?;
             self.name_pointed_structure(frame, &mut inputs, &state)?;
+            self.show_measure_tool(frame, &mut inputs);
         }
         // A replay's learner may have moved the lesson's world (grabbed it, or follows the
         // instructor): the eyes look at it from where they stand in it.
@@ -583,6 +584,35 @@ impl VrSession {
             self.pointed = Some(name);
         }
         Ok(())
+    }
+
+    /// While a measure tool is chosen (the tool button), its name and the point the trigger
+    /// places next are shown at the right controller, so the instructor knows what the trigger
+    /// does before pressing it.
+    fn show_measure_tool(&self, frame: &XrFrame, inputs: &mut twinray_scene::FrameInputs) {
+        let (Some(tool), Some(aim)) = (
+            self.interaction.measure_tool,
+            frame.controllers[1].map(|c| c.aim),
+        ) else {
+            return;
+        };
+        inputs
+            .annotations
+            .texts
+            .push(twinray_scene::annotations::TextLabel {
+                measurement_id: None,
+                anchor_mm: self
+                    .interaction
+                    .twin()
+                    .patient_from_stage(aim.position_mm)
+                    .as_dvec3(),
+                text: format!(
+                    "{}: point {} of {}",
+                    tool.name(),
+                    self.interaction.measure_points().len() + 1,
+                    tool.points_needed()
+                ),
+            });
     }
 
     /// The labelled structure the right controller pointed at in the last live frame (shown

@@ -20,6 +20,9 @@ use crate::XrError;
 
 /// Bit of [`ControllerState::buttons`] set while the menu button is held.
 pub const MENU_BUTTON: u32 = 1;
+/// Bit of [`ControllerState::buttons`] set while the tool button is held (X on the left Touch
+/// controller, B on the right): each press steps to the next measure tool.
+pub const TOOL_BUTTON: u32 = 2;
 
 /// Refresh period of a 90 Hz headset, the rate the comfort governor aims at by default.
 pub const PERIOD_90HZ_NS: i64 = 11_111_111;
