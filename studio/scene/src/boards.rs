@@ -412,6 +412,31 @@ impl BoardFrames {
         }
         best
     }
+
+    /// The board a pen tip at `point` (patient mm) touches: the nearest one whose plane lies
+    /// within `within_mm` of it (in front or just behind) with the tip over its image, and the
+    /// tip's projection onto it in board mm. `only` restricts it to one board (a stroke stays
+    /// on the board it began on). For drawing on a board with a pen held in the hand.
+    #[must_use]
+    pub fn touch(&self, point: DVec3, within_mm: f64, only: Option<u32>) -> Option<(u32, Vec3)> {
+        let mut best: Option<(u32, f64, Vec3)> = None;
+        for (&id, b) in &self.boards {
+            if only.is_some_and(|o| o != id) {
+                continue;
+            }
+            let board_from_patient = b.patient_from_board.inverse();
+            let o = board_from_patient.transform_point3(point);
+            // Board mm may be scaled against patient mm: measure the gap in patient mm.
+            let gap_mm = (b.patient_from_board.transform_point3(o.with_z(0.0)) - point).length();
+            if gap_mm > within_mm || o.x.abs() > b.half_size_mm.x || o.y.abs() > b.half_size_mm.y {
+                continue;
+            }
+            if best.is_none_or(|(_, g, _)| gap_mm < g) {
+                best = Some((id, gap_mm, o.with_z(0.0).as_vec3()));
+            }
+        }
+        best.map(|(id, _, p)| (id, p))
+    }
 }
 
 /// A board moved by hand records its pose at most this often (lesson time), plus its final

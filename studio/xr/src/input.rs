@@ -136,8 +136,16 @@ impl TwinPlacement {
 struct ActiveStroke {
     id: u32,
     hand: Handedness,
+    /// The anatomy, or the board the pen touched when the stroke began.
+    space: Space,
+    /// The last point, in `space`'s mm.
     last_mm: Vec3,
 }
+
+/// How near the pen tip must come to an X-ray board's plane (patient mm, in front of it or
+/// just behind) for a stroke to be drawn on the board rather than in the air beside it: a
+/// hand cannot hold a pen exactly on a plane it does not feel.
+const BOARD_TOUCH_MM: f64 = 15.0;
 
 #[derive(Debug, Clone, Copy)]
 struct GrabAnchor {
@@ -518,9 +526,15 @@ impl Interaction {
                     let id = self.next_stroke_id;
                     self.next_stroke_id += 1;
                     let p = self.twin.patient_from_stage(tip);
+                    // A pen touching a board draws on it, in its millimetres (it then
+                    // follows the board when it moves), as the desktop's pen does.
+                    let (space, p) = match self.boards.touch(p.as_dvec3(), BOARD_TOUCH_MM, None) {
+                        Some((board, on_board)) => (Space::Board(board), on_board),
+                        None => (Space::Patient, p),
+                    };
                     out.events.push(ev(Payload::StrokeBegin(StrokeBegin {
                         stroke_id: id,
-                        space: Space::Patient,
+                        space,
                         style: self.style,
                     })));
                     out.events.push(ev(Payload::StrokePoint(StrokePoint {
@@ -531,12 +545,21 @@ impl Interaction {
                     self.stroke = Some(ActiveStroke {
                         id,
                         hand,
+                        space,
                         last_mm: p,
                     });
                 }
                 (Some(s), true, Some(tip)) if s.hand == hand => {
                     let p = self.twin.patient_from_stage(tip);
-                    if p.distance(s.last_mm) >= STROKE_SPACING_MM {
+                    // On a board, points where the pen has left it are skipped (lifted).
+                    let p = match s.space {
+                        Space::Board(board) => self
+                            .boards
+                            .touch(p.as_dvec3(), BOARD_TOUCH_MM, Some(board))
+                            .map(|(_, on_board)| on_board),
+                        _ => Some(p),
+                    };
+                    if let Some(p) = p.filter(|p| p.distance(s.last_mm) >= STROKE_SPACING_MM) {
                         out.events.push(ev(Payload::StrokePoint(StrokePoint {
                             stroke_id: s.id,
                             position_mm: p,
@@ -1032,6 +1055,69 @@ mod tests {
     /// With the distance tool, two trigger presses with the ray on a board place a distance
     /// in the board's millimetres (as the desktop's clicks on a board do), a press beside it
     /// asks the session for an anatomy pick along the ray, and the trigger draws nothing.
+    #[test]
+    fn a_pen_touching_a_board_draws_on_it_in_its_millimetres_and_one_in_the_air_on_the_anatomy() {
+        let target = Vec3::new(0.0, 1000.0, -500.0);
+        let xr = SimulatedXr::new(target, [8, 8], 500);
+        let twin = TwinPlacement::rigid(Pose {
+            position_mm: target,
+            orientation: Quat::IDENTITY,
+        });
+        let mut interaction = Interaction::new(twin, 1);
+        let scene = one_board();
+        interaction.set_boards(&board_frames(&scene), &scene);
+        let mut t = 0.2;
+        // A stroke of the right controller through `tips` (patient mm; the twin is at
+        // `target`, unrotated): trigger down on the first, up after the last.
+        let mut stroke = |interaction: &mut Interaction, tips: &[Vec3]| {
+            let mut events = Vec::new();
+            let last = tips.len() - 1;
+            for (k, tip) in tips.iter().chain([&tips[last]]).enumerate() {
+                let mut frame = xr.frame_at(t);
+                let c = frame.controllers[1].as_mut().expect("right");
+                c.aim.position_mm = target + *tip;
+                c.trigger = if k <= last { 1.0 } else { 0.0 };
+                t += 0.01;
+                events.extend(
+                    interaction
+                        .update(&frame, frame.predicted_display_time_ns)
+                        .events,
+                );
+            }
+            events
+                .into_iter()
+                .filter_map(|e| match e.payload {
+                    Payload::StrokeBegin(b) => Some(format!("begin {:?}", b.space)),
+                    Payload::StrokePoint(p) => Some(format!("{:.0?}", p.position_mm)),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        };
+        // Touching the board (centre (150, 100, 0), facing +z): 10 mm in front, then 8 mm
+        // behind, then off its edge (skipped), then back on it.
+        let on_board = stroke(
+            &mut interaction,
+            &[
+                Vec3::new(110.0, 130.0, 10.0),
+                Vec3::new(170.0, 50.0, -8.0),
+                Vec3::new(150.0 + BOARD_MM, 100.0, 0.0),
+                Vec3::new(150.0, 100.0, 5.0),
+            ],
+        );
+        assert_eq!(
+            on_board,
+            vec![
+                "begin Board(1)",
+                "Vec3(-40, 30, 0)",
+                "Vec3(20, -50, 0)",
+                "Vec3(0, 0, 0)"
+            ]
+        );
+        // 100 mm in front of it: in the air, on the anatomy's frame.
+        let in_air = stroke(&mut interaction, &[Vec3::new(150.0, 100.0, 100.0)]);
+        assert_eq!(in_air, vec!["begin Patient", "Vec3(150, 100, 100)"]);
+    }
+
     #[test]
     fn the_tool_button_steps_through_the_measure_tools_and_the_trigger_follows_it() {
         let target = Vec3::new(0.0, 1000.0, -500.0);
