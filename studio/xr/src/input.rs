@@ -7,7 +7,8 @@
 //! - grip grabs the twin: one hand moves and turns it rigidly, two hands move it by their
 //!   midpoint, turn it about the vertical and scale it by their distance; a grip pressed with
 //!   the controller's ray on an X-ray board takes the board instead, which then moves and turns
-//!   rigidly with that controller until the grip is let go (recorded as board poses at most
+//!   rigidly with that controller (the other hand's grip closing on it scales it by the
+//!   hands' distance) until the grip is let go (recorded as board poses at most
 //!   every `BOARD_DRAG_RECORD_INTERVAL_NS`, and the last one on release, as the desktop does);
 //! - the thumbsticks move it smoothly: the left one slides it over the floor (forward is
 //!   where the head looks), the right one turns it about the vertical (x) and scales it (y),
@@ -162,6 +163,12 @@ struct BoardHold {
     drag: BoardDrag,
     /// The grip's pose in patient space when it took hold.
     grip_at_grab: Pose,
+    /// The board's scale against its width when it was taken (1 until a second hand scales it).
+    scale: f32,
+    /// The other hand, when its grip joined on the same board: the two grips' distance then
+    /// (patient mm) and the scale then. Their distance scales the board, as two hands scale
+    /// the twin.
+    second: Option<(f32, f32)>,
 }
 
 /// Per-hand pressed states with hysteresis.
@@ -372,8 +379,41 @@ impl Interaction {
                         hand: i,
                         drag: BoardDrag::grab(id, state),
                         grip_at_grab: self.patient_pose(c.grip),
+                        scale: 1.0,
+                        second: None,
                     });
                     break;
+                }
+            }
+        }
+        // The other hand joins the hold when its grip closes with its ray on the same board,
+        // and leaves it when the grip opens (the board keeps the size it had then).
+        if let Some(hold) = &self.board_hold {
+            let other = 1 - hold.hand;
+            let gap = match (frame.controllers[hold.hand], frame.controllers[other]) {
+                (Some(a), Some(b)) => Some(
+                    self.patient_pose(a.grip)
+                        .position_mm
+                        .distance(self.patient_pose(b.grip).position_mm),
+                ),
+                _ => None,
+            };
+            let joins = hold.second.is_none()
+                && self.buttons[other].grip
+                && !grips_before[other]
+                && frame.controllers[other]
+                    .is_some_and(|c| self.board_under(c.aim) == Some(hold.drag.board_id));
+            let leaves = hold.second.is_some() && (!self.buttons[other].grip || gap.is_none());
+            if let Some(hold) = &mut self.board_hold {
+                match gap.filter(|g| *g > 1.0) {
+                    Some(g) if joins => hold.second = Some((g, hold.scale)),
+                    _ if leaves => hold.second = None,
+                    Some(g) => {
+                        if let Some((g0, s0)) = hold.second {
+                            hold.scale = s0 * g / g0;
+                        }
+                    }
+                    None => {}
                 }
             }
         }
@@ -389,7 +429,7 @@ impl Interaction {
                 position_mm: now.position_mm - turn * hold.grip_at_grab.position_mm,
                 orientation: turn,
             };
-            let (change, record) = hold.drag.moved(motion, 1.0, time_ns);
+            let (change, record) = hold.drag.moved(motion, hold.scale, time_ns);
             if record {
                 out.events.push(Event::new(time_ns, Payload::Scene(change)));
             } else {
@@ -579,9 +619,13 @@ impl Interaction {
         self.hold_boards(frame, grips_before, &mut out, time_ns);
         // Grabbing: re-anchor whenever the set of gripping hands changes (a hand holding a
         // board holds only the board).
-        let holding_board = self.board_hold.as_ref().map(|h| h.hand);
+        let on_board = |i: usize| {
+            self.board_hold
+                .as_ref()
+                .is_some_and(|h| h.hand == i || (h.second.is_some() && h.hand == 1 - i))
+        };
         let grip_poses: [Option<Pose>; 2] = [0, 1].map(|i| {
-            if self.buttons[i].grip && holding_board != Some(i) {
+            if self.buttons[i].grip && !on_board(i) {
                 frame.controllers[i].map(|c| c.grip)
             } else {
                 None
@@ -1319,5 +1363,75 @@ mod tests {
             recorded.len()
         );
         assert_eq!(recorded.last().map(|r| r.1), Some(board));
+    }
+
+    #[test]
+    fn a_second_grip_on_a_held_board_scales_it_by_the_hands_distance_not_the_twin() {
+        let target = Vec3::new(0.0, 1000.0, -500.0);
+        let xr = SimulatedXr::new(target, [8, 8], 500);
+        let twin = TwinPlacement::rigid(Pose {
+            position_mm: target,
+            orientation: Quat::IDENTITY,
+        });
+        let mut interaction = Interaction::new(twin, 1);
+        let mut scene = one_board();
+        // Both controllers aim at the board (centre (150, 100, 0), facing +z) from 250 mm
+        // in front; `left` is the left grip's x, its squeeze `left_grip`.
+        let controller = |x: f32, squeeze: f32| ControllerState {
+            grip: Pose {
+                position_mm: target + Vec3::new(x, 100.0, 250.0),
+                orientation: Quat::IDENTITY,
+            },
+            aim: Pose {
+                position_mm: target + Vec3::new(150.0, 100.0, 250.0),
+                orientation: Quat::IDENTITY,
+            },
+            buttons: 0,
+            trigger: 0.0,
+            squeeze,
+            thumbstick: glam::Vec2::ZERO,
+        };
+        let mut twin_moves = 0;
+        let mut t = 0.2;
+        let steps: [(f32, f32); 6] = [
+            (100.0, 0.0), // right grip takes the board, the left hand is open
+            (100.0, 1.0), // the left grip joins 100 mm from the right one
+            (50.0, 1.0),  // 150 mm: 1.5 times as wide
+            (25.0, 1.0),  // 175 mm: 1.75 times
+            (25.0, 0.0),  // the left hand lets go: the size stays
+            (100.0, 0.0),
+        ];
+        let mut widths = Vec::new();
+        for (left_x, left_grip) in steps {
+            let mut frame = xr.frame_at(t);
+            frame.hands = [None, None];
+            frame.controllers = [
+                Some(controller(left_x, left_grip)),
+                Some(controller(200.0, 1.0)),
+            ];
+            interaction.set_boards(&board_frames(&scene), &scene);
+            let out = interaction.update(&frame, frame.predicted_display_time_ns);
+            for e in &out.events {
+                match &e.payload {
+                    Payload::Scene(change @ SceneChange::BoardPose { .. }) => scene.apply(change),
+                    Payload::Scene(
+                        SceneChange::TwinPose { .. } | SceneChange::TwinScale { .. },
+                    ) => {
+                        twin_moves += 1;
+                    }
+                    _ => {}
+                }
+            }
+            for change in &out.shown {
+                scene.apply(change);
+            }
+            widths.push(scene.boards[&1].width_mm / BOARD_MM);
+            t += 0.2;
+        }
+        assert_eq!(twin_moves, 0, "the grips held the board, not the twin");
+        let want = [1.0, 1.0, 1.5, 1.75, 1.75, 1.75];
+        for (w, x) in widths.iter().zip(want) {
+            assert!((w - x).abs() < 1e-3, "{widths:?}");
+        }
     }
 }
