@@ -149,3 +149,24 @@ fn segment_warns_when_the_models_normalisation_does_not_fit_the_modality() {
     assert!(!err.contains("normalises"), "{err}");
     std::fs::remove_file(&out_labels).ok();
 }
+
+#[test]
+fn info_reports_the_philips_scale_slope_and_how_to_get_floating_point_values() {
+    let folder = repo().join("segmentation/io/tests/fixtures/dicom/mr/philips_mr");
+    let out = twinray(&["info", folder.to_str().expect("utf-8")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    // RescaleSlope 1.5, RescaleIntercept -10, MR Scale Slope 0.25 (make_mr_dicom_fixtures.py).
+    assert!(text.contains("value = stored × 1.5 + -10"), "{text}");
+    assert!(
+        text.contains(
+            "Philips scale:     scale slope 0.25, scale intercept 0: floating-point value \
+             = value / (1.5 × 0.25) = value × 2.666667"
+        ),
+        "{text}"
+    );
+    // A series without the private scale says nothing about it.
+    let study = repo().join("segmentation/io/tests/fixtures/dicom/mr/mr_study");
+    let out = twinray(&["info", study.to_str().expect("utf-8")]);
+    assert!(!stdout(&out).contains("Philips"), "{}", stdout(&out));
+}
