@@ -9,18 +9,26 @@
 //! model's spacing; the peer is given that resampled array as NIfTI, since it does no
 //! resampling). Peer figures need the peer venv (`~/.cache/twinray-peers/venv`). Prints figures
 //! only; no timing asserts.
+//!
+//! twinray and the peer are timed in alternation ([`ROUNDS`] rounds of one twinray pass, then
+//! one peer process with one timed pass), and the ratio is of their medians: run one after the
+//! other on a shared machine, a burst of someone else's load lands on one side only, and the
+//! ratio swung from 0.72x to 1.81x between runs. Each pass's CPU time (all threads) is printed
+//! beside its wall time: it grows far less with other users' load.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use twinray_benches::{median, peak_rss_mib, peers_python, reset_peak_rss};
+use twinray_benches::{median, peak_rss_mib, peers_python, process_cpu_ms, reset_peak_rss};
 use twinray_io::dicom::{load_series, LoadOptions};
 use twinray_io::{read_ct, write_ct, CtVolume, Volume};
 use twinray_segmentation::{Model, ModelGrid, Runtime, SegmentOptions, Segmenter};
 
 const REPEATS: usize = 3;
+/// Alternating twinray / peer rounds for the comparison.
+const ROUNDS: usize = 3;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -72,7 +80,8 @@ fn run_peer(
     onnx: &Path,
     nifti: &Path,
     model: &Model,
-) -> Result<(serde_json::Value, Option<f64>)> {
+    repeats: usize,
+) -> Result<(serde_json::Value, Option<f64>, Option<f64>)> {
     let d = model.description();
     // The peer knows only the CT scheme; the benchmark's own model uses it.
     let twinray_segmentation::Normalization::Ct {
@@ -88,11 +97,20 @@ fn run_peer(
     let patch = d.patch_size.map(|p| p.to_string()).join("x");
     // Run the peer's main() and print its peak RSS after its own JSON line: VmHWM, which belongs
     // to the process image (getrusage's ru_maxrss would include this process's RSS at fork).
+    // The peer logs once after its warm-up and once after each timed pass: the process CPU time
+    // (all threads) at those logs gives the timed passes' CPU time, without session creation,
+    // warm-up or Python's start.
     let code = format!(
-        "import json, runpy, sys\nsys.argv = {argv}\n\
+        "import json, os, runpy, sys, time\nsys.argv = {argv}\n\
+         sys.path.insert(0, os.path.dirname(sys.argv[0]))\nimport peerlib\n\
+         cpu = []\nlog = peerlib.log\n\
+         def logged(*a, **k):\n    cpu.append(time.process_time())\n    return log(*a, **k)\n\
+         peerlib.log = logged\n\
          runpy.run_path(sys.argv[0], run_name='__main__')\n\
          hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM:')]\n\
-         print(json.dumps({{'maxrss_kib': float(hwm[0].split()[1]) if hwm else None}}))",
+         passes = cpu[-1] - cpu[-1 - {repeats}] if len(cpu) > {repeats} else None\n\
+         print(json.dumps({{'maxrss_kib': float(hwm[0].split()[1]) if hwm else None, \
+         'cpu_s_per_pass': passes / {repeats} if passes is not None else None}}))",
         argv = serde_json::to_string(&[
             script.to_string_lossy().into_owned(),
             "--model".into(),
@@ -105,7 +123,7 @@ fn run_peer(
             d.step_fraction.to_string(),
             format!("--ct-norm={clip_low},{clip_high},{mean},{std}"),
             "--repeats".into(),
-            REPEATS.to_string(),
+            repeats.to_string(),
         ])?
     );
     let out = Command::new(python)
@@ -128,7 +146,11 @@ fn run_peer(
     };
     let result: serde_json::Value = serde_json::from_str(result).context("peer JSON")?;
     let rss: serde_json::Value = serde_json::from_str(rss).context("peer RSS")?;
-    Ok((result, rss["maxrss_kib"].as_f64().map(|k| k / 1024.0)))
+    Ok((
+        result,
+        rss["maxrss_kib"].as_f64().map(|k| k / 1024.0),
+        rss["cpu_s_per_pass"].as_f64(),
+    ))
 }
 
 /// The peer's tiny U-Net (base 16, 4 classes, seed 0) with a description at patch 64.
@@ -232,19 +254,63 @@ fn main() -> Result<()> {
                     .parent()
                     .unwrap_or_else(|| Path::new("."))
                     .join(&d.onnx);
-                match run_peer(py, &onnx, &nifti, &model) {
-                    Ok((peer, peer_rss)) => {
-                        let total = peer["total_s_median"].as_f64().unwrap_or(f64::NAN);
-                        let per = peer["s_per_window_median"].as_f64().unwrap_or(f64::NAN);
-                        println!(
-                            "  peer onnx_sliding_window.py: {total:.2} s total, {per:.3} s/window, {} windows, peak RSS {} MiB; twinray/peer total {:.2}x",
-                            peer["windows"],
-                            peer_rss.map_or_else(|| "?".into(), |m| format!("{m:.0}")),
-                            ours.total_s / total
-                        );
+                let mut seg = Segmenter::new(&runtime, &model, None)?;
+                let options = SegmentOptions::default();
+                seg.segment(ct, &options, &mut |_| {})?;
+                let (mut ours_wall, mut ours_cpu) = (Vec::new(), Vec::new());
+                let (mut peer_wall, mut peer_cpu) = (Vec::new(), Vec::new());
+                let mut peer_line = String::new();
+                for _ in 0..ROUNDS {
+                    let (start, cpu0) = (Instant::now(), process_cpu_ms());
+                    seg.segment(ct, &options, &mut |_| {})?;
+                    ours_wall.push(start.elapsed().as_secs_f64());
+                    if let (Some(a), Some(b)) = (cpu0, process_cpu_ms()) {
+                        ours_cpu.push((b - a) / 1000.0);
                     }
-                    Err(e) => println!("  peer: {e:#}"),
+                    match run_peer(py, &onnx, &nifti, &model, 1) {
+                        Ok((peer, peer_rss, cpu)) => {
+                            peer_wall.push(peer["total_s_median"].as_f64().unwrap_or(f64::NAN));
+                            peer_cpu.extend(cpu);
+                            peer_line = format!(
+                                "{} windows, {:.3} s/window, peak RSS {} MiB",
+                                peer["windows"],
+                                peer["s_per_window_median"].as_f64().unwrap_or(f64::NAN),
+                                peer_rss.map_or_else(|| "?".into(), |m| format!("{m:.0}"))
+                            );
+                        }
+                        Err(e) => {
+                            peer_line = format!("{e:#}");
+                            break;
+                        }
+                    }
                 }
+                drop(seg);
+                if peer_wall.is_empty() {
+                    println!("  peer: {peer_line}");
+                    continue;
+                }
+                let list = |v: &[f64]| {
+                    v.iter()
+                        .map(|x| format!("{x:.2}"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                };
+                let cpu_median = |v: &[f64]| {
+                    if v.is_empty() {
+                        f64::NAN
+                    } else {
+                        median(v.to_vec())
+                    }
+                };
+                println!(
+                    "  alternating {ROUNDS} rounds, s per pass (wall | CPU): twinray {} | {}, peer onnx_sliding_window.py {} | {} ({peer_line}); medians twinray/peer: wall {:.2}x, CPU {:.2}x",
+                    list(&ours_wall),
+                    list(&ours_cpu),
+                    list(&peer_wall),
+                    list(&peer_cpu),
+                    median(ours_wall.clone()) / median(peer_wall.clone()),
+                    cpu_median(&ours_cpu) / cpu_median(&peer_cpu)
+                );
             }
         }
     }

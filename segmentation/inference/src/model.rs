@@ -138,6 +138,29 @@ impl Normalization {
         }
     }
 
+    /// Why a model normalised this way gives doubtful labels on an image of `modality`, as a
+    /// sentence for a warning; `None` where the scheme fits. The CT scheme clips fixed Hounsfield
+    /// units, which an MR's scanner units are not, so its labels on an MR are noise. The z-score
+    /// is nnU-Net's scheme for MR and other non-CT images (its CT models use the CT scheme), so
+    /// a z-score model on a CT is most likely an MR model: worth a warning, not an error, since
+    /// a model may have been trained on CT that way.
+    #[must_use]
+    pub fn modality_warning(&self, modality: twinray_volume::Modality) -> Option<&'static str> {
+        use twinray_volume::Modality;
+        match (self, modality) {
+            (Self::Ct { .. }, Modality::Mr) => Some(
+                "the model normalises CT Hounsfield units, so its labels on an MR are not \
+                 meaningful (MR segmentation needs an MR model, normalisation scheme \"zscore\")",
+            ),
+            (Self::ZScore, Modality::Ct) => Some(
+                "the model normalises each image by its own mean and spread (scheme \"zscore\", \
+                 nnU-Net's scheme for MR), so it is likely an MR model and its labels on a CT \
+                 may not be meaningful",
+            ),
+            (Self::Ct { .. }, Modality::Ct) | (Self::ZScore, Modality::Mr) => None,
+        }
+    }
+
     /// Normalises `image` (one whole image on the model grid, unpadded) in place.
     pub fn apply(&self, image: &mut [f32]) {
         let [lo, hi, mean, std] = self.parameters(image);
@@ -427,6 +450,22 @@ mod tests {
         assert_eq!(d.ids_by_channel(), vec![0, 5]);
         assert!(d.input_name.is_none());
         assert_eq!(Direction::R.lps(), DVec3::NEG_X);
+    }
+
+    #[test]
+    fn warns_only_when_the_scheme_does_not_fit_the_modality() {
+        use twinray_volume::Modality;
+        let ct = parse(EXAMPLE).expect("valid").normalization;
+        assert!(ct.modality_warning(Modality::Ct).is_none());
+        let why = ct.modality_warning(Modality::Mr).expect("CT model on MR");
+        assert!(why.contains("Hounsfield"), "{why}");
+        assert!(Normalization::ZScore
+            .modality_warning(Modality::Mr)
+            .is_none());
+        let why = Normalization::ZScore
+            .modality_warning(Modality::Ct)
+            .expect("z-score model on CT");
+        assert!(why.contains("MR model"), "{why}");
     }
 
     #[test]

@@ -16,17 +16,24 @@ which means "no scaling"; geometry is the NIfTI's, converted from RAS to DICOM's
 - enhanced_mr.dcm: Enhanced MR Image Storage, the same 4 slices as frames in decreasing z,
   geometry in the functional groups, Frame VOI LUT 400/800, no Pixel Value Transformation (MR
   frames usually have none).
+- philips_mr/ (written alone with the argument `philips`, so the others keep their UIDs):
+  a Philips series of slices k = 9..10 in Implicit VR Little Endian (private tags then have
+  no VR in the file, as in many Philips exports), Manufacturer "Philips Medical Systems",
+  RescaleSlope 1.5, RescaleIntercept -10, private creator "Philips MR Imaging DD 001",
+  MR Scale Slope (2005,100E) 0.25 and MR Scale Intercept (2005,100D) 0: displayed values
+  DV = 1.5 v - 10, floating-point values FP = DV / (1.5 x 0.25).
 - ../../mr_window_reference.txt: numpy.percentile of the whole NIfTI at 0.1 and 99.9 (3D
   Slicer's automatic window rule), the value range, and the same for series 5's voxels.
 """
 import random
+import sys
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import (
-    ExplicitVRLittleEndian, generate_uid, MRImageStorage, EnhancedMRImageStorage,
+    ExplicitVRLittleEndian, ImplicitVRLittleEndian, generate_uid, MRImageStorage, EnhancedMRImageStorage,
 )
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -122,6 +129,28 @@ def enhanced():
     ds.save_as(OUT / "enhanced_mr.dcm", enforce_file_format=True)
 
 
+def philips():
+    folder = OUT / "philips_mr"
+    folder.mkdir(parents=True, exist_ok=True)
+    series = generate_uid(entropy_srcs=["twinray-mr-philips"])
+    for n, k in enumerate(range(9, 11)):
+        ds = base(MRImageStorage, series, 8, "T1W_philips")
+        ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+        ds.Manufacturer = "Philips Medical Systems"
+        ds.ImageType = ["ORIGINAL", "PRIMARY", "M_FFE", "M", "FFE"]
+        ds.InstanceNumber = n + 1
+        ds.ImagePositionPatient = position(k)
+        ds.ImageOrientationPatient = [float(v) for v in [*row_dir, *col_dir]]
+        ds.PixelSpacing = spacing
+        ds.SliceThickness = step
+        ds.RescaleSlope, ds.RescaleIntercept = "1.5", "-10"
+        ds.add_new(0x20050010, "LO", "Philips MR Imaging DD 001")
+        ds.add_new(0x2005100D, "FL", 0.0)
+        ds.add_new(0x2005100E, "FL", 0.25)
+        ds.PixelData = plane(k).astype("<i2").tobytes()
+        ds.save_as(folder / f"IM_{n:04d}", enforce_file_format=True)
+
+
 def main():
     study = OUT / "mr_study"
     study.mkdir(parents=True, exist_ok=True)
@@ -139,4 +168,7 @@ def main():
     )
 
 
-main()
+if sys.argv[1:] == ["philips"]:
+    philips()
+else:
+    main()

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use twinray_volume::{CtVolume, Intensity, LabelVolume, Modality};
 
-use crate::dicom::{self, DicomError, GeometryPolicy, LoadOptions};
+use crate::dicom::{self, DicomError, GeometryPolicy, LoadOptions, PhilipsScale};
 use crate::nifti_io::{read_ct, read_labels, NiftiError};
 
 /// Called with (slices decoded, total) while a DICOM series decodes, from worker threads.
@@ -28,6 +28,10 @@ pub struct LoadedCase {
     pub labels: Option<LabelVolume>,
     /// What a user should know (resampled series, SEG segments left out), each naming its file.
     pub warnings: Vec<String>,
+    /// Philips' private MR scale, when the image is a Philips DICOM series whose slices all
+    /// carry the same one: [`PhilipsScale::floating_point`] turns the loaded (displayed)
+    /// values into the scanner's floating-point values. The voxels stay displayed values.
+    pub philips_scale: Option<PhilipsScale>,
 }
 
 /// Why a case could not be loaded. Every variant names the file.
@@ -138,7 +142,7 @@ pub fn load_case_with(
     options: &CaseOptions<'_>,
 ) -> Result<LoadedCase, CaseError> {
     let mut warnings = Vec::new();
-    let (ct_volume, dicom_modality, dicom_window) = if ct.is_dir() || !is_nifti(ct) {
+    let (ct_volume, dicom_modality, dicom_window, philips_scale) = if ct.is_dir() || !is_nifti(ct) {
         let load = LoadOptions {
             series_number: options.series_number,
             policy: GeometryPolicy::Resample,
@@ -162,9 +166,10 @@ pub fn load_case_with(
             loaded.ct,
             Modality::from_dicom(&modality),
             first.and_then(|h| h.window),
+            loaded.series.philips_scale().ok().flatten(),
         )
     } else {
-        (read_ct(ct)?, None, None)
+        (read_ct(ct)?, None, None, None)
     };
     let modality = options.modality.or(dicom_modality).unwrap_or_else(|| {
         let (lo, hi) = ct_volume
@@ -206,6 +211,7 @@ pub fn load_case_with(
         intensity,
         labels: label_volume,
         warnings,
+        philips_scale,
     })
 }
 

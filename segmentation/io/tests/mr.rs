@@ -4,8 +4,13 @@
 
 use std::path::{Path, PathBuf};
 
+use dicom_core::{DataElement, PrimitiveValue, VR};
+use dicom_dictionary_std::tags;
+use dicom_object::open_file;
 use glam::DVec3;
-use twinray_io::dicom::{self, GeometryPolicy, LoadOptions};
+use twinray_io::dicom::{
+    self, GeometryPolicy, LoadOptions, PhilipsScale, PHILIPS_SCALE_INTERCEPT, PHILIPS_SCALE_SLOPE,
+};
 use twinray_io::{
     load_case, load_case_with, read_ct, CaseOptions, CtVolume, Intensity, Modality, WindowSource,
 };
@@ -40,6 +45,11 @@ fn reference(name: &str) -> [f64; 4] {
 
 /// Every voxel of `dicom` equals the NIfTI's voxel at the same patient position.
 fn assert_same_values_as_nifti(dicom: &CtVolume, nifti: &CtVolume) {
+    assert_values_as_nifti(dicom, nifti, |v| v);
+}
+
+/// Every voxel of `dicom` equals `expected` of the NIfTI's voxel at the same patient position.
+fn assert_values_as_nifti(dicom: &CtVolume, nifti: &CtVolume, expected: impl Fn(f32) -> f32) {
     let from_patient = nifti.geometry().voxel_from_patient();
     let [nx, ny, nz] = dicom.geometry().dims;
     for k in 0..nz {
@@ -52,7 +62,11 @@ fn assert_same_values_as_nifti(dicom: &CtVolume, nifti: &CtVolume) {
                 let at = nifti
                     .get(v.x as usize, v.y as usize, v.z as usize)
                     .expect("inside the NIfTI");
-                assert_eq!(dicom.get(i, j, k), Some(at), "voxel ({i}, {j}, {k}) at {p}");
+                assert_eq!(
+                    dicom.get(i, j, k).copied(),
+                    Some(expected(*at)),
+                    "voxel ({i}, {j}, {k}) at {p}"
+                );
             }
         }
     }
@@ -185,4 +199,105 @@ fn the_percentile_window_matches_numpy() {
 fn the_demo_ct_is_still_taken_for_a_ct() {
     let case = load_case(&repo().join("data/demo/example_ct.nii.gz"), None, None).expect("demo");
     assert_eq!(case.intensity.modality, Modality::Ct);
+}
+
+/// The scale `make_mr_dicom_fixtures.py philips` writes: RS 1.5, SS 0.25, SI 0.
+const FIXTURE_PHILIPS_SCALE: PhilipsScale = PhilipsScale {
+    scale_slope: 0.25,
+    scale_intercept: 0.0,
+    rescale_slope: 1.5,
+};
+
+#[test]
+fn a_philips_series_keeps_its_displayed_values_and_exposes_its_scale_slope() {
+    // Implicit VR: the private scale slope arrives as 4 untyped bytes.
+    let folder = fixtures().join("dicom/mr/philips_mr");
+    let scan = dicom::scan(&folder).expect("scan");
+    assert_eq!(
+        scan.series[0].slices[0].transfer_syntax_uid,
+        "1.2.840.10008.1.2"
+    );
+    let case = load_case(&folder, None, None).expect("the Philips series");
+    assert_eq!(case.intensity.modality, Modality::Mr);
+    assert_eq!(case.philips_scale, Some(FIXTURE_PHILIPS_SCALE));
+    // The voxels are the displayed values DV = PV x RS + RI, as before.
+    let nifti = read_ct(&mr_nifti()).expect("the MR NIfTI");
+    assert_values_as_nifti(&case.ct, &nifti, |v| 1.5 * v - 10.0);
+    // Philips' floating-point value: FP = DV / (RS x SS); PV 100 -> DV 140 -> FP 373.33.
+    let scale = case.philips_scale.expect("scale");
+    assert!((scale.floating_point(140.0) - 140.0 / 0.375).abs() < 1e-9);
+    assert!((scale.factor() - 1.0 / 0.375).abs() < 1e-12);
+}
+
+/// Copies the Philips fixture to a scratch folder, `edit` changing every file, and scans it.
+fn edited_philips(
+    name: &str,
+    edit: impl Fn(usize, &mut dicom_object::DefaultDicomObject),
+) -> dicom::DicomSeries {
+    let src = fixtures().join("dicom/mr/philips_mr");
+    let dir = std::env::temp_dir().join(format!("twinray-mr-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch");
+    for (n, file) in ["IM_0000", "IM_0001"].iter().enumerate() {
+        let mut obj = open_file(src.join(file)).expect("fixture opens");
+        edit(n, &mut obj);
+        obj.write_to_file(dir.join(file))
+            .expect("write edited copy");
+    }
+    let mut scan = dicom::scan(&dir).expect("scan");
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(scan.series.len(), 1);
+    scan.series.remove(0)
+}
+
+#[test]
+fn the_scale_slope_is_read_typed_only_from_philips_and_per_slice() {
+    let typed = |slope: f32| {
+        move |obj: &mut dicom_object::DefaultDicomObject| {
+            // Written as Explicit VR, so that the value comes back typed.
+            obj.meta_mut().set_transfer_syntax(
+                &dicom_transfer_syntax_registry::entries::EXPLICIT_VR_LITTLE_ENDIAN,
+            );
+            obj.put(DataElement::new(
+                PHILIPS_SCALE_SLOPE,
+                VR::FL,
+                PrimitiveValue::from(slope),
+            ));
+            obj.put(DataElement::new(
+                PHILIPS_SCALE_INTERCEPT,
+                VR::FL,
+                PrimitiveValue::from(2.0f32),
+            ));
+        }
+    };
+    // A typed FL value (explicit VR files); the scale intercept is kept as read.
+    let series = edited_philips("typed", |_, obj| typed(0.5)(obj));
+    assert_eq!(series.slices[0].transfer_syntax_uid, "1.2.840.10008.1.2.1");
+    assert_eq!(
+        series.philips_scale(),
+        Ok(Some(PhilipsScale {
+            scale_slope: 0.5,
+            scale_intercept: 2.0,
+            rescale_slope: 1.5,
+        }))
+    );
+    // Another manufacturer's (2005,100E) means something else: not read.
+    let series = edited_philips("siemens", |_, obj| {
+        obj.put(DataElement::new(
+            tags::MANUFACTURER,
+            VR::LO,
+            PrimitiveValue::from("SIEMENS"),
+        ));
+    });
+    assert_eq!(series.philips_scale(), Ok(None));
+    assert!(series.slices.iter().all(|s| s.philips_scale.is_none()));
+    // Slices with different scales: no single factor for the volume, each slice has its own.
+    let series = edited_philips("varies", |n, obj| {
+        typed(if n == 0 { 0.5 } else { 0.75 })(obj);
+    });
+    let distinct = series.philips_scale().expect_err("two scales");
+    assert_eq!(distinct.len(), 2);
+    // A zero slope is no scale (the image still loads as displayed values).
+    let series = edited_philips("zero", |_, obj| typed(0.0)(obj));
+    assert_eq!(series.philips_scale(), Ok(None));
 }

@@ -64,7 +64,50 @@ fn series_values(series: &DicomSeries) -> Vec<String> {
     if let Some([centre, width]) = first.window {
         lines.push(format!("window:            centre {centre}, width {width}"));
     }
+    match series.philips_scale() {
+        Ok(None) => {}
+        Ok(Some(scale)) => lines.push(philips_line(&scale)),
+        Err(scales) => {
+            let slopes: Vec<String> = scales
+                .iter()
+                .map(|s| format!("{} (rescale slope {})", s.scale_slope, s.rescale_slope))
+                .collect();
+            lines.push(format!(
+                "Philips scale:     differs between slices: scale slopes {} (floating-point \
+                 value = value / (rescale slope × scale slope), per slice); values shown are \
+                 the displayed values",
+                slopes.join(", ")
+            ));
+        }
+    }
     lines
+}
+
+/// Philips' private scale: what it is and how a user gets the scanner's floating-point values.
+fn philips_line(scale: &dicom::PhilipsScale) -> String {
+    let intercept = if scale.scale_intercept == 0.0 {
+        String::new()
+    } else {
+        " (not applied: Philips' formula has none)".to_owned()
+    };
+    format!(
+        "Philips scale:     scale slope {}, scale intercept {}{intercept}: floating-point value \
+         = value / ({} × {}) = value × {}; values shown are the displayed values",
+        scale.scale_slope,
+        scale.scale_intercept,
+        scale.rescale_slope,
+        scale.scale_slope,
+        six_digits(scale.factor())
+    )
+}
+
+/// `x` to six decimals, in scientific notation when that would hide its digits.
+fn six_digits(x: f64) -> String {
+    if (1e-3..1e6).contains(&x.abs()) {
+        format!("{x:.6}")
+    } else {
+        format!("{x:.6e}")
+    }
 }
 
 /// `twinray info` on a NIfTI image: grid, modality and values.

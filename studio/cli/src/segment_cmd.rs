@@ -105,13 +105,13 @@ pub fn run(args: &SegmentArgs) -> Result<()> {
     let mut segmenter = Segmenter::new(&runtime, &model, args.threads)?;
     let started = Instant::now();
     let loaded_case = load_volumes(&args.ct, None)?;
-    if loaded_case.intensity.modality == twinray_io::Modality::Mr {
-        // Every model description today normalises CT Hounsfield units (scheme "ct").
-        eprintln!(
-            "warning: {} is an MR image; the model normalises CT Hounsfield units, so its \
-             labels on an MR are not meaningful (MR segmentation needs an MR model)",
-            args.ct.display()
-        );
+    let modality = loaded_case.intensity.modality;
+    if let Some(why) = segmenter
+        .description()
+        .normalization
+        .modality_warning(modality)
+    {
+        eprintln!("warning: {} ({modality}): {why}", args.ct.display());
     }
     let ct = loaded_case.ct;
     let loaded = started.elapsed();

@@ -1,4 +1,4 @@
-//! `twinray info` and `twinray render` on MR images, as a user runs them.
+//! `twinray info`, `twinray render` and `twinray segment` on MR images, as a user runs them.
 
 mod common;
 
@@ -105,4 +105,68 @@ fn preset_show_says_an_mr_preset_is_placed_on_the_window() {
         "{}",
         stdout(&out)
     );
+}
+
+#[test]
+fn segment_warns_when_the_models_normalisation_does_not_fit_the_modality() {
+    let fixtures = repo().join("segmentation/inference/tests/fixtures/inference");
+    let mr = fixtures.join("nnunet_tiny_mr_case.nii.gz");
+    let ct = fixtures.join("case1_ct.nii.gz");
+    let ct_model = fixtures.join("tiny_unet3d.json");
+    let mr_model = fixtures.join("nnunet_tiny_mr.json");
+    let out_labels = scratch("mr-seg-labels.nii.gz");
+    let segment = |image: &std::path::Path, model: &std::path::Path| {
+        let out = twinray(&[
+            "segment",
+            image.to_str().expect("utf-8"),
+            "--model",
+            model.to_str().expect("utf-8"),
+            "--out",
+            out_labels.to_str().expect("utf-8"),
+            "--threads",
+            "1",
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        stderr(&out)
+    };
+    // A CT model (scheme "ct") on an MR: warned.
+    let err = segment(&mr, &ct_model);
+    assert!(
+        err.contains("(MR): the model normalises CT Hounsfield units"),
+        "{err}"
+    );
+    // An MR model (scheme "zscore") on an MR: no modality warning.
+    let err = segment(&mr, &mr_model);
+    assert!(!err.contains("normalises"), "{err}");
+    // The z-score model on a CT: warned that it is likely an MR model.
+    let err = segment(&ct, &mr_model);
+    assert!(
+        err.contains("(CT): the model normalises each image") && err.contains("MR model"),
+        "{err}"
+    );
+    // The CT model on a CT: no modality warning.
+    let err = segment(&ct, &ct_model);
+    assert!(!err.contains("normalises"), "{err}");
+    std::fs::remove_file(&out_labels).ok();
+}
+
+#[test]
+fn info_reports_the_philips_scale_slope_and_how_to_get_floating_point_values() {
+    let folder = repo().join("segmentation/io/tests/fixtures/dicom/mr/philips_mr");
+    let out = twinray(&["info", folder.to_str().expect("utf-8")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    // RescaleSlope 1.5, RescaleIntercept -10, MR Scale Slope 0.25 (make_mr_dicom_fixtures.py).
+    assert!(text.contains("value = stored × 1.5 + -10"), "{text}");
+    assert!(
+        text.contains(
+            "Philips scale:     scale slope 0.25, scale intercept 0: floating-point value \
+             = value / (1.5 × 0.25) = value × 2.666667"
+        ),
+        "{text}"
+    );
+    // A series without the private scale says nothing about it.
+    let study = repo().join("segmentation/io/tests/fixtures/dicom/mr/mr_study");
+    let out = twinray(&["info", study.to_str().expect("utf-8")]);
+    assert!(!stdout(&out).contains("Philips"), "{}", stdout(&out));
 }

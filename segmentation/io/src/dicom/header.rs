@@ -87,6 +87,70 @@ pub struct SliceHeader {
     pub padding: Option<(i64, Option<i64>)>,
     /// The first WindowCenter and WindowWidth (after rescale), when both are present.
     pub window: Option<[f64; 2]>,
+    /// Manufacturer (0008,0070), e.g. `Philips Medical Systems` (empty when absent).
+    pub manufacturer: String,
+    /// Philips' private MR scale, read only from Philips files (see [`PhilipsScale`]).
+    pub philips_scale: Option<PhilipsScale>,
+}
+
+/// MR Scale Slope (2005,100E).
+pub const PHILIPS_SCALE_SLOPE: Tag = Tag(0x2005, 0x100E);
+/// MR Scale Intercept (2005,100D).
+pub const PHILIPS_SCALE_INTERCEPT: Tag = Tag(0x2005, 0x100D);
+/// Philips' private per-frame sequence of Enhanced MR files that holds the scale slope.
+const PHILIPS_PIXEL_VALUE_SEQUENCE: Tag = Tag(0x2005, 0x140F);
+
+/// Philips' private MR scale: how the stored values relate to the floating-point values the
+/// scanner computed. Philips MR images are stored as integers scaled for display; the DICOM
+/// rescale gives the displayed value `DV = PV × RS + RI` (what twinray loads), and the
+/// scanner's floating-point value is `FP = DV / (RS × SS)` (Philips' PAR/REC header formula,
+/// the one dcm2niix applies). Only FP is comparable across images of a series whose scales
+/// differ (quantitative maps, dynamics); DV is what the console shows, so twinray keeps
+/// showing DV and only exposes the scale.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PhilipsScale {
+    /// MR Scale Slope (2005,100E), `SS`.
+    pub scale_slope: f64,
+    /// MR Scale Intercept (2005,100D), 0 when absent. Not part of Philips' documented formula
+    /// (nor used by dcm2niix); reported, not applied.
+    pub scale_intercept: f64,
+    /// The image's RescaleSlope `RS` (1 when absent), which the formula divides out again.
+    pub rescale_slope: f64,
+}
+
+impl PhilipsScale {
+    /// The scanner's floating-point value of a loaded (rescaled, displayed) value:
+    /// `DV / (RS × SS)`.
+    #[must_use]
+    pub fn floating_point(&self, displayed: f64) -> f64 {
+        displayed / (self.rescale_slope * self.scale_slope)
+    }
+
+    /// The factor that turns a displayed value into the floating-point value, `1 / (RS × SS)`.
+    #[must_use]
+    pub fn factor(&self) -> f64 {
+        1.0 / (self.rescale_slope * self.scale_slope)
+    }
+}
+
+/// Whether the Manufacturer names Philips: their private tags mean something else elsewhere.
+fn is_philips(manufacturer: &str) -> bool {
+    manufacturer.to_ascii_lowercase().contains("philips")
+}
+
+/// One float (VR FL) of a private tag: typed when the file has explicit VR, 4 little-endian bytes
+/// (VR UN) when it has implicit VR, where the reader cannot know a private tag's type.
+fn private_float(obj: &InMemDicomObject, tag: Tag) -> Option<f64> {
+    use dicom_core::VR;
+    let element = obj.get(tag)?;
+    match element.vr() {
+        VR::UN | VR::OB => {
+            let bytes = element.to_bytes().ok()?;
+            let first: [u8; 4] = bytes.get(..4)?.try_into().ok()?;
+            Some(f64::from(f32::from_le_bytes(first)))
+        }
+        _ => float(obj, tag),
+    }
 }
 
 impl SliceHeader {
@@ -326,7 +390,10 @@ pub(crate) fn slice_headers(
         rescale_intercept: 0.0,
         padding,
         window: None,
+        manufacturer: text(obj, tags::MANUFACTURER).unwrap_or_default(),
+        philips_scale: None,
     };
+    let philips = is_philips(&base.manufacturer);
     let mut out = Vec::with_capacity(frames_in_file as usize);
     for frame in 0..frames_in_file {
         let f = frame as usize;
@@ -413,8 +480,28 @@ pub(crate) fn slice_headers(
                 format!("slope {rescale_slope}, intercept {rescale_intercept}"),
             ));
         }
+        let philips_scale = if philips {
+            let scale_slope = frame_attr(obj, f, PHILIPS_PIXEL_VALUE_SEQUENCE, |o| {
+                private_float(o, PHILIPS_SCALE_SLOPE)
+            });
+            let scale_intercept = frame_attr(obj, f, PHILIPS_PIXEL_VALUE_SEQUENCE, |o| {
+                private_float(o, PHILIPS_SCALE_INTERCEPT)
+            });
+            match scale_slope {
+                // A zero or absurd slope says nothing usable; the image still loads as DV.
+                Some(ss) if ss.is_finite() && ss != 0.0 => Some(PhilipsScale {
+                    scale_slope: ss,
+                    scale_intercept: scale_intercept.filter(|v| v.is_finite()).unwrap_or(0.0),
+                    rescale_slope,
+                }),
+                _ => None,
+            }
+        } else {
+            None
+        };
         out.push(SliceHeader {
             frame,
+            philips_scale,
             position_mm,
             row_direction,
             column_direction,

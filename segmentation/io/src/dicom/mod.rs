@@ -32,7 +32,9 @@ use twinray_volume::{CtVolume, Volume};
 
 pub use burned_in::burned_in_annotation;
 pub use error::DicomError;
-pub use header::{SliceHeader, MAX_FRAMES};
+pub use header::{
+    PhilipsScale, SliceHeader, MAX_FRAMES, PHILIPS_SCALE_INTERCEPT, PHILIPS_SCALE_SLOPE,
+};
 pub use pixels::{transfer_syntax_name, PADDING_HU};
 pub use radiograph::{load_radiograph, ImageSpacing, Radiograph, MAX_SIDE as MAX_RADIOGRAPH_SIDE};
 pub use seg::{read_seg, SegImport, SegmentInfo};

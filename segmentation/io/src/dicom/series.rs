@@ -13,7 +13,7 @@ use glam::{DMat4, DVec3, DVec4};
 use rayon::prelude::*;
 use twinray_volume::Geometry;
 
-use super::header::{self, is_image, tag_name, SliceHeader};
+use super::header::{self, is_image, tag_name, PhilipsScale, SliceHeader};
 use super::pixels::transfer_syntax_name;
 use super::DicomError;
 use crate::MAX_VOXELS;
@@ -116,6 +116,27 @@ impl DicomSeries {
         uids.sort_unstable();
         uids.dedup();
         uids.iter().map(|u| transfer_syntax_name(u)).collect()
+    }
+
+    /// Philips' private MR scale of the series ([`PhilipsScale`]) when every slice carries
+    /// the same one, so that one factor turns the whole loaded volume into floating-point
+    /// values; `Err` with the slices' distinct scales when they differ (each slice then needs
+    /// its own factor), `Ok(None)` when no slice has one.
+    pub fn philips_scale(&self) -> Result<Option<PhilipsScale>, Vec<PhilipsScale>> {
+        let mut distinct: Vec<PhilipsScale> = Vec::new();
+        let mut without = false;
+        for slice in &self.slices {
+            match slice.philips_scale {
+                Some(s) if !distinct.contains(&s) => distinct.push(s),
+                Some(_) => {}
+                None => without = true,
+            }
+        }
+        match distinct.as_slice() {
+            [] => Ok(None),
+            [one] if !without => Ok(Some(*one)),
+            _ => Err(distinct),
+        }
     }
 
     /// Sorts the slices along their normal and works out the grid (see [`GeometryPolicy`]).

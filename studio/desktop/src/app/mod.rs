@@ -1446,6 +1446,13 @@ impl App {
                     text.push_str("; warning: ");
                     text.push_str(&warning);
                 }
+                if let Some(why) = job
+                    .normalization
+                    .modality_warning(self.case.intensity.modality)
+                {
+                    text.push_str("; warning: ");
+                    text.push_str(why);
+                }
                 if job.builtin {
                     text.push_str("; note: ");
                     text.push_str(twinray_segmentation::BUILTIN_MODEL_NOTICE);

@@ -10,7 +10,9 @@ use std::thread::JoinHandle;
 
 use anyhow::{Context, Result};
 use twinray_io::{CtVolume, LabelNames, LabelVolume};
-use twinray_segmentation::{InferenceError, Model, Runtime, SegmentOptions, Segmenter};
+use twinray_segmentation::{
+    InferenceError, Model, Normalization, Runtime, SegmentOptions, Segmenter,
+};
 
 /// What a finished job hands back.
 #[derive(Debug)]
@@ -37,6 +39,8 @@ pub struct SegmentationJob {
     pub model_origin: String,
     /// Whether it is the built-in demonstrator (the studio says what that is worth).
     pub builtin: bool,
+    /// The model's intensity normalisation, to warn when it does not fit the case's modality.
+    pub normalization: Normalization,
     cancel: Arc<AtomicBool>,
     windows_done: Arc<AtomicUsize>,
     windows_total: Arc<AtomicUsize>,
@@ -57,6 +61,7 @@ impl SegmentationJob {
         let model_name = model.description().name.clone();
         let model_origin = model.origin().to_owned();
         let builtin = model.is_builtin();
+        let normalization = model.description().normalization;
         let cancel = Arc::new(AtomicBool::new(false));
         let windows_done = Arc::new(AtomicUsize::new(0));
         let windows_total = Arc::new(AtomicUsize::new(0));
@@ -74,6 +79,7 @@ impl SegmentationJob {
             model_name,
             model_origin,
             builtin,
+            normalization,
             cancel,
             windows_done,
             windows_total,

@@ -648,6 +648,10 @@ fn segmentation_in_the_background_replaces_the_labels_with_the_models_classes() 
     );
     let notice = tick_until_segmented(&mut app);
     assert!(notice.contains("tiny-unet3d-random"), "{notice}");
+    assert!(
+        !notice.contains("normalises"),
+        "a CT model on a CT: {notice}"
+    );
 
     // The model's ids (channels 0, 1, 2 -> 0, 5, 31) on the CT's grid, named by the model.
     let reference =
@@ -721,6 +725,20 @@ fn segmentation_in_the_background_replaces_the_labels_with_the_models_classes() 
         learner.frame_labels().0 .1,
         None,
         "scrubbing back restores them"
+    );
+}
+
+#[test]
+fn a_zscore_model_on_a_ct_is_warned_as_likely_an_mr_model() {
+    let mut app = small_ct_app();
+    app.apply(Action::StartSegmentation {
+        model: Some(inference_fixture("nnunet_tiny_mr.json")),
+    })
+    .expect("segmentation starts");
+    let notice = tick_until_segmented(&mut app);
+    assert!(
+        notice.contains("warning: the model normalises each image") && notice.contains("MR model"),
+        "{notice}"
     );
 }
 
