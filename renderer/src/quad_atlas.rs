@@ -25,7 +25,6 @@ use vulkano::image::{
     Image, ImageAspects, ImageCreateInfo, ImageSubresourceLayers, ImageType, ImageUsage,
 };
 use vulkano::memory::allocator::AllocationCreateInfo;
-use vulkano::sync::GpuFuture;
 
 use crate::context::GpuContext;
 use crate::image::RgbaImage;
@@ -37,9 +36,6 @@ use crate::RenderError;
 /// Images taller than this (as stored) are large: they are shelved in layers apart from the
 /// small ones, so that small images coming and going never move them.
 pub const LARGE_IMAGE_MIN_PX: u32 = 256;
-
-/// How long an upload may take before it is reported as a device failure.
-const UPLOAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Names the pixels of a quad image: two images with the same key must have the same size and
 /// pixels (a content hash, e.g. a board's image hash or [`QuadImageKey::of_pixels`]).
@@ -383,16 +379,7 @@ impl AtlasCache {
             .map_err(|e| RenderError::vulkan("recording an upload", e))?;
         }
         if reallocate || upload.images > 0 {
-            let cb = cb
-                .build()
-                .map_err(|e| RenderError::vulkan("finishing a command buffer", e))?;
-            vulkano::sync::now(ctx.device.clone())
-                .then_execute(ctx.queue.clone(), cb)
-                .map_err(|e| RenderError::vulkan("submitting work", e))?
-                .then_signal_fence_and_flush()
-                .map_err(|e| RenderError::vulkan("submitting work", e))?
-                .wait(Some(UPLOAD_TIMEOUT))
-                .map_err(|e| RenderError::vulkan("waiting for the GPU", e))?;
+            crate::volume_renderer::submit_and_wait(ctx, cb)?;
         }
         let view = ImageView::new(
             image.clone(),

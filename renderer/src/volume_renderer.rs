@@ -1107,7 +1107,9 @@ where
     Ok(())
 }
 
-fn submit_and_wait(
+/// Submits `cb` and waits for it, reporting a device that takes longer than [`FRAME_TIMEOUT`]
+/// as failed: every upload and frame of the renderer goes through here.
+pub(crate) fn submit_and_wait(
     ctx: &GpuContext,
     cb: AutoCommandBufferBuilder<PrimaryAutoCommandBuffer>,
 ) -> Result<(), RenderError> {
