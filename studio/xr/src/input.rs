@@ -1065,6 +1065,18 @@ mod tests {
         scene
     }
 
+    /// The board tests' setting: a simulated headset looking at `target` (stage mm), and the
+    /// twin placed unrotated at `target`, so patient mm = stage mm − `target`.
+    fn at_the_board_scene() -> (Vec3, SimulatedXr, Interaction) {
+        let target = Vec3::new(0.0, 1000.0, -500.0);
+        let xr = SimulatedXr::new(target, [8, 8], 500);
+        let twin = TwinPlacement::rigid(Pose {
+            position_mm: target,
+            orientation: Quat::IDENTITY,
+        });
+        (target, xr, Interaction::new(twin, 1))
+    }
+
     /// Where `scene`'s boards stand, as the session gives them to the interaction.
     fn board_frames(scene: &SceneState) -> BoardFrames {
         use std::sync::Arc;
@@ -1101,13 +1113,7 @@ mod tests {
     /// asks the session for an anatomy pick along the ray, and the trigger draws nothing.
     #[test]
     fn a_pen_touching_a_board_draws_on_it_in_its_millimetres_and_one_in_the_air_on_the_anatomy() {
-        let target = Vec3::new(0.0, 1000.0, -500.0);
-        let xr = SimulatedXr::new(target, [8, 8], 500);
-        let twin = TwinPlacement::rigid(Pose {
-            position_mm: target,
-            orientation: Quat::IDENTITY,
-        });
-        let mut interaction = Interaction::new(twin, 1);
+        let (target, xr, mut interaction) = at_the_board_scene();
         let scene = one_board();
         interaction.set_boards(&board_frames(&scene), &scene);
         let mut t = 0.2;
@@ -1164,13 +1170,7 @@ mod tests {
 
     #[test]
     fn the_tool_button_steps_through_the_measure_tools_and_the_trigger_follows_it() {
-        let target = Vec3::new(0.0, 1000.0, -500.0);
-        let xr = SimulatedXr::new(target, [8, 8], 500);
-        let twin = TwinPlacement::rigid(Pose {
-            position_mm: target,
-            orientation: Quat::IDENTITY,
-        });
-        let mut interaction = Interaction::new(twin, 1);
+        let (target, xr, mut interaction) = at_the_board_scene();
         let scene = one_board();
         interaction.set_boards(&board_frames(&scene), &scene);
         let mut t = 0.2;
@@ -1233,13 +1233,7 @@ mod tests {
 
     #[test]
     fn trigger_presses_of_the_measure_tool_on_a_board_record_a_distance_in_its_millimetres() {
-        let target = Vec3::new(0.0, 1000.0, -500.0);
-        let xr = SimulatedXr::new(target, [8, 8], 500);
-        let twin = TwinPlacement::rigid(Pose {
-            position_mm: target,
-            orientation: Quat::IDENTITY,
-        });
-        let mut interaction = Interaction::new(twin, 1);
+        let (target, xr, mut interaction) = at_the_board_scene();
         interaction.measure_tool = Some(MeasureTool::Distance);
         let scene = one_board();
         interaction.set_boards(&board_frames(&scene), &scene);
@@ -1298,13 +1292,7 @@ mod tests {
     /// controller, recorded about ten times a second and at release, and the twin stays.
     #[test]
     fn a_grip_with_the_ray_on_a_board_moves_the_board_rigidly_not_the_twin() {
-        let target = Vec3::new(0.0, 1000.0, -500.0);
-        let xr = SimulatedXr::new(target, [8, 8], 500);
-        let twin = TwinPlacement::rigid(Pose {
-            position_mm: target,
-            orientation: Quat::IDENTITY,
-        });
-        let mut interaction = Interaction::new(twin, 1);
+        let (target, xr, mut interaction) = at_the_board_scene();
         let mut scene = one_board();
         let size = glam::Vec2::splat(BOARD_MM);
         let frames_of = board_frames;
@@ -1367,13 +1355,7 @@ mod tests {
 
     #[test]
     fn a_second_grip_on_a_held_board_scales_it_by_the_hands_distance_not_the_twin() {
-        let target = Vec3::new(0.0, 1000.0, -500.0);
-        let xr = SimulatedXr::new(target, [8, 8], 500);
-        let twin = TwinPlacement::rigid(Pose {
-            position_mm: target,
-            orientation: Quat::IDENTITY,
-        });
-        let mut interaction = Interaction::new(twin, 1);
+        let (target, xr, mut interaction) = at_the_board_scene();
         let mut scene = one_board();
         // Both controllers aim at the board (centre (150, 100, 0), facing +z) from 250 mm
         // in front; `left` is the left grip's x, its squeeze `left_grip`.
