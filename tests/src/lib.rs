@@ -25,6 +25,24 @@ pub fn demo_file(name: &str) -> PathBuf {
     repo_root().join("data/demo").join(name)
 }
 
+/// This test process's scratch folder `twinray-<kind>-<pid>`, emptied on its first use in the
+/// process. Process ids repeat across runs (a fresh container starts its processes at the same
+/// numbers) and recordings never overwrite a file, so a folder left by an earlier run must not
+/// leak its files into this one; tests of one binary share the folder and pick distinct names.
+pub fn scratch_dir(kind: &str) -> PathBuf {
+    static EMPTIED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let dir = std::env::temp_dir().join(format!("twinray-{kind}-{}", std::process::id()));
+    let mut emptied = EMPTIED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !emptied.iter().any(|k| k == kind) {
+        let _ = std::fs::remove_dir_all(&dir);
+        emptied.push(kind.to_owned());
+    }
+    std::fs::create_dir_all(&dir).expect("scratch folder");
+    dir
+}
+
 /// One Vulkan context for the whole test binary. Tests render on the CPU device (lavapipe) so
 /// that goldens compare across machines; `TWINRAY_DEVICE` overrides that. A missing device is a
 /// failure, never a skip.

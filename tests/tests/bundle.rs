@@ -20,9 +20,7 @@ fn demo_case() -> &'static Case {
 }
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("twinray-bundle-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("scratch folder");
-    dir.join(name)
+    twinray_tests::scratch_dir("bundle-test").join(name)
 }
 
 /// The demo lesson, recorded once per test binary.

@@ -102,9 +102,7 @@ const SEQUENCE_VALUE: &str = "Requestingdoctor^Inside^Sequence";
 const SEQUENCE_ID: &str = "REQ-SEQ-ID-99812";
 
 fn scratch() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("twinray-bundle-phi-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("scratch");
-    dir
+    twinray_tests::scratch_dir("bundle-phi")
 }
 
 fn fixture() -> PathBuf {

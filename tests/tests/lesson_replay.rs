@@ -28,8 +28,7 @@ fn demo_case() -> &'static Case {
 fn demo_lesson() -> &'static PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
     PATH.get_or_init(|| {
-        let path =
-            std::env::temp_dir().join(format!("twinray-demo-lesson-{}.lesson", std::process::id()));
+        let path = twinray_tests::scratch_dir("demo-lesson").join("demo.lesson");
         let report = record_demo(demo_case(), &path).expect("record the demo lesson");
         assert_eq!(report.dropped_event_count, 0);
         assert!(report.event_count > 9000, "{report:?}");

@@ -19,9 +19,7 @@ use twinray_scene::demo::record_demo;
 use twinray_scene::Case;
 
 fn scratch() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("twinray-library-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("scratch");
-    dir
+    twinray_tests::scratch_dir("library-test")
 }
 
 fn demo_case() -> &'static Case {

@@ -137,8 +137,7 @@ fn a_bundle_of_an_mr_lesson_carries_the_mr_default_and_the_total_mr_names() {
     use twinray_scene::bundle::{make_bundle, open_bundle, BundleRequest};
 
     let case = mr_case();
-    let dir = std::env::temp_dir().join(format!("twinray-mr-bundle-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("scratch");
+    let dir = twinray_tests::scratch_dir("mr-bundle");
     let lesson = dir.join("mr.lesson");
     let out = dir.join("mr.twlesson");
     let _ = std::fs::remove_file(&lesson);

@@ -35,9 +35,7 @@ fn demo_case() -> &'static Case {
 }
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("twinray-vr-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir.join(name)
+    twinray_tests::scratch_dir("vr").join(name)
 }
 
 fn session(content: Content) -> VrSession {

@@ -80,7 +80,12 @@ const DEMO_RADIOGRAPH_DCM: &[u8] = include_bytes!("../../../data/xray/wg04/RG2_J
 /// The demo radiograph as a board image. The DICOM reader reads files, so the embedded bytes
 /// go through a private temporary file, removed at once.
 fn demo_board_image() -> Result<crate::boards::BoardImage, SceneError> {
-    let dir = std::env::temp_dir().join(format!("twinray-demo-board-{}", std::process::id()));
+    // One folder per call: threads of one process may load the demo at once, and each removes
+    // its own folder when done.
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir =
+        std::env::temp_dir().join(format!("twinray-demo-board-{}-{call}", std::process::id()));
     std::fs::create_dir_all(&dir)
         .map_err(|e| SceneError::Board(format!("{}: {e}", dir.display())))?;
     let path = dir.join("pelvis.dcm");

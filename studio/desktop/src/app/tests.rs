@@ -82,9 +82,17 @@ fn recording_again_under_the_same_name_keeps_the_first_lesson() {
     assert!(notice.contains("again-2.lesson"), "{notice}");
 }
 
+/// `name` in this process's scratch folder, emptied on first use: process ids repeat across
+/// runs (a fresh container numbers its processes alike) and recordings never overwrite, so a
+/// folder left by an earlier run would rename this run's lessons.
 fn temp_lesson(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("twinray-studio-tests-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let dir = DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("twinray-studio-tests-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        dir
+    });
     dir.join(name)
 }
 

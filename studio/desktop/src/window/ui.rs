@@ -1302,6 +1302,8 @@ mod tests {
     fn record_and_stop_buttons_drive_the_recorder() {
         let mut harness = harness();
         let path = std::env::temp_dir().join(format!("twinray-ui-{}.lesson", std::process::id()));
+        // A file left by an earlier run (process ids repeat) would move this recording aside.
+        let _ = std::fs::remove_file(&path);
         harness.state_mut().ui.record_path = path.display().to_string();
         harness.run();
         harness.get_by_label("⏺ Record").click();
