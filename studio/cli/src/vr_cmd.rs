@@ -27,7 +27,9 @@ use crate::shared::{load_case, open_with_case, parse_size, DeviceArg};
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Controllers: trigger (or a thumb–index pinch with hand tracking) draws, grip grabs the twin
-(both grips: scale and turn), right menu starts/stops recording, left menu marks a chapter.
+(both grips: scale and turn), right menu starts/stops recording, left menu marks a chapter;
+on Touch controllers X or B steps through the measure tools (distance, angle, Cobb angle,
+needle path, label statistics).
 The session's state changes (READY, FOCUSED, STOPPING, …) are printed on stderr. Ctrl-C or
 SIGTERM ends the session cleanly and finishes a recording in progress (exit status 0); a
 second one ends the process at once.
@@ -145,7 +147,7 @@ pub fn run(args: &VrArgs) -> Result<ExitCode> {
         stop: Some(stop),
         record_at_start: args.record.is_some(),
     };
-    let mut session = VrSession::new(&case, renderer, twin, content, options);
+    let mut session = VrSession::new(case, renderer, twin, content, options);
     let report = session.run(source.as_mut())?;
     let mut times: Vec<i64> = report.frame_times_ns.clone();
     times.sort_unstable();

@@ -16,7 +16,7 @@
 //! - the right menu button starts and stops recording, the left one marks a chapter;
 //! - the tool button (X or B on Touch controllers) steps through the measure tools: the
 //!   trigger draws, then places the points of a distance, an angle, a Cobb angle or a needle
-//!   path, then draws again.
+//!   path, or picks a labelled structure for its statistics, then draws again.
 //!
 //! Every change of the twin's placement is recorded, its scale included
 //! (`SceneChange::TwinScale`, lesson format 1.2), so a lesson taught on a scaled twin
@@ -255,15 +255,16 @@ impl Interaction {
     }
 
     /// Steps to the next measure tool (the tool button): none (the trigger draws), distance,
-    /// angle, Cobb angle, needle path, then none again. Points placed with the previous tool
-    /// are dropped. Label statistics are left out: VR keeps no label volume to compute them.
+    /// angle, Cobb angle, needle path, label statistics, then none again. Points placed with
+    /// the previous tool are dropped.
     pub fn next_measure_tool(&mut self) {
-        const CYCLE: [Option<MeasureTool>; 5] = [
+        const CYCLE: [Option<MeasureTool>; 6] = [
             None,
             Some(MeasureTool::Distance),
             Some(MeasureTool::Angle),
             Some(MeasureTool::Cobb),
             Some(MeasureTool::Trajectory),
+            Some(MeasureTool::LabelStats),
         ];
         let at = CYCLE
             .iter()
@@ -276,7 +277,16 @@ impl Interaction {
     /// Adds a point of the measure tool at `p` in `space` (the anatomy or one board), as the
     /// desktop's clicks do: a point in another space than the first starts the measurement
     /// again, and with its last point the measurement is shown, recorded in `out`.
-    pub fn measure_point(&mut self, space: Space, p: Vec3, out: &mut InputOutcome, time_ns: i64) {
+    /// `label_at` names the labelled structure at a patient point (label statistics; the
+    /// session looks it up in the labels the frame shows, as the desktop does in its case's).
+    pub fn measure_point(
+        &mut self,
+        space: Space,
+        p: Vec3,
+        label_at: impl FnOnce(Vec3) -> Option<u16>,
+        out: &mut InputOutcome,
+        time_ns: i64,
+    ) {
         let Some(tool) = self.measure_tool else {
             return;
         };
@@ -295,8 +305,7 @@ impl Interaction {
             return;
         }
         let points: Vec<Vec3> = self.measure_points.drain(..).map(|(_, v)| v).collect();
-        // VR keeps no label volume: label statistics are not placed here (see the README).
-        if let Some(measurement) = tool.measurement(space, &points, |_| None) {
+        if let Some(measurement) = tool.measurement(space, &points, label_at) {
             self.last_measurement_id += 1;
             out.events.push(Event::new(
                 time_ns,
@@ -543,16 +552,23 @@ impl Interaction {
             }
 
             // The measure tool: a trigger press places a point where the controller's ray
-            // meets a board, or asks the session to pick the anatomy along it.
+            // meets a board, or asks the session to pick the anatomy along it. Label
+            // statistics always pick the anatomy: a board has no labelled structures, and the
+            // pick (the volume's surface) sees through boards.
             let measuring = self.measure_tool.is_some();
             if let (true, true, false, Some(c)) =
                 (measuring, now.trigger, before.trigger, controller)
             {
                 let ray = self.patient_pose(c.aim);
                 let dir = ray.orientation * Vec3::NEG_Z;
-                match self.boards.hit(ray.position_mm.as_dvec3(), dir.as_dvec3()) {
+                let board = if self.measure_tool == Some(MeasureTool::LabelStats) {
+                    None
+                } else {
+                    self.boards.hit(ray.position_mm.as_dvec3(), dir.as_dvec3())
+                };
+                match board {
                     Some((id, _, on_board)) => {
-                        self.measure_point(Space::Board(id), on_board, &mut out, time_ns);
+                        self.measure_point(Space::Board(id), on_board, |_| None, &mut out, time_ns);
                     }
                     None => out.anatomy_picks.push((ray.position_mm, dir)),
                 }
@@ -1187,7 +1203,7 @@ mod tests {
             interaction.update(&frame, frame.predicted_display_time_ns)
         };
         let mut seen = vec![interaction.measure_tool];
-        for _ in 0..5 {
+        for _ in 0..6 {
             // Held for three frames: one press, one step.
             for held in [true, true, true, false] {
                 step(&mut interaction, 0.0, held);
@@ -1202,6 +1218,7 @@ mod tests {
                 Some(MeasureTool::Angle),
                 Some(MeasureTool::Cobb),
                 Some(MeasureTool::Trajectory),
+                Some(MeasureTool::LabelStats),
                 None
             ]
         );
@@ -1218,7 +1235,7 @@ mod tests {
         }
         assert_eq!(interaction.measure_points().len(), 1);
         assert_eq!(count(&events, |p| matches!(p, Payload::StrokeBegin(_))), 0);
-        for _ in 0..3 {
+        for _ in 0..4 {
             step(&mut interaction, 0.0, true);
             step(&mut interaction, 0.0, false);
         }
@@ -1415,5 +1432,61 @@ mod tests {
         for (w, x) in widths.iter().zip(want) {
             assert!((w - x).abs() < 1e-3, "{widths:?}");
         }
+    }
+
+    /// Label statistics in the headset: a trigger press with the ray on a board still asks for
+    /// the anatomy along it (a board has no labelled structures), and the structure the
+    /// session finds at the picked point is recorded as the desktop records it: its label id.
+    #[test]
+    fn the_label_statistics_tool_picks_the_anatomy_through_a_board_and_records_the_label() {
+        let (target, xr, mut interaction) = at_the_board_scene();
+        let scene = one_board();
+        interaction.set_boards(&board_frames(&scene), &scene);
+        interaction.measure_tool = Some(MeasureTool::LabelStats);
+        let mut picks = Vec::new();
+        let mut t = 0.2;
+        for trigger in [0.0, 1.0, 1.0, 0.0] {
+            let mut frame = xr.frame_at(t);
+            let c = frame.controllers[1].as_mut().expect("right");
+            // At the board's centre, as in the distance test that measured on the board.
+            c.aim.position_mm = target + Vec3::new(150.0, 100.0, 250.0);
+            c.aim.orientation = Quat::IDENTITY;
+            c.trigger = trigger;
+            let out = interaction.update(&frame, frame.predicted_display_time_ns);
+            assert_eq!(count(&out.events, |p| matches!(p, Payload::Scene(_))), 0);
+            picks.extend(out.anatomy_picks);
+            t += 0.01;
+        }
+        assert_eq!(picks, vec![(Vec3::new(150.0, 100.0, 250.0), Vec3::NEG_Z)]);
+        // The session's pick: a point on the anatomy, where its labels hold structure 31.
+        let mut out = InputOutcome::default();
+        let picked = Vec3::new(150.0, 100.0, -20.0);
+        interaction.measure_point(
+            Space::Patient,
+            picked,
+            |p| (p == picked).then_some(31),
+            &mut out,
+            5,
+        );
+        let shown: Vec<&SceneChange> = out
+            .events
+            .iter()
+            .filter_map(|e| match &e.payload {
+                Payload::Scene(c) => Some(c),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            shown,
+            vec![&SceneChange::MeasurementShow {
+                id: 1,
+                measurement: twinray_lessons::event::Measurement::LabelStats { label_id: 31 },
+            }]
+        );
+        // No structure there: nothing is recorded, and the tool waits for the next press.
+        let mut out = InputOutcome::default();
+        interaction.measure_point(Space::Patient, picked, |_| None, &mut out, 6);
+        assert!(out.events.is_empty());
+        assert!(interaction.measure_points().is_empty());
     }
 }
