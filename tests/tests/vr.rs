@@ -791,3 +791,111 @@ fn the_label_statistics_tool_records_a_vertebras_volume_and_shows_it_in_the_eyes
         .expect("replayed frame");
     assert_eq!(value(&replay).0, expected);
 }
+
+/// Bringing an X-ray in: `--board` gives the session an image, the board button (Y) places it
+/// half a metre in front of the head, facing it, at its real width, recorded as the desktop
+/// records a board (the image once, by hash, then the board); a second press with no image
+/// left places nothing. Replayed, the board shows in the eyes from its time on.
+#[test]
+fn the_board_button_places_a_brought_image_in_front_of_the_head_and_a_replay_shows_it() {
+    use twinray_xr::input::BOARD_PLACE_DISTANCE_MM;
+    use twinray_xr::source::BOARD_BUTTON;
+
+    let _gpu = gpu_lock();
+    let xray = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../data/xray/wg04/RG2_J2KI.dcm");
+    let image = twinray_scene::boards::load_board_image(&xray).expect("the WG04 pelvis");
+    let natural_mm = image.blob.natural_size_mm();
+    let lesson = scratch("board.lesson");
+    let mut vr = session_with(
+        Content::Live {
+            record_to: Some(lesson.clone()),
+        },
+        VrOptions {
+            record_at_start: true,
+            boards: vec![image.clone()],
+            ..VrOptions::default()
+        },
+    );
+    assert_eq!(vr.boards_to_place(), 1);
+    let small = [32, 32];
+    // Y pressed at 0.2 s and again at 0.4 s (nothing left then).
+    for k in 0..6 {
+        let t = f64::from(k) * 0.1;
+        let mut frame = still_frame(t);
+        if k == 2 || k == 4 {
+            let left = frame.controllers[0].as_mut().expect("left controller");
+            left.buttons = BOARD_BUTTON;
+        }
+        vr.render_frame(&frame, ns(t), small).expect("live frame");
+    }
+    assert_eq!(vr.boards_to_place(), 0);
+    let live = vr.last_state().expect("a frame").scene.clone();
+    assert_eq!(live.boards.len(), 1, "one board for one image");
+    let board = &live.boards[&1];
+    assert_eq!(board.image, image.blob.hash);
+    assert!((board.width_mm - natural_mm.x).abs() < 1e-3, "real width");
+
+    // In front of the head, facing it (in the room, through the twin's placement).
+    let head = still_frame(0.2).head;
+    let twin = vr.twin();
+    let centre = twin.stage_from_patient(board.pose.position_mm);
+    let gaze = head.orientation * Vec3::NEG_Z;
+    let to_board = centre - head.position_mm;
+    assert!((to_board.length() - BOARD_PLACE_DISTANCE_MM).abs() < 1.0);
+    assert!(to_board.normalize().dot(gaze) > 0.999, "along the gaze");
+    let normal = twin.stage_from_patient.orientation * board.pose.orientation * Vec3::Z;
+    assert!(normal.dot(-to_board.normalize()) > 0.999, "facing the head");
+    vr.finish_recording().expect("finish").expect("recorded");
+    // A recording started later (the right menu button) starts with the board, its image
+    // stored again in that lesson.
+    let mut frame = still_frame(0.6);
+    let right = frame.controllers[1].as_mut().expect("right controller");
+    right.buttons = twinray_xr::source::MENU_BUTTON;
+    vr.render_frame(&frame, ns(0.6), small).expect("live frame");
+    let later = vr.finish_recording().expect("finish").expect("recorded");
+    assert_ne!(later.path, lesson);
+    let mut later = Player::open(&later.path).expect("the later lesson");
+    assert_eq!(later.state_at(ns(0.6)).scene.boards, live.boards);
+    assert!(
+        later.image(&image.blob.hash).is_some(),
+        "the image is stored"
+    );
+
+    // Recorded as the desktop records a board: the image stored once, then the board.
+    let mut player = Player::open(&lesson).expect("replay");
+    assert!(player.state_at(ns(0.1)).scene.boards.is_empty());
+    assert_eq!(player.state_at(ns(0.5)).scene.boards, live.boards);
+    let stored = player
+        .image(&image.blob.hash)
+        .expect("the image is in the lesson");
+    assert_eq!(stored.hash, image.blob.hash);
+
+    // Replayed in the headset: the board covers the view in front of the head from 0.2 s on.
+    let mut replay = session(Content::Replay(Box::new(player)));
+    let mut at = |seconds: f64| {
+        let (eyes, _) = replay
+            .render_frame(&still_frame(seconds), ns(seconds), EYE)
+            .expect("replayed frame");
+        eyes
+    };
+    let (before, after) = (at(0.1), at(0.5));
+    let camera = eye_cameras(&still_frame(0.0).views, &twin)[0];
+    let [cx, cy] = camera
+        .project(board.pose.position_mm.as_dvec3(), EYE)
+        .expect("in front of the eye");
+    let changed = differing_pixels(&before[0], &after[0]);
+    assert!(
+        changed.len() > (EYE[0] * EYE[1] / 10) as usize,
+        "{} pixels changed",
+        changed.len()
+    );
+    // Centred where the board's centre projects (the twin's bone in front of parts of it
+    // moves the centre of what changed a little).
+    let n = changed.len() as f64;
+    let mx = changed.iter().map(|p| f64::from(p[0]) + 0.5).sum::<f64>() / n;
+    let my = changed.iter().map(|p| f64::from(p[1]) + 0.5).sum::<f64>() / n;
+    assert!(
+        (mx - cx).abs() < 15.0 && (my - cy).abs() < 15.0,
+        "changed pixels centred at ({mx:.0}, {my:.0}), the board's centre at ({cx:.0}, {cy:.0})"
+    );
+}

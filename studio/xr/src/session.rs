@@ -7,6 +7,7 @@
 //! step with the comfort governor's; render both eyes; submit; feed the frame time back to the
 //! governor. Tracking and recording never wait for image quality.
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -33,6 +34,7 @@ use twinray_volume::{CtVolume, LabelVolume};
 
 use crate::XrError;
 use twinray_scene::annotations::{TeachingTools, TextLabel};
+use twinray_scene::boards::{default_board_pose, BoardImage};
 use twinray_scene::{FrameRenderer, LabelMaps, LearnerView, SceneBuilder};
 
 /// What the headset shows.
@@ -66,6 +68,9 @@ pub struct VrOptions {
     /// Teaching on a case: start recording at the first frame (into the content's
     /// `record_to`), as if the record button had been pressed.
     pub record_at_start: bool,
+    /// Teaching on a case: images the user brought (`twinray vr --board`), placed one per
+    /// press of the board button, in this order, as boards in front of the head.
+    pub boards: Vec<BoardImage>,
 }
 
 /// Why a session ended.
@@ -127,6 +132,8 @@ pub struct VrSession {
     anatomy_picks: Vec<(glam::Vec3, glam::Vec3)>,
     /// The labelled structure the right controller's ray met in the last live frame.
     pointed: Option<String>,
+    /// Images brought in and not placed yet ([`VrOptions::boards`]).
+    boards_to_place: VecDeque<BoardImage>,
     /// The texts the last frame showed in the scene (values, names).
     last_texts: Vec<TextLabel>,
 }
@@ -243,7 +250,7 @@ impl VrSession {
         renderer: FrameRenderer,
         twin: Pose,
         content: Content,
-        options: VrOptions,
+        mut options: VrOptions,
     ) -> Self {
         let scene = SceneState {
             stage_from_patient: twin,
@@ -258,6 +265,7 @@ impl VrSession {
         // Live, the headset names what the controller's ray meets itself (as the desktop's
         // live view names what is under the pointer); a replay names what the instructor's pen
         // was on while drawing, as the desktop's replay and `twinray replay` do.
+        let boards_to_place = std::mem::take(&mut options.boards).into();
         let tools = match &content {
             Content::Live { .. } => TeachingTools::for_case(&case).without_pen_names(),
             Content::Replay(_) => TeachingTools::for_case(&case),
@@ -280,6 +288,7 @@ impl VrSession {
             anatomy_picks: Vec::new(),
             pointed: None,
             tools,
+            boards_to_place,
             last_texts: Vec::new(),
             labels: SessionLabels {
                 maps: LabelMaps::new(*case.ct.geometry(), case.labels.map(Arc::new)),
@@ -642,6 +651,12 @@ impl VrSession {
         &self.last_texts
     }
 
+    /// Images brought in ([`VrOptions::boards`]) that the board button has not placed yet.
+    #[must_use]
+    pub fn boards_to_place(&self) -> usize {
+        self.boards_to_place.len()
+    }
+
     /// The live input's state, to choose its tools (the measure tool) before or between frames.
     pub fn interaction_mut(&mut self) -> &mut Interaction {
         &mut self.interaction
@@ -673,6 +688,7 @@ impl VrSession {
         for command in &outcome.commands {
             match command {
                 VrCommand::ToggleRecording => self.toggle_recording(record_to, time_ns)?,
+                VrCommand::PlaceBoard => self.place_next_board(frame.head, time_ns),
             }
         }
         for event in &outcome.events {
@@ -696,6 +712,46 @@ impl VrSession {
         Ok((self.live.clone(), twin))
     }
 
+    /// The board button: the next image brought in becomes a board in front of `head`, facing
+    /// it ([`crate::input::board_pose_facing`]), at the width the desktop gives a new board
+    /// (its real width when the image's spacing is known). Recorded as the desktop records
+    /// one: the image (stored once per lesson by its hash), then the `BoardShow`. With no image
+    /// left, or one whose pixels do not decode, nothing is placed (said on stderr: a headset
+    /// session goes on).
+    fn place_next_board(&mut self, head: Pose, time_ns: i64) {
+        let Some(image) = self.boards_to_place.pop_front() else {
+            crate::say!("vr: no image board left to place (bring one with --board FILE)");
+            return;
+        };
+        if let Err(e) = self.tools.boards.add_live(&image.blob) {
+            crate::say!("warning: the image board is not placed: {e}");
+            return;
+        }
+        let (_, width_mm) = default_board_pose(
+            self.labels.ct.geometry(),
+            &image.blob,
+            image.patient_orientation.as_ref(),
+        );
+        let pose =
+            crate::input::board_pose_facing(head, &TwinPlacement::of_scene(&self.live.scene));
+        let board_id = self.live.scene.boards.keys().max().map_or(1, |id| id + 1);
+        // Titled by number, as on the desktop: a file name can name the patient.
+        let title = format!("X-ray {board_id}");
+        crate::say!(
+            "vr: {title} placed in front of you, {width_mm:.0} mm wide: {}",
+            image.description
+        );
+        for event in image
+            .blob
+            .into_events(time_ns, board_id, title, pose, width_mm)
+        {
+            self.live.apply(&event);
+            if let Some(recorder) = &self.recorder {
+                recorder.record(event);
+            }
+        }
+    }
+
     /// The record button: finishes the recording in progress, or starts one at `record_to`.
     fn toggle_recording(&mut self, record_to: Option<&Path>, time_ns: i64) -> Result<(), XrError> {
         if let Some(recorder) = self.recorder.take() {
@@ -712,19 +768,20 @@ impl VrSession {
             crate::say!("vr: not recording: no destination (pass --out DIR or --record FILE)");
             return Ok(());
         };
-        let recorder = start_recording(path, &self.case_ref, &self.live.scene, time_ns)?;
-        // A label map shown when recording starts goes into the new lesson too.
-        if let Some(blob) = self
-            .live
-            .scene
+        // A label map and board images shown when recording starts go into the new lesson
+        // too, before the scene changes that show them.
+        let scene = &self.live.scene;
+        let stored = scene
             .label_map
             .and_then(|h| self.labels.maps.live_blob(&h))
-        {
-            recorder.record(Event::new(
-                time_ns,
-                Payload::LabelMap(Box::new(blob.clone())),
-            ));
-        }
+            .map(|blob| Payload::LabelMap(Box::new(blob.clone())))
+            .into_iter()
+            .chain(scene.boards.values().filter_map(|b| {
+                let blob = self.tools.boards.live_blob(&b.image)?;
+                Some(Payload::Image(Box::new(blob.clone())))
+            }))
+            .collect();
+        let recorder = start_recording(path, &self.case_ref, scene, stored, time_ns)?;
         if self.options.sound {
             self.voice = start_voice(&recorder, time_ns);
         }
@@ -806,10 +863,13 @@ fn finishing(source: twinray_lessons::LessonError) -> XrError {
     }
 }
 
+/// Starts a recording at `path` (or the next free name) from `scene`: `stored` (label maps,
+/// board images) first, then the changes that make the scene.
 fn start_recording(
     path: &Path,
     case_ref: &str,
     scene: &SceneState,
+    stored: Vec<Payload>,
     time_ns: i64,
 ) -> Result<Recorder, XrError> {
     let anchor = std::time::SystemTime::now()
@@ -826,6 +886,9 @@ fn start_recording(
             }
         })?;
     // The scene as it is when recording starts, so the lesson replays from the right state.
+    for payload in stored {
+        recorder.record(Event::new(time_ns, payload));
+    }
     for change in scene.to_changes() {
         recorder.record(Event::new(time_ns, Payload::Scene(change)));
     }
