@@ -50,7 +50,7 @@ fn main() -> Result<()> {
     let twin = demo_twin_pose(case.ct.geometry().centre_mm());
     let full = LADDER[0];
     let mut vr = VrSession::new(
-        &case,
+        case.clone(),
         renderer,
         twin,
         Content::Replay(Box::new(player)),

@@ -39,18 +39,23 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 fn session(content: Content) -> VrSession {
+    session_with(content, VrOptions::default())
+}
+
+/// A session on the demo case at full quality, with `options` otherwise.
+fn session_with(content: Content, options: VrOptions) -> VrSession {
     let case = demo_case();
     let renderer = FrameRenderer::new(gpu(), &case.ct, case.labels.as_ref(), &case.intensity)
         .expect("renderer on the case");
     let twin = demo_twin_pose(case.ct.geometry().centre_mm());
     VrSession::new(
-        case,
+        case.clone(),
         renderer,
         twin,
         content,
         VrOptions {
             fixed_quality: Some(FULL),
-            ..VrOptions::default()
+            ..options
         },
     )
 }
@@ -230,7 +235,7 @@ fn a_session_ends_at_its_frame_limit_or_when_stopped_and_finishes_its_recording(
         let renderer = FrameRenderer::new(gpu(), &case.ct, case.labels.as_ref(), &case.intensity)
             .expect("renderer on the case");
         let mut vr = VrSession::new(
-            case,
+            case.clone(),
             renderer,
             twin,
             Content::Live {
@@ -327,7 +332,7 @@ fn a_label_change_replays_at_its_time_and_undoes_when_scrubbing_back() {
     let renderer = FrameRenderer::new(gpu(), &case.ct, case.labels.as_ref(), &case.intensity)
         .expect("renderer on the case");
     let mut vr = VrSession::new(
-        case,
+        case.clone(),
         renderer,
         demo_twin_pose(case.ct.geometry().centre_mm()),
         Content::Live {
@@ -347,7 +352,7 @@ fn a_label_change_replays_at_its_time_and_undoes_when_scrubbing_back() {
     for k in 0..=8 {
         let t = f64::from(k) * 0.1;
         if k == 4 {
-            vr.show_labels(&case.ct, segmented.clone(), ns(t))
+            vr.show_labels(segmented.clone(), ns(t))
                 .expect("show the new labels");
         }
         vr.render_frame(&still_frame(t), ns(t), EYE)
@@ -628,4 +633,267 @@ fn the_structure_under_the_controller_ray_is_named() {
     ));
     vr.render_frame(&frame, ns(0.1), [32, 32]).expect("frame");
     assert_eq!(vr.pointed_structure(), None);
+}
+
+/// Pixels that differ between two images of the same size, with their coordinates.
+fn differing_pixels(a: &RgbaImage, b: &RgbaImage) -> Vec<[u32; 2]> {
+    assert_eq!([a.width, a.height], [b.width, b.height]);
+    let mut out = Vec::new();
+    for y in 0..a.height {
+        for x in 0..a.width {
+            if a.pixel(x, y) != b.pixel(x, y) {
+                out.push([x, y]);
+            }
+        }
+    }
+    out
+}
+
+/// TotalSegmentator's id of `vertebrae_L4`, the demo case's label the tests point at.
+const VERTEBRA_L4: u16 = 28;
+
+/// Label statistics in the headset: the tool button (B) steps to the label-statistics tool, a
+/// trigger press with the ray on L4 records the measurement the desktop records (the label's
+/// id), and its value — the volume and HU statistics the desktop and `twinray measure stats`
+/// compute — shows as a text in the eye images beside the vertebra, live and in a replay.
+#[test]
+fn the_label_statistics_tool_records_a_vertebras_volume_and_shows_it_in_the_eyes() {
+    use twinray_lessons::event::Measurement;
+    use twinray_scene::annotations::MeasureTool;
+    use twinray_xr::source::TOOL_BUTTON;
+
+    let _gpu = gpu_lock();
+    let case = demo_case();
+    let lesson = scratch("label-stats.lesson");
+    let mut vr = session_with(
+        Content::Live {
+            record_to: Some(lesson.clone()),
+        },
+        VrOptions {
+            record_at_start: true,
+            ..VrOptions::default()
+        },
+    );
+    // The value, computed here from the arrays (3D Slicer's definitions: volume = voxel
+    // count × voxel volume, sample SD, median the middle value or the mean of the two).
+    let labels = case.labels.as_ref().expect("the demo case has labels");
+    let mut hu: Vec<f64> = labels
+        .voxels()
+        .iter()
+        .zip(case.ct.voxels())
+        .filter(|(&l, _)| l == VERTEBRA_L4)
+        .map(|(_, &v)| f64::from(v))
+        .collect();
+    let n = hu.len() as f64;
+    assert!(n > 1000.0, "{n} voxels of L4");
+    let voxel_ml = case.ct.geometry().spacing_mm().iter().product::<f64>() / 1000.0;
+    let mean = hu.iter().sum::<f64>() / n;
+    let sd = (hu.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+    hu.sort_by(f64::total_cmp);
+    let mid = hu.len() / 2;
+    let median = if hu.len().is_multiple_of(2) {
+        0.5 * (hu[mid - 1] + hu[mid])
+    } else {
+        hu[mid]
+    };
+    let expected = format!(
+        "vertebrae_L4\n{:.1} ml\nHU {mean:.0} ± {sd:.0} (median {median:.0})",
+        n * voxel_ml
+    );
+
+    // From behind the patient at L4's centre: the ray meets the back of the vertebra.
+    let lm = twinray_scene::demo::spine_landmarks(case).expect("landmarks");
+    let centre = lm.centroids_mm[3].as_vec3();
+    let twin = vr.twin();
+    let ray = (
+        twin.stage_from_patient(centre + Vec3::new(0.0, 300.0, 0.0)),
+        twin.stage_from_patient(centre),
+    );
+    let small = [32, 32];
+    let mut t = 0.0;
+    // One frame; `right` is the right controller (`None`: not tracked, so no ray, no name
+    // and no tool hint in the image).
+    let mut step = |vr: &mut VrSession, right: Option<ControllerState>, size: [u32; 2]| {
+        let mut frame = still_frame(t);
+        frame.controllers[1] = right;
+        let (eyes, _) = vr.render_frame(&frame, ns(t), size).expect("frame");
+        t += 0.1;
+        eyes
+    };
+    let before = step(&mut vr, None, EYE);
+    // B pressed five times: distance, angle, Cobb, needle path, label statistics.
+    for _ in 0..5 {
+        let mut pressed = pointing(ray.0, ray.1, 0.0, 0.0);
+        pressed.buttons = TOOL_BUTTON;
+        step(&mut vr, Some(pressed), small);
+        step(&mut vr, Some(pointing(ray.0, ray.1, 0.0, 0.0)), small);
+    }
+    assert_eq!(
+        vr.interaction_mut().measure_tool,
+        Some(MeasureTool::LabelStats)
+    );
+    step(&mut vr, Some(pointing(ray.0, ray.1, 1.0, 0.0)), small);
+    step(&mut vr, Some(pointing(ray.0, ray.1, 0.0, 0.0)), small);
+    let after = step(&mut vr, None, EYE);
+
+    let state = vr.last_state().expect("a frame").clone();
+    assert!(
+        state.strokes.is_empty(),
+        "the trigger measured, it did not draw"
+    );
+    let measurements: Vec<(&u32, &Measurement)> = state.scene.measurements.iter().collect();
+    assert_eq!(
+        measurements,
+        vec![(
+            &1,
+            &Measurement::LabelStats {
+                label_id: VERTEBRA_L4
+            }
+        )]
+    );
+    let value = |vr: &VrSession| {
+        vr.shown_texts()
+            .iter()
+            .find(|t| t.measurement_id == Some(1))
+            .map(|t| (t.text.clone(), t.anchor_mm))
+            .expect("the measurement's value is shown")
+    };
+    let (text, anchor_mm) = value(&vr);
+    assert_eq!(text, expected);
+
+    // In the eye images: the text appears up and to the right of its anchor (L4's centroid),
+    // and nothing else changed.
+    let frame = still_frame(0.0);
+    let camera = eye_cameras(&frame.views, &vr.twin())[0];
+    let [ax, ay] = camera.project(anchor_mm, EYE).expect("in front of the eye");
+    let changed = differing_pixels(&before[0], &after[0]);
+    assert!(changed.len() > 100, "{} pixels changed", changed.len());
+    let up_right = changed
+        .iter()
+        .filter(|[x, y]| f64::from(*x) + 0.5 > ax - 2.0 && f64::from(*y) + 0.5 < ay + 2.0)
+        .count();
+    assert!(
+        up_right * 10 >= changed.len() * 9,
+        "{up_right} of {} changed pixels up and right of the anchor ({ax:.0}, {ay:.0})",
+        changed.len()
+    );
+    vr.finish_recording().expect("finish").expect("recorded");
+
+    // Recorded: the lesson replays the measurement at its time with the same value.
+    let mut player = Player::open(&lesson).expect("replay");
+    let replayed = player.state_at(ns(t));
+    assert_eq!(replayed.scene.measurements, state.scene.measurements);
+    let mut replay = session(Content::Replay(Box::new(player)));
+    replay
+        .render_frame(&still_frame(t), ns(t), small)
+        .expect("replayed frame");
+    assert_eq!(value(&replay).0, expected);
+}
+
+/// Bringing an X-ray in: `--board` gives the session an image, the board button (Y) places it
+/// half a metre in front of the head, facing it, at its real width, recorded as the desktop
+/// records a board (the image once, by hash, then the board); a second press with no image
+/// left places nothing. Replayed, the board shows in the eyes from its time on.
+#[test]
+fn the_board_button_places_a_brought_image_in_front_of_the_head_and_a_replay_shows_it() {
+    use twinray_xr::input::BOARD_PLACE_DISTANCE_MM;
+    use twinray_xr::source::BOARD_BUTTON;
+
+    let _gpu = gpu_lock();
+    let xray = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../data/xray/wg04/RG2_J2KI.dcm");
+    let image = twinray_scene::boards::load_board_image(&xray).expect("the WG04 pelvis");
+    let natural_mm = image.blob.natural_size_mm();
+    let lesson = scratch("board.lesson");
+    let mut vr = session_with(
+        Content::Live {
+            record_to: Some(lesson.clone()),
+        },
+        VrOptions {
+            record_at_start: true,
+            boards: vec![image.clone()],
+            ..VrOptions::default()
+        },
+    );
+    assert_eq!(vr.boards_to_place(), 1);
+    let small = [32, 32];
+    // Y pressed at 0.2 s and again at 0.4 s (nothing left then).
+    for k in 0..6 {
+        let t = f64::from(k) * 0.1;
+        let mut frame = still_frame(t);
+        if k == 2 || k == 4 {
+            let left = frame.controllers[0].as_mut().expect("left controller");
+            left.buttons = BOARD_BUTTON;
+        }
+        vr.render_frame(&frame, ns(t), small).expect("live frame");
+    }
+    assert_eq!(vr.boards_to_place(), 0);
+    let live = vr.last_state().expect("a frame").scene.clone();
+    assert_eq!(live.boards.len(), 1, "one board for one image");
+    let board = &live.boards[&1];
+    assert_eq!(board.image, image.blob.hash);
+    assert!((board.width_mm - natural_mm.x).abs() < 1e-3, "real width");
+
+    // In front of the head, facing it (in the room, through the twin's placement).
+    let head = still_frame(0.2).head;
+    let twin = vr.twin();
+    let centre = twin.stage_from_patient(board.pose.position_mm);
+    let gaze = head.orientation * Vec3::NEG_Z;
+    let to_board = centre - head.position_mm;
+    assert!((to_board.length() - BOARD_PLACE_DISTANCE_MM).abs() < 1.0);
+    assert!(to_board.normalize().dot(gaze) > 0.999, "along the gaze");
+    let normal = twin.stage_from_patient.orientation * board.pose.orientation * Vec3::Z;
+    assert!(normal.dot(-to_board.normalize()) > 0.999, "facing the head");
+    vr.finish_recording().expect("finish").expect("recorded");
+    // A recording started later (the right menu button) starts with the board, its image
+    // stored again in that lesson.
+    let mut frame = still_frame(0.6);
+    let right = frame.controllers[1].as_mut().expect("right controller");
+    right.buttons = twinray_xr::source::MENU_BUTTON;
+    vr.render_frame(&frame, ns(0.6), small).expect("live frame");
+    let later = vr.finish_recording().expect("finish").expect("recorded");
+    assert_ne!(later.path, lesson);
+    let mut later = Player::open(&later.path).expect("the later lesson");
+    assert_eq!(later.state_at(ns(0.6)).scene.boards, live.boards);
+    assert!(
+        later.image(&image.blob.hash).is_some(),
+        "the image is stored"
+    );
+
+    // Recorded as the desktop records a board: the image stored once, then the board.
+    let mut player = Player::open(&lesson).expect("replay");
+    assert!(player.state_at(ns(0.1)).scene.boards.is_empty());
+    assert_eq!(player.state_at(ns(0.5)).scene.boards, live.boards);
+    let stored = player
+        .image(&image.blob.hash)
+        .expect("the image is in the lesson");
+    assert_eq!(stored.hash, image.blob.hash);
+
+    // Replayed in the headset: the board covers the view in front of the head from 0.2 s on.
+    let mut replay = session(Content::Replay(Box::new(player)));
+    let mut at = |seconds: f64| {
+        let (eyes, _) = replay
+            .render_frame(&still_frame(seconds), ns(seconds), EYE)
+            .expect("replayed frame");
+        eyes
+    };
+    let (before, after) = (at(0.1), at(0.5));
+    let camera = eye_cameras(&still_frame(0.0).views, &twin)[0];
+    let [cx, cy] = camera
+        .project(board.pose.position_mm.as_dvec3(), EYE)
+        .expect("in front of the eye");
+    let changed = differing_pixels(&before[0], &after[0]);
+    assert!(
+        changed.len() > (EYE[0] * EYE[1] / 10) as usize,
+        "{} pixels changed",
+        changed.len()
+    );
+    // Centred where the board's centre projects (the twin's bone in front of parts of it
+    // moves the centre of what changed a little).
+    let n = changed.len() as f64;
+    let mx = changed.iter().map(|p| f64::from(p[0]) + 0.5).sum::<f64>() / n;
+    let my = changed.iter().map(|p| f64::from(p[1]) + 0.5).sum::<f64>() / n;
+    assert!(
+        (mx - cx).abs() < 15.0 && (my - cy).abs() < 15.0,
+        "changed pixels centred at ({mx:.0}, {my:.0}), the board's centre at ({cx:.0}, {cy:.0})"
+    );
 }

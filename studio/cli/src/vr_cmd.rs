@@ -14,6 +14,7 @@ use clap::Args;
 use glam::Vec3;
 use twinray_renderer::GpuContext;
 
+use twinray_scene::boards::load_board_image;
 use twinray_scene::demo::demo_twin_pose;
 use twinray_scene::{Case, FrameRenderer};
 use twinray_xr::comfort::Quality;
@@ -27,7 +28,9 @@ use crate::shared::{load_case, open_with_case, parse_size, DeviceArg};
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Controllers: trigger (or a thumb–index pinch with hand tracking) draws, grip grabs the twin
-(both grips: scale and turn), right menu starts/stops recording, left menu marks a chapter.
+(both grips: scale and turn), right menu starts/stops recording, left menu marks a chapter;
+on Touch controllers X or B steps through the measure tools (distance, angle, Cobb angle,
+needle path, label statistics) and Y places the next --board image in front of you.
 The session's state changes (READY, FOCUSED, STOPPING, …) are printed on stderr. Ctrl-C or
 SIGTERM ends the session cleanly and finishes a recording in progress (exit status 0); a
 second one ends the process at once.
@@ -36,6 +39,7 @@ Examples:
   twinray vr                                   teach on the demo case in a headset
   twinray vr demo.lesson                       replay a lesson in a headset
   twinray vr --record lesson.lesson            teach and record from the first frame
+  twinray vr --board chest.dcm --board hip.png bring two images in as boards (Y places each)
   twinray vr --frames 600                      end the session after 600 frames
   twinray vr --simulate --frames 450 --out vr/ scripted headset, eye PNGs and vr/vr.lesson")]
 pub struct VrArgs {
@@ -64,6 +68,12 @@ pub struct VrArgs {
     /// replaced: the next free name (`lesson-2.lesson`, …) is taken and printed.
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
+    /// Teaching on a case: an image to bring in as a board (DICOM CR/DX or a single CT/MR
+    /// slice, PNG or JPEG; repeatable). Each press of the board button (Y on the left Touch
+    /// controller) places the next one in front of you, facing you, at its real size when
+    /// its pixel spacing is known; recorded as the desktop records a board.
+    #[arg(long = "board", value_name = "FILE")]
+    pub boards: Vec<PathBuf>,
     /// Per-eye size of the simulated headset, WIDTHxHEIGHT.
     #[arg(long, default_value = "320x336", value_parser = parse_size, requires = "simulate")]
     pub eye_size: [u32; 2],
@@ -88,6 +98,9 @@ pub fn run(args: &VrArgs) -> Result<ExitCode> {
         if args.record.is_some() {
             bail!("--record records a lesson taught on a case; a lesson is replayed, not recorded");
         }
+        if !args.boards.is_empty() {
+            bail!("--board brings images in while teaching on a case; a replayed lesson is not changed");
+        }
         let lesson = args.input.clone().context("a lesson path")?;
         let (player, case) =
             open_with_case(&lesson, args.ct.as_deref(), args.labels.as_deref(), false)?;
@@ -107,6 +120,17 @@ pub fn run(args: &VrArgs) -> Result<ExitCode> {
             .or_else(|| args.out.as_ref().map(|d| d.join("vr.lesson")));
         (case, Content::Live { record_to })
     };
+    // Read before the headset starts, so a file that cannot be a board is said at once.
+    let mut boards = Vec::with_capacity(args.boards.len());
+    for (k, path) in args.boards.iter().enumerate() {
+        let image = load_board_image(path)?;
+        twinray_xr::say!(
+            "vr: board image {} ready ({}); the Y button places it",
+            k + 1,
+            image.description
+        );
+        boards.push(image);
+    }
     let twin = demo_twin_pose(case.ct.geometry().centre_mm());
     let twin_centre_mm = Vec3::new(0.0, 1200.0, -600.0);
 
@@ -144,8 +168,9 @@ pub fn run(args: &VrArgs) -> Result<ExitCode> {
         max_frames: args.frames,
         stop: Some(stop),
         record_at_start: args.record.is_some(),
+        boards,
     };
-    let mut session = VrSession::new(&case, renderer, twin, content, options);
+    let mut session = VrSession::new(case, renderer, twin, content, options);
     let report = session.run(source.as_mut())?;
     let mut times: Vec<i64> = report.frame_times_ns.clone();
     times.sort_unstable();

@@ -593,6 +593,66 @@ fn vr_simulate_writes_both_eyes_and_the_recording_the_menu_button_started() {
     assert!(stderr(&out).contains("comfort:"), "{}", stderr(&out));
 }
 
+/// `twinray vr --board FILE` reads each image before the headset starts: a usable one is
+/// announced (the Y button places it), a file that cannot be a board fails at once naming it,
+/// and a replayed lesson takes none (it is not changed).
+#[test]
+fn vr_board_images_are_read_before_the_session_starts() {
+    let xray = repo().join("data/xray/wg04/RG3_J2KI.dcm");
+    let out = twinray(&[
+        "vr",
+        "--simulate",
+        "--frames",
+        "1",
+        "--eye-size",
+        "16x16",
+        "--board",
+        xray.to_str().expect("utf-8"),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("vr: board image 1 ready (") && stderr(&out).contains("Y button"),
+        "{}",
+        stderr(&out)
+    );
+
+    let missing = scratch("vr-board").join("no-such-xray.png");
+    let out = twinray(&[
+        "vr",
+        "--simulate",
+        "--frames",
+        "1",
+        "--board",
+        missing.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no-such-xray.png"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !stderr(&out).contains("frames submitted"),
+        "{}",
+        stderr(&out)
+    );
+
+    let lesson = scratch("vr-board").join("replayed.lesson");
+    let out = twinray(&[
+        "vr",
+        lesson.to_str().expect("utf-8"),
+        "--simulate",
+        "--board",
+        xray.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("a replayed lesson is not changed"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 #[test]
 fn an_output_in_a_missing_folder_is_refused_before_any_work() {
     let ct = demo("example_ct.nii.gz");

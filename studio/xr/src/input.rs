@@ -16,7 +16,9 @@
 //! - the right menu button starts and stops recording, the left one marks a chapter;
 //! - the tool button (X or B on Touch controllers) steps through the measure tools: the
 //!   trigger draws, then places the points of a distance, an angle, a Cobb angle or a needle
-//!   path, then draws again.
+//!   path, or picks a labelled structure for its statistics, then draws again;
+//! - the board button (Y on the left Touch controller) asks the session to place the next
+//!   image the user brought (`twinray vr --board FILE`) as a board in front of the head.
 //!
 //! Every change of the twin's placement is recorded, its scale included
 //! (`SceneChange::TwinScale`, lesson format 1.2), so a lesson taught on a scaled twin
@@ -37,7 +39,7 @@ use twinray_lessons::state::{BoardState, SceneState};
 use twinray_scene::annotations::MeasureTool;
 use twinray_scene::boards::{BoardDrag, BoardFrames};
 
-use crate::source::{XrFrame, MENU_BUTTON, TOOL_BUTTON};
+use crate::source::{XrFrame, BOARD_BUTTON, MENU_BUTTON, TOOL_BUTTON};
 
 /// A pinch starts when thumb and index tips come closer than this (mm)…
 pub const PINCH_START_MM: f32 = 20.0;
@@ -71,6 +73,9 @@ const INDEX_TIP: usize = 10;
 pub enum VrCommand {
     /// The recording button was pressed.
     ToggleRecording,
+    /// The board button was pressed: place the next image brought in as a board in front of
+    /// the head (the session holds the images; see [`board_pose_facing`]).
+    PlaceBoard,
 }
 
 /// The twin's placement in the room: the lesson's `stage_from_patient` and its scale
@@ -133,6 +138,34 @@ impl TwinPlacement {
     }
 }
 
+/// How far along the gaze a board brought in with the board button stands (room mm): about
+/// arm's length, near enough to read and for a grip's ray to take it and carry it elsewhere.
+pub const BOARD_PLACE_DISTANCE_MM: f32 = 500.0;
+
+/// Where a board brought in with the board button stands, as [`SceneChange::BoardShow`]
+/// records it (patient space, so it moves with the twin like every board):
+/// [`BOARD_PLACE_DISTANCE_MM`] along the gaze of `head` (stage), facing the eyes (its +z
+/// towards the head), upright (its +y as near the room's up as facing allows, so the image
+/// reads the right way up), on a twin placed at `twin`.
+#[must_use]
+pub fn board_pose_facing(head: Pose, twin: &TwinPlacement) -> Pose {
+    let gaze = (head.orientation * Vec3::NEG_Z).normalize_or(Vec3::NEG_Z);
+    let normal = -gaze;
+    // Looking straight up or down the room's up is no help: the head's own up is.
+    let up = [Vec3::Y, head.orientation * Vec3::Y]
+        .into_iter()
+        .map(|u| u - normal * normal.dot(u))
+        .find(|u| u.length() > 0.1)
+        .unwrap_or(Vec3::Y)
+        .normalize();
+    let right = up.cross(normal);
+    let stage = Quat::from_mat3(&glam::Mat3::from_cols(right, up, normal)).normalize();
+    Pose {
+        position_mm: twin.patient_from_stage(head.position_mm + gaze * BOARD_PLACE_DISTANCE_MM),
+        orientation: (twin.stage_from_patient.orientation.inverse() * stage).normalize(),
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct ActiveStroke {
     id: u32,
@@ -179,6 +212,7 @@ struct HandButtons {
     grip: bool,
     menu: bool,
     tool: bool,
+    board: bool,
 }
 
 /// Interaction state carried from frame to frame. See the module docs.
@@ -255,15 +289,16 @@ impl Interaction {
     }
 
     /// Steps to the next measure tool (the tool button): none (the trigger draws), distance,
-    /// angle, Cobb angle, needle path, then none again. Points placed with the previous tool
-    /// are dropped. Label statistics are left out: VR keeps no label volume to compute them.
+    /// angle, Cobb angle, needle path, label statistics, then none again. Points placed with
+    /// the previous tool are dropped.
     pub fn next_measure_tool(&mut self) {
-        const CYCLE: [Option<MeasureTool>; 5] = [
+        const CYCLE: [Option<MeasureTool>; 6] = [
             None,
             Some(MeasureTool::Distance),
             Some(MeasureTool::Angle),
             Some(MeasureTool::Cobb),
             Some(MeasureTool::Trajectory),
+            Some(MeasureTool::LabelStats),
         ];
         let at = CYCLE
             .iter()
@@ -276,7 +311,16 @@ impl Interaction {
     /// Adds a point of the measure tool at `p` in `space` (the anatomy or one board), as the
     /// desktop's clicks do: a point in another space than the first starts the measurement
     /// again, and with its last point the measurement is shown, recorded in `out`.
-    pub fn measure_point(&mut self, space: Space, p: Vec3, out: &mut InputOutcome, time_ns: i64) {
+    /// `label_at` names the labelled structure at a patient point (label statistics; the
+    /// session looks it up in the labels the frame shows, as the desktop does in its case's).
+    pub fn measure_point(
+        &mut self,
+        space: Space,
+        p: Vec3,
+        label_at: impl FnOnce(Vec3) -> Option<u16>,
+        out: &mut InputOutcome,
+        time_ns: i64,
+    ) {
         let Some(tool) = self.measure_tool else {
             return;
         };
@@ -295,8 +339,7 @@ impl Interaction {
             return;
         }
         let points: Vec<Vec3> = self.measure_points.drain(..).map(|(_, v)| v).collect();
-        // VR keeps no label volume: label statistics are not placed here (see the README).
-        if let Some(measurement) = tool.measurement(space, &points, |_| None) {
+        if let Some(measurement) = tool.measurement(space, &points, label_at) {
             self.last_measurement_id += 1;
             out.events.push(Event::new(
                 time_ns,
@@ -486,6 +529,7 @@ impl Interaction {
             b.grip = controller.is_some_and(|c| value(c.squeeze, before.grip));
             b.menu = controller.is_some_and(|c| c.buttons & MENU_BUTTON != 0);
             b.tool = controller.is_some_and(|c| c.buttons & TOOL_BUTTON != 0);
+            b.board = controller.is_some_and(|c| c.buttons & BOARD_BUTTON != 0);
             b.pinch = joints.is_some_and(|j| {
                 let gap = pinch_gap_mm(&j);
                 if before.pinch {
@@ -541,18 +585,28 @@ impl Interaction {
             if now.tool && !before.tool {
                 self.next_measure_tool();
             }
+            if now.board && !before.board {
+                out.commands.push(VrCommand::PlaceBoard);
+            }
 
             // The measure tool: a trigger press places a point where the controller's ray
-            // meets a board, or asks the session to pick the anatomy along it.
+            // meets a board, or asks the session to pick the anatomy along it. Label
+            // statistics always pick the anatomy: a board has no labelled structures, and the
+            // pick (the volume's surface) sees through boards.
             let measuring = self.measure_tool.is_some();
             if let (true, true, false, Some(c)) =
                 (measuring, now.trigger, before.trigger, controller)
             {
                 let ray = self.patient_pose(c.aim);
                 let dir = ray.orientation * Vec3::NEG_Z;
-                match self.boards.hit(ray.position_mm.as_dvec3(), dir.as_dvec3()) {
+                let board = if self.measure_tool == Some(MeasureTool::LabelStats) {
+                    None
+                } else {
+                    self.boards.hit(ray.position_mm.as_dvec3(), dir.as_dvec3())
+                };
+                match board {
                     Some((id, _, on_board)) => {
-                        self.measure_point(Space::Board(id), on_board, &mut out, time_ns);
+                        self.measure_point(Space::Board(id), on_board, |_| None, &mut out, time_ns);
                     }
                     None => out.anatomy_picks.push((ray.position_mm, dir)),
                 }
@@ -1187,7 +1241,7 @@ mod tests {
             interaction.update(&frame, frame.predicted_display_time_ns)
         };
         let mut seen = vec![interaction.measure_tool];
-        for _ in 0..5 {
+        for _ in 0..6 {
             // Held for three frames: one press, one step.
             for held in [true, true, true, false] {
                 step(&mut interaction, 0.0, held);
@@ -1202,6 +1256,7 @@ mod tests {
                 Some(MeasureTool::Angle),
                 Some(MeasureTool::Cobb),
                 Some(MeasureTool::Trajectory),
+                Some(MeasureTool::LabelStats),
                 None
             ]
         );
@@ -1218,7 +1273,7 @@ mod tests {
         }
         assert_eq!(interaction.measure_points().len(), 1);
         assert_eq!(count(&events, |p| matches!(p, Payload::StrokeBegin(_))), 0);
-        for _ in 0..3 {
+        for _ in 0..4 {
             step(&mut interaction, 0.0, true);
             step(&mut interaction, 0.0, false);
         }
@@ -1415,5 +1470,116 @@ mod tests {
         for (w, x) in widths.iter().zip(want) {
             assert!((w - x).abs() < 1e-3, "{widths:?}");
         }
+    }
+
+    /// Label statistics in the headset: a trigger press with the ray on a board still asks for
+    /// the anatomy along it (a board has no labelled structures), and the structure the
+    /// session finds at the picked point is recorded as the desktop records it: its label id.
+    #[test]
+    fn the_label_statistics_tool_picks_the_anatomy_through_a_board_and_records_the_label() {
+        let (target, xr, mut interaction) = at_the_board_scene();
+        let scene = one_board();
+        interaction.set_boards(&board_frames(&scene), &scene);
+        interaction.measure_tool = Some(MeasureTool::LabelStats);
+        let mut picks = Vec::new();
+        let mut t = 0.2;
+        for trigger in [0.0, 1.0, 1.0, 0.0] {
+            let mut frame = xr.frame_at(t);
+            let c = frame.controllers[1].as_mut().expect("right");
+            // At the board's centre, as in the distance test that measured on the board.
+            c.aim.position_mm = target + Vec3::new(150.0, 100.0, 250.0);
+            c.aim.orientation = Quat::IDENTITY;
+            c.trigger = trigger;
+            let out = interaction.update(&frame, frame.predicted_display_time_ns);
+            assert_eq!(count(&out.events, |p| matches!(p, Payload::Scene(_))), 0);
+            picks.extend(out.anatomy_picks);
+            t += 0.01;
+        }
+        assert_eq!(picks, vec![(Vec3::new(150.0, 100.0, 250.0), Vec3::NEG_Z)]);
+        // The session's pick: a point on the anatomy, where its labels hold structure 31.
+        let mut out = InputOutcome::default();
+        let picked = Vec3::new(150.0, 100.0, -20.0);
+        interaction.measure_point(
+            Space::Patient,
+            picked,
+            |p| (p == picked).then_some(31),
+            &mut out,
+            5,
+        );
+        let shown: Vec<&SceneChange> = out
+            .events
+            .iter()
+            .filter_map(|e| match &e.payload {
+                Payload::Scene(c) => Some(c),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            shown,
+            vec![&SceneChange::MeasurementShow {
+                id: 1,
+                measurement: twinray_lessons::event::Measurement::LabelStats { label_id: 31 },
+            }]
+        );
+        // No structure there: nothing is recorded, and the tool waits for the next press.
+        let mut out = InputOutcome::default();
+        interaction.measure_point(Space::Patient, picked, |_| None, &mut out, 6);
+        assert!(out.events.is_empty());
+        assert!(interaction.measure_points().is_empty());
+    }
+
+    /// The board button (Y, on the left controller) asks the session for the next board once
+    /// per press, and does nothing else: no stroke, no measure tool, no twin move.
+    #[test]
+    fn each_press_of_the_board_button_asks_once_for_a_board() {
+        let (_, xr, mut interaction) = at_the_board_scene();
+        let mut commands = Vec::new();
+        let mut t = 0.2;
+        for held in [false, true, true, true, false, true, false] {
+            let mut frame = xr.frame_at(t);
+            let c = frame.controllers[0].as_mut().expect("left");
+            c.buttons = if held { BOARD_BUTTON } else { 0 };
+            let out = interaction.update(&frame, frame.predicted_display_time_ns);
+            assert_eq!(count(&out.events, |p| matches!(p, Payload::Scene(_))), 0);
+            commands.extend(out.commands);
+            t += 0.01;
+        }
+        assert_eq!(commands, vec![VrCommand::PlaceBoard, VrCommand::PlaceBoard]);
+        assert_eq!(interaction.measure_tool, None);
+    }
+
+    /// A board placed with the board button stands half a metre along the gaze, facing the
+    /// eyes and upright, in patient space on a twin that is turned and scaled (so it moves with
+    /// the twin, like every board).
+    #[test]
+    fn a_board_is_placed_along_the_gaze_facing_the_head_and_upright() {
+        let head = Pose {
+            position_mm: Vec3::new(100.0, 1600.0, 300.0),
+            // Looking 30° down and turned 40° to the left.
+            orientation: Quat::from_rotation_y(40f32.to_radians())
+                * Quat::from_rotation_x(-30f32.to_radians()),
+        };
+        let twin = TwinPlacement {
+            stage_from_patient: Pose {
+                position_mm: Vec3::new(0.0, 1000.0, -500.0),
+                orientation: Quat::from_rotation_y(1.0) * Quat::from_rotation_x(-1.2),
+            },
+            scale: 1.5,
+        };
+        let pose = board_pose_facing(head, &twin);
+        let centre = twin.stage_from_patient(pose.position_mm);
+        let gaze = head.orientation * Vec3::NEG_Z;
+        let to_board = centre - head.position_mm;
+        assert!((to_board.length() - BOARD_PLACE_DISTANCE_MM).abs() < 0.5);
+        assert!(to_board.normalize().dot(gaze) > 0.9999);
+        let in_stage = twin.stage_from_patient.orientation * pose.orientation;
+        let normal = in_stage * Vec3::Z;
+        assert!(normal.dot(-gaze) > 0.9999, "faces the head: {normal}");
+        // Its rows run to the viewer's right, its up is the room's up tilted back 30°.
+        let right = in_stage * Vec3::X;
+        assert!(right.dot(head.orientation * Vec3::X) > 0.9999, "{right}");
+        assert!(right.y.abs() < 1e-4);
+        let up = in_stage * Vec3::Y;
+        assert!((up.y - 30f32.to_radians().cos()).abs() < 1e-4, "{up}");
     }
 }

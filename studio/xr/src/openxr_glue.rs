@@ -4,10 +4,11 @@
 //! head-mounted system, a session whose Vulkan instance and device the runtime creates
 //! (`xrCreateVulkanInstanceKHR` / `xrCreateVulkanDeviceKHR`, wrapped by the renderer's
 //! [`GpuContext::with_external_vulkan`]), the STAGE reference space (LOCAL when the runtime has
-//! no stage), one action set (trigger, squeeze, thumbstick, menu, grip and aim poses per hand), one
-//! swapchain with two array layers, and the frame loop: `next_frame` waits, begins, syncs
-//! actions and locates everything; `submit` copies the eye images into the swapchain and ends
-//! the frame. OpenXR's metres become millimetres here and nowhere else.
+//! no stage), one action set (trigger, squeeze, thumbstick, menu, tool and board buttons, grip
+//! and aim poses per hand), one swapchain with two array layers, and the frame loop:
+//! `next_frame` waits, begins, syncs actions and locates everything; `submit` copies the eye
+//! images into the swapchain and ends the frame. OpenXR's metres become millimetres here and
+//! nowhere else.
 //!
 //! The session's life cycle follows the specification: READY begins it, STOPPING ends it,
 //! EXITING (or LOSS_PENDING) closes the source; every state change is printed on stderr.
@@ -32,7 +33,7 @@ use openxr as xr;
 use twinray_lessons::event::{ControllerState, HandJoint, HandJoints, Pose, HAND_JOINT_COUNT};
 use twinray_renderer::{ExternalFormat, GpuContext, RgbaImage, VulkanCreator};
 
-use crate::source::{EyeView, Fov, XrFrame, XrSource, MENU_BUTTON, TOOL_BUTTON};
+use crate::source::{EyeView, Fov, XrFrame, XrSource, BOARD_BUTTON, MENU_BUTTON, TOOL_BUTTON};
 use crate::XrError;
 
 const VIEW_TYPE: xr::ViewConfigurationType = xr::ViewConfigurationType::PRIMARY_STEREO;
@@ -55,6 +56,7 @@ struct Actions {
     thumbstick: xr::Action<xr::Vector2f>,
     menu: xr::Action<bool>,
     tool: xr::Action<bool>,
+    board: xr::Action<bool>,
     grip: xr::Action<xr::Posef>,
     aim: xr::Action<xr::Posef>,
     hand_paths: [xr::Path; 2],
@@ -473,6 +475,12 @@ impl OpenXrSource {
             .state(&self.session, path)
             .map_err(runtime_error("reading controllers"))?
             .current_state;
+        let board = self
+            .actions
+            .board
+            .state(&self.session, path)
+            .map_err(runtime_error("reading controllers"))?
+            .current_state;
         let stick = self
             .actions
             .thumbstick
@@ -487,7 +495,9 @@ impl OpenXrSource {
             } else {
                 pose_mm(grip.pose)
             },
-            buttons: if menu { MENU_BUTTON } else { 0 } | if tool { TOOL_BUTTON } else { 0 },
+            buttons: if menu { MENU_BUTTON } else { 0 }
+                | if tool { TOOL_BUTTON } else { 0 }
+                | if board { BOARD_BUTTON } else { 0 },
             trigger: read(&self.actions.trigger)?,
             squeeze: read(&self.actions.squeeze)?,
             thumbstick,
@@ -550,6 +560,9 @@ fn create_actions(instance: &xr::Instance) -> Result<Actions, XrError> {
             .map_err(err())?,
         tool: set
             .create_action("tool", "Next measure tool", &hand_paths)
+            .map_err(err())?,
+        board: set
+            .create_action("board", "Place the next image board", &hand_paths)
             .map_err(err())?,
         grip: set
             .create_action("grip_pose", "Grip pose", &hand_paths)
@@ -620,6 +633,12 @@ fn create_actions(instance: &xr::Instance) -> Result<Actions, XrError> {
     touch.push(xr::Binding::new(
         &actions.tool,
         path("/user/hand/right/input/b/click")?,
+    ));
+    // Y, the one face button left: boards brought in with `--board` (the simple controller
+    // has none to spare either).
+    touch.push(xr::Binding::new(
+        &actions.board,
+        path("/user/hand/left/input/y/click")?,
     ));
     instance
         .suggest_interaction_profile_bindings(

@@ -7,6 +7,7 @@
 //! step with the comfort governor's; render both eyes; submit; feed the frame time back to the
 //! governor. Tracking and recording never wait for image quality.
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -32,7 +33,8 @@ use twinray_scene::Case;
 use twinray_volume::{CtVolume, LabelVolume};
 
 use crate::XrError;
-use twinray_scene::annotations::TeachingTools;
+use twinray_scene::annotations::{TeachingTools, TextLabel};
+use twinray_scene::boards::{default_board_pose, BoardImage};
 use twinray_scene::{FrameRenderer, LabelMaps, LearnerView, SceneBuilder};
 
 /// What the headset shows.
@@ -66,6 +68,9 @@ pub struct VrOptions {
     /// Teaching on a case: start recording at the first frame (into the content's
     /// `record_to`), as if the record button had been pressed.
     pub record_at_start: bool,
+    /// Teaching on a case: images the user brought (`twinray vr --board`), placed one per
+    /// press of the board button, in this order, as boards in front of the head.
+    pub boards: Vec<BoardImage>,
 }
 
 /// Why a session ended.
@@ -127,6 +132,10 @@ pub struct VrSession {
     anatomy_picks: Vec<(glam::Vec3, glam::Vec3)>,
     /// The labelled structure the right controller's ray met in the last live frame.
     pointed: Option<String>,
+    /// Images brought in and not placed yet ([`VrOptions::boards`]).
+    boards_to_place: VecDeque<BoardImage>,
+    /// The texts the last frame showed in the scene (values, names).
+    last_texts: Vec<TextLabel>,
 }
 
 /// What a learner does to a replay without changing the lesson: the panel's playback, and
@@ -215,10 +224,11 @@ impl LearnerControls {
     }
 }
 
-/// The labels a session shows, and the CT to re-upload them with. The CT is kept only when
-/// a map may be shown: the replayed lesson holds maps, or a live session was given one.
+/// The labels a session shows, and the case's image: what a label map is re-uploaded with and
+/// what label statistics and needle paths are computed on. Both are the case's own volumes,
+/// moved in, not copies.
 struct SessionLabels {
-    ct: Option<CtVolume>,
+    ct: CtVolume,
     maps: LabelMaps,
 }
 
@@ -231,14 +241,16 @@ impl std::fmt::Debug for VrSession {
 }
 
 impl VrSession {
-    /// A session on `case`, rendering with `renderer` (made on the source's device).
+    /// A session on `case`, rendering with `renderer` (made on the source's device). The
+    /// session keeps the case's image and labels (taken, not copied): measurements in the
+    /// headset are computed on them as the desktop computes them.
     #[must_use]
     pub fn new(
-        case: &Case,
+        case: Case,
         renderer: FrameRenderer,
         twin: Pose,
         content: Content,
-        options: VrOptions,
+        mut options: VrOptions,
     ) -> Self {
         let scene = SceneState {
             stage_from_patient: twin,
@@ -248,14 +260,18 @@ impl VrSession {
             (Content::Replay(player), true) => open_narration(player),
             _ => None,
         };
-        let holds_maps = match &content {
-            Content::Replay(player) => player.holds_label_maps(),
-            Content::Live { .. } => false,
-        };
         let mut interaction = Interaction::new(TwinPlacement::rigid(twin), 1);
         interaction.pivot_patient_mm = case.ct.geometry().centre_mm().as_vec3();
+        // Live, the headset names what the controller's ray meets itself (as the desktop's
+        // live view names what is under the pointer); a replay names what the instructor's pen
+        // was on while drawing, as the desktop's replay and `twinray replay` do.
+        let boards_to_place = std::mem::take(&mut options.boards).into();
+        let tools = match &content {
+            Content::Live { .. } => TeachingTools::for_case(&case).without_pen_names(),
+            Content::Replay(_) => TeachingTools::for_case(&case),
+        };
         Self {
-            builder: SceneBuilder::for_case(case),
+            builder: SceneBuilder::for_case(&case),
             renderer,
             governor: ComfortGovernor::new(),
             interaction,
@@ -271,30 +287,24 @@ impl VrSession {
             last_state: None,
             anatomy_picks: Vec::new(),
             pointed: None,
-            tools: TeachingTools::for_case(case),
+            tools,
+            boards_to_place,
+            last_texts: Vec::new(),
             labels: SessionLabels {
-                ct: holds_maps.then(|| case.ct.clone()),
-                maps: LabelMaps::new(*case.ct.geometry(), case.labels.clone().map(Arc::new)),
+                maps: LabelMaps::new(*case.ct.geometry(), case.labels.map(Arc::new)),
+                ct: case.ct,
             },
         }
     }
 
-    /// Shows `labels` (a segmentation's result, on `ct`'s grid) from lesson time `time_ns`
-    /// on, and records the change when recording: the map once, by hash, and the scene
-    /// change that shows it.
+    /// Shows `labels` (a segmentation's result, on the case's grid) from lesson time
+    /// `time_ns` on, and records the change when recording: the map once, by hash, and the
+    /// scene change that shows it.
     ///
     /// # Errors
     /// [`XrError::Labels`] when the map does not fit the case's grid or the format's limits.
-    pub fn show_labels(
-        &mut self,
-        ct: &CtVolume,
-        labels: LabelVolume,
-        time_ns: i64,
-    ) -> Result<(), XrError> {
+    pub fn show_labels(&mut self, labels: LabelVolume, time_ns: i64) -> Result<(), XrError> {
         let blob = self.labels.maps.add_live(labels).map_err(XrError::Labels)?;
-        if self.labels.ct.is_none() {
-            self.labels.ct = Some(ct.clone());
-        }
         for event in blob.into_events(time_ns) {
             self.live.apply(&event);
             if let Some(recorder) = &self.recorder {
@@ -310,12 +320,13 @@ impl VrSession {
         self.renderer.label_map()
     }
 
-    /// Uploads the labels `wanted` names, if the renderer holds others. A map that cannot be
-    /// read (a damaged chunk, another grid) is said once and the case's labels are shown.
-    fn sync_labels(&mut self, wanted: Option<LabelMapHash>) -> Result<(), XrError> {
-        let Some(ct) = &self.labels.ct else {
-            return Ok(());
-        };
+    /// Uploads the labels `wanted` names, if the renderer holds others, and returns them. A
+    /// map that cannot be read (a damaged chunk, another grid) is said once and the case's
+    /// labels are shown.
+    fn sync_labels(
+        &mut self,
+        wanted: Option<LabelMapHash>,
+    ) -> Result<Option<Arc<LabelVolume>>, XrError> {
         let player = match &mut self.content {
             Content::Replay(player) => Some(&mut **player),
             Content::Live { .. } => None,
@@ -324,8 +335,8 @@ impl VrSession {
         if let Some(warning) = &shown.warning {
             crate::say!("warning: {warning}");
         }
-        self.renderer.show_labels(ct, &shown)?;
-        Ok(())
+        self.renderer.show_labels(&self.labels.ct, &shown)?;
+        Ok(shown.labels)
     }
 
     /// Runs frames until the source ends the session, or until [`VrOptions::max_frames`]
@@ -434,7 +445,7 @@ impl VrSession {
                 self.live_frame(frame, time_ns, record_to.as_deref())?
             }
         };
-        self.sync_labels(state.scene.label_map)?;
+        let labels = self.sync_labels(state.scene.label_map)?;
         let quality = self
             .options
             .fixed_quality
@@ -444,21 +455,29 @@ impl VrSession {
             .builder
             .frame(&state, &LearnerView::Orbit(Default::default()), size);
         inputs.options.step_voxels = quality.step_voxels;
-        // Boards and measurements (values from their points alone: the session keeps no CT).
+        // Boards and measurements, their values computed on the case's image and the labels
+        // shown, as the desktop computes them.
         let player = match &mut self.content {
             Content::Replay(player) => Some(&mut **player),
             Content::Live { .. } => None,
         };
-        for warning in self.tools.annotate(&mut inputs, &state, player, None, None) {
+        for warning in self.tools.annotate(
+            &mut inputs,
+            &state,
+            player,
+            Some(&self.labels.ct),
+            labels.as_deref(),
+        ) {
             crate::say!("warning: {warning}");
         }
         if matches!(self.content, Content::Live { .. }) {
             // A grip takes hold of a board where this frame shows it.
             self.interaction.set_boards(&inputs.boards, &state.scene);
-            self.pick_measure_points(&mut inputs, time_ns)?;
-            self.name_pointed_structure(frame, &mut inputs, &state)?;
+            self.pick_measure_points(&mut inputs, labels.as_deref(), time_ns)?;
+            self.name_pointed_structure(frame, &mut inputs, labels.as_deref())?;
             self.show_measure_tool(frame, &mut inputs);
         }
+        self.last_texts.clone_from(&inputs.annotations.texts);
         // A replay's learner may have moved the lesson's world (grabbed it, or follows the
         // instructor): the eyes look at it from where they stand in it.
         let views = match (&self.content, &self.learner) {
@@ -492,9 +511,11 @@ impl VrSession {
     /// The measure tool's presses on the anatomy: the point where each controller ray meets
     /// the surface the frame shows (the pen's pick, with this frame's transfer function and
     /// cuts), added to the measurement being placed; a completed one is applied and recorded.
+    /// Label statistics take the structure of `labels` (those the frame shows) at the point.
     fn pick_measure_points(
         &mut self,
         inputs: &mut twinray_scene::FrameInputs,
+        labels: Option<&LabelVolume>,
         time_ns: i64,
     ) -> Result<(), XrError> {
         let rays = std::mem::take(&mut self.anatomy_picks);
@@ -504,9 +525,11 @@ impl VrSession {
         let mut out = crate::input::InputOutcome::default();
         for (origin, dir) in rays {
             if let Some(p) = self.pick_along(inputs, origin, dir)? {
+                // Within one voxel of the surface point, as the desktop's click looks it up.
                 self.interaction.measure_point(
                     twinray_lessons::event::Space::Patient,
                     p.as_vec3(),
+                    |q| labels.and_then(|l| l.label_near(q.as_dvec3(), 1)),
                     &mut out,
                     time_ns,
                 );
@@ -557,7 +580,7 @@ impl VrSession {
         &mut self,
         frame: &XrFrame,
         inputs: &mut twinray_scene::FrameInputs,
-        state: &LessonState,
+        labels: Option<&LabelVolume>,
     ) -> Result<(), XrError> {
         self.pointed = None;
         let Some(aim) = frame.controllers[1].map(|c| c.aim) else {
@@ -570,8 +593,7 @@ impl VrSession {
         let Some(p) = self.pick_along(inputs, origin, dir)? else {
             return Ok(());
         };
-        let shown = self.labels.maps.resolve(state.scene.label_map, None);
-        if let Some(id) = shown.labels.as_deref().and_then(|l| l.label_near(p, 1)) {
+        if let Some(id) = labels.and_then(|l| l.label_near(p, 1)) {
             let name = self.tools.label_name(id);
             inputs
                 .annotations
@@ -622,6 +644,19 @@ impl VrSession {
         self.pointed.as_deref()
     }
 
+    /// The texts the last frame showed in the scene: each measurement's value (by its id),
+    /// the name of what is pointed at, the measure tool's hint.
+    #[must_use]
+    pub fn shown_texts(&self) -> &[TextLabel] {
+        &self.last_texts
+    }
+
+    /// Images brought in ([`VrOptions::boards`]) that the board button has not placed yet.
+    #[must_use]
+    pub fn boards_to_place(&self) -> usize {
+        self.boards_to_place.len()
+    }
+
     /// The live input's state, to choose its tools (the measure tool) before or between frames.
     pub fn interaction_mut(&mut self) -> &mut Interaction {
         &mut self.interaction
@@ -653,6 +688,7 @@ impl VrSession {
         for command in &outcome.commands {
             match command {
                 VrCommand::ToggleRecording => self.toggle_recording(record_to, time_ns)?,
+                VrCommand::PlaceBoard => self.place_next_board(frame.head, time_ns),
             }
         }
         for event in &outcome.events {
@@ -676,6 +712,46 @@ impl VrSession {
         Ok((self.live.clone(), twin))
     }
 
+    /// The board button: the next image brought in becomes a board in front of `head`, facing
+    /// it ([`crate::input::board_pose_facing`]), at the width the desktop gives a new board
+    /// (its real width when the image's spacing is known). Recorded as the desktop records
+    /// one: the image (stored once per lesson by its hash), then the `BoardShow`. With no image
+    /// left, or one whose pixels do not decode, nothing is placed (said on stderr: a headset
+    /// session goes on).
+    fn place_next_board(&mut self, head: Pose, time_ns: i64) {
+        let Some(image) = self.boards_to_place.pop_front() else {
+            crate::say!("vr: no image board left to place (bring one with --board FILE)");
+            return;
+        };
+        if let Err(e) = self.tools.boards.add_live(&image.blob) {
+            crate::say!("warning: the image board is not placed: {e}");
+            return;
+        }
+        let (_, width_mm) = default_board_pose(
+            self.labels.ct.geometry(),
+            &image.blob,
+            image.patient_orientation.as_ref(),
+        );
+        let pose =
+            crate::input::board_pose_facing(head, &TwinPlacement::of_scene(&self.live.scene));
+        let board_id = self.live.scene.boards.keys().max().map_or(1, |id| id + 1);
+        // Titled by number, as on the desktop: a file name can name the patient.
+        let title = format!("X-ray {board_id}");
+        crate::say!(
+            "vr: {title} placed in front of you, {width_mm:.0} mm wide: {}",
+            image.description
+        );
+        for event in image
+            .blob
+            .into_events(time_ns, board_id, title, pose, width_mm)
+        {
+            self.live.apply(&event);
+            if let Some(recorder) = &self.recorder {
+                recorder.record(event);
+            }
+        }
+    }
+
     /// The record button: finishes the recording in progress, or starts one at `record_to`.
     fn toggle_recording(&mut self, record_to: Option<&Path>, time_ns: i64) -> Result<(), XrError> {
         if let Some(recorder) = self.recorder.take() {
@@ -692,19 +768,20 @@ impl VrSession {
             crate::say!("vr: not recording: no destination (pass --out DIR or --record FILE)");
             return Ok(());
         };
-        let recorder = start_recording(path, &self.case_ref, &self.live.scene, time_ns)?;
-        // A label map shown when recording starts goes into the new lesson too.
-        if let Some(blob) = self
-            .live
-            .scene
+        // A label map and board images shown when recording starts go into the new lesson
+        // too, before the scene changes that show them.
+        let scene = &self.live.scene;
+        let stored = scene
             .label_map
             .and_then(|h| self.labels.maps.live_blob(&h))
-        {
-            recorder.record(Event::new(
-                time_ns,
-                Payload::LabelMap(Box::new(blob.clone())),
-            ));
-        }
+            .map(|blob| Payload::LabelMap(Box::new(blob.clone())))
+            .into_iter()
+            .chain(scene.boards.values().filter_map(|b| {
+                let blob = self.tools.boards.live_blob(&b.image)?;
+                Some(Payload::Image(Box::new(blob.clone())))
+            }))
+            .collect();
+        let recorder = start_recording(path, &self.case_ref, scene, stored, time_ns)?;
         if self.options.sound {
             self.voice = start_voice(&recorder, time_ns);
         }
@@ -786,10 +863,13 @@ fn finishing(source: twinray_lessons::LessonError) -> XrError {
     }
 }
 
+/// Starts a recording at `path` (or the next free name) from `scene`: `stored` (label maps,
+/// board images) first, then the changes that make the scene.
 fn start_recording(
     path: &Path,
     case_ref: &str,
     scene: &SceneState,
+    stored: Vec<Payload>,
     time_ns: i64,
 ) -> Result<Recorder, XrError> {
     let anchor = std::time::SystemTime::now()
@@ -806,6 +886,9 @@ fn start_recording(
             }
         })?;
     // The scene as it is when recording starts, so the lesson replays from the right state.
+    for payload in stored {
+        recorder.record(Event::new(time_ns, payload));
+    }
     for change in scene.to_changes() {
         recorder.record(Event::new(time_ns, Payload::Scene(change)));
     }

@@ -23,6 +23,10 @@ pub const MENU_BUTTON: u32 = 1;
 /// Bit of [`ControllerState::buttons`] set while the tool button is held (X on the left Touch
 /// controller, B on the right): each press steps to the next measure tool.
 pub const TOOL_BUTTON: u32 = 2;
+/// Bit of [`ControllerState::buttons`] set while the board button is held (Y on the left Touch
+/// controller, the one face button nothing else uses): each press places the next image
+/// brought in with `twinray vr --board` as a board in front of the head.
+pub const BOARD_BUTTON: u32 = 4;
 
 /// Refresh period of a 90 Hz headset, the rate the comfort governor aims at by default.
 pub const PERIOD_90HZ_NS: i64 = 11_111_111;
