@@ -6,8 +6,9 @@
 //! in layers of at most [`ATLAS_LAYER_PX`]² texels, one transparent texel apart, so that fifty
 //! small text images share a layer and a 2000×2000 radiograph fills one. The quads themselves
 //! are a small buffer ([`pack`]) rewritten every frame if need be (labels turn to face the
-//! camera); each frame they are binned per screen tile with the capsules, by a capsule that
-//! encloses the rectangle ([`pack`]'s bounds), so a pixel tests only the quads near it.
+//! camera); each frame they are binned per screen tile with the capsules, by the screen
+//! rectangle of their projected corners ([`Packed::corners`]), so a pixel tests only the quads
+//! over its tile.
 //!
 //! [`ray_hit`] is the CPU twin of the shader's intersection, for the pen drawing on a board.
 
@@ -243,15 +244,22 @@ pub(crate) fn resample_premultiplied(given: [u32; 2], pixels: &[u8], size: [u32;
 /// Words per quad on the GPU: six `vec4`s, std430 (see `raymarch.comp`'s `Quad`).
 pub(crate) const QUAD_VEC4S: usize = 6;
 
-/// A quad set checked and packed for the shader's `Quads` buffer, with the enclosing capsule of
-/// each (in the `Capsules` layout) to bin it by.
+/// A quad set checked and packed for the shader's `Quads` buffer, with the corners of each to
+/// bin it by.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub(crate) struct Packed {
     /// [`QUAD_VEC4S`] per drawn quad.
     pub gpu: Vec<[f32; 4]>,
-    /// [`crate::overlay::CAPSULE_VEC4S`] per drawn quad: a capsule along the quad's `u` axis with
-    /// radius `|v|`, which holds every point of the rectangle.
-    pub bounds: Vec<[f32; 4]>,
+    /// The four corners of each drawn quad (patient LPS mm), which [`crate::overlay::Bins`]
+    /// projects to bin it by the screen rectangle it can cover.
+    pub corners: Vec<[DVec3; 4]>,
+}
+
+impl Packed {
+    /// No quad to draw.
+    pub fn is_empty(&self) -> bool {
+        self.corners.is_empty()
+    }
 }
 
 /// Checks `quads` against the atlas `places` (one per image) and packs them. Fully transparent
@@ -269,7 +277,7 @@ pub(crate) fn pack(
     }
     let mut packed = Packed {
         gpu: Vec::with_capacity(quads.len() * QUAD_VEC4S),
-        bounds: Vec::with_capacity(quads.len() * crate::overlay::CAPSULE_VEC4S),
+        corners: Vec::with_capacity(quads.len()),
     };
     for (index, q) in quads.iter().enumerate() {
         let bad = |reason| RenderError::BadQuad { index, reason };
@@ -305,12 +313,14 @@ pub(crate) fn pack(
                 place.height as f32 / lh,
             ],
         ]);
-        let (a, b) = (q.centre_mm - q.u_half_mm, q.centre_mm + q.u_half_mm);
-        packed.bounds.extend([
-            [a.x, a.y, a.z, q.v_half_mm.length() * 1.001 + 1e-3],
-            [b.x, b.y, b.z, 0.0],
-            [1.0; 4],
-        ]);
+        let (c, u, v) = (
+            q.centre_mm.as_dvec3(),
+            q.u_half_mm.as_dvec3(),
+            q.v_half_mm.as_dvec3(),
+        );
+        packed
+            .corners
+            .push([c - u - v, c + u - v, c + u + v, c - u + v]);
     }
     Ok(packed)
 }
@@ -420,7 +430,7 @@ mod tests {
         };
         let packed = pack(&[clear, board()], &places, [2, 2]).expect("valid");
         assert_eq!(packed.gpu.len(), QUAD_VEC4S);
-        assert_eq!(packed.bounds.len(), crate::overlay::CAPSULE_VEC4S);
+        assert_eq!(packed.corners.len(), 1);
     }
 
     #[test]

@@ -168,9 +168,12 @@ struct Overlays {
     atlas: Arc<ImageView>,
     /// What the atlas holds, so that unchanged images are not uploaded again.
     atlas_cache: AtlasCache,
+    /// Whether overlays are culled and binned per screen tile (else every pixel tests every
+    /// overlay); off only to check that culling changes no pixel.
+    culling: bool,
 }
 
-/// What a frame's pipeline is specialised for (the shader's specialisation constants 0, 1, 2).
+/// What a frame's pipeline is specialised for (the shader's specialisation constants 0–3).
 /// On a CPU device both sides of every branch are executed under a lane mask, so deciding these
 /// per frame in the shader made every step pay for the other modes' texture fetches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -178,16 +181,20 @@ struct Variant {
     mip: bool,
     labels: bool,
     shading: bool,
+    /// Some overlay (capsule or quad) can touch the frame; without one the overlay code is
+    /// compiled out.
+    overlays: bool,
 }
 
 impl Variant {
     /// The variant a frame under `tf` and `options` needs.
-    fn of(tf: &TransferFunction, options: &RenderOptions, labels: bool) -> Self {
+    fn of(tf: &TransferFunction, options: &RenderOptions, labels: bool, overlays: bool) -> Self {
         let mip = options.blend.unwrap_or(tf.preset.blend) == Blend::Mip;
         Self {
             mip,
             labels,
             shading: tf.preset.shading.enabled && !mip,
+            overlays,
         }
     }
 }
@@ -280,6 +287,7 @@ impl VolumeRenderer {
             layer_size: [1, 1],
             atlas: atlas_view(&no_atlas)?,
             atlas_cache: AtlasCache::new(),
+            culling: true,
         };
         let mut renderer = Self {
             overlays,
@@ -540,6 +548,14 @@ impl VolumeRenderer {
         Ok(())
     }
 
+    /// Turns the per-tile culling of overlays off (every pixel then tests every capsule and
+    /// quad) or back on (the default). The frame is the same either way, only slower without
+    /// it: this exists for the test that checks so.
+    #[doc(hidden)]
+    pub fn set_overlay_culling(&mut self, on: bool) {
+        self.overlays.culling = on;
+    }
+
     /// Renders a frame of `size` pixels and reads it back.
     pub fn render(
         &mut self,
@@ -606,11 +622,16 @@ impl VolumeRenderer {
         if let Some(pipeline) = self.pipelines.get(&variant) {
             return Ok(pipeline.clone());
         }
-        let constants = [variant.mip, variant.labels, variant.shading]
-            .into_iter()
-            .zip(0u32..)
-            .map(|(on, id)| (id, SpecializationConstant::Bool(on)))
-            .collect();
+        let constants = [
+            variant.mip,
+            variant.labels,
+            variant.shading,
+            variant.overlays,
+        ]
+        .into_iter()
+        .zip(0u32..)
+        .map(|(on, id)| (id, SpecializationConstant::Bool(on)))
+        .collect();
         let entry = self
             .shader
             .specialize(constants)
@@ -651,7 +672,21 @@ impl VolumeRenderer {
             .ok_or(RenderError::NoVolume)?
             .labels
             .is_some();
-        let pipeline = self.pipeline(Variant::of(&self.transfer_function, options, has_labels))?;
+        let overlays = &self.overlays;
+        let bins = if pick || (overlays.packed.is_empty() && overlays.quads.is_empty()) {
+            None
+        } else {
+            Some(Bins::build(
+                &overlays.packed,
+                &overlays.quads.corners,
+                camera,
+                size,
+                overlays.culling,
+            ))
+        }
+        .filter(|b| b.visible > 0);
+        let variant = Variant::of(&self.transfer_function, options, has_labels, bins.is_some());
+        let pipeline = self.pipeline(variant)?;
         let volume = self.volume.as_ref().ok_or(RenderError::NoVolume)?;
         let slot = if pick {
             &mut self.pick_target
@@ -670,24 +705,13 @@ impl VolumeRenderer {
             options,
             size,
         );
-        let overlays = &self.overlays;
-        let bins = if pick || (overlays.packed.is_empty() && overlays.quads.bounds.is_empty()) {
-            None
-        } else {
-            Some(Bins::build(
-                &overlays.packed,
-                &overlays.quads.bounds,
-                camera,
-                size,
-            ))
-        };
         let bins_buffer = match &bins {
-            Some(b) if b.visible > 0 => {
-                let capsules = (overlays.packed.len() / overlay::CAPSULE_VEC4S) as u32;
+            Some(b) => {
+                let capsules = (self.overlays.packed.len() / overlay::CAPSULE_VEC4S) as u32;
                 params.overlay = [b.tiles[0], b.tiles[1], b.tile_px, capsules];
                 storage_buffer(&self.ctx, b.words.iter().copied())?
             }
-            _ => self.overlays.no_bins.clone(),
+            None => self.overlays.no_bins.clone(),
         };
         if pick {
             params.image[3] |= 8;

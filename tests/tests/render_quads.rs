@@ -401,3 +401,97 @@ fn a_text_change_beside_a_large_board_uploads_the_text_only() {
         gpu().device_name()
     );
 }
+
+/// Culling overlays per screen tile must change no pixel: quads partly off-screen, tilted
+/// across tile edges, a thin label along a tile row's edge, a floor board reaching behind the
+/// eye (whose projection is unbounded), one wholly behind the eye and a label seen from behind,
+/// with a capsule among them, render byte-identical with culling off (every pixel then tests
+/// every overlay).
+#[test]
+fn culling_overlays_per_tile_changes_no_pixel() {
+    let _guard = gpu_lock();
+    let mut r = renderer(Preset::load("ct-bone").expect("bone"));
+    let cam = camera();
+    // Every other column and row transparent, as between a label's glyphs.
+    let sparse = image(16, 8, |x, y| {
+        if (x / 2 + y / 2) % 2 == 0 {
+            BLUE
+        } else {
+            [0; 4]
+        }
+    });
+    r.set_quad_images(&[quadrants(), sparse]).expect("images");
+    // The image's left and top edges seen from 160 mm (the boards' distance).
+    let f = cam.frustum;
+    let left_mm = (160.0 * f.tan_left) as f32;
+    let top_mm = (160.0 * f.tan_up) as f32;
+    let quads = [
+        // Mostly beyond the left edge, then across the top-right corner.
+        board([left_mm + 3.0, -40.0, 0.0], 0),
+        board([-left_mm - 8.0, -40.0, top_mm - 4.0], 1),
+        // Tilted by 30° in its plane, in front of the sphere, with transparent texels.
+        Quad {
+            centre_mm: Vec3::new(10.0, -60.0, 7.0),
+            u_half_mm: Vec3::new(13.0, 0.0, 7.5),
+            v_half_mm: Vec3::new(-5.0, 0.0, 8.66),
+            ..board([0.0; 3], 1)
+        },
+        // A 1.5 mm label along the middle row of pixels (the edge between two tile rows).
+        Quad {
+            centre_mm: Vec3::new(-5.0, -100.0, 0.0),
+            u_half_mm: Vec3::new(20.0, 0.0, 0.0),
+            v_half_mm: Vec3::new(0.0, 0.0, 0.75),
+            ..board([0.0; 3], 1)
+        },
+        // A floor below the eye from 100 mm behind it to 100 mm in front.
+        Quad {
+            centre_mm: Vec3::new(0.0, -200.0, -15.0),
+            u_half_mm: Vec3::new(15.0, 0.0, 0.0),
+            v_half_mm: Vec3::new(0.0, 100.0, 0.0),
+            two_sided: true,
+            ..board([0.0; 3], 0)
+        },
+        // Wholly behind the eye, facing it.
+        board([0.0, -230.0, 0.0], 0),
+        // Facing away from the camera (one-sided).
+        Quad {
+            u_half_mm: Vec3::new(-15.0, 0.0, 0.0),
+            ..board([-20.0, -50.0, -20.0], 1)
+        },
+    ];
+    r.set_overlays(&[Capsule {
+        a_mm: Vec3::new(-30.0, -70.0, -20.0),
+        b_mm: Vec3::new(25.0, -30.0, 25.0),
+        radius_mm: 1.5,
+        rgba: [1.0, 0.0, 1.0, 0.8],
+    }])
+    .expect("overlays");
+    let capsule_only = render(&mut r, &cam);
+    r.set_quads(&quads).expect("quads");
+    let culled = render(&mut r, &cam);
+    r.set_overlay_culling(false);
+    let unculled = render(&mut r, &cam);
+    r.set_overlay_culling(true);
+    let differing = culled
+        .pixels
+        .chunks_exact(4)
+        .zip(unculled.pixels.chunks_exact(4))
+        .filter(|(a, b)| a != b)
+        .count();
+    assert_eq!(differing, 0, "pixels that culling changed");
+    // The quads do draw: the floor at the bottom of the image, the others where they stand.
+    assert_ne!(culled, capsule_only);
+    let floor = culled.pixel(SIZE[0] * 3 / 4, SIZE[1] - 4);
+    assert!(
+        [RED, BLUE, GREEN, YELLOW].contains(&floor),
+        "the floor board shows at the bottom: {floor:?}"
+    );
+    let edge = at(
+        &culled,
+        project(&cam, DVec3::new(f64::from(left_mm) + 10.0, -40.0, 5.0)),
+    );
+    assert_eq!(
+        edge, BLUE,
+        "the board beyond the left edge shows its top right"
+    );
+}
