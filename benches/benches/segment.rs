@@ -24,7 +24,10 @@ use anyhow::{bail, Context, Result};
 use twinray_benches::{median, peak_rss_mib, peers_python, process_cpu_ms, reset_peak_rss};
 use twinray_io::dicom::{load_series, LoadOptions};
 use twinray_io::{read_ct, write_ct, CtVolume, Volume};
-use twinray_segmentation::{Model, ModelGrid, Runtime, SegmentOptions, Segmenter};
+use twinray_segmentation::{CoreUse, Model, ModelGrid, Runtime, SegmentOptions, Segmenter};
+
+/// The bench times what `twinray segment` does: a job with the machine to itself, as the peer is.
+const EXCLUSIVE: CoreUse = CoreUse::Exclusive { threads: None };
 
 const REPEATS: usize = 3;
 /// Alternating twinray / peer rounds for the comparison.
@@ -215,7 +218,7 @@ fn main() -> Result<()> {
     );
     for json in &models {
         let model = Model::open(json)?;
-        let dynamic_batch = Segmenter::new(&runtime, &model, None)?.dynamic_batch();
+        let dynamic_batch = Segmenter::new(&runtime, &model, EXCLUSIVE)?.dynamic_batch();
         let d = model.description().clone();
         for (name, ct) in &volumes {
             let grid = ModelGrid::new(ct.geometry(), &d);
@@ -227,7 +230,7 @@ fn main() -> Result<()> {
                 // A fresh session per configuration: ONNX Runtime's CPU arena keeps what an
                 // earlier run (a batch of 4, say) grew it to, and that would count as this
                 // run's peak.
-                let mut seg = Segmenter::new(&runtime, &model, None)?;
+                let mut seg = Segmenter::new(&runtime, &model, EXCLUSIVE)?;
                 let ours = time_ours(&mut seg, ct, batch)?;
                 drop(seg);
                 println!(
@@ -254,7 +257,7 @@ fn main() -> Result<()> {
                     .parent()
                     .unwrap_or_else(|| Path::new("."))
                     .join(&d.onnx);
-                let mut seg = Segmenter::new(&runtime, &model, None)?;
+                let mut seg = Segmenter::new(&runtime, &model, EXCLUSIVE)?;
                 let options = SegmentOptions::default();
                 seg.segment(ct, &options, &mut |_| {})?;
                 let (mut ours_wall, mut ours_cpu) = (Vec::new(), Vec::new());

@@ -372,6 +372,24 @@ pub struct Segmentation {
     pub windows: usize,
 }
 
+/// How a model's session uses the machine's cores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CoreUse {
+    /// Beside other work (the studio renders on the same cores while it segments): ONNX
+    /// Runtime's thread count, and workers sleep between operators instead of spinning, so they
+    /// take no core from the renderer or other users. On shared machines under load a window
+    /// took 0.43 s this way and 0.55 s spinning (median of 8, three rounds).
+    Shared,
+    /// A job with the machine to itself (`twinray segment`): `threads` workers (ONNX Runtime's
+    /// choice, one per core, when `None`) that spin between operators, as ONNX Runtime does by
+    /// default. On a quiet 2-core machine spinning took 2-3 % off a pass of small, fast
+    /// operators (5.37-5.46 s against 5.51-5.65 s, tiny U-Net on `example_ct`), at 2 % more CPU.
+    Exclusive {
+        /// Intra-op threads.
+        threads: Option<usize>,
+    },
+}
+
 /// A model loaded into ONNX Runtime and checked against its description.
 #[derive(Debug)]
 pub struct Segmenter {
@@ -406,34 +424,30 @@ fn tensor_shape(t: &ValueType) -> Result<Vec<i64>, String> {
 impl Segmenter {
     /// Loads `model` into `runtime` and checks that it fits its description: one float input
     /// `[batch, 1, D, H, W]`, an output `[batch, classes, D, H, W]`, fixed sizes equal to the
-    /// patch. `threads`: ONNX Runtime's intra-op threads (its default when `None`).
-    pub fn new(
-        runtime: &Runtime,
-        model: &Model,
-        threads: Option<usize>,
-    ) -> Result<Self, InferenceError> {
+    /// patch. `cores` says whether the session shares the machine ([`CoreUse`]).
+    pub fn new(runtime: &Runtime, model: &Model, cores: CoreUse) -> Result<Self, InferenceError> {
         let origin = model.origin.clone();
         let ort_error = |e: ort::Error| InferenceError::Run {
             model: origin.clone(),
             message: e.to_string(),
         };
-        // Two departures from ONNX Runtime's defaults (which the Python peer keeps), both measured
+        // One departure from ONNX Runtime's defaults (which the Python peer keeps), measured
         // with the built-in model on the project's shared 2-core machines, labels unchanged:
-        // - no memory pattern: the pre-planned activation block, carved from the CPU arena,
-        //   is larger than what the arena reuses on its own: peak RSS 129 -> 95 MB for one
-        //   32x96x96 window, 413 -> 285 MB for a batch of 4, at the same speed;
-        // - intra-op threads sleep instead of spinning between operators: the studio segments
-        //   beside the renderer (lavapipe uses every core) and these machines are shared, and
-        //   spinning workers take cores from whoever else runs. Under that load a window took
-        //   0.55 s spinning and 0.43 s not (median of 8, separate processes, three rounds); each
-        //   operator runs for milliseconds, so waking sleeping threads costs well under 1 %.
+        // no memory pattern: the pre-planned activation block, carved from the CPU arena, is
+        // larger than what the arena reuses on its own: peak RSS 129 -> 95 MB for one 32x96x96
+        // window, 413 -> 285 MB for a batch of 4, at the same speed (and the same CPU time for
+        // the tiny U-Net). Spinning: see `CoreUse`.
+        let (spin, threads) = match cores {
+            CoreUse::Shared => (false, None),
+            CoreUse::Exclusive { threads } => (true, threads),
+        };
         let mut builder = Session::builder(runtime.environment())
             .map_err(ort_error)?
             .with_optimization_level(GraphOptimizationLevel::All)
             .map_err(|e| ort_error(e.into()))?
             .with_memory_pattern(false)
             .map_err(|e| ort_error(e.into()))?
-            .with_intra_op_spinning(false)
+            .with_intra_op_spinning(spin)
             .map_err(|e| ort_error(e.into()))?;
         if let Some(n) = threads {
             builder = builder

@@ -8,7 +8,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use twinray_io::{read_ct, read_labels};
-use twinray_segmentation::{InferenceError, Model, Runtime, SegmentOptions, Segmenter};
+use twinray_segmentation::{CoreUse, InferenceError, Model, Runtime, SegmentOptions, Segmenter};
 use twinray_segmentation::{ModelGrid, Progress};
 
 fn fixtures() -> PathBuf {
@@ -21,7 +21,7 @@ fn runtime() -> Runtime {
 
 fn segmenter() -> Segmenter {
     let model = Model::open(&fixtures().join("tiny_unet3d.json")).expect("fixture model");
-    Segmenter::new(&runtime(), &model, Some(1)).expect("session")
+    Segmenter::new(&runtime(), &model, CoreUse::Exclusive { threads: Some(1) }).expect("session")
 }
 
 fn read_f32_gz(path: &Path) -> Vec<f32> {
@@ -241,7 +241,8 @@ fn model_with(name: &str, onnx: &[u8], edit: impl Fn(&mut serde_json::Value)) ->
 
 fn open_error(path: &Path) -> InferenceError {
     let model = Model::open(path).expect("description is valid");
-    Segmenter::new(&runtime(), &model, Some(1)).expect_err("the model must be refused")
+    Segmenter::new(&runtime(), &model, CoreUse::Exclusive { threads: Some(1) })
+        .expect_err("the model must be refused")
 }
 
 fn tiny_onnx() -> Vec<u8> {
@@ -302,7 +303,8 @@ fn a_patch_that_does_not_fit_a_fixed_model_is_refused() {
         j["patch_size"] = serde_json::json!([16, 16, 16]);
     });
     let model = Model::open(&ok).expect("valid");
-    let seg = Segmenter::new(&runtime(), &model, Some(1)).expect("fits");
+    let seg =
+        Segmenter::new(&runtime(), &model, CoreUse::Exclusive { threads: Some(1) }).expect("fits");
     assert!(!seg.dynamic_batch());
 }
 
@@ -357,7 +359,9 @@ fn the_builtin_model_loads_from_memory_or_says_it_is_absent() {
         }
         Some(_) => {
             let model = Model::builtin().expect("the built-in description is valid");
-            let mut seg = Segmenter::new(&runtime(), &model, Some(1)).expect("loads from memory");
+            let mut seg =
+                Segmenter::new(&runtime(), &model, CoreUse::Exclusive { threads: Some(1) })
+                    .expect("loads from memory");
             let ct = read_ct(&fixtures().join("case2_ct.nii.gz")).expect("fixture CT");
             let result = seg
                 .segment(&ct, &SegmentOptions::default(), &mut |_| {})

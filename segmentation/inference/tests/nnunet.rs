@@ -15,7 +15,7 @@
 use std::path::{Path, PathBuf};
 
 use twinray_io::{read_ct, read_labels};
-use twinray_segmentation::{Model, Runtime, SegmentOptions, Segmenter};
+use twinray_segmentation::{CoreUse, Model, Runtime, SegmentOptions, Segmenter};
 
 /// Share of voxels whose label must equal the labels of nnU-Net's predictor with its float16
 /// accumulators made float32 (`*_nnunet_fp32_labels`, the only change to it). They agreed on
@@ -36,7 +36,8 @@ fn agreement_with_nnunet(stem: &str) -> (f64, f64) {
     let runtime =
         Runtime::load(None).expect("ONNX Runtime (run `make setup`, or set TWINRAY_ORT_LIB)");
     let model = Model::open(&dir.join(format!("{stem}.json"))).expect("fixture model");
-    let mut segmenter = Segmenter::new(&runtime, &model, Some(1)).expect("session");
+    let mut segmenter =
+        Segmenter::new(&runtime, &model, CoreUse::Exclusive { threads: Some(1) }).expect("session");
     let case = read_ct(&dir.join(format!("{stem}_case.nii.gz"))).expect("fixture case");
     let result = segmenter
         .segment(&case, &SegmentOptions::default(), &mut |_| {})

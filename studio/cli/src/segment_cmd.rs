@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::Args;
 use twinray_io::{write_labels, LabelNames};
-use twinray_segmentation::{Model, Progress, Runtime, SegmentOptions, Segmenter};
+use twinray_segmentation::{CoreUse, Model, Progress, Runtime, SegmentOptions, Segmenter};
 
 use crate::shared::{check_output_folder, load_volumes};
 
@@ -41,7 +41,8 @@ pub struct SegmentArgs {
     /// Test-time mirroring (nnU-Net's flips: up to 8 times slower, slightly better).
     #[arg(long)]
     pub mirror: bool,
-    /// ONNX Runtime threads (default: ONNX Runtime's choice, one per core).
+    /// ONNX Runtime threads (default: ONNX Runtime's choice, one per core). They spin between
+    /// operators, as ONNX Runtime's do by default: the job expects the machine to itself.
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
     /// Windows per model call, for models with a dynamic batch size.
@@ -102,7 +103,13 @@ pub fn run(args: &SegmentArgs) -> Result<()> {
         eprintln!("note: {}", twinray_segmentation::BUILTIN_MODEL_NOTICE);
     }
     let runtime = Runtime::load(args.ort_lib.as_deref())?;
-    let mut segmenter = Segmenter::new(&runtime, &model, args.threads)?;
+    let mut segmenter = Segmenter::new(
+        &runtime,
+        &model,
+        CoreUse::Exclusive {
+            threads: args.threads,
+        },
+    )?;
     let started = Instant::now();
     let loaded_case = load_volumes(&args.ct, None)?;
     let modality = loaded_case.intensity.modality;

@@ -11,7 +11,7 @@ use std::thread::JoinHandle;
 use anyhow::{Context, Result};
 use twinray_io::{CtVolume, LabelNames, LabelVolume};
 use twinray_segmentation::{
-    InferenceError, Model, Normalization, Runtime, SegmentOptions, Segmenter,
+    CoreUse, InferenceError, Model, Normalization, Runtime, SegmentOptions, Segmenter,
 };
 
 /// What a finished job hands back.
@@ -143,7 +143,7 @@ fn run(
 ) -> JobOutcome {
     let result = (|| -> Result<_, InferenceError> {
         let runtime = Runtime::load(None)?;
-        let mut segmenter = Segmenter::new(&runtime, model, None)?;
+        let mut segmenter = Segmenter::new(&runtime, model, CoreUse::Shared)?;
         let options = SegmentOptions {
             cancel: Some(cancel),
             ..SegmentOptions::default()
