@@ -30,6 +30,11 @@ layout(constant_id = 2) const bool SHADING = false;
 // when no pixel had an overlay to test (its setup runs under a lane mask, and the state it
 // keeps live across the march loop crowds the per-sample loop's registers).
 layout(constant_id = 3) const bool OVERLAYS = false;
+// Which kinds of overlay the frame has (with OVERLAYS): the test of a kind the frame lacks is
+// compiled out of the search loop, whose body lavapipe runs in full (both kinds' tests, the
+// quad's texture fetch included) for every entry of a list under a lane mask.
+layout(constant_id = 4) const bool CAPSULES = false;
+layout(constant_id = 5) const bool QUADS = false;
 
 // Density normalised to [0,1] over the renderer's HU range; trilinear.
 layout(set = 0, binding = 0) uniform sampler3D density;
@@ -286,9 +291,10 @@ float next_overlay(uvec2 pixel, vec3 ro, vec3 rd, float t_after, uint after, out
     for (uint j = 0u; j < count; j++) {
         uint i = bins[j < tile_count ? tile_first + j : global_first + (j - tile_count)];
         if (i < p.overlay.w) {
+            if (!CAPSULES) continue;
             float t = capsule_entry(i, ro, rd);
             if (t > t_after && t < best) { best = t; which = i; }
-        } else {
+        } else if (QUADS) {
             vec2 hit_ab;
             float t = quad_entry(i - p.overlay.w, ro, rd, hit_ab);
             bool beyond = t > t_after || (t == t_after && i > after);
@@ -325,7 +331,7 @@ void blend_under(inout vec4 acc, vec4 c) {
 // Premultiplied colour of overlay `which` (a bin index) where the ray meets it at t (a quad at
 // local coordinates ab): quads are unlit, their images shown as they are.
 vec4 overlay_colour(uint which, vec3 ro, vec3 rd, float t, vec2 ab) {
-    if (which < p.overlay.w) return capsule_colour(which, ro, rd, t);
+    if (!QUADS || (CAPSULES && which < p.overlay.w)) return capsule_colour(which, ro, rd, t);
     return quad_texel(which - p.overlay.w, ab);
 }
 
