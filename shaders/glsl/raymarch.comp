@@ -268,6 +268,13 @@ float quad_entry(uint i, vec3 ro, vec3 rd, out vec2 ab) {
 
 // The nearest overlay (capsule entry, or quad hit where its image shows) beyond the last one
 // blended, among those binned for this pixel's tile and the global list; NO_HIT when none.
+// Known cost (issue 16): on lavapipe each list entry costs about as much here as in a pass of
+// its own (a pre-pass writing each pixel's first 8 overlays, read by the march, saved the march
+// 40-50 ms CPU on 10 boards + 50 labels at 512² and spent as much), and fetching a quad's texel
+// only for the nearest rectangle, not per entry, gained 1-3 %. What would cut it: fewer entries
+// per tile (smaller tiles where quads crowd) or tests on uniform data (lavapipe gathers every
+// quad's vec4s per lane although a workgroup shares one tile; subgroupBroadcastFirst of the
+// index did not help on Mesa 22.3).
 // `which` receives its bin index (quads from p.overlay.w on) and `ab` a quad's local hit.
 // Capsules count from beyond t_after only (two stroke segments entered through their shared
 // end sphere at the same t blend once); quads are ordered by (t, index), so a quad at the very
