@@ -91,8 +91,11 @@ pub(crate) struct Bins {
     /// `(offset, count)` per tile, row by row, then one pair for the global list; the offsets
     /// index this same array, whose tail holds the capsule indices.
     pub words: Vec<u32>,
-    /// Capsules that can touch the frame (in some tile or the global list).
+    /// Overlays (capsules and quads) that can touch the frame (in some tile or the global
+    /// list).
     pub visible: usize,
+    /// How many of them are quads (the frame's pipeline leaves out the test of a kind it lacks).
+    pub visible_quads: usize,
 }
 
 impl Bins {
@@ -115,6 +118,8 @@ impl Bins {
         let view_from_world = camera.view_from_world();
         let mut lists: Vec<Vec<u32>> = vec![Vec::new(); tile_count + 1];
         let mut visible = 0;
+        let mut visible_quads = 0;
+        let capsule_count = packed.len() / CAPSULE_VEC4S;
         let full = Some([[0, 0], [size[0] - 1, size[1] - 1]]);
         let capsules = packed.chunks_exact(CAPSULE_VEC4S).map(|c| {
             let ends = [c[0], c[1]]
@@ -144,6 +149,9 @@ impl Bins {
                 continue;
             };
             visible += 1;
+            if index >= capsule_count {
+                visible_quads += 1;
+            }
             let covered = rect.map(|r| r.map(|px| px / tile_px));
             let span = (covered[1][0] - covered[0][0] + 1) * (covered[1][1] - covered[0][1] + 1);
             // Covering everything (or much): cheaper to list once than in every tile.
@@ -172,6 +180,7 @@ impl Bins {
             tiles,
             words,
             visible,
+            visible_quads,
         }
     }
 }
@@ -349,7 +358,7 @@ mod tests {
         let corners = [c - u - v, c + u - v, c + u + v, c - u + v];
         let packed = pack(&[capsule([-30.0, 0.0, 0.0], [-30.0, 0.0, 0.0], 1.0)]).expect("valid");
         let bins = Bins::build(&packed, &[corners], &cam, size, true);
-        assert_eq!(bins.visible, 2);
+        assert_eq!((bins.visible, bins.visible_quads), (2, 1));
         for i in 0..=20 {
             for j in 0..=20 {
                 let (a, b) = (f64::from(i) / 10.0 - 1.0, f64::from(j) / 10.0 - 1.0);
@@ -373,7 +382,10 @@ mod tests {
         assert_eq!(Bins::build(&[], &[behind], &cam, size, true).visible, 0);
         // Without culling it is listed all the same.
         let bins = Bins::build(&[], &[behind], &cam, size, false);
-        assert_eq!((bins.visible, bins.words[global + 1]), (1, 1));
+        assert_eq!(
+            (bins.visible, bins.visible_quads, bins.words[global + 1]),
+            (1, 1, 1)
+        );
     }
 
     #[test]

@@ -173,7 +173,7 @@ struct Overlays {
     culling: bool,
 }
 
-/// What a frame's pipeline is specialised for (the shader's specialisation constants 0–3).
+/// What a frame's pipeline is specialised for (the shader's specialisation constants 0–5).
 /// On a CPU device both sides of every branch are executed under a lane mask, so deciding these
 /// per frame in the shader made every step pay for the other modes' texture fetches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -184,17 +184,28 @@ struct Variant {
     /// Some overlay (capsule or quad) can touch the frame; without one the overlay code is
     /// compiled out.
     overlays: bool,
+    /// Some capsule can touch the frame; without one the capsule test is compiled out.
+    capsules: bool,
+    /// Some quad can touch the frame; without one the quad test is compiled out.
+    quads: bool,
 }
 
 impl Variant {
     /// The variant a frame under `tf` and `options` needs.
-    fn of(tf: &TransferFunction, options: &RenderOptions, labels: bool, overlays: bool) -> Self {
+    fn of(
+        tf: &TransferFunction,
+        options: &RenderOptions,
+        labels: bool,
+        bins: Option<&Bins>,
+    ) -> Self {
         let mip = options.blend.unwrap_or(tf.preset.blend) == Blend::Mip;
         Self {
             mip,
             labels,
             shading: tf.preset.shading.enabled && !mip,
-            overlays,
+            overlays: bins.is_some(),
+            capsules: bins.is_some_and(|b| b.visible > b.visible_quads),
+            quads: bins.is_some_and(|b| b.visible_quads > 0),
         }
     }
 }
@@ -627,6 +638,8 @@ impl VolumeRenderer {
             variant.labels,
             variant.shading,
             variant.overlays,
+            variant.capsules,
+            variant.quads,
         ]
         .into_iter()
         .zip(0u32..)
@@ -685,7 +698,7 @@ impl VolumeRenderer {
             ))
         }
         .filter(|b| b.visible > 0);
-        let variant = Variant::of(&self.transfer_function, options, has_labels, bins.is_some());
+        let variant = Variant::of(&self.transfer_function, options, has_labels, bins.as_ref());
         let pipeline = self.pipeline(variant)?;
         let volume = self.volume.as_ref().ok_or(RenderError::NoVolume)?;
         let slot = if pick {

@@ -30,6 +30,11 @@ layout(constant_id = 2) const bool SHADING = false;
 // when no pixel had an overlay to test (its setup runs under a lane mask, and the state it
 // keeps live across the march loop crowds the per-sample loop's registers).
 layout(constant_id = 3) const bool OVERLAYS = false;
+// Which kinds of overlay the frame has (with OVERLAYS): the test of a kind the frame lacks is
+// compiled out of the search loop, whose body lavapipe runs in full (both kinds' tests, the
+// quad's texture fetch included) for every entry of a list under a lane mask.
+layout(constant_id = 4) const bool CAPSULES = false;
+layout(constant_id = 5) const bool QUADS = false;
 
 // Density normalised to [0,1] over the renderer's HU range; trilinear.
 layout(set = 0, binding = 0) uniform sampler3D density;
@@ -263,6 +268,13 @@ float quad_entry(uint i, vec3 ro, vec3 rd, out vec2 ab) {
 
 // The nearest overlay (capsule entry, or quad hit where its image shows) beyond the last one
 // blended, among those binned for this pixel's tile and the global list; NO_HIT when none.
+// Known cost (issue 16): on lavapipe each list entry costs about as much here as in a pass of
+// its own (a pre-pass writing each pixel's first 8 overlays, read by the march, saved the march
+// 40-50 ms CPU on 10 boards + 50 labels at 512² and spent as much), and fetching a quad's texel
+// only for the nearest rectangle, not per entry, gained 1-3 %. What would cut it: fewer entries
+// per tile (smaller tiles where quads crowd) or tests on uniform data (lavapipe gathers every
+// quad's vec4s per lane although a workgroup shares one tile; subgroupBroadcastFirst of the
+// index did not help on Mesa 22.3).
 // `which` receives its bin index (quads from p.overlay.w on) and `ab` a quad's local hit.
 // Capsules count from beyond t_after only (two stroke segments entered through their shared
 // end sphere at the same t blend once); quads are ordered by (t, index), so a quad at the very
@@ -286,9 +298,10 @@ float next_overlay(uvec2 pixel, vec3 ro, vec3 rd, float t_after, uint after, out
     for (uint j = 0u; j < count; j++) {
         uint i = bins[j < tile_count ? tile_first + j : global_first + (j - tile_count)];
         if (i < p.overlay.w) {
+            if (!CAPSULES) continue;
             float t = capsule_entry(i, ro, rd);
             if (t > t_after && t < best) { best = t; which = i; }
-        } else {
+        } else if (QUADS) {
             vec2 hit_ab;
             float t = quad_entry(i - p.overlay.w, ro, rd, hit_ab);
             bool beyond = t > t_after || (t == t_after && i > after);
@@ -325,7 +338,7 @@ void blend_under(inout vec4 acc, vec4 c) {
 // Premultiplied colour of overlay `which` (a bin index) where the ray meets it at t (a quad at
 // local coordinates ab): quads are unlit, their images shown as they are.
 vec4 overlay_colour(uint which, vec3 ro, vec3 rd, float t, vec2 ab) {
-    if (which < p.overlay.w) return capsule_colour(which, ro, rd, t);
+    if (!QUADS || (CAPSULES && which < p.overlay.w)) return capsule_colour(which, ro, rd, t);
     return quad_texel(which - p.overlay.w, ab);
 }
 
@@ -360,190 +373,192 @@ void main() {
     }
 
     vec4 acc = vec4(0.0);
-    // The next overlay along the ray (capsule or quad) and how many have been blended.
+    // Overlays in front of a maximum-intensity projection (which has no depth).
+    vec4 overlay = vec4(0.0);
+    // The next overlay along the ray (capsule or quad), the depth and bin index of the last one
+    // blended, and how many have been.
     uint cap = 0u;
     vec2 cap_ab;
-    float t_cap = next_overlay(pixel, eye_world, ray_world, 0.0, 0u, cap, cap_ab);
+    float t_cap = NO_HIT;
+    float t_after = 0.0;
     int layers = 0;
     float t_reached = -1.0;
     bool mip = MIP;
-    if (span.x < span.y) {
-        float step_mm = p.march.x;
-        float jitter = (p.image.w & 2u) != 0u ? hash01(pixel, p.image.z) : 0.0;
-        float t = span.x + step_mm * jitter;
-        float exponent = step_mm / p.march.y;
-        bool shading = SHADING;
-        bool has_labels = LABELS;
-        vec3 brick_scale = vec3(p.dims.xyz) / float(p.bricks.w);
-        ivec3 brick_max = ivec3(p.bricks.xyz) - 1;
-        float best_v = -1.0;
-        uint best_label = 0u;
-        uint taken = 0u;
+    bool has_span = span.x < span.y;
+    // The march ends here (before its start when the ray misses the volume).
+    float span_end = has_span ? span.y : -1.0;
+    float step_mm = p.march.x;
+    float jitter = (p.image.w & 2u) != 0u ? hash01(pixel, p.image.z) : 0.0;
+    float t = span.x + step_mm * jitter;
+    float exponent = step_mm / p.march.y;
+    bool shading = SHADING;
+    bool has_labels = LABELS;
+    vec3 brick_scale = vec3(p.dims.xyz) / float(p.bricks.w);
+    ivec3 brick_max = ivec3(p.bricks.xyz) - 1;
+    float best_v = -1.0;
+    uint best_label = 0u;
+    uint taken = 0u;
 
-        // Samples are taken in batches of BATCH consecutive steps: the texture fetches of a batch
-        // do not depend on each other, so a CPU implementation (lavapipe) overlaps their memory
-        // latency instead of stalling on each in turn. Skipping and early termination work at
-        // batch granularity; samples past the exit contribute nothing.
-        vec3 step_tex = d * step_mm;
-        if (mip) {
-            // Prime the maximum from the brick with the highest density bound along the ray
-            // (walked brick by brick on the step grid, no samples), so that the march below
-            // skips every brick that cannot beat it. The maximum is order-independent, so the
-            // projection is the same.
-            float tb = t;
-            uint top = 0u;
-            float top_from = 0.0;
-            float top_to = 0.0;
-            while (tb <= span.y) {
-                vec3 tex = o + tb * d;
-                ivec3 b = clamp(ivec3(floor(tex * brick_scale)), ivec3(0), brick_max);
-                uint m = texelFetch(occupancy, b, 0).r;
-                float t_exit = slab(o, inv_d, vec3(b) / brick_scale, vec3(b + 1) / brick_scale).y;
-                float t_next = tb + step_mm * max(1.0, ceil((t_exit - tb) / step_mm));
-                if (m > top) { top = m; top_from = tb; top_to = t_next; }
-                tb = t_next;
-            }
-            for (float ts = top_from; ts < top_to && ts <= span.y; ts += step_mm) {
-                vec3 tex = o + ts * d;
-                float vk = textureLod(density, tex, 0.0).r;
-                if (vk > best_v) {
-                    uint lk = has_labels ? label_at(tex) : 0u;
-                    if (lut_at(vk, lk).a < 0.0) { best_v = vk; best_label = lk; }
-                }
-                taken += 1u;
-            }
+    // Samples are taken in batches of BATCH consecutive steps: the texture fetches of a batch
+    // do not depend on each other, so a CPU implementation (lavapipe) overlaps their memory
+    // latency instead of stalling on each in turn. Skipping and early termination work at
+    // batch granularity; samples past the exit contribute nothing.
+    vec3 step_tex = d * step_mm;
+    if (mip && has_span) {
+        // Prime the maximum from the brick with the highest density bound along the ray
+        // (walked brick by brick on the step grid, no samples), so that the march below
+        // skips every brick that cannot beat it. The maximum is order-independent, so the
+        // projection is the same.
+        float tb = t;
+        uint top = 0u;
+        float top_from = 0.0;
+        float top_to = 0.0;
+        while (tb <= span.y) {
+            vec3 tex = o + tb * d;
+            ivec3 b = clamp(ivec3(floor(tex * brick_scale)), ivec3(0), brick_max);
+            uint m = texelFetch(occupancy, b, 0).r;
+            float t_exit = slab(o, inv_d, vec3(b) / brick_scale, vec3(b + 1) / brick_scale).y;
+            float t_next = tb + step_mm * max(1.0, ceil((t_exit - tb) / step_mm));
+            if (m > top) { top = m; top_from = tb; top_to = t_next; }
+            tb = t_next;
         }
-        // The volume is marched in segments that end at the next overlay: the overlay is blended
-        // between the samples in front of it and those behind, so tissue in front tints it and
-        // tissue behind shows through it. Blending in a loop around the march rather than in it
-        // keeps the overlay code out of the per-sample loop, whose size and live registers set
-        // the cost of every sample on a CPU device (demo CT bone frame on lavapipe: 350 -> 240 ms
-        // CPU per frame).
-        float t_end = (mip || !OVERLAYS) ? span.y : min(span.y, t_cap);
-        while (true) {
-            while (t <= t_end) {
-                // Skip empty bricks in a loop of their own: a CPU device runs a loop body under a
-                // lane mask until every lane has left it, so a skip taken in the sampling loop would
-                // cost a whole batch of masked-off fetches. Here it costs one occupancy fetch.
-                vec3 tex;
-                float t_brick_exit;
-                float v_first = 0.0;
-                while (true) {
-                    tex = o + t * d;
-                    ivec3 b = clamp(ivec3(floor(tex * brick_scale)), ivec3(0), brick_max);
-                    uvec2 brick = texelFetch(occupancy, b, 0).rg;
-                    // Under MIP a brick whose highest density cannot beat the maximum so far is empty.
-                    bool empty = brick.r == 0u
-                        || (mip && float(brick.r) * (1.0 / 65535.0) <= best_v);
-                    // Compositing leaps the cube of empty bricks around this one (radius - 1 more
-                    // on every side); MIP's emptiness depends on its maximum, so it goes brick by
-                    // brick.
-                    int leap = (!mip && brick.g > 1u) ? int(min(brick.g, 4096u)) - 1 : 0;
-                    vec3 lo = vec3(b - leap) / brick_scale;
-                    vec3 hi = vec3(b + 1 + leap) / brick_scale;
-                    t_brick_exit = slab(o, inv_d, lo, hi).y;
-                    if (!empty || t > t_end) break;
-                    // Jump to the first step past this brick, staying on the jittered step grid.
-                    t += step_mm * max(1.0, ceil((t_brick_exit - t) / step_mm));
+        for (float ts = top_from; ts < top_to && ts <= span.y; ts += step_mm) {
+            vec3 tex = o + ts * d;
+            float vk = textureLod(density, tex, 0.0).r;
+            if (vk > best_v) {
+                uint lk = has_labels ? label_at(tex) : 0u;
+                if (lut_at(vk, lk).a < 0.0) { best_v = vk; best_label = lk; }
+            }
+            taken += 1u;
+        }
+    }
+    // The volume is marched in segments that end at the next overlay: the overlay is blended
+    // between the samples in front of it and those behind, so tissue in front tints it and
+    // tissue behind shows through it. Blending in a loop around the march rather than in it
+    // keeps the overlay code out of the per-sample loop, whose size and live registers set
+    // the cost of every sample on a CPU device (demo CT bone frame on lavapipe: 350 -> 240 ms
+    // CPU per frame).
+    // Overlays behind the volume, or (MIP) all of them, are blended by the same loop with an
+    // empty march: the search then has one call site (on lavapipe each site walks the pixel's
+    // list under a lane mask whether or not any lane needs it; three sites did).
+    while (true) {
+        t_cap = OVERLAYS && layers < MAX_OVERLAY_LAYERS
+            ? next_overlay(pixel, eye_world, ray_world, t_after, cap, cap, cap_ab)
+            : NO_HIT;
+        float t_end = (mip || !OVERLAYS) ? span_end : min(span_end, t_cap);
+        while (t <= t_end) {
+            // Skip empty bricks in a loop of their own: a CPU device runs a loop body under a
+            // lane mask until every lane has left it, so a skip taken in the sampling loop would
+            // cost a whole batch of masked-off fetches. Here it costs one occupancy fetch.
+            vec3 tex;
+            float t_brick_exit;
+            float v_first = 0.0;
+            while (true) {
+                tex = o + t * d;
+                ivec3 b = clamp(ivec3(floor(tex * brick_scale)), ivec3(0), brick_max);
+                uvec2 brick = texelFetch(occupancy, b, 0).rg;
+                // Under MIP a brick whose highest density cannot beat the maximum so far is empty.
+                bool empty = brick.r == 0u
+                    || (mip && float(brick.r) * (1.0 / 65535.0) <= best_v);
+                // Compositing leaps the cube of empty bricks around this one (radius - 1 more
+                // on every side); MIP's emptiness depends on its maximum, so it goes brick by
+                // brick.
+                int leap = (!mip && brick.g > 1u) ? int(min(brick.g, 4096u)) - 1 : 0;
+                vec3 lo = vec3(b - leap) / brick_scale;
+                vec3 hi = vec3(b + 1 + leap) / brick_scale;
+                t_brick_exit = slab(o, inv_d, lo, hi).y;
+                if (!empty || t > t_end) break;
+                // Jump to the first step past this brick, staying on the jittered step grid.
+                t += step_mm * max(1.0, ceil((t_brick_exit - t) / step_mm));
+            }
+            if (t > t_end) break;
+            if (!mip) {
+                // Step over the samples too thin to be seen under any label (most of a brick that
+                // holds a little bone, under a bone preset) with one density fetch each, in a loop
+                // of its own for the same reason as above; they add nothing to the pixel. Stops at
+                // the brick's exit so that empty bricks are skipped whole again.
+                float t_scan_end = min(t_end, max(t_brick_exit, t));
+                while (t <= t_scan_end) {
+                    v_first = textureLod(density, o + t * d, 0.0).r;
+                    if (v_first > p.march.w) break;
+                    t += step_mm;
+                    taken += 1u;
                 }
-                if (t > t_end) break;
-                if (!mip) {
-                    // Step over the samples too thin to be seen under any label (most of a brick that
-                    // holds a little bone, under a bone preset) with one density fetch each, in a loop
-                    // of its own for the same reason as above; they add nothing to the pixel. Stops at
-                    // the brick's exit so that empty bricks are skipped whole again.
-                    float t_scan_end = min(t_end, max(t_brick_exit, t));
-                    while (t <= t_scan_end) {
-                        v_first = textureLod(density, o + t * d, 0.0).r;
-                        if (v_first > p.march.w) break;
-                        t += step_mm;
-                        taken += 1u;
-                    }
-                    if (t > t_scan_end) continue;
-                    tex = o + t * d;
-                }
-                if (mip) {
-                    // Only a sample above the maximum so far needs its label and LUT entry (to know
-                    // whether it is visible at all).
-                    for (int k = 0; k < BATCH; k++) {
-                        vec3 tk = tex + float(k) * step_tex;
-                        float vk = textureLod(density, tk, 0.0).r;
-                        if (vk > best_v && t + float(k) * step_mm <= t_end) {
-                            uint lk = has_labels ? label_at(tk) : 0u;
-                            if (lut_at(vk, lk).a < 0.0) { best_v = vk; best_label = lk; }
-                        }
-                    }
-                    taken += uint(BATCH);
-                    t += float(BATCH) * step_mm;
-                    continue;
-                }
-                float v[BATCH];
-                uint label[BATCH];
-                // The scan stopped at the batch's first sample: its density is already known.
-                v[0] = v_first;
-                for (int k = 1; k < BATCH; k++) {
-                    v[k] = textureLod(density, tex + float(k) * step_tex, 0.0).r;
-                }
+                if (t > t_scan_end) continue;
+                tex = o + t * d;
+            }
+            if (mip) {
+                // Only a sample above the maximum so far needs its label and LUT entry (to know
+                // whether it is visible at all).
                 for (int k = 0; k < BATCH; k++) {
-                    label[k] = has_labels ? label_at(tex + float(k) * step_tex) : 0u;
-                }
-                vec4 c[BATCH];
-                for (int k = 0; k < BATCH; k++) {
-                    c[k] = lut_at(v[k], label[k]);
-                }
-                // Samples of this batch up to the segment's end; the rest belong to the next one.
-                int done = 0;
-                for (int k = 0; k < BATCH; k++) {
-                    // The LUT holds log2(1 - opacity per unit distance): 0 means transparent.
-                    float tk = t + float(k) * step_mm;
-                    if (tk <= t_end) done = k + 1;
-                    if (c[k].a < 0.0 && tk <= t_end) {
-                        if (mip) {
-                            if (v[k] > best_v) { best_v = v[k]; best_label = label[k]; }
-                        } else {
-                            if (acc.a < p.march.z) {
-                                float alpha = 1.0 - exp2(c[k].a * exponent);
-                                vec3 rgb = shading ? shade(c[k].rgb, tex + float(k) * step_tex, ray_world) : c[k].rgb;
-                                acc.rgb += (1.0 - acc.a) * alpha * rgb;
-                                acc.a += (1.0 - acc.a) * alpha;
-                                if (acc.a >= p.march.z) t_reached = tk;
-                            }
-                        }
+                    vec3 tk = tex + float(k) * step_tex;
+                    float vk = textureLod(density, tk, 0.0).r;
+                    if (vk > best_v && t + float(k) * step_mm <= t_end) {
+                        uint lk = has_labels ? label_at(tk) : 0u;
+                        if (lut_at(vk, lk).a < 0.0) { best_v = vk; best_label = lk; }
                     }
                 }
                 taken += uint(BATCH);
-                if (acc.a >= p.march.z) break;
-                t += float(max(done, 1)) * step_mm;
+                t += float(BATCH) * step_mm;
+                continue;
             }
-            if (!OVERLAYS || mip || acc.a >= p.march.z || t_end >= span.y) break;
-            // The march reached the next overlay inside the volume's span.
-            blend_under(acc, overlay_colour(cap, eye_world, ray_world, t_cap, cap_ab));
-            layers++;
-            t_cap = layers < MAX_OVERLAY_LAYERS
-                ? next_overlay(pixel, eye_world, ray_world, t_cap, cap, cap, cap_ab)
-                : NO_HIT;
-            t_end = min(span.y, t_cap);
+            float v[BATCH];
+            uint label[BATCH];
+            // The scan stopped at the batch's first sample: its density is already known.
+            v[0] = v_first;
+            for (int k = 1; k < BATCH; k++) {
+                v[k] = textureLod(density, tex + float(k) * step_tex, 0.0).r;
+            }
+            for (int k = 0; k < BATCH; k++) {
+                label[k] = has_labels ? label_at(tex + float(k) * step_tex) : 0u;
+            }
+            vec4 c[BATCH];
+            for (int k = 0; k < BATCH; k++) {
+                c[k] = lut_at(v[k], label[k]);
+            }
+            // Samples of this batch up to the segment's end; the rest belong to the next one.
+            int done = 0;
+            for (int k = 0; k < BATCH; k++) {
+                // The LUT holds log2(1 - opacity per unit distance): 0 means transparent.
+                float tk = t + float(k) * step_mm;
+                if (tk <= t_end) done = k + 1;
+                if (c[k].a < 0.0 && tk <= t_end) {
+                    if (mip) {
+                        if (v[k] > best_v) { best_v = v[k]; best_label = label[k]; }
+                    } else {
+                        if (acc.a < p.march.z) {
+                            float alpha = 1.0 - exp2(c[k].a * exponent);
+                            vec3 rgb = shading ? shade(c[k].rgb, tex + float(k) * step_tex, ray_world) : c[k].rgb;
+                            acc.rgb += (1.0 - acc.a) * alpha * rgb;
+                            acc.a += (1.0 - acc.a) * alpha;
+                            if (acc.a >= p.march.z) t_reached = tk;
+                        }
+                    }
+                }
+            }
+            taken += uint(BATCH);
+            if (acc.a >= p.march.z) break;
+            t += float(max(done, 1)) * step_mm;
         }
+        if (!OVERLAYS || t_cap == NO_HIT) break;
+        vec4 c = overlay_colour(cap, eye_world, ray_world, t_cap, cap_ab);
+        if (mip) {
+            blend_under(overlay, c);
+        } else if (acc.a < p.march.z) {
+            blend_under(acc, c);
+        } else {
+            break;
+        }
+        layers++;
+        t_after = t_cap;
+    }
+    if (has_span) {
         if (mip && best_v >= 0.0) {
             vec4 c = lut_at(best_v, best_label);
             float a = 1.0 - exp2(c.a);
             acc = vec4(c.rgb * a, a);
         }
         atomicAdd(counters.samples_taken, taken);
-    }
-    // Overlays behind the last visible sample, or (MIP, which has no depth) all overlays in
-    // front of the projection.
-    vec4 overlay = vec4(0.0);
-    while (OVERLAYS && t_cap < NO_HIT && layers < MAX_OVERLAY_LAYERS) {
-        if (mip) {
-            blend_under(overlay, overlay_colour(cap, eye_world, ray_world, t_cap, cap_ab));
-        } else if (acc.a < p.march.z) {
-            blend_under(acc, overlay_colour(cap, eye_world, ray_world, t_cap, cap_ab));
-        } else {
-            break;
-        }
-        layers++;
-        t_cap = next_overlay(pixel, eye_world, ray_world, t_cap, cap, cap, cap_ab);
     }
     if (mip && overlay.a > 0.0) {
         blend_under(overlay, acc);

@@ -1,7 +1,7 @@
 //! Textured quads (X-ray boards, text labels) composited by depth with the volume, on a phantom
 //! sphere rendered on lavapipe: image orientation at the projected corners, occlusion by bone,
 //! transparent texels, no bleeding between images packed in one atlas layer, MIP, and frames
-//! left byte-identical when there are none.
+//! left byte-identical when there are none; culling and stacked translucent boards.
 
 use glam::{DVec3, Vec3};
 use twinray_renderer::{
@@ -493,5 +493,62 @@ fn culling_overlays_per_tile_changes_no_pixel() {
     assert_eq!(
         edge, BLUE,
         "the board beyond the left edge shows its top right"
+    );
+}
+
+/// `count` half-transparent boards stacked in front of the sphere, each smaller than the one
+/// behind it, so that the centre pixels meet all of them.
+fn stacked_boards(count: usize) -> Vec<Quad> {
+    (0..count)
+        .map(|i| {
+            let k = i as f32;
+            Quad {
+                centre_mm: Vec3::new(0.0, -60.0 + 5.0 * k, 0.0),
+                u_half_mm: Vec3::new(30.0 - 3.0 * k, 0.0, 0.0),
+                v_half_mm: Vec3::new(0.0, 0.0, 20.0 - 2.0 * k),
+                tint: [1.0, 1.0, 1.0, 0.4],
+                ..board([0.0; 3], i % 2)
+            }
+        })
+        .collect()
+}
+
+/// Six half-transparent boards and a stroke stacked on the same pixels: every layer is
+/// searched, marched up to and blended by the one overlay loop, the sixth board still shows
+/// through the five in front, and culling changes no pixel of it.
+#[test]
+fn six_stacked_translucent_boards_all_blend_and_culling_changes_no_pixel() {
+    let _guard = gpu_lock();
+    let mut r = renderer(Preset::load("ct-bone").expect("bone"));
+    let cam = camera();
+    r.set_quad_images(&[quadrants(), image(8, 8, |_, _| BLUE)])
+        .expect("images");
+    r.set_overlays(&[Capsule {
+        a_mm: Vec3::new(-30.0, -70.0, -20.0),
+        b_mm: Vec3::new(25.0, -30.0, 25.0),
+        radius_mm: 1.5,
+        rgba: [1.0, 0.0, 1.0, 0.8],
+    }])
+    .expect("overlays");
+    r.set_quads(&stacked_boards(6)).expect("quads");
+    let culled = render(&mut r, &cam);
+    r.set_overlay_culling(false);
+    let unculled = render(&mut r, &cam);
+    r.set_overlay_culling(true);
+    let differing = culled
+        .pixels
+        .chunks_exact(4)
+        .zip(unculled.pixels.chunks_exact(4))
+        .filter(|(a, b)| a != b)
+        .count();
+    assert_eq!(differing, 0, "pixels that culling changed");
+    // Beside the stroke, at the centre of the smallest board: the sixth board shows through.
+    let centre = project(&cam, DVec3::new(5.0, -60.0, -5.0));
+    r.set_quads(&stacked_boards(5)).expect("quads");
+    let five = at(&render(&mut r, &cam), centre);
+    assert_ne!(
+        at(&culled, centre),
+        five,
+        "the sixth board shows through the five"
     );
 }
