@@ -301,3 +301,83 @@ fn the_scale_slope_is_read_typed_only_from_philips_and_per_slice() {
     let series = edited_philips("zero", |_, obj| typed(0.0)(obj));
     assert_eq!(series.philips_scale(), Ok(None));
 }
+
+/// The Enhanced MR fixture made a Philips file whose frames carry their scale slope in
+/// Philips' per-frame private sequence (2005,140F), written to scratch and scanned.
+fn enhanced_philips(name: &str, slope_of_frame: impl Fn(usize) -> f32) -> dicom::DicomSeries {
+    use dicom_core::value::DataSetSequence;
+    use dicom_core::Tag;
+    use dicom_object::InMemDicomObject;
+    const PHILIPS_PIXEL_VALUE_SEQUENCE: Tag = Tag(0x2005, 0x140F);
+    let mut obj = open_file(fixtures().join("dicom/mr/enhanced_mr.dcm")).expect("fixture opens");
+    obj.put(DataElement::new(
+        tags::MANUFACTURER,
+        VR::LO,
+        PrimitiveValue::from("Philips Medical Systems"),
+    ));
+    let frames: Vec<InMemDicomObject> = obj
+        .get(tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE)
+        .and_then(|e| e.items())
+        .expect("per-frame functional groups")
+        .to_vec();
+    let frames: Vec<InMemDicomObject> = frames
+        .into_iter()
+        .enumerate()
+        .map(|(f, mut item)| {
+            let mut value = InMemDicomObject::new_empty();
+            value.put(DataElement::new(
+                PHILIPS_SCALE_SLOPE,
+                VR::FL,
+                PrimitiveValue::from(slope_of_frame(f)),
+            ));
+            item.put(DataElement::new(
+                PHILIPS_PIXEL_VALUE_SEQUENCE,
+                VR::SQ,
+                DataSetSequence::from(vec![value]),
+            ));
+            item
+        })
+        .collect();
+    obj.put(DataElement::new(
+        tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE,
+        VR::SQ,
+        DataSetSequence::from(frames),
+    ));
+    let dir = std::env::temp_dir().join(format!(
+        "twinray-mr-{}-enhanced-philips-{name}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch");
+    obj.write_to_file(dir.join("enhanced.dcm"))
+        .expect("write the Philips copy");
+    let mut scan = dicom::scan(&dir).expect("scan");
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(scan.series.len(), 1);
+    scan.series.remove(0)
+}
+
+#[test]
+fn an_enhanced_philips_file_gives_each_frame_the_scale_slope_of_its_own_group() {
+    let series = enhanced_philips("same", |_| 0.5);
+    assert!(series.slices.len() > 1, "a multi-frame file");
+    let scale = series
+        .philips_scale()
+        .expect("one scale")
+        .expect("read from the per-frame groups");
+    assert_eq!(scale.scale_slope, 0.5);
+    assert_eq!(scale.rescale_slope, series.slices[0].rescale_slope);
+    // Frames with their own slopes: each frame keeps the one of its group, and the series
+    // has no single factor.
+    let series = enhanced_philips("varies", |f| if f == 0 { 0.5 } else { 0.25 });
+    for slice in &series.slices {
+        let expected = if slice.frame == 0 { 0.5 } else { 0.25 };
+        assert_eq!(
+            slice.philips_scale.map(|s| s.scale_slope),
+            Some(expected),
+            "frame {}",
+            slice.frame
+        );
+    }
+    assert_eq!(series.philips_scale().expect_err("two scales").len(), 2);
+}
