@@ -760,6 +760,23 @@ fn the_label_statistics_tool_records_a_vertebras_volume_and_shows_it_in_the_eyes
     };
     let (text, anchor_mm) = value(&vr);
     assert_eq!(text, expected);
+    // A press with the ray pointing away from the patient places nothing, and the hint at the
+    // controller says why instead of leaving the instructor with silence.
+    let away = (ray.0, ray.0 + (ray.0 - ray.1));
+    step(&mut vr, Some(pointing(away.0, away.1, 1.0, 0.0)), small);
+    step(&mut vr, Some(pointing(away.0, away.1, 0.0, 0.0)), small);
+    assert!(
+        vr.shown_texts()
+            .iter()
+            .any(|t| t.measurement_id.is_none()
+                && t.text.ends_with("the ray meets no anatomy there")),
+        "{:?}",
+        vr.shown_texts()
+    );
+    assert_eq!(
+        vr.last_state().expect("a frame").scene.measurements.len(),
+        1
+    );
 
     // In the eye images: the text appears up and to the right of its anchor (L4's centroid),
     // and nothing else changed.

@@ -239,8 +239,31 @@ pub struct Interaction {
     pub measure_tool: Option<MeasureTool>,
     /// The points of the measurement being placed.
     measure_points: Vec<(Space, Vec3)>,
+    /// Why the last trigger press placed nothing (shown at the controller until the next
+    /// press or tool), so a press on empty space or unlabelled tissue is not met with silence.
+    measure_miss: Option<MeasureMiss>,
     /// The highest measurement id in the scene (new ones follow it).
     last_measurement_id: u32,
+}
+
+/// Why a trigger press of the measure tool placed nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MeasureMiss {
+    /// The controller's ray met no anatomy (nor a board).
+    NoAnatomy,
+    /// Label statistics: no labelled structure within a voxel of the picked point.
+    NoLabel,
+}
+
+impl MeasureMiss {
+    /// What the controller's hint says.
+    #[must_use]
+    pub fn text(self) -> &'static str {
+        match self {
+            Self::NoAnatomy => "the ray meets no anatomy there",
+            Self::NoLabel => "no labelled structure there",
+        }
+    }
 }
 
 /// What one frame of input produced.
@@ -284,6 +307,7 @@ impl Interaction {
             board_hold: None,
             measure_tool: None,
             measure_points: Vec::new(),
+            measure_miss: None,
             last_measurement_id: 0,
         }
     }
@@ -306,6 +330,18 @@ impl Interaction {
             .unwrap_or(0);
         self.measure_tool = CYCLE[(at + 1) % CYCLE.len()];
         self.measure_points.clear();
+        self.measure_miss = None;
+    }
+
+    /// Why the last trigger press of the measure tool placed nothing, if it did not.
+    #[must_use]
+    pub fn measure_miss(&self) -> Option<MeasureMiss> {
+        self.measure_miss
+    }
+
+    /// The session's pick along the controller's ray met no anatomy: nothing was placed.
+    pub fn missed_the_anatomy(&mut self) {
+        self.measure_miss = Some(MeasureMiss::NoAnatomy);
     }
 
     /// Adds a point of the measure tool at `p` in `space` (the anatomy or one board), as the
@@ -334,12 +370,17 @@ impl Interaction {
         if tool == MeasureTool::LabelStats && space != Space::Patient {
             return;
         }
+        self.measure_miss = None;
         self.measure_points.push((space, p));
         if self.measure_points.len() < tool.points_needed() {
             return;
         }
         let points: Vec<Vec3> = self.measure_points.drain(..).map(|(_, v)| v).collect();
-        if let Some(measurement) = tool.measurement(space, &points, label_at) {
+        let measurement = tool.measurement(space, &points, label_at);
+        if measurement.is_none() && tool == MeasureTool::LabelStats {
+            self.measure_miss = Some(MeasureMiss::NoLabel);
+        }
+        if let Some(measurement) = measurement {
             self.last_measurement_id += 1;
             out.events.push(Event::new(
                 time_ns,
@@ -1521,11 +1562,21 @@ mod tests {
                 measurement: twinray_lessons::event::Measurement::LabelStats { label_id: 31 },
             }]
         );
-        // No structure there: nothing is recorded, and the tool waits for the next press.
+        assert_eq!(interaction.measure_miss(), None);
+        // No structure there: nothing is recorded, the tool waits for the next press, and
+        // the controller's hint says why until then.
         let mut out = InputOutcome::default();
         interaction.measure_point(Space::Patient, picked, |_| None, &mut out, 6);
         assert!(out.events.is_empty());
         assert!(interaction.measure_points().is_empty());
+        assert_eq!(interaction.measure_miss(), Some(MeasureMiss::NoLabel));
+        interaction.measure_point(Space::Patient, picked, |_| Some(31), &mut out, 7);
+        assert_eq!(out.events.len(), 1);
+        assert_eq!(interaction.measure_miss(), None);
+        interaction.missed_the_anatomy();
+        assert_eq!(interaction.measure_miss(), Some(MeasureMiss::NoAnatomy));
+        interaction.next_measure_tool();
+        assert_eq!(interaction.measure_miss(), None, "a new tool starts afresh");
     }
 
     /// The board button (Y, on the left controller) asks the session for the next board once

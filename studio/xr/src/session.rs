@@ -533,6 +533,8 @@ impl VrSession {
                     &mut out,
                     time_ns,
                 );
+            } else {
+                self.interaction.missed_the_anatomy();
             }
         }
         for event in &out.events {
@@ -628,12 +630,15 @@ impl VrSession {
                     .twin()
                     .patient_from_stage(aim.position_mm)
                     .as_dvec3(),
-                text: format!(
-                    "{}: point {} of {}",
-                    tool.name(),
-                    self.interaction.measure_points().len() + 1,
-                    tool.points_needed()
-                ),
+                text: match self.interaction.measure_miss() {
+                    Some(miss) => format!("{}: {}", tool.name(), miss.text()),
+                    None => format!(
+                        "{}: point {} of {}",
+                        tool.name(),
+                        self.interaction.measure_points().len() + 1,
+                        tool.points_needed()
+                    ),
+                },
             });
     }
 
