@@ -73,8 +73,9 @@ const INDEX_TIP: usize = 10;
 pub enum VrCommand {
     /// The recording button was pressed.
     ToggleRecording,
-    /// The board button was pressed: place the next image brought in as a board in front of
-    /// the head (the session holds the images; see [`board_pose_facing`]).
+    /// The board button was pressed with no board held: place the next image brought in as a
+    /// board in front of the head (the session holds the images; see [`board_pose_facing`]).
+    /// (With a board in a grip the button hides that board, an event of its own.)
     PlaceBoard,
 }
 
@@ -626,8 +627,21 @@ impl Interaction {
             if now.tool && !before.tool {
                 self.next_measure_tool();
             }
+            // The board button: with a board in a grip, puts that board away (hidden, as the
+            // desktop's Hide does, its last pose recorded first); else the next image brought
+            // in is placed.
             if now.board && !before.board {
-                out.commands.push(VrCommand::PlaceBoard);
+                match self.board_hold.take() {
+                    Some(hold) => {
+                        let board_id = hold.drag.board_id;
+                        if let Some(last) = hold.drag.release() {
+                            out.events.push(ev(Payload::Scene(last)));
+                        }
+                        out.events
+                            .push(ev(Payload::Scene(SceneChange::BoardHide { board_id })));
+                    }
+                    None => out.commands.push(VrCommand::PlaceBoard),
+                }
             }
 
             // The measure tool: a trigger press places a point where the controller's ray
@@ -1597,6 +1611,44 @@ mod tests {
         }
         assert_eq!(commands, vec![VrCommand::PlaceBoard, VrCommand::PlaceBoard]);
         assert_eq!(interaction.measure_tool, None);
+    }
+
+    /// The board button with a board in the other hand's grip puts that board away: its last
+    /// pose, then a `BoardHide`, recorded; the grip then holds nothing and no board is asked for.
+    #[test]
+    fn the_board_button_hides_the_board_a_grip_holds() {
+        let (_, xr, mut interaction) = at_the_board_scene();
+        let mut scene = one_board();
+        let (mut hidden, mut commands, mut t) = (Vec::new(), Vec::new(), 1.7);
+        let mut pressed_while_held = false;
+        while t < 2.6 {
+            let mut frame = xr.frame_at(t);
+            // Y pressed once, a few frames after the scripted grip has taken the board.
+            let press = interaction.held_board() == Some(1) && !pressed_while_held && t > 2.0;
+            pressed_while_held |= press;
+            frame.controllers[0].as_mut().expect("left").buttons =
+                if press { BOARD_BUTTON } else { 0 };
+            interaction.set_boards(&board_frames(&scene), &scene);
+            let out = interaction.update(&frame, frame.predicted_display_time_ns);
+            for e in &out.events {
+                if let Payload::Scene(change) = &e.payload {
+                    scene.apply(change);
+                    if let SceneChange::BoardHide { board_id } = change {
+                        hidden.push(*board_id);
+                    }
+                }
+            }
+            commands.extend(out.commands);
+            t += 1.0 / 90.0;
+        }
+        assert!(pressed_while_held, "the grip took the board");
+        assert_eq!(hidden, vec![1]);
+        assert!(commands.is_empty(), "{commands:?}");
+        assert!(interaction.held_board().is_none());
+        assert!(
+            !scene.boards.contains_key(&1),
+            "the scene no longer shows it"
+        );
     }
 
     /// A board placed with the board button stands half a metre along the gaze, facing the
