@@ -28,9 +28,10 @@ use crate::shared::{load_case, open_with_case, parse_size, DeviceArg};
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Controllers: trigger (or a thumb–index pinch with hand tracking) draws, grip grabs the twin
-(both grips: scale and turn), right menu starts/stops recording, left menu marks a chapter;
-on Touch controllers X or B steps through the measure tools (distance, angle, Cobb angle,
-needle path, label statistics) and Y places the next --board image in front of you.
+(both grips: scale and turn; with the ray on an X-ray board, grip moves that board), right
+menu starts/stops recording, left menu marks a chapter; on Touch controllers X or B steps
+through the measure tools (distance, angle, Cobb angle, needle path, label statistics) and Y
+places the next --board image in front of you (with a board in a grip: hides that board).
 The session's state changes (READY, FOCUSED, STOPPING, …) are printed on stderr. Ctrl-C or
 SIGTERM ends the session cleanly and finishes a recording in progress (exit status 0); a
 second one ends the process at once.
