@@ -403,8 +403,13 @@ impl AtlasCache {
 }
 
 /// The quad images' texture: `layers` layers of `size` RGBA8 texels (premultiplied, raw bytes);
-/// a source of copies too, for when it is replaced by a larger one.
-fn new_atlas(ctx: &GpuContext, size: [u32; 2], layers: u32) -> Result<Arc<Image>, RenderError> {
+/// a source of copies too, for when it is replaced by a larger one. The renderer's one-texel
+/// placeholder (a frame without quads) is one too.
+pub(crate) fn new_atlas(
+    ctx: &GpuContext,
+    size: [u32; 2],
+    layers: u32,
+) -> Result<Arc<Image>, RenderError> {
     Image::new(
         ctx.memory.clone(),
         ImageCreateInfo {

@@ -283,7 +283,7 @@ impl VolumeRenderer {
             [LUT_BINS as u32, LUT_ROWS as u32, 1],
         )?;
         let no_labels = new_image(&ctx, ImageType::Dim3d, Format::R8_UINT, [1, 1, 1])?;
-        let no_atlas = new_atlas(&ctx, [1, 1], 1)?;
+        let no_atlas = crate::quad_atlas::new_atlas(&ctx, [1, 1], 1)?;
         let mut init = command_builder(&ctx)?;
         upload(&ctx, &mut init, &no_labels, [0u8])?;
         upload(&ctx, &mut init, &no_atlas, [0u8; 4])?;
@@ -1007,23 +1007,6 @@ fn new_image(
         AllocationCreateInfo::default(),
     )
     .map_err(|e| RenderError::vulkan("allocating a texture", e))
-}
-
-/// The quad images' texture: `layers` layers of `size` RGBA8 texels (premultiplied, raw bytes).
-fn new_atlas(ctx: &GpuContext, size: [u32; 2], layers: u32) -> Result<Arc<Image>, RenderError> {
-    Image::new(
-        ctx.memory.clone(),
-        ImageCreateInfo {
-            image_type: ImageType::Dim2d,
-            format: Format::R8G8B8A8_UNORM,
-            extent: [size[0], size[1], 1],
-            array_layers: layers,
-            usage: ImageUsage::TRANSFER_DST | ImageUsage::SAMPLED,
-            ..Default::default()
-        },
-        AllocationCreateInfo::default(),
-    )
-    .map_err(|e| RenderError::vulkan("allocating the quad atlas", e))
 }
 
 /// An array view of the atlas, even with one layer (the shader samples a `sampler2DArray`).

@@ -33,6 +33,15 @@ pub enum MeasureTool {
 }
 
 impl MeasureTool {
+    /// Every tool, in the order the studio's buttons and the headset's tool button offer them.
+    pub const ALL: [Self; 5] = [
+        Self::Distance,
+        Self::Angle,
+        Self::Cobb,
+        Self::Trajectory,
+        Self::LabelStats,
+    ];
+
     /// Points one measurement takes.
     #[must_use]
     pub fn points_needed(self) -> usize {

@@ -317,19 +317,15 @@ impl Interaction {
     /// angle, Cobb angle, needle path, label statistics, then none again. Points placed with
     /// the previous tool are dropped.
     pub fn next_measure_tool(&mut self) {
-        const CYCLE: [Option<MeasureTool>; 6] = [
-            None,
-            Some(MeasureTool::Distance),
-            Some(MeasureTool::Angle),
-            Some(MeasureTool::Cobb),
-            Some(MeasureTool::Trajectory),
-            Some(MeasureTool::LabelStats),
-        ];
-        let at = CYCLE
-            .iter()
-            .position(|t| *t == self.measure_tool)
-            .unwrap_or(0);
-        self.measure_tool = CYCLE[(at + 1) % CYCLE.len()];
+        // None (the pen), then each tool in turn, then the pen again.
+        self.measure_tool = match self.measure_tool {
+            None => MeasureTool::ALL.first().copied(),
+            Some(tool) => MeasureTool::ALL
+                .iter()
+                .skip_while(|t| **t != tool)
+                .nth(1)
+                .copied(),
+        };
         self.measure_points.clear();
         self.measure_miss = None;
     }

@@ -929,15 +929,7 @@ fn tools_panel(ui: &mut Ui, app: &App, state: &mut UiState, actions: &mut Vec<Ac
     ui.separator();
     ui.strong("Measure (click on the anatomy)");
     ui.horizontal_wrapped(|ui| {
-        let tools = [
-            None,
-            Some(MeasureTool::Distance),
-            Some(MeasureTool::Angle),
-            Some(MeasureTool::Cobb),
-            Some(MeasureTool::Trajectory),
-            Some(MeasureTool::LabelStats),
-        ];
-        for tool in tools {
+        for tool in std::iter::once(None).chain(MeasureTool::ALL.map(Some)) {
             let name = tool.map_or("off", MeasureTool::name);
             if ui
                 .selectable_label(app.measure_tool == tool, name)
